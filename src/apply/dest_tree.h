@@ -1,0 +1,81 @@
+// DestTree: the only writer of the destination tree.
+//
+// Security contract (a hostile peer chooses the paths; a local attacker may swap directories
+// for symlinks while we run): every mkdir, create, rename, link, unlink and metadata change is
+// an *at() call on a directory fd opened beneath the held root with no symlink resolution at
+// all (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk on old kernels),
+// using only the final path component. Nothing is ever resolved from the cwd. A path failing
+// IsSafeRelativePath is refused before any syscall.
+//
+// Every operation throws (Error/SysError naming the destination-relative path); the plan
+// executor turns that into a per-entry Problem. Not thread-safe: give each thread its own
+// Clone() (they share the root through a dup'ed fd).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "apply/metadata.h"
+#include "apply/pending_file.h"
+#include "manifest/entry.h"
+#include "util/unique_fd.h"
+
+namespace ktsync {
+
+class DestTree {
+ public:
+  explicit DestTree(UniqueFd root);
+  // Opens the destination root itself (the one path the user typed; may be a symlink).
+  static DestTree Open(const std::string& dir);
+  DestTree Clone() const;
+
+  int root_fd() const { return root_.get(); }
+
+  // mkdir mode 0700 so we can still fill a dir whose final mode is 0555; SetMeta (DirMeta,
+  // deepest first) applies the real mode. An existing directory is fine.
+  void MkDir(const Entry& e);
+  // Created under a temp name, owner/mtime applied, then renamed over the final name.
+  void MakeSymlink(const Entry& e, const MetaOptions& meta = {});
+  // fifo, socket, char or block device; temp name + rename like MakeSymlink.
+  void MakeSpecial(const Entry& e, const MetaOptions& meta = {});
+  // e.path becomes another name of leader_rel's inode (linkat to a temp, rename over).
+  void HardLink(const Entry& e, std::string_view leader_rel);
+  // unlink, or rmdir for a directory (callers remove a subtree deepest first). Already gone
+  // is success.
+  void Remove(const Entry& dst_entry);
+  // Owner, mode, mtime for a dir, file, special (on an fd) or symlink (AT_SYMLINK_NOFOLLOW).
+  // `created`: the entry is new in this run, so without --perms it gets src mode & ~umask.
+  void SetMeta(const Entry& src_entry, const MetaOptions& meta, bool created = false);
+  // New temp file (0600, O_EXCL, O_RDWR so a copier can hash back what landed) in the
+  // target's directory; see PendingFile.
+  PendingFile CreateFile(const Entry& src_entry);
+
+ private:
+  struct Located {
+    int parent;
+    std::string base;
+  };
+  struct CachedDir {
+    std::string rel;
+    UniqueFd fd;
+    uint64_t last_use = 0;
+  };
+  // Entries arrive in path order, so consecutive ones share parents; >= 2 slots also lets
+  // HardLink hold the leader's and the target's parent at once.
+  static constexpr int kCacheSlots = 4;
+
+  Located Locate(std::string_view rel);
+  int ParentFd(std::string_view parent_rel, std::string_view for_rel);
+  void ForgetSubtree(std::string_view rel);
+  template <typename MakeFn>
+  std::string MakeTemp(const char* op, std::string_view rel, MakeFn&& make);
+  UniqueFd OpenForMeta(const Located& at, const Entry& e);
+  void RenameIntoPlace(const std::string& temp, const Located& at, std::string_view rel);
+
+  UniqueFd root_;
+  CachedDir cache_[kCacheSlots];
+  uint64_t use_clock_ = 0;
+};
+
+}  // namespace ktsync

@@ -1,0 +1,162 @@
+#include "apply/local_copy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "util/open_beneath.h"
+#include "util/error.h"
+
+namespace ktsync {
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+struct Scratch {
+  std::unique_ptr<char[]> buf{new char[kChunk]};
+  Hasher hasher;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+int64_t ToNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
+
+bool MatchesEntry(const struct stat& st, const Entry& e) {
+  if (!S_ISREG(st.st_mode)) return false;
+  if (e.ino != 0 && (st.st_ino != e.ino || st.st_dev != e.dev)) return false;
+  return static_cast<uint64_t>(st.st_size) == e.size && ToNs(st.st_mtim) == e.mtime_ns;
+}
+
+bool SameWhileCopying(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && ToNs(a.st_mtim) == ToNs(b.st_mtim) &&
+         ToNs(a.st_ctim) == ToNs(b.st_ctim);
+}
+
+// Hashes `len` bytes at `off` of the temp file, just written by copy_file_range and still
+// in the page cache (and mostly in CPU cache: one chunk at a time).
+void HashBack(int fd, off_t off, size_t len, Scratch& s, const std::string& rel) {
+  while (len > 0) {
+    ssize_t n = pread(fd, s.buf.get(), len, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw SysError("read back " + rel, n < 0 ? errno : EIO);
+    s.hasher.Update(s.buf.get(), static_cast<size_t>(n));
+    off += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+bool CopyFileRangeUnsupported(int err) {
+  return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == EBADF ||
+         err == ETXTBSY || err == EPERM;
+}
+
+// 512 MiB file, ext4, medians of 7 runs (shared 2-core VM):
+//   page cache cold:  read/hash/write 0.68 s;  copy_file_range whole + hash read-back 0.41 s;
+//                     copy_file_range 1 MiB chunks + pread-back hash 0.31 s
+//   page cache warm:  0.69 s / 0.23 s / 0.19 s
+// The chunked form wins everywhere and is the most stable; read/write stays as the fallback
+// for filesystem pairs that refuse copy_file_range. Returns bytes copied.
+uint64_t CopyAndHash(int in, PendingFile& out, Scratch& s, const std::string& rel) {
+  uint64_t copied = 0;
+  bool kernel_copy = true;
+  for (;;) {
+    if (kernel_copy) {
+      ssize_t n = copy_file_range(in, nullptr, out.fd(), nullptr, kChunk, 0);
+      if (n > 0) {
+        HashBack(out.fd(), static_cast<off_t>(copied), static_cast<size_t>(n), s, rel);
+        copied += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      // 0 is EOF, except on filesystems that wrongly report 0 (procfs-like): read() below
+      // confirms. Unsupported pairs also continue with read/write from the same offsets.
+      if (n < 0 && !CopyFileRangeUnsupported(errno)) throw SysError("copy " + rel, errno);
+      kernel_copy = false;
+    }
+    ssize_t n = read(in, s.buf.get(), kChunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SysError("read source " + rel, errno);
+    if (n == 0) return copied;
+    s.hasher.Update(s.buf.get(), static_cast<size_t>(n));
+    out.Write(s.buf.get(), static_cast<size_t>(n));
+    copied += static_cast<uint64_t>(n);
+  }
+}
+
+// Opens and validates the source; records a problem and returns an invalid fd on failure.
+UniqueFd OpenSource(int src_root_fd, const Entry& e, struct stat& st, Problems& problems) {
+  if (!IsSafeRelativePath(e.path) || e.path.empty()) {
+    problems.Fail(e.path, "refusing unsafe source path \"" + e.path + "\"");
+    return UniqueFd();
+  }
+  // O_NONBLOCK: a fifo swapped in since the scan must not hang the run.
+  UniqueFd in = OpenBeneath(src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!in) {
+    int err = errno;
+    if (err == ENOENT)
+      problems.Vanish(e.path, e.path + ": vanished before it could be copied");
+    else if (err == ELOOP || err == ENOTDIR)
+      problems.Vanish(e.path, e.path + ": changed since scan (a path component is now a symlink "
+                                       "or not a directory); not copied");
+    else
+      problems.Fail(e.path, ErrnoMessage("open source " + e.path, err));
+    return UniqueFd();
+  }
+  if (fstat(in.get(), &st) != 0) {
+    problems.Fail(e.path, ErrnoMessage("stat source " + e.path, errno));
+    return UniqueFd();
+  }
+  if (!MatchesEntry(st, e)) {
+    problems.Vanish(e.path, e.path + ": changed since scan; not copied (the next run picks it up)");
+    return UniqueFd();
+  }
+  return in;
+}
+
+}  // namespace
+
+CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
+                         const MetaOptions& meta, bool fsync, Problems& problems) {
+  CopyResult result;
+  struct stat before;
+  UniqueFd in = OpenSource(src_root_fd, src_entry, before, problems);
+  if (!in) return result;
+  Scratch& s = ThreadScratch();
+  try {
+    PendingFile out = dst.CreateFile(src_entry);
+    posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    s.hasher.Reset();
+    uint64_t copied = CopyAndHash(in.get(), out, s, src_entry.path);
+    struct stat after;
+    if (fstat(in.get(), &after) != 0) throw SysError("stat source " + src_entry.path, errno);
+    if (!SameWhileCopying(before, after) || copied != src_entry.size) {
+      out.Abort();
+      problems.Vanish(src_entry.path, src_entry.path + ": changed while being copied; not kept");
+      return result;
+    }
+    Hash128 actual = s.hasher.Digest();
+    result.info = out.Commit(src_entry.hash.value_or(actual), actual, src_entry, meta, fsync);
+    result.hash = actual;
+    result.ok = true;
+  } catch (const Error& e) {
+    problems.Fail(src_entry.path, e.what());
+  }
+  return result;
+}
+
+void LocalCopySupplier::Supply(const Action&, const Entry& src_entry) {
+  CopyResult r = CopyLocalFile(src_root_fd_, src_entry, dst_, opts_.meta, opts_.fsync, problems_);
+  if (!r.ok) return;
+  ++counters_.files_written;
+  counters_.bytes_written += r.info.size;
+  if (on_copied_) on_copied_(src_entry, r);
+}
+
+}  // namespace ktsync

@@ -1,0 +1,98 @@
+#include "apply/metadata.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+
+#include "util/error.h"
+
+namespace ktsync {
+
+namespace {
+
+std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string What(const char* op, std::string_view rel) {
+  std::string s(op);
+  s += ' ';
+  s += rel.empty() ? std::string_view(".") : rel;
+  return s;
+}
+
+timespec NsToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  if (ts.tv_nsec < 0) {  // pre-1970 mtimes
+    ts.tv_nsec += 1'000'000'000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+void ChownFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel) {
+  if (!opts.owner && !opts.group) return;
+  uid_t uid = opts.owner ? e.uid : static_cast<uid_t>(-1);
+  gid_t gid = opts.group ? e.gid : static_cast<gid_t>(-1);
+  // AT_EMPTY_PATH works on O_PATH fds too, unlike fchown.
+  if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) throw SysError(What("chown", rel), errno);
+}
+
+void SetMtimeFd(int fd, int64_t mtime_ns, std::string_view rel) {
+  timespec ts[2] = {{0, UTIME_OMIT}, NsToTimespec(mtime_ns)};
+  if (futimens(fd, ts) == 0) return;
+  if (errno != EBADF) throw SysError(What("set times on", rel), errno);
+  // O_PATH fd: the magic link names exactly this inode; nothing attacker-controlled is walked.
+  if (utimensat(AT_FDCWD, ProcFdPath(fd).c_str(), ts, 0) != 0)
+    throw SysError(What("set times on", rel), errno);
+}
+
+}  // namespace
+
+void ChmodFd(int fd, uint32_t mode, std::string_view rel) {
+  mode &= 07777;
+  if (fchmod(fd, mode) == 0) return;
+  if (errno != EBADF) throw SysError(What("chmod", rel), errno);
+  if (chmod(ProcFdPath(fd).c_str(), mode) != 0) throw SysError(What("chmod", rel), errno);
+}
+
+void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel) {
+  ChownFd(fd, e, opts, rel);
+  if (opts.perms) ChmodFd(fd, e.mode, rel);
+  if (opts.times) SetMtimeFd(fd, e.mtime_ns, rel);
+}
+
+void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,
+                     std::string_view rel) {
+  if (opts.owner || opts.group) {
+    uid_t uid = opts.owner ? e.uid : static_cast<uid_t>(-1);
+    gid_t gid = opts.group ? e.gid : static_cast<gid_t>(-1);
+    if (fchownat(parent_fd, base, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+      throw SysError(What("chown", rel), errno);
+  }
+  if (opts.times) {
+    timespec ts[2] = {{0, UTIME_OMIT}, NsToTimespec(e.mtime_ns)};
+    if (utimensat(parent_fd, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
+      throw SysError(What("set times on", rel), errno);
+  }
+}
+
+uint32_t ProcessUmask() {
+  static const uint32_t mask = [] {
+    uint32_t m = 022;
+    if (FILE* f = std::fopen("/proc/self/status", "re")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "Umask: %o", &m) == 1) break;
+      std::fclose(f);
+    }
+    return m & 0777;
+  }();
+  return mask;
+}
+
+}  // namespace ktsync

@@ -1,0 +1,38 @@
+// Applying an Entry's owner, mode and mtime to something already opened or held.
+//
+// Order is fixed: owner first (chown clears setuid/setgid bits), then mode, then mtime last
+// (nothing after it may touch the inode). Everything works on fds or on (parent fd, basename)
+// with AT_SYMLINK_NOFOLLOW: never a path walked from the cwd.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "manifest/entry.h"
+
+namespace ktsync {
+
+struct MetaOptions {
+  bool perms = true;
+  bool times = true;
+  bool owner = false;
+  bool group = false;
+};
+
+// `fd` may be a normal fd or an O_PATH fd (used for nodes we cannot or must not open for
+// I/O: mode-000 files as non-root, devices, fifos). `rel` names the entry in errors.
+// Throws SysError.
+void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel);
+
+// Symlinks: owner and mtime of the link itself (Linux has no symlink modes).
+void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,
+                     std::string_view rel);
+
+// Sets only the mode bits; handles O_PATH fds like ApplyMetaToFd.
+void ChmodFd(int fd, uint32_t mode, std::string_view rel);
+
+// Without --perms a new entry gets the source mode masked by this process's umask, as rsync
+// does. Read once from /proc/self/status (umask() itself would race other threads).
+uint32_t ProcessUmask();
+
+}  // namespace ktsync

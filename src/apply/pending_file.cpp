@@ -1,0 +1,104 @@
+#include "apply/pending_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "util/error.h"
+
+namespace ktsync {
+
+namespace {
+
+int64_t ToNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
+
+void FsyncDir(int dir_fd, const std::string& rel) {
+  if (fsync(dir_fd) == 0) return;
+  int err = errno;
+  if (err == EBADF) {  // parent held as O_PATH (unreadable dir): reopen it just to sync
+    UniqueFd d(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // A directory we may not read cannot be fsync'ed at all (no O_WRONLY for dirs); the
+    // rename is done, so failing the entry now would only mislead.
+    if (!d && errno == EACCES) return;
+    if (d && fsync(d.get()) == 0) return;
+    err = errno;
+  }
+  throw SysError("fsync directory of " + rel, err);
+}
+
+}  // namespace
+
+PendingFile& PendingFile::operator=(PendingFile&& o) noexcept {
+  if (this != &o) {
+    Abort();
+    fd_ = std::move(o.fd_);
+    parent_ = std::move(o.parent_);
+    temp_ = std::move(o.temp_);
+    base_ = std::move(o.base_);
+    rel_ = std::move(o.rel_);
+  }
+  return *this;
+}
+
+void PendingFile::Write(const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd_.get(), p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw SysError("write " + rel_, errno);
+    }
+    if (n == 0) throw SysError("write " + rel_, EIO);
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+void PendingFile::Abort() noexcept {
+  if (!parent_.valid()) return;
+  fd_.reset();
+  unlinkat(parent_.get(), temp_.c_str(), 0);
+  parent_.reset();
+}
+
+// Without --perms: a replaced regular file keeps its mode, a new one gets the source mode
+// masked by the umask (rsync's rule).
+int PendingFile::ModeWithoutPerms(const Entry& src_entry) const {
+  struct stat st;
+  if (fstatat(parent_.get(), base_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+    return static_cast<int>(st.st_mode & 07777);
+  return static_cast<int>(src_entry.mode & 0777 & ~ProcessUmask());
+}
+
+FinalInfo PendingFile::Commit(const Hash128& expected, const Hash128& actual,
+                              const Entry& src_entry, const MetaOptions& meta, bool fsync) {
+  if (!parent_.valid()) throw Error(ExitCode::FileIo, rel_ + ": commit of an aborted file");
+  if (!(expected == actual)) {
+    Abort();
+    throw Error(ExitCode::Partial, rel_ + ": content hash mismatch (expected " + expected.Hex() +
+                                       ", got " + actual.Hex() + "); received data not kept");
+  }
+  try {
+    ApplyMetaToFd(fd_.get(), src_entry, meta, rel_);
+    if (!meta.perms) ChmodFd(fd_.get(), static_cast<uint32_t>(ModeWithoutPerms(src_entry)), rel_);
+    if (fsync && fdatasync(fd_.get()) != 0) throw SysError("fdatasync " + rel_, errno);
+    if (renameat(parent_.get(), temp_.c_str(), parent_.get(), base_.c_str()) != 0)
+      throw SysError("rename into place " + rel_, errno);
+  } catch (...) {
+    Abort();
+    throw;
+  }
+  struct stat st;
+  int stat_rc = fstat(fd_.get(), &st);
+  int stat_err = errno;
+  UniqueFd parent = std::move(parent_);  // committed: nothing left to clean up
+  fd_.reset();
+  if (fsync) FsyncDir(parent.get(), rel_);
+  if (stat_rc != 0) throw SysError("stat " + rel_, stat_err);
+  return FinalInfo{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                   static_cast<uint64_t>(st.st_size), ToNs(st.st_mtim), ToNs(st.st_ctim)};
+}
+
+}  // namespace ktsync

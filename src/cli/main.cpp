@@ -1,0 +1,30 @@
+// The CLI boundary: the only place that catches ktsync::Error and turns it into an exit code.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  // A peer or ssh going away must surface as an EPIPE error with a message, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    ktsync::Command cmd = ktsync::ParseCommandLine(argc, argv);
+    if (cmd.exit_now >= 0) return cmd.exit_now;
+    if (cmd.kind == ktsync::Command::Kind::Mirror) return ktsync::RunMirrorCommand(cmd.mirror);
+    if (cmd.kind == ktsync::Command::Kind::Serve) return ktsync::RunServeCommand(cmd.serve);
+    return static_cast<int>(ktsync::ExitCode::Usage);
+  } catch (const ktsync::Error& e) {
+    std::cerr << "ktsync: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::cerr << "ktsync: out of memory\n";
+    return static_cast<int>(ktsync::ExitCode::FileIo);
+  } catch (const std::exception& e) {
+    std::cerr << "ktsync: internal error: " << e.what() << " (please report this)\n";
+    return static_cast<int>(ktsync::ExitCode::FileIo);
+  }
+}

@@ -1,0 +1,85 @@
+// Local mirror: both trees on this host. scan (both, in parallel) -> hashes the diff needs
+// -> plan -> guards -> print (dry run stops here) -> apply, copying file data locally.
+#include <unistd.h>
+
+#include <thread>
+
+#include "apply/apply_plan.h"
+#include "apply/local_copy.h"
+#include "cli/mirror_run.h"
+#include "mirror/guards.h"
+#include "mirror/tree_side.h"
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+// Keeps both hash caches current for each copied file, so the next run neither re-reads
+// what was copied nor re-hashes the copy.
+void RecordCopy(TreeSide& src, TreeSide& dst, const Entry& e, const CopyResult& r) {
+  src.store().Record(e, r.hash);
+  dst.store().Record(e.path, CacheKey{r.info.dev, r.info.ino, r.info.size, r.info.mtime_ns, r.info.ctime_ns},
+                     r.hash);
+}
+
+}  // namespace
+
+int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
+  PhaseClock clock;
+  RunStats stats;
+  Problems problems;
+  auto warn = [&rep](const std::string& m) { rep.Warn(m); };
+  TreeConfig cfg = MakeTreeConfig(o);
+
+  TreeSide src = TreeSide::OpenSource(o.src, cfg, warn);
+  TreeSide dst = TreeSide::OpenDest(o.dst, cfg, o.dry_run, warn);
+  CheckNotNested(src.abs_path(), dst.abs_path());
+
+  // The two scans touch different trees: run them side by side.
+  Problems dst_problems;
+  std::exception_ptr dst_error;
+  std::thread dst_scan([&] {
+    try {
+      dst.Scan(dst_problems);
+    } catch (...) {
+      dst_error = std::current_exception();
+    }
+  });
+  src.Scan(problems);
+  dst_scan.join();
+  if (dst_error) std::rethrow_exception(dst_error);
+  for (const Problem& p : dst_problems.Snapshot()) problems.Fail(p.path, p.message);
+  stats.scan_s = clock.Lap();
+
+  CheckSourceNotEmpty(src.manifest(), dst.manifest(), src.name(), dst.name());
+  HashNeeds needs = ListHashNeeds(src.manifest(), dst.manifest(), o.plan);
+  src.FillHashes(needs.src, problems);
+  dst.FillHashes(needs.dst, problems);
+  stats.hash_s = clock.Lap();
+
+  Plan plan = PlanMirror(src.manifest(), dst.manifest(), o.plan);
+  CheckDeleteLimits(plan, dst.manifest().size(), o.max_delete, o.max_delete_percent);
+  stats.plan_s = clock.Lap();
+  rep.PlanItems(plan, src.manifest(), dst.manifest(), /*push=*/false);
+
+  if (!o.dry_run) {
+    ApplyOptions ao = MakeApplyOptions(o);
+    DestTree tree(UniqueFd(::dup(dst.root_fd())));
+    RemoveStaleTemps(tree, dst.stale_temps());
+    ApplyCounters counters;
+    LocalCopySupplier supplier(src.root_fd(), tree, ao, problems, counters,
+                               [&](const Entry& e, const CopyResult& r) { RecordCopy(src, dst, e, r); });
+    ApplyResult result = ApplyPlan(plan, src.manifest(), dst.manifest(), tree, supplier, ao, problems, counters);
+    stats.transfer_s = clock.Lap();
+    CopyCounters(counters, result, stats);
+  }
+  src.CommitStore();
+  dst.CommitStore();
+  stats.finish_s = clock.Lap();
+
+  FillScanStats(src.manifest(), dst.manifest(), src.file_bytes(), src.store().stats(), dst.store().stats(), stats);
+  stats.total_s = clock.Total();
+  return FinishRun(rep, plan, stats, problems);
+}
+
+}  // namespace ktsync

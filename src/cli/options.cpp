@@ -1,0 +1,199 @@
+#include "cli/options.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+constexpr const char* kMirrorHelp =
+    "Make DST identical to SRC: copy what differs, fix metadata, delete what SRC lacks.\n"
+    "SRC and DST are directories; the *contents* of SRC are mirrored into DST whether or not\n"
+    "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
+    "ktsync://host[:port]/path (a `ktsync serve` daemon).";
+
+// rsync's --exclude-from: one pattern per line; '#'/';' comments; "+ " / "- " prefixes.
+void AddRulesFromFile(const std::string& file, std::vector<std::pair<bool, std::string>>& out) {
+  std::ifstream in(file == "-" ? "/dev/stdin" : file);
+  if (!in) throw Error(ExitCode::Usage, ErrnoMessage("--exclude-from " + file, errno));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.rfind("+ ", 0) == 0) {
+      out.emplace_back(true, line.substr(2));
+    } else if (line.rfind("- ", 0) == 0) {
+      out.emplace_back(false, line.substr(2));
+    } else {
+      out.emplace_back(false, line);
+    }
+  }
+}
+
+// Flags whose meaning is settled after parsing (negations, defaults that depend on euid).
+// They must outlive AddMirror because CLI11 writes them during parse().
+struct MirrorScratch {
+  bool no_delete = false;
+  bool owner = geteuid() == 0;
+  bool group = true;
+  bool no_owner = false;
+  bool no_group = false;
+  bool cross = false;
+  std::string bw;
+};
+
+void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
+  auto* m = app.add_subcommand("mirror", "Make DST an exact mirror of SRC");
+  m->footer(kMirrorHelp);
+  MirrorOptions& o = cmd.mirror;
+  m->add_option("SRC", o.src, "Source directory (local, [user@]host:/path or ktsync://host/path)")
+      ->required();
+  m->add_option("DST", o.dst, "Destination directory (created if missing; parent must exist)")
+      ->required();
+  m->add_flag("-n,--dry-run", o.dry_run, "List every pending change exactly; change nothing");
+  m->add_flag("-i,--itemize-changes", o.out.itemize, "Print one rsync-style line per change");
+  m->add_flag("--json", o.out.json, "Print JSON lines (plan, item, progress, summary, error)");
+  m->add_flag("--stats", o.out.stats, "Print a summary: counts, bytes, time per phase, encryption");
+  m->add_flag("-v,--verbose", o.out.verbose, "More detail (repeatable)");
+  m->add_flag("-q,--quiet", o.out.quiet, "Print errors only");
+  m->add_flag("--progress", o.out.progress, "Show live progress even when not on a terminal");
+  m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
+
+  m->add_flag("--delete", o.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
+  m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
+  m->add_option("--max-delete", o.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
+  m->add_option("--max-delete-percent", o.max_delete_percent,
+                "Refuse (exit 25) if more than P% of DST's entries would be deleted")
+      ->check(CLI::Range(0.0, 100.0));
+  m->add_flag("--delete-on-error", o.delete_on_error, "Still delete extraneous entries after an error");
+  m->add_flag("-c,--checksum", o.plan.checksum, "Compare content hashes, not size+mtime");
+  m->add_flag("-H,--hard-links", o.plan.hard_links, "Preserve hard links");
+  m->add_flag("--owner", x.owner, "Preserve owner (default when run as root)");
+  m->add_flag("--no-owner", x.no_owner, "Do not preserve owner");
+  m->add_flag("--group", x.group, "Preserve group (default)");
+  m->add_flag("--no-group", x.no_group, "Do not preserve group");
+  m->add_flag("--numeric-ids", o.numeric_ids, "Keep uid/gid numbers (ktsync always maps by number)");
+  m->add_flag("--fsync", o.fsync, "Make each completed file and rename durable before going on");
+
+  auto* ex = m->add_option_function<std::string>(
+      "--exclude", [&o](const std::string& p) { o.filters.emplace_back(false, p); },
+      "Exclude paths matching PATTERN (rsync glob rules; repeatable)");
+  ex->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
+  auto* in = m->add_option_function<std::string>(
+      "--include", [&o](const std::string& p) { o.filters.emplace_back(true, p); },
+      "Include paths matching PATTERN even if a later --exclude matches (first match wins)");
+  in->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
+  auto* exf = m->add_option_function<std::string>(
+      "--exclude-from", [&o](const std::string& f) { AddRulesFromFile(f, o.filters); },
+      "Read exclude patterns from FILE, one per line");
+  exf->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("FILE");
+
+  m->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
+  m->add_flag("-x,--one-file-system", o.one_file_system, "Do not cross filesystem boundaries (default)");
+  m->add_flag("--cross-filesystems", x.cross, "Descend into other filesystems mounted inside SRC");
+
+  m->add_option("-e,--ssh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
+  m->add_option("--remote-ktsync", o.remote_ktsync, "Path of ktsync on the remote host");
+  m->add_option("--secret-file", o.secret_file, "Shared secret for ktsync:// daemons");
+  m->add_option("--streams", o.streams, "Parallel data connections (default: automatic)")
+      ->check(CLI::Range(0, 16));
+  m->add_option("--data-port", o.data_port, "Fixed port for the remote's data listener (ssh mode)");
+  m->add_flag("--require-ktls", o.require_ktls, "Fail unless encryption runs in the kernel (kTLS)");
+  m->add_flag("--no-ktls", o.no_ktls, "Encrypt in userspace even where kernel TLS is available");
+  m->add_flag("--no-encryption", o.no_encryption,
+              "Send data in plaintext (ONLY on a network you fully trust)");
+  m->add_option("--bwlimit", x.bw, "Limit data rate, e.g. 50M (bytes/s; K, M, G suffixes)");
+  m->add_option("--timeout", o.timeout_sec, "Fail if no I/O happens for this many seconds");
+
+  m->final_callback([&o, &x]() {
+    if (x.no_delete) o.plan.delete_extraneous = false;
+    o.plan.owner = x.owner && !x.no_owner;
+    o.plan.group = x.group && !x.no_group;
+    if (x.cross) o.one_file_system = false;
+    if (!x.bw.empty()) o.bwlimit = ParseRate(x.bw);
+    if (o.require_ktls && (o.no_ktls || o.no_encryption))
+      throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
+  });
+  m->callback([&cmd]() { cmd.kind = Command::Kind::Mirror; });
+}
+
+void AddServe(CLI::App& app, Command& cmd) {
+  auto* s = app.add_subcommand("serve", "Run the remote end: over ssh (--stdio) or as a daemon");
+  ServeOptions& o = cmd.serve;
+  s->add_flag("--stdio", o.stdio, "Speak the protocol on stdin/stdout (started by a client over ssh)");
+  s->add_option("--listen", o.listen, "Daemon: listen on ADDR:PORT (e.g. 0.0.0.0:7373)");
+  s->add_option("--root", o.root, "Daemon: serve paths beneath this directory only");
+  s->add_option("--secret-file", o.secret_file, "Daemon: shared secret (mode 0600 or stricter)");
+  s->add_option("--state-dir", o.state_dir, "Where hash-cache databases live");
+  s->add_flag("--read-only", o.read_only, "Daemon: clients may only pull");
+  s->add_flag("--write-only", o.write_only, "Daemon: clients may only push");
+  s->add_option("--max-connections", o.max_connections, "Daemon: concurrent clients")
+      ->check(CLI::Range(1, 1024));
+  s->add_option("--auth-timeout", o.auth_timeout_sec, "Daemon: seconds a client has to authenticate")
+      ->check(CLI::Range(1, 600));
+  s->add_flag("--no-ktls", o.no_ktls, "Encrypt in userspace even where kernel TLS is available");
+  s->add_flag("-v,--verbose", o.verbose, "Log each connection to stderr");
+  s->callback([&cmd, &o]() {
+    cmd.kind = Command::Kind::Serve;
+    if (o.stdio == !o.listen.empty())
+      throw Error(ExitCode::Usage, "serve needs exactly one of --stdio or --listen ADDR:PORT");
+    if (!o.listen.empty() && (o.root.empty() || o.secret_file.empty()))
+      throw Error(ExitCode::Usage, "serve --listen needs --root DIR and --secret-file FILE");
+    if (o.read_only && o.write_only)
+      throw Error(ExitCode::Usage, "--read-only and --write-only exclude each other");
+  });
+}
+
+}  // namespace
+
+uint64_t ParseRate(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024.0;
+  else if (unit == "M" || unit == "m" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else used = 0;
+  if (used == 0 || !(v > 0) || !std::isfinite(v))
+    throw Error(ExitCode::Usage, "--bwlimit '" + text + "': expected a rate like 500K, 20M or 1G");
+  return static_cast<uint64_t>(v * mult);
+}
+
+Command ParseCommandLine(int argc, char** argv) {
+  Command cmd;
+  CLI::App app{"ktsync: fast, safe directory mirroring over kernel TLS", "ktsync"};
+  app.set_version_flag("-V,--version", std::string("ktsync ") + KTSYNC_VERSION);
+  app.require_subcommand(1);
+  MirrorScratch scratch;
+  AddMirror(app, cmd, scratch);
+  AddServe(app, cmd);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    cmd.exit_now = app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    cmd.exit_now = app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    cmd.exit_now = app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    throw Error(ExitCode::Usage, msg + " (see 'ktsync --help' or 'ktsync mirror --help')");
+  }
+  return cmd;
+}
+
+}  // namespace ktsync

@@ -1,0 +1,80 @@
+// Parsed command line. One struct per subcommand; parsing (options.cpp) is the only place
+// that knows flag spellings, so `--help`, the man page and README can be checked against it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "manifest/plan.h"
+
+namespace ktsync {
+
+struct OutputOptions {
+  bool itemize = false;   // -i: one rsync-style line per change
+  bool json = false;      // --json: JSON-lines event stream on stdout
+  bool stats = false;     // --stats: summary at the end
+  bool progress = false;  // --progress: live progress even when stderr is not a TTY
+  bool no_progress = false;
+  bool quiet = false;     // -q: errors only
+  int verbose = 0;        // -v (repeatable)
+};
+
+struct MirrorOptions {
+  std::string src;
+  std::string dst;
+  bool dry_run = false;
+  OutputOptions out;
+  PlanOptions plan;
+  std::vector<std::pair<bool, std::string>> filters;  // (include?, pattern) in command-line order
+  std::optional<uint64_t> max_delete;
+  std::optional<double> max_delete_percent;
+  bool delete_on_error = false;
+  bool fsync = false;
+  std::string state_dir;        // "" = $XDG_STATE_HOME/ktsync
+  bool one_file_system = true;
+  bool numeric_ids = false;
+
+  // Network.
+  std::string ssh_command = "ssh";
+  std::string remote_ktsync = "ktsync";
+  std::string secret_file;
+  int streams = 0;              // 0 = automatic
+  uint16_t data_port = 0;       // 0 = ephemeral
+  bool require_ktls = false;
+  bool no_ktls = false;
+  bool no_encryption = false;
+  uint64_t bwlimit = 0;         // bytes per second, 0 = unlimited
+  int timeout_sec = 0;          // I/O inactivity timeout, 0 = none
+};
+
+struct ServeOptions {
+  bool stdio = false;           // started by a client over ssh: control channel on stdin/stdout
+  std::string listen;           // ADDR:PORT for daemon mode
+  std::string root;
+  std::string secret_file;
+  std::string state_dir;
+  bool read_only = false;       // clients may only pull
+  bool write_only = false;      // clients may only push
+  int max_connections = 16;
+  int auth_timeout_sec = 10;    // pre-authentication deadline
+  bool no_ktls = false;
+  int verbose = 0;
+};
+
+struct Command {
+  enum class Kind { None, Mirror, Serve } kind = Kind::None;
+  MirrorOptions mirror;
+  ServeOptions serve;
+  int exit_now = -1;  // >= 0 when parsing already handled the run (--help, --version)
+};
+
+// Throws Error(ExitCode::Usage) on bad input; prints help/version itself.
+Command ParseCommandLine(int argc, char** argv);
+
+// "10M", "1.5G", "500K" (bytes per second, 1024-based like rsync's --bwlimit units).
+uint64_t ParseRate(const std::string& text);
+
+}  // namespace ktsync

@@ -1,0 +1,159 @@
+#include "cli/output.h"
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cli/itemize.h"
+
+namespace ktsync {
+namespace {
+
+std::string Seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fs", s);
+  return buf;
+}
+
+std::string Rate(uint64_t bytes, double secs) {
+  if (secs <= 0) return "-";
+  return HumanBytes(static_cast<uint64_t>(static_cast<double>(bytes) / secs)) + "/s";
+}
+
+void StatsText(const Plan& plan, const RunStats& s, bool dry_run) {
+  std::ostringstream o;
+  o << "\nNumber of entries: " << s.src_entries << " in SRC, " << s.dst_entries << " in DST\n"
+    << "Total file size in SRC: " << s.src_file_bytes << " (" << HumanBytes(s.src_file_bytes) << ")\n"
+    << "Hashed: " << s.hashed_src << " SRC, " << s.hashed_dst << " DST files; cache hits: "
+    << s.cache_hits_src << " SRC, " << s.cache_hits_dst << " DST\n";
+  if (dry_run) {
+    o << TotalsText(plan.totals);
+  } else {
+    o << "Files sent: " << s.files_sent << " (" << s.bytes_sent << " bytes, " << HumanBytes(s.bytes_sent)
+      << ")\n"
+      << "Deleted: " << s.deleted << (s.deletes_skipped ? " (deletions skipped after errors)" : "") << "\n"
+      << "Metadata-only updates: " << s.meta_fixed << "\n"
+      << "Other changes (dirs, links, specials): " << s.created_other << "\n";
+  }
+  if (s.wire_bytes) o << "Bytes on the wire: " << s.wire_bytes << "\n";
+  if (!s.encryption_send.empty()) o << "Encryption, sending: " << s.encryption_send << "\n";
+  if (!s.encryption_recv.empty()) o << "Encryption, receiving: " << s.encryption_recv << "\n";
+  if (s.streams) o << "Data streams: " << s.streams << "\n";
+  o << "Time: scan " << Seconds(s.scan_s) << ", hash " << Seconds(s.hash_s) << ", plan "
+    << Seconds(s.plan_s) << ", transfer " << Seconds(s.transfer_s) << ", finish "
+    << Seconds(s.finish_s) << ", total " << Seconds(s.total_s) << "\n"
+    << "Throughput: " << Rate(s.bytes_sent, s.transfer_s) << "\n";
+  std::cout << o.str() << std::flush;
+}
+
+void SummaryJson(const Plan& plan, const RunStats& s, bool dry_run, int exit_code) {
+  std::ostringstream o;
+  o << "{\"event\":\"summary\",\"dry_run\":" << (dry_run ? "true" : "false")
+    << ",\"exit_code\":" << exit_code << ",\"src_entries\":" << s.src_entries
+    << ",\"dst_entries\":" << s.dst_entries << ",\"src_file_bytes\":" << s.src_file_bytes
+    << ",\"hashed_src\":" << s.hashed_src << ",\"hashed_dst\":" << s.hashed_dst
+    << ",\"cache_hits_src\":" << s.cache_hits_src << ",\"cache_hits_dst\":" << s.cache_hits_dst
+    << ",\"files_to_send\":" << plan.totals.files_to_send
+    << ",\"bytes_to_send\":" << plan.totals.bytes_to_send << ",\"to_delete\":" << plan.totals.to_delete
+    << ",\"meta_only\":" << plan.totals.meta_only << ",\"files_sent\":" << s.files_sent
+    << ",\"bytes_sent\":" << s.bytes_sent << ",\"wire_bytes\":" << s.wire_bytes
+    << ",\"deleted\":" << s.deleted << ",\"meta_fixed\":" << s.meta_fixed
+    << ",\"created_other\":" << s.created_other
+    << ",\"deletes_skipped\":" << (s.deletes_skipped ? "true" : "false")
+    << ",\"encryption_send\":\"" << JsonEscape(s.encryption_send) << "\""
+    << ",\"encryption_recv\":\"" << JsonEscape(s.encryption_recv) << "\""
+    << ",\"streams\":" << s.streams << ",\"seconds\":{\"scan\":" << s.scan_s << ",\"hash\":" << s.hash_s
+    << ",\"plan\":" << s.plan_s << ",\"transfer\":" << s.transfer_s << ",\"finish\":" << s.finish_s
+    << ",\"total\":" << s.total_s << "}}\n";
+  std::cout << o.str() << std::flush;
+}
+
+}  // namespace
+
+std::string HumanBytes(uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
+  return buf;
+}
+
+Reporter::Reporter(const OutputOptions& opts, bool dry_run) : opts_(opts), dry_run_(dry_run) {}
+
+void Reporter::Warn(const std::string& message) {
+  if (opts_.json) {
+    std::cout << "{\"event\":\"warning\",\"message\":\"" << JsonEscape(message) << "\"}\n" << std::flush;
+  }
+  if (!opts_.quiet) std::cerr << "ktsync: warning: " << message << "\n";
+}
+
+void Reporter::Info(const std::string& message) {
+  if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << message << "\n";
+}
+
+void Reporter::PlanItems(const Plan& plan, const Manifest& src, const Manifest& dst, bool push) {
+  if (opts_.json) {
+    std::string out = "{\"event\":\"plan\"," + TotalsJson(plan.totals) + "}\n";
+    for (const Action& a : plan.actions) out += ItemJson(a, src, dst) + "\n";
+    std::cout << out << std::flush;
+    return;
+  }
+  if (opts_.quiet || !(opts_.itemize || dry_run_)) return;
+  std::string out;
+  for (const Action& a : plan.actions) {
+    std::string line = ItemizeLine(a, src, dst, push);
+    if (line.empty()) continue;
+    out += line;
+    out += '\n';
+    if (out.size() > (1 << 16)) {
+      std::cout << out;
+      out.clear();
+    }
+  }
+  std::cout << out << std::flush;
+}
+
+void Reporter::Problems(const ktsync::Problems& problems) {
+  for (const Problem& p : problems.Snapshot()) {
+    const char* kind = p.kind == ProblemKind::Vanished ? "vanished" : "error";
+    if (opts_.json) {
+      std::cout << "{\"event\":\"error\",\"kind\":\"" << kind << "\",\"path\":\"" << JsonEscape(p.path)
+                << "\",\"message\":\"" << JsonEscape(p.message) << "\"}\n";
+    }
+    std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << p.message
+              << "\n";
+  }
+  std::cout << std::flush;
+}
+
+void Reporter::Summary(const Plan& plan, const RunStats& stats, int exit_code) {
+  if (opts_.json) {
+    SummaryJson(plan, stats, dry_run_, exit_code);
+    return;
+  }
+  if (opts_.quiet) return;
+  if (opts_.stats || opts_.verbose > 0) {
+    StatsText(plan, stats, dry_run_);
+  } else if (dry_run_) {
+    std::cout << "\n" << TotalsText(plan.totals) << std::flush;
+  }
+  if (stats.deletes_skipped)
+    std::cerr << "ktsync: deletions were skipped because of the errors above "
+                 "(fix them and rerun, or use --delete-on-error)\n";
+}
+
+void Reporter::Error(const std::string& message, int exit_code) {
+  if (opts_.json)
+    std::cout << "{\"event\":\"error\",\"fatal\":true,\"exit_code\":" << exit_code << ",\"message\":\""
+              << JsonEscape(message) << "\"}\n"
+              << std::flush;
+  std::cerr << "ktsync: " << message << "\n";
+}
+
+}  // namespace ktsync

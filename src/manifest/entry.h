@@ -1,0 +1,81 @@
+// Entry and Manifest: what a scan records about one tree.
+//
+// A Manifest is a vector of Entry in *path order* (ComparePaths): a directory comes right
+// before its contents, siblings sort by byte value of their names. Both sides produce this
+// order, so a diff is a merge of two sorted sequences. Entry 0 is always the root itself
+// (path ""), so the root directory's mode and mtime are mirrored too.
+//
+// Paths are relative, '/'-separated byte strings with no leading or trailing '/', no "."
+// or ".." components and no NUL: any other byte (newline, invalid UTF-8) is kept as is.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/hash.h"
+
+namespace ktsync {
+
+enum class EntryType : uint8_t {
+  File = 1,
+  Dir = 2,
+  Symlink = 3,
+  Fifo = 4,
+  Socket = 5,
+  CharDev = 6,
+  BlockDev = 7,
+};
+
+struct Entry {
+  std::string path;
+  EntryType type = EntryType::File;
+  uint32_t mode = 0;      // permission bits only (07777)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;      // regular files; 0 otherwise
+  int64_t mtime_ns = 0;
+  std::string link_target;  // symlinks only: the target, byte for byte
+  uint64_t rdev = 0;        // devices only
+
+  // Local identity: meaningful only on the host that scanned it. Used for hard links and
+  // as the hash-cache key; never trusted from a peer.
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint32_t nlink = 1;
+  int64_t ctime_ns = 0;
+
+  std::optional<Hash128> hash;  // XXH3-128 of content, when known (cache hit or computed)
+
+  // Index (in the same manifest) of the first entry that is the same inode, when this
+  // regular file is a later hard link to it; -1 otherwise. Set only when hard links are
+  // being preserved (-H).
+  int64_t link_leader = -1;
+
+  bool IsDir() const { return type == EntryType::Dir; }
+  bool IsFile() const { return type == EntryType::File; }
+};
+
+using Manifest = std::vector<Entry>;
+
+// Total order used everywhere: compare component by component, bytewise. Returns <0, 0, >0.
+// "a" < "a/b" < "a/c" < "a.b" < "b": a directory's subtree directly follows it.
+int ComparePaths(std::string_view a, std::string_view b);
+
+inline bool PathLess(std::string_view a, std::string_view b) { return ComparePaths(a, b) < 0; }
+
+// True when `path` is a safe relative path as defined above (used on everything from a peer).
+bool IsSafeRelativePath(std::string_view path);
+
+// Parent directory of a relative path ("" for top-level entries) and its last component.
+std::string_view ParentPath(std::string_view path);
+std::string_view BaseName(std::string_view path);
+
+// Depth in components ("" is 0, "a" is 1, "a/b" is 2).
+int PathDepth(std::string_view path);
+
+char TypeLetter(EntryType t);  // rsync itemize letter: f d L S D
+
+}  // namespace ktsync

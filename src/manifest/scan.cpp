@@ -1,0 +1,300 @@
+#include "manifest/scan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+
+#include "util/error.h"
+#include "util/unique_fd.h"
+
+namespace ktsync {
+namespace {
+
+// Everything Entry records, and nothing else: network filesystems may skip what is not asked.
+constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_GID |
+                                STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE;
+// AT_NO_AUTOMOUNT: listing an autofs mount point must not mount it.
+constexpr int kStatFlags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
+constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+constexpr size_t kDentsBufSize = 128 * 1024;
+
+bool TypeOf(uint32_t mode, EntryType* out) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: *out = EntryType::File; return true;
+    case S_IFDIR: *out = EntryType::Dir; return true;
+    case S_IFLNK: *out = EntryType::Symlink; return true;
+    case S_IFIFO: *out = EntryType::Fifo; return true;
+    case S_IFSOCK: *out = EntryType::Socket; return true;
+    case S_IFCHR: *out = EntryType::CharDev; return true;
+    case S_IFBLK: *out = EntryType::BlockDev; return true;
+    default: return false;
+  }
+}
+
+int64_t Nanos(const struct statx_timestamp& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void FillFromStat(const struct statx& st, EntryType type, Entry* e) {
+  e->type = type;
+  e->mode = st.stx_mode & 07777;
+  e->uid = st.stx_uid;
+  e->gid = st.stx_gid;
+  e->size = type == EntryType::File ? st.stx_size : 0;
+  e->mtime_ns = Nanos(st.stx_mtime);
+  e->ctime_ns = Nanos(st.stx_ctime);
+  e->dev = makedev(st.stx_dev_major, st.stx_dev_minor);
+  e->ino = st.stx_ino;
+  e->nlink = st.stx_nlink;
+  if (type == EntryType::CharDev || type == EntryType::BlockDev)
+    e->rdev = makedev(st.stx_rdev_major, st.stx_rdev_minor);
+}
+
+struct DevIno {
+  uint64_t dev, ino;
+  bool operator==(const DevIno&) const = default;
+};
+struct DevInoHash {
+  size_t operator()(const DevIno& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.dev; }
+};
+
+// One directory's names: bytes in one buffer (NUL-terminated for the syscalls), so a
+// directory of n names costs two allocations, not n. Reused for every directory at its depth.
+struct Listing {
+  struct Name {
+    uint32_t off;
+    uint32_t len;
+    uint8_t dtype;
+  };
+  std::string buf;
+  std::vector<Name> names;
+  std::string_view Get(const Name& n) const { return {buf.data() + n.off, n.len}; }
+};
+
+class Scanner {
+ public:
+  Scanner(const ScanOptions& opts, Problems& problems)
+      : opts_(opts),
+        problems_(problems),
+        filtering_(opts.filter != nullptr && !opts.filter->empty()),
+        dents_(kDentsBufSize) {
+    if (opts.expected_entries != 0) result_.entries.reserve(opts.expected_entries);
+  }
+
+  ScanResult Run(int root_dirfd, std::string_view root_name) {
+    // Our own open file description: the caller's fd keeps its offset, and may be O_PATH.
+    UniqueFd root(::openat(root_dirfd, ".", kOpenDirFlags));
+    if (!root) throw SysError("open " + std::string(root_name), errno, ExitCode::SelectFiles);
+    struct statx st;
+    if (::statx(root.get(), "", AT_EMPTY_PATH, kStatxMask, &st) != 0)
+      throw SysError("stat " + std::string(root_name), errno, ExitCode::SelectFiles);
+    Entry e;
+    FillFromStat(st, EntryType::Dir, &e);
+    root_dev_ = e.dev;
+    Push(std::move(e));
+    if (int err = Enter(std::move(root)); err != 0)
+      throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
+    Walk();
+    return std::move(result_);
+  }
+
+ private:
+  // One directory being walked: its fd (children are opened and stat'ed relative to it),
+  // the next of its sorted names (in levels_ at the same depth) and its path's length.
+  struct Frame {
+    UniqueFd fd;
+    size_t next = 0;
+    size_t path_len = 0;
+  };
+
+  // Depth-first with an explicit stack, not recursion: a hostile tree can nest far deeper
+  // than a thread's stack allows (only RLIMIT_NOFILE bounds it, as one fd per level).
+  void Walk() {
+    while (!stack_.empty()) {
+      size_t depth = stack_.size() - 1;
+      Frame& top = stack_.back();
+      const Listing& list = levels_[depth];
+      if (top.next == list.names.size()) {
+        stack_.pop_back();
+        continue;
+      }
+      const Listing::Name& n = list.names[top.next++];
+      path_.resize(top.path_len);
+      if (!path_.empty()) path_ += '/';
+      path_.append(list.Get(n));
+      UniqueFd sub = VisitChild(top.fd.get(), list.buf.data() + n.off, list.Get(n), n.dtype);
+      if (!sub) continue;
+      // ENOENT from getdents: the directory was removed while we read it.
+      if (int err = Enter(std::move(sub)); err != 0) Report(err, "read directory", err == ENOENT);
+    }
+  }
+
+  // Reads and sorts the names of the directory at path_ and pushes its frame. Returns a
+  // read error, 0 if none (names read before an error are still walked).
+  int Enter(UniqueFd fd) {
+    size_t depth = stack_.size();
+    if (levels_.size() <= depth) levels_.emplace_back();
+    Listing& list = levels_[depth];
+    int err = ReadNames(fd.get(), &list);
+    std::sort(list.names.begin(), list.names.end(),
+              [&list](const Listing::Name& a, const Listing::Name& b) {
+                return list.Get(a) < list.Get(b);  // char_traits<char> compares as unsigned
+              });
+    stack_.push_back({std::move(fd), 0, path_.size()});
+    return err;
+  }
+
+  int ReadNames(int dirfd, Listing* list) {
+    list->buf.clear();
+    list->names.clear();
+    for (;;) {
+      ssize_t n = ::getdents64(dirfd, dents_.data(), dents_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      if (n == 0) return 0;
+      for (ssize_t pos = 0; pos < n;) {
+        const auto* d = reinterpret_cast<const struct dirent64*>(dents_.data() + pos);
+        pos += d->d_reclen;
+        const char* name = d->d_name;
+        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+        size_t len = std::strlen(name);
+        list->names.push_back({static_cast<uint32_t>(list->buf.size()),
+                               static_cast<uint32_t>(len), d->d_type});
+        list->buf.append(name, len + 1);
+      }
+    }
+  }
+
+  // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
+  // to descend into.
+  UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype) {
+    if (!opts_.temp_prefix.empty() && name_sv.starts_with(opts_.temp_prefix)) {
+      if (opts_.collect_temps) result_.stale_temps.push_back(path_);
+      return {};
+    }
+    // d_type lets an excluded entry cost no syscall at all.
+    bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
+    if (prefiltered && opts_.filter->Excluded(path_, dtype == DT_DIR)) return {};
+
+    struct statx st;
+    if (::statx(dirfd, name, kStatFlags, kStatxMask, &st) != 0) {
+      int err = errno;
+      Report(err, "stat", err == ENOENT);
+      return {};
+    }
+    EntryType type;
+    if (!TypeOf(st.stx_mode, &type)) {
+      problems_.Fail(path_, "skipping " + path_ + ": unsupported file type");
+      return {};
+    }
+    bool is_dir = type == EntryType::Dir;
+    if (filtering_ && (!prefiltered || is_dir != (dtype == DT_DIR)) &&
+        opts_.filter->Excluded(path_, is_dir))
+      return {};
+
+    Entry e;
+    e.path = path_;
+    FillFromStat(st, type, &e);
+    if (Skipped(e.dev, e.ino)) return {};
+    if (type == EntryType::Symlink) {
+      if (!ReadLink(dirfd, name, &e.link_target)) return {};
+    } else if (is_dir) {
+      return VisitDir(dirfd, name, std::move(e));
+    }
+    Push(std::move(e));
+    return {};
+  }
+
+  UniqueFd VisitDir(int parent_fd, const char* name, Entry e) {
+    UniqueFd fd;
+    if (!opts_.one_file_system || e.dev == root_dev_) {
+      fd.reset(::openat(parent_fd, name, kOpenDirFlags));
+      if (!fd) {
+        int err = errno;
+        // Gone, or swapped for a non-directory since the stat: the directory we saw vanished.
+        bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP;
+        Report(err, "open", gone);
+        if (gone) return {};  // otherwise still listed: its own metadata is known
+      }
+    }
+    Push(std::move(e));
+    return fd;
+  }
+
+  bool ReadLink(int dirfd, const char* name, std::string* target) {
+    if (link_buf_.size() < PATH_MAX) link_buf_.resize(PATH_MAX);
+    for (;;) {
+      ssize_t n = ::readlinkat(dirfd, name, link_buf_.data(), link_buf_.size());
+      if (n < 0) {
+        int err = errno;
+        // EINVAL: no longer a symlink, i.e. the one we stat'ed vanished.
+        Report(err, "readlink", err == ENOENT || err == EINVAL);
+        return false;
+      }
+      if (static_cast<size_t>(n) < link_buf_.size()) {
+        target->assign(link_buf_.data(), static_cast<size_t>(n));
+        return true;
+      }
+      link_buf_.resize(link_buf_.size() * 2);  // possibly truncated: retry larger
+    }
+  }
+
+  bool Skipped(uint64_t dev, uint64_t ino) const {
+    for (const auto& [d, i] : opts_.skip_inodes)
+      if (d == dev && i == ino) return true;
+    return false;
+  }
+
+  void Push(Entry e) {
+    if (e.type == EntryType::File) {
+      ++result_.files;
+      result_.bytes += e.size;
+      if (opts_.hard_links && e.nlink > 1) {
+        auto [it, fresh] = leaders_.try_emplace(DevIno{e.dev, e.ino},
+                                                static_cast<int64_t>(result_.entries.size()));
+        if (!fresh) e.link_leader = it->second;
+      }
+    } else if (e.type == EntryType::Dir) {
+      ++result_.dirs;
+    }
+    result_.entries.push_back(std::move(e));
+  }
+
+  void Report(int err, const char* op, bool vanished) {
+    std::string msg = ErrnoMessage(std::string(op) + " " + path_, err);
+    if (vanished)
+      problems_.Vanish(path_, std::move(msg));
+    else
+      problems_.Fail(path_, std::move(msg));
+  }
+
+  const ScanOptions& opts_;
+  Problems& problems_;
+  const bool filtering_;
+  ScanResult result_;
+  uint64_t root_dev_ = 0;
+  std::string path_;  // relative path of the entry being visited
+  std::vector<Frame> stack_;
+  std::deque<Listing> levels_;  // levels_[d]: names of the directory at stack_[d]
+  std::vector<char> dents_;
+  std::string link_buf_;
+  std::unordered_map<DevIno, int64_t, DevInoHash> leaders_;
+};
+
+}  // namespace
+
+ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems,
+                    std::string_view root_name) {
+  return Scanner(opts, problems).Run(root_dirfd, root_name);
+}
+
+}  // namespace ktsync

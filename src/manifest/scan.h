@@ -1,0 +1,56 @@
+// ScanTree: lists one local tree as a Manifest in path order, root first.
+//
+// Contract:
+// * Symlinks are never followed: recorded as Symlink with their target. Every directory is
+//   opened relative to its parent's fd with O_NOFOLLOW, so a directory swapped for a
+//   symlink mid-scan cannot lead the scan outside the tree.
+// * Each directory's names are sorted bytewise and the walk is depth-first, so output is in
+//   ComparePaths order without a global sort; at most one name list is held per depth level.
+// * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
+// * Filtered-out entries are not listed; a filtered-out directory is not descended.
+// * Names starting with temp_prefix are ktsync's own leftovers: never listed, optionally
+//   collected so the caller can remove them.
+// * One unreadable or vanished entry goes to Problems (Vanished for ENOENT, Failed
+//   otherwise) and the scan goes on. Only a root that cannot be read throws
+//   Error(ExitCode::SelectFiles).
+// * Each open directory along the current path holds one fd: very deep trees need a
+//   matching RLIMIT_NOFILE (EMFILE is reported per directory, not thrown).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "manifest/entry.h"
+#include "manifest/filter.h"
+#include "util/problems.h"
+
+namespace ktsync {
+
+struct ScanOptions {
+  const Filter* filter = nullptr;   // nullptr or empty: everything is included
+  bool one_file_system = true;      // like rsync -x: mount points listed, not descended
+  bool hard_links = false;          // fill Entry::link_leader for regular files
+  // (dev, ino) never listed nor descended, e.g. ktsync's own state dir inside the tree.
+  std::vector<std::pair<uint64_t, uint64_t>> skip_inodes;
+  std::string_view temp_prefix = ".ktsync-tmp.";  // empty: no name is treated as a temp
+  bool collect_temps = false;       // put temp entries' paths in ScanResult::stale_temps
+  size_t expected_entries = 0;      // capacity hint (e.g. last run's count); 0 = unknown
+};
+
+struct ScanResult {
+  Manifest entries;                     // path order; entries[0] is the root (path "")
+  std::vector<std::string> stale_temps; // relative paths, in path order
+  uint64_t dirs = 0;                    // directories listed, the root included
+  uint64_t files = 0;                   // regular files listed
+  uint64_t bytes = 0;                   // sum of their sizes
+};
+
+// root_dirfd: a directory fd (O_PATH is enough); it is not read from or moved, the scan
+// opens its own handle. `root_name` only labels error messages (e.g. the SRC argument).
+ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems,
+                    std::string_view root_name = ".");
+
+}  // namespace ktsync

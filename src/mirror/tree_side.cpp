@@ -1,0 +1,135 @@
+#include "mirror/tree_side.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply/temp_name.h"
+#include "manifest/scan.h"
+#include "store/hash_fill.h"
+#include "store/state_dir.h"
+#include "util/error.h"
+#include "util/open_beneath.h"
+
+namespace ktsync {
+namespace {
+
+UniqueFd OpenDirOrThrow(const std::string& path, const std::string& role) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) return fd;
+  int err = errno;
+  if (err == ENOTDIR)
+    throw Error(ExitCode::SelectFiles, role + " " + path + " is not a directory: ktsync mirrors directories");
+  throw SysError(role + " " + path, err, ExitCode::SelectFiles);
+}
+
+Manifest EmptyRoot() {
+  Entry root;
+  root.type = EntryType::Dir;
+  root.mode = 0755;
+  return Manifest{root};
+}
+
+}  // namespace
+
+TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, WarnFn warn) {
+  TreeSide t;
+  t.name_ = path;
+  t.cfg_ = cfg;
+  t.root_ = OpenDirOrThrow(path, "SRC");
+  t.abs_path_ = CanonicalRoot(path);
+  t.OpenStore(std::move(warn));
+  return t;
+}
+
+TreeSide TreeSide::OpenDest(const std::string& path, const TreeConfig& cfg, bool dry_run, WarnFn warn) {
+  TreeSide t;
+  t.name_ = path;
+  t.cfg_ = cfg;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) throw SysError("DST " + path, errno, ExitCode::SelectFiles);
+    if (dry_run) {
+      t.abs_path_ = path;
+      t.manifest_ = EmptyRoot();
+      t.store_.emplace(HashStore::InMemory());
+      return t;
+    }
+    // Like rsync, create only the last component: a missing parent is more likely a typo.
+    if (::mkdir(path.c_str(), 0755) != 0) {
+      int err = errno;
+      throw Error(ExitCode::SelectFiles,
+                  ErrnoMessage("cannot create DST " + path, err) +
+                      (err == ENOENT ? " (its parent directory must exist)" : ""));
+    }
+  }
+  t.root_ = OpenDirOrThrow(path, "DST");
+  t.abs_path_ = CanonicalRoot(path);
+  if (!dry_run) t.lock_ = RootLock::Acquire(t.abs_path_, cfg.state_dir, warn);
+  t.OpenStore(std::move(warn));
+  return t;
+}
+
+TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, bool as_dest, bool dry_run,
+                               const TreeConfig& cfg, WarnFn warn) {
+  if (!IsSafeRelativePath(rel))
+    throw Error(ExitCode::SelectFiles, "path '" + rel + "' is not allowed: it must stay beneath the served root");
+  UniqueFd base = OpenDirOrThrow(root, "root");
+  TreeSide t;
+  t.name_ = "/" + rel;
+  t.cfg_ = cfg;
+  t.abs_path_ = CanonicalRoot(root) + (rel.empty() ? "" : "/" + rel);
+  t.root_ = rel.empty() ? std::move(base) : ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!t.root_) {
+    int err = errno;
+    if (err != ENOENT || !as_dest) throw SysError(t.name_, err, ExitCode::SelectFiles);
+    if (dry_run) {
+      t.manifest_ = EmptyRoot();
+      t.store_.emplace(HashStore::InMemory());
+      return t;
+    }
+    std::string parent(ParentPath(rel));
+    UniqueFd pfd = parent.empty() ? UniqueFd(::dup(base.get()))
+                                  : ktsync::OpenBeneath(base.get(), parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    std::string leaf(BaseName(rel));
+    if (!pfd || ::mkdirat(pfd.get(), leaf.c_str(), 0755) != 0)
+      throw SysError("cannot create " + t.name_ + " (its parent directory must exist)", errno,
+                     ExitCode::SelectFiles);
+    t.root_ = ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!t.root_) throw SysError(t.name_, errno, ExitCode::SelectFiles);
+  }
+  if (as_dest && !dry_run) t.lock_ = RootLock::Acquire(t.abs_path_, cfg.state_dir, warn);
+  t.OpenStore(std::move(warn));
+  return t;
+}
+
+void TreeSide::OpenStore(WarnFn warn) {
+  store_.emplace(HashStore::Open(abs_path_, cfg_.state_dir, std::move(warn)));
+}
+
+void TreeSide::Scan(Problems& problems) {
+  if (!root_) return;  // dry run against a DST that does not exist yet
+  Filter filter;
+  for (const FilterRule& r : cfg_.filters) filter.Add(r);
+  ScanOptions so;
+  so.filter = &filter;
+  so.one_file_system = cfg_.one_file_system;
+  so.hard_links = cfg_.hard_links;
+  so.collect_temps = true;
+  so.temp_prefix = kTempPrefix;
+  // The cache must never be mirrored, even when the user keeps it inside the tree.
+  if (auto id = StateDirId(cfg_.state_dir)) so.skip_inodes.emplace_back(id->dev, id->ino);
+  ScanResult r = ScanTree(root_.get(), so, problems, name_);
+  manifest_ = std::move(r.entries);
+  stale_temps_ = std::move(r.stale_temps);
+  file_bytes_ = r.bytes;
+}
+
+void TreeSide::FillHashes(const std::vector<int64_t>& indices, Problems& problems) {
+  if (!root_ || indices.empty()) return;
+  EnsureHashes(root_.get(), manifest_, indices, *store_, problems);
+}
+
+void TreeSide::CommitStore() { store_->Commit(); }
+
+}  // namespace ktsync

@@ -1,0 +1,115 @@
+#include "store/hash_fill.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <vector>
+
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/open_beneath.h"
+
+namespace ktsync {
+namespace {
+
+constexpr size_t kChunk = size_t{1} << 20;
+
+CacheKey KeyOf(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
+// The scan's view of the file; ctime is left out on purpose: a chmod/chown between scan and
+// hash does not change content, and the key recorded below uses the ctime seen now.
+bool SameFileAsScanned(const Entry& e, const CacheKey& now) {
+  return now.dev == e.dev && now.ino == e.ino && now.size == e.size && now.mtime_ns == e.mtime_ns;
+}
+
+struct Reader {
+  Hasher hasher;
+  std::vector<char> buf = std::vector<char>(kChunk);
+};
+
+// Reads the whole file into the hasher; returns bytes read, or -1 with errno set.
+int64_t HashFd(int fd, Reader& r) {
+  r.hasher.Reset();
+  int64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, r.buf.data(), r.buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) return total;
+    r.hasher.Update(r.buf.data(), static_cast<size_t>(n));
+    total += n;
+  }
+}
+
+// Hashes one file and records it; reports the reason to `problems` when it cannot.
+void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Reader& r) {
+  // O_NONBLOCK: if the path became a FIFO, open must not wait for a writer.
+  UniqueFd fd = OpenBeneath(root_dirfd, e.path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR)
+      problems.Vanish(e.path, "vanished before it could be hashed");
+    else if (err == ELOOP || err == EXDEV)
+      problems.Vanish(e.path, "changed during scan (a symlink is now in its place or path)");
+    else
+      problems.Fail(e.path, ErrnoMessage("cannot open to hash", err));
+    return;
+  }
+  struct stat before{};
+  if (::fstat(fd.get(), &before) != 0) {
+    problems.Fail(e.path, ErrnoMessage("cannot stat to hash", errno));
+    return;
+  }
+  CacheKey key = KeyOf(before);
+  if (!S_ISREG(before.st_mode) || !SameFileAsScanned(e, key)) {
+    problems.Vanish(e.path, "changed during scan");
+    return;
+  }
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  int64_t n = HashFd(fd.get(), r);
+  if (n < 0) {
+    problems.Fail(e.path, ErrnoMessage("cannot read to hash", errno));
+    return;
+  }
+  struct stat after{};
+  if (::fstat(fd.get(), &after) != 0 || !(KeyOf(after) == key) ||
+      static_cast<uint64_t>(n) != key.size) {
+    problems.Vanish(e.path, "changed while being hashed");
+    return;
+  }
+  Hash128 h = r.hasher.Digest();
+  e.hash = h;
+  store.Record(e.path, key, h);
+  ++store.stats().hashed;
+}
+
+}  // namespace
+
+void EnsureHashes(int root_dirfd, Manifest& m, const std::vector<int64_t>& indices,
+                  HashStore& store, Problems& problems) {
+  std::optional<Reader> reader;  // the 1 MiB buffer only when something must be read
+  for (int64_t i : indices) {
+    if (i < 0 || static_cast<size_t>(i) >= m.size()) continue;
+    Entry& e = m[static_cast<size_t>(i)];
+    if (!e.IsFile() || e.hash) continue;
+    if (std::optional<Hash128> cached = store.Lookup(e)) {
+      e.hash = cached;
+      continue;
+    }
+    if (!reader) reader.emplace();
+    HashOne(root_dirfd, e, store, problems, *reader);
+  }
+  store.Commit();
+}
+
+}  // namespace ktsync

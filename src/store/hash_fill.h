@@ -1,0 +1,24 @@
+// EnsureHashes: give the chosen manifest entries their content hash, from the cache when it
+// is still valid, else by reading the file (and caching the result).
+//
+// The file is opened beneath the root without following symlinks and must still be the
+// file the scan saw (same dev/ino/size/mtime, and unchanged while it was read); otherwise it
+// is reported as vanished ("changed during scan") and left without a hash, so no decision is
+// ever made on a hash of content the manifest does not describe.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "manifest/entry.h"
+#include "store/hash_store.h"
+#include "util/problems.h"
+
+namespace ktsync {
+
+// For each m[i], i in `indices`, that is a regular file without a hash: sets Entry::hash.
+// Counts stats().hashed for every file actually read. Commits the store at the end.
+void EnsureHashes(int root_dirfd, Manifest& m, const std::vector<int64_t>& indices,
+                  HashStore& store, Problems& problems);
+
+}  // namespace ktsync

@@ -1,0 +1,81 @@
+#include "store/state_dir.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "util/error.h"
+
+namespace ktsync {
+
+std::string DefaultStateDirFrom(const char* xdg_state_home, const char* home) {
+  // The XDG spec says a relative value is invalid and must be ignored.
+  if (xdg_state_home && xdg_state_home[0] == '/') return std::string(xdg_state_home) + "/ktsync";
+  if (home && home[0] == '/') return std::string(home) + "/.local/state/ktsync";
+  return {};
+}
+
+std::string DefaultStateDir() {
+  const char* home = std::getenv("HOME");
+  std::string pw_home;
+  if (!home || home[0] != '/') {
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    if (getpwuid_r(getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found &&
+        found->pw_dir) {
+      pw_home = found->pw_dir;
+      home = pw_home.c_str();
+    }
+  }
+  return DefaultStateDirFrom(std::getenv("XDG_STATE_HOME"), home);
+}
+
+std::string ResolveStateDir(const std::string& override_dir) {
+  return override_dir.empty() ? DefaultStateDir() : override_dir;
+}
+
+std::string CanonicalRoot(const std::string& root) {
+  char* real = ::realpath(root.c_str(), nullptr);
+  if (!real) return root;
+  std::string out(real);
+  std::free(real);
+  return out;
+}
+
+std::string DbPathFor(const std::string& state_dir, const std::string& canonical_root) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(XXH3_64bits(canonical_root.data(),
+                                                            canonical_root.size())));
+  return state_dir + "/roots/" + hex + ".sqlite";
+}
+
+void MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) throw SysError("mkdir (empty state dir path)", ENOENT);
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string prefix = path.substr(0, pos);
+    if (::mkdir(prefix.c_str(), mode) == 0 || errno == EEXIST) continue;
+    throw SysError("mkdir " + prefix, errno);
+  }
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) throw SysError("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) throw SysError(path, ENOTDIR);
+}
+
+std::optional<FileId> StateDirId(const std::string& override_dir) {
+  std::string dir = ResolveStateDir(override_dir);
+  struct stat st{};
+  if (dir.empty() || ::stat(dir.c_str(), &st) != 0) return std::nullopt;
+  return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+}  // namespace ktsync

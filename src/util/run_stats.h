@@ -1,0 +1,34 @@
+// What one mirror run did, filled by whichever side did it (local run, or client and
+// remote peer over the wire) and printed once by the CLI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ktsync {
+
+struct RunStats {
+  uint64_t src_entries = 0;
+  uint64_t dst_entries = 0;
+  uint64_t src_file_bytes = 0;
+  uint64_t hashed_src = 0;       // files whose content was read to hash (cache misses)
+  uint64_t hashed_dst = 0;
+  uint64_t cache_hits_src = 0;   // hashes served from the SQLite store
+  uint64_t cache_hits_dst = 0;
+  uint64_t files_sent = 0;       // whole files written to DST
+  uint64_t bytes_sent = 0;       // their content bytes
+  uint64_t wire_bytes = 0;       // bytes on the data connections (0 for local)
+  uint64_t deleted = 0;
+  uint64_t meta_fixed = 0;
+  uint64_t created_other = 0;
+  bool deletes_skipped = false;  // errors happened, so deletions were not performed
+
+  // Per direction of the data channel: how encryption ran and why.
+  std::string encryption_send;   // e.g. "kernel TLS" or "userspace TLS (kernel TLS unavailable: ...)"
+  std::string encryption_recv;
+  int streams = 0;
+
+  double scan_s = 0, hash_s = 0, plan_s = 0, transfer_s = 0, finish_s = 0, total_s = 0;
+};
+
+}  // namespace ktsync

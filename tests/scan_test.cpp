@@ -1,0 +1,386 @@
+// links: ktsync_manifest
+#include "manifest/scan.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "util/error.h"
+#include "util/unique_fd.h"
+
+namespace ktsync {
+namespace {
+
+class ScanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ktsync-scan-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override {
+    for (const std::string& m : mounts_) ::umount2(m.c_str(), MNT_DETACH);
+    // rm copes with trees deeper than PATH_MAX (std::filesystem::remove_all does not).
+    EXPECT_EQ(std::system(("rm -rf '" + root_ + "'").c_str()), 0);
+  }
+
+  std::string P(const std::string& rel) const { return root_ + "/" + rel; }
+  void Dir(const std::string& rel) { ASSERT_EQ(::mkdir(P(rel).c_str(), 0755), 0) << rel; }
+  void File(const std::string& rel, const std::string& data = "", mode_t mode = 0644) {
+    UniqueFd fd(::open(P(rel).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    ASSERT_TRUE(fd.valid()) << rel;
+    ASSERT_EQ(::write(fd.get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  }
+  void Link(const std::string& target, const std::string& rel) {
+    ASSERT_EQ(::symlink(target.c_str(), P(rel).c_str()), 0) << rel;
+  }
+
+  ScanResult Scan(const ScanOptions& opts = {}) {
+    UniqueFd fd(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    EXPECT_TRUE(fd.valid());
+    return ScanTree(fd.get(), opts, problems_, root_);
+  }
+
+  static std::vector<std::string> Paths(const ScanResult& r) {
+    std::vector<std::string> out;
+    for (const Entry& e : r.entries) out.push_back(e.path);
+    return out;
+  }
+  static const Entry* Find(const ScanResult& r, const std::string& path) {
+    for (const Entry& e : r.entries)
+      if (e.path == path) return &e;
+    return nullptr;
+  }
+
+  // Nests `depth` directories named "d" under `rel`, by fd: deeper than PATH_MAX allows.
+  void Nest(const std::string& rel, int depth) {
+    UniqueFd fd(::open(P(rel).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (int i = 0; i < depth; ++i) {
+      ASSERT_EQ(::mkdirat(fd.get(), "d", 0755), 0);
+      fd.reset(::openat(fd.get(), "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      ASSERT_TRUE(fd.valid());
+    }
+  }
+
+  std::string root_;
+  std::vector<std::string> mounts_;
+  Problems problems_;
+};
+
+TEST_F(ScanTest, ListsRootFirstThenPathOrder) {
+  Dir("a");
+  File("a/b");
+  Dir("a/c");
+  File("a/c/d");
+  File("a.b");
+  File("a b");
+  File("a\nb");
+  File("\xff\xfe");
+  File("B");
+  File("a/c.e");
+  ScanResult r = Scan();
+  std::vector<std::string> want = {"",    "B",   "a",     "a/b", "a/c",     "a/c/d",
+                                   "a/c.e", "a\nb", "a b", "a.b", "\xff\xfe"};
+  EXPECT_EQ(Paths(r), want);
+  EXPECT_TRUE(r.entries[0].IsDir());
+  EXPECT_TRUE(std::is_sorted(r.entries.begin(), r.entries.end(),
+                             [](const Entry& x, const Entry& y) { return PathLess(x.path, y.path); }));
+  EXPECT_FALSE(problems_.HasErrors());
+}
+
+TEST_F(ScanTest, RecordsMetadataWithoutHashing) {
+  File("f", "hello", 0640);
+  ASSERT_EQ(::chmod(P("f").c_str(), 04751), 0);
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1234567890, 987654321}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, P("f").c_str(), times, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::lstat(P("f").c_str(), &st), 0);
+
+  ScanResult r = Scan();
+  const Entry* e = Find(r, "f");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->type, EntryType::File);
+  EXPECT_EQ(e->size, 5u);
+  EXPECT_EQ(e->mode, 04751u);
+  EXPECT_EQ(e->mtime_ns, 1234567890LL * 1000000000 + 987654321);
+  EXPECT_EQ(e->uid, st.st_uid);
+  EXPECT_EQ(e->gid, st.st_gid);
+  EXPECT_EQ(e->dev, st.st_dev);
+  EXPECT_EQ(e->ino, st.st_ino);
+  EXPECT_EQ(e->nlink, 1u);
+  EXPECT_EQ(e->ctime_ns, st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec);
+  EXPECT_FALSE(e->hash.has_value());
+  EXPECT_EQ(e->link_leader, -1);
+}
+
+TEST_F(ScanTest, RecordsSymlinksWithoutFollowingThem) {
+  Dir("real");
+  File("real/inside");
+  Link("real", "dirlink");
+  Link("/etc", "abs");
+  Link("no/such/target", "dangling");
+  Link("odd\ntarget\xff", "odd");
+  ScanResult r = Scan();
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "abs", "dangling", "dirlink", "odd", "real",
+                                                "real/inside"}));
+  EXPECT_EQ(Find(r, "abs")->link_target, "/etc");
+  EXPECT_EQ(Find(r, "dangling")->link_target, "no/such/target");
+  EXPECT_EQ(Find(r, "dirlink")->type, EntryType::Symlink);
+  EXPECT_EQ(Find(r, "dirlink")->link_target, "real");
+  EXPECT_EQ(Find(r, "odd")->link_target, "odd\ntarget\xff");
+  EXPECT_EQ(Find(r, "odd")->size, 0u);
+  EXPECT_FALSE(problems_.HasErrors());
+}
+
+TEST_F(ScanTest, LaterHardLinksPointToFirstInPathOrder) {
+  File("m", "x");
+  Dir("d");
+  ASSERT_EQ(::link(P("m").c_str(), P("d/z").c_str()), 0);
+  ASSERT_EQ(::link(P("m").c_str(), P("z").c_str()), 0);
+  File("solo");
+  ScanOptions opts;
+  opts.hard_links = true;
+  ScanResult r = Scan(opts);
+  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/z", "m", "solo", "z"}));
+  EXPECT_EQ(r.entries[2].link_leader, -1);  // d/z comes first in path order
+  EXPECT_EQ(r.entries[3].link_leader, 2);
+  EXPECT_EQ(r.entries[5].link_leader, 2);
+  EXPECT_EQ(r.entries[4].link_leader, -1);
+  EXPECT_EQ(r.entries[3].nlink, 3u);
+
+  ScanResult plain = Scan();
+  for (const Entry& e : plain.entries) EXPECT_EQ(e.link_leader, -1) << e.path;
+}
+
+TEST_F(ScanTest, ExcludedDirectoryIsNotDescended) {
+  Dir("build");
+  File("build/out.o");
+  Dir("src");
+  File("src/build");  // a file: "build/" does not match it
+  File("src/a.o");
+  File("src/a.c");
+  Filter f;
+  f.Add(false, "build/");
+  f.Add(false, "*.o");
+  ScanOptions opts;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "src", "src/a.c", "src/build"}));
+}
+
+TEST_F(ScanTest, IncludeRulesSelectSubtree) {
+  Dir("keep");
+  Dir("keep/sub");
+  File("keep/sub/x");
+  Dir("drop");
+  File("drop/y");
+  File("top");
+  Filter f;
+  f.Add(true, "/keep/***");
+  f.Add(false, "*");
+  ScanOptions opts;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "keep", "keep/sub", "keep/sub/x"}));
+}
+
+TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {
+  File(".ktsync-tmp.123");
+  Dir("d");
+  File("d/.ktsync-tmp.abc", "partial");
+  File("d/.ktsync-tmpX");  // not the prefix
+  ScanOptions opts;
+  opts.collect_temps = true;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/.ktsync-tmpX"}));
+  EXPECT_EQ(r.stale_temps, (std::vector<std::string>{".ktsync-tmp.123", "d/.ktsync-tmp.abc"}));
+
+  ScanResult quiet = Scan();
+  EXPECT_TRUE(quiet.stale_temps.empty());
+  EXPECT_EQ(quiet.entries.size(), 3u);
+}
+
+TEST_F(ScanTest, SkipInodesHidesStateDirectory) {
+  Dir(".ktsync");
+  File(".ktsync/state.db");
+  File("data");
+  struct stat st;
+  ASSERT_EQ(::stat(P(".ktsync").c_str(), &st), 0);
+  ScanOptions opts;
+  opts.skip_inodes.push_back({st.st_dev, st.st_ino});
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "data"}));
+}
+
+TEST_F(ScanTest, RecordsSpecialFiles) {
+  ASSERT_EQ(::mkfifo(P("fifo").c_str(), 0600), 0);
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::string sp = P("sock");
+  ASSERT_LT(sp.size(), sizeof(addr.sun_path));
+  std::copy(sp.begin(), sp.end(), addr.sun_path);
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  bool have_dev = ::mknod(P("null").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0;
+
+  ScanResult r = Scan();
+  EXPECT_EQ(Find(r, "fifo")->type, EntryType::Fifo);
+  EXPECT_EQ(Find(r, "sock")->type, EntryType::Socket);
+  if (have_dev) {
+    EXPECT_EQ(Find(r, "null")->type, EntryType::CharDev);
+    EXPECT_EQ(Find(r, "null")->rdev, makedev(1, 3));
+  }
+  EXPECT_EQ(Find(r, "fifo")->rdev, 0u);
+}
+
+TEST_F(ScanTest, CountsDirsFilesAndBytes) {
+  Dir("d");
+  File("d/a", "1234");
+  File("b", "56");
+  Link("b", "l");
+  ScanResult r = Scan();
+  EXPECT_EQ(r.dirs, 2u);  // the root and d
+  EXPECT_EQ(r.files, 2u);
+  EXPECT_EQ(r.bytes, 6u);
+}
+
+TEST_F(ScanTest, LeavesCallerFdUntouched) {
+  File("a");
+  File("b");
+  UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  off_t before = ::lseek(fd.get(), 0, SEEK_CUR);
+  ScanResult r = ScanTree(fd.get(), {}, problems_);
+  EXPECT_EQ(r.entries.size(), 3u);
+  EXPECT_EQ(::lseek(fd.get(), 0, SEEK_CUR), before);
+}
+
+TEST_F(ScanTest, UnreadableDirectoryIsListedAndReportedAsFailure) {
+  // Root bypasses permission bits, so the scan runs in a child that drops to nobody.
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  Dir("locked");
+  File("locked/secret");
+  ASSERT_EQ(::chmod(P("locked").c_str(), 0), 0);
+  File("open");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::getuid() == 0 && (::setresgid(65534, 65534, 65534) != 0 ||
+                            ::setresuid(65534, 65534, 65534) != 0))
+      ::_exit(10);
+    Problems problems;
+    UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ScanResult r = ScanTree(fd.get(), {}, problems);
+    std::vector<Problem> got = problems.Snapshot();
+    if (Paths(r) != std::vector<std::string>{"", "locked", "open"}) ::_exit(11);
+    if (got.size() != 1 || got[0].kind != ProblemKind::Failed || got[0].path != "locked") ::_exit(12);
+    if (got[0].message.find("Permission denied") == std::string::npos) ::_exit(13);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(ScanTest, UnreadableRootThrowsSelectFiles) {
+  Dir("gone");
+  UniqueFd fd(::open(P("gone").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_EQ(::rmdir(P("gone").c_str()), 0);  // getdents on a removed directory fails
+  try {
+    ScanTree(fd.get(), {}, problems_, "gone");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::SelectFiles);
+    EXPECT_NE(std::string(e.what()).find("gone"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ScanTest, OneFileSystemListsMountPointButNotItsContents) {
+  Dir("mnt");
+  if (::mount("none", P("mnt").c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "cannot mount tmpfs here";
+  mounts_.push_back(P("mnt"));
+  File("mnt/inner");
+  File("z");
+  ScanOptions opts;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "mnt", "z"}));
+  opts.one_file_system = false;
+  ScanResult all = Scan(opts);
+  EXPECT_EQ(Paths(all), (std::vector<std::string>{"", "mnt", "mnt/inner", "z"}));
+}
+
+TEST_F(ScanTest, DeepNestingNeedsNoDeepCallStack) {
+  Nest("", 3000);  // 6000-byte paths: only fd-relative walking reaches the bottom
+  struct Args {
+    int fd;
+    ScanResult result;
+    Problems problems;
+  } args{::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), {}, {}};
+  UniqueFd owner(args.fd);
+  pthread_attr_t attr;
+  ASSERT_EQ(::pthread_attr_init(&attr), 0);
+  ASSERT_EQ(::pthread_attr_setstacksize(&attr, 256 * 1024), 0);  // far less than 3000 frames
+  pthread_t thread;
+  auto run = [](void* p) -> void* {
+    auto* a = static_cast<Args*>(p);
+    a->result = ScanTree(a->fd, {}, a->problems);
+    return nullptr;
+  };
+  ASSERT_EQ(::pthread_create(&thread, &attr, run, &args), 0);
+  ASSERT_EQ(::pthread_join(thread, nullptr), 0);
+  ::pthread_attr_destroy(&attr);
+  ASSERT_EQ(args.result.entries.size(), 3001u);
+  EXPECT_EQ(PathDepth(args.result.entries.back().path), 3000);
+  EXPECT_FALSE(args.problems.HasErrors());
+}
+
+TEST_F(ScanTest, RunningOutOfFdsIsReportedNotThrown) {
+  Nest("", 100);
+  File("z");
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    struct rlimit lim = {40, 40};
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(10);
+    Problems problems;
+    UniqueFd fd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ScanResult r = ScanTree(fd.get(), {}, problems);
+    std::vector<Problem> got = problems.Snapshot();
+    if (got.size() != 1 || got[0].kind != ProblemKind::Failed) ::_exit(11);
+    if (got[0].message.find("Too many open files") == std::string::npos) ::_exit(12);
+    // The directory that could not be opened is still listed, and so is everything after it.
+    if (r.entries.back().path != "z" || r.entries.size() < 20) ::_exit(13);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(ScanTest, LargeDirectoryStaysSorted) {
+  for (int i = 0; i < 3000; ++i) File("f" + std::to_string(i * 7919 % 3001));
+  ScanResult r = Scan();
+  ASSERT_EQ(r.entries.size(), 3001u);
+  EXPECT_TRUE(std::is_sorted(r.entries.begin(), r.entries.end(),
+                             [](const Entry& x, const Entry& y) { return PathLess(x.path, y.path); }));
+}
+
+}  // namespace
+}  // namespace ktsync
