@@ -1,0 +1,140 @@
+// Feeds arbitrary bytes to every wire decoder, and to a FrameReader over an in-memory
+// stream. The only acceptable failure is a thrown ktsync::Error; ASan/UBSan catch the rest.
+// Messages that do decode must re-encode to the very same bytes (each message has exactly
+// one encoding), otherwise the fuzzer aborts.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transfer/stream.h"
+#include "transfer/wire.h"
+
+namespace ktsync {
+namespace {
+
+void Require(bool ok) {
+  if (!ok) std::abort();
+}
+
+// Reads its bytes back in small uneven pieces, the way a socket might deliver them.
+class MemoryStream : public ByteStream {
+ public:
+  explicit MemoryStream(std::string_view data) : ByteStream("fuzz"), data_(data) {}
+  void WriteAll(const void*, size_t) override {}
+  void WriteV(const struct iovec*, int) override {}
+  void ShutdownWrite() override {}
+  size_t ReadSome(void* buf, size_t len) override {
+    size_t n = std::min({len, data_.size(), size_t{1} + (step_++ * 37) % 4099});
+    std::memcpy(buf, data_.data(), n);
+    data_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view data_;
+  size_t step_ = 0;
+};
+
+void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& manifest) {
+  std::string out;
+  switch (type) {
+    case FrameType::Hello: {
+      Hello h = DecodeHello(in);
+      EncodeHello(h, out);
+      Require(out == in);
+      Negotiate(Hello{}, h);
+      break;
+    }
+    case FrameType::ManifestBatch: {
+      size_t before = manifest.size();
+      DecodeEntryBatch(in, manifest);
+      std::span<const Entry> added(manifest.data() + before, manifest.size() - before);
+      Require(EncodeEntryBatch(added, out) == added.size() && out == in);
+      break;
+    }
+    case FrameType::HashRequest:
+    case FrameType::SendList: {
+      std::vector<int64_t> v;
+      DecodeIndexList(in, limit, v);
+      Require(EncodeIndexList(v, out) == v.size() && out == in);
+      break;
+    }
+    case FrameType::HashReply: {
+      std::vector<HashReplyItem> v;
+      DecodeHashReply(in, limit, v);
+      Require(EncodeHashReply(v, out) == v.size() && out == in);
+      break;
+    }
+    case FrameType::PlanBatch: {
+      std::vector<Action> v;
+      DecodePlanBatch(in, limit, limit / 2 + 1, v);
+      Require(EncodePlanBatch(v, out) == v.size() && out == in);
+      break;
+    }
+    case FrameType::FileBegin:
+      EncodeFileBegin(DecodeFileBegin(in, limit), out);
+      Require(out == in);
+      break;
+    case FrameType::FileEnd:
+      EncodeFileEnd(DecodeFileEnd(in), out);
+      Require(out == in);
+      break;
+    case FrameType::DataHello:
+      EncodeDataHello(DecodeDataHello(in), out);
+      Require(out == in);
+      break;
+    case FrameType::Error: {
+      ErrorMessage m = DecodeError(in);  // control bytes are rewritten: not byte-identical
+      EncodeError(m, out);
+      Require(DecodeError(out) == m);
+      break;
+    }
+    case FrameType::Result: {
+      Stats s = DecodeStats(in);  // keys may arrive unsorted: compare decoded values
+      EncodeStats(s, out);
+      Require(DecodeStats(out) == s);
+      break;
+    }
+    case FrameType::ManifestEnd:
+    case FrameType::PlanEnd:
+    case FrameType::Done:
+      ExpectEmptyPayload(type, in);
+      break;
+    case FrameType::Request:
+    case FrameType::FileData:
+      break;  // opaque here
+  }
+}
+
+}  // namespace
+}  // namespace ktsync
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace ktsync;
+  if (size < 2) return 0;
+  // Byte 0 picks the decoder (or the frame-stream mode), byte 1 the index limit.
+  uint8_t selector = data[0];
+  uint64_t limit = data[1];
+  std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
+  Manifest manifest;
+  if (selector & 0x80) manifest.push_back(Entry{.path = "", .type = EntryType::Dir, .mode = 0755});
+  try {
+    if ((selector & 0x7f) == 0x7f) {
+      // A whole session's worth of frames: each payload goes to the decoder of its type.
+      MemoryStream stream(in);
+      FrameReader reader(stream);
+      while (std::optional<Frame> f = reader.Next()) DecodeOne(f->type, f->payload, limit, manifest);
+    } else if ((selector & 0x7f) == 0x7e) {
+      if (in.size() >= kFrameHeaderBytes) DecodeFrameHeader(reinterpret_cast<const unsigned char*>(in.data()));
+    } else {
+      DecodeOne(static_cast<FrameType>(1 + (selector & 0x7f) % 16), in, limit, manifest);
+    }
+  } catch (const Error&) {
+    // the expected outcome for malformed input
+  }
+  return 0;
+}

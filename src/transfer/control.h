@@ -1,0 +1,104 @@
+// Control-channel building blocks shared by the client and server sessions: the opening
+// handshake, streaming a manifest in batches, and opening/accepting data connections.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "manifest/entry.h"
+#include "transfer/stream.h"
+#include "transfer/tls_channel.h"
+#include "transfer/wire.h"
+#include "util/problems.h"
+
+namespace ktsync {
+
+inline constexpr const char* kDataIdentity = "ktsync-data";
+inline constexpr const char* kDaemonIdentity = "ktsync";
+
+struct Control {
+  explicit Control(ByteStream& s) : stream(s), reader(s), writer(s) {}
+  ByteStream& stream;
+  FrameReader reader;
+  FrameWriter writer;
+};
+
+// Both sides send Hello first, then read the peer's (unless the daemon already read it to
+// tell a control connection from a data one); returns the agreed version.
+Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello = std::nullopt);
+
+// Streams `m` as ManifestBatch frames followed by ManifestEnd.
+void SendManifest(Control& c, const Manifest& m);
+// Receives a manifest (validated: root first, path order, parents present, safe paths).
+Manifest ReceiveManifest(Control& c);
+
+void SendError(Control& c, const Error& e) noexcept;  // best effort: the peer may be gone
+
+// How a data connection is secured.
+struct DataSecurity {
+  bool encrypt = true;
+  bool allow_ktls = true;
+  std::array<unsigned char, 32> key{};
+  std::string identity = kDataIdentity;
+};
+
+// Client side: connect, secure, introduce itself with DataHello.
+std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t port, const DataSecurity& sec,
+                                               const SessionToken& token, uint32_t stream_no, int timeout_ms);
+
+// Server side: data connections that passed TLS and presented this session's token, in
+// arrival order. Fed by a DataListener (ssh mode) or by the daemon's accept loop.
+class DataQueue {
+ public:
+  void Push(std::unique_ptr<ByteStream> s);
+  // Throws Error(Timeout) when no connection arrives in time.
+  std::unique_ptr<ByteStream> Pop(std::chrono::milliseconds timeout);
+  void Close(std::string why);  // wakes waiters with an error
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<ByteStream>> q_;
+  std::string closed_;
+};
+
+// Accepts one data connection on `sock`: TLS (or plain) + DataHello with the right token.
+// Returns null (and closes it) for anything else: a scanner or a wrong key gets nothing.
+std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecurity& sec, const SessionToken& token,
+                                                 int timeout_ms, std::string* why);
+
+// ssh mode: a listener of this run's own, accepting into a DataQueue until destroyed.
+class DataListener {
+ public:
+  DataListener(const std::string& bind_host, uint16_t port, DataSecurity sec, SessionToken token);
+  ~DataListener();
+  uint16_t port() const { return port_; }
+  DataQueue& queue() { return queue_; }
+
+ private:
+  void AcceptLoop();
+  UniqueFd listener_;
+  uint16_t port_ = 0;
+  DataSecurity sec_;
+  SessionToken token_;
+  DataQueue queue_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+bool TokensEqual(const SessionToken& a, const SessionToken& b);  // constant time
+
+}  // namespace ktsync
+
+namespace ktsync {
+// "kernel TLS", "userspace TLS (kernel TLS unavailable: ...)" or "none (--no-encryption)":
+// how data written (send=true) or read on `s` is encrypted, and why.
+std::string DescribeEncryption(const ByteStream& s, bool send);
+}  // namespace ktsync

@@ -1,0 +1,144 @@
+#include "transfer/daemon.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "store/state_dir.h"
+#include "transfer/control.h"
+#include "transfer/net.h"
+#include "transfer/secret.h"
+#include "transfer/server_session.h"
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+// Running sessions by token, so data connections find their session.
+class SessionRegistry {
+ public:
+  DataQueue* Add(const SessionToken& t) {
+    std::lock_guard lock(mu_);
+    return &sessions_[t];
+  }
+  void Remove(const SessionToken& t) {
+    std::lock_guard lock(mu_);
+    sessions_.erase(t);
+  }
+  bool Route(const SessionToken& t, std::unique_ptr<ByteStream> s) {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(t);
+    if (it == sessions_.end()) return false;
+    it->second.Push(std::move(s));
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<SessionToken, DataQueue> sessions_;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonConfig& cfg) : cfg_(cfg) {
+    struct stat st;
+    if (::stat(cfg.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw Error(ExitCode::SelectFiles, "--root " + cfg.root + " is not a directory");
+    key_ = DeriveKey(ReadSecretFile(cfg.secret_file, /*enforce_private=*/true), "daemon");
+    HostPort hp = ParseHostPort(cfg.listen, 7373);
+    listener_ = Listen(hp.host, hp.port);
+    std::cerr << "ktsync: serving " << cfg.root << " on " << FormatHostPort(hp.host, LocalPort(listener_.get()))
+              << (cfg.read_only ? " (read-only)" : cfg.write_only ? " (write-only)" : "") << std::endl;
+  }
+
+  void Serve() {
+    for (;;) {
+      UniqueFd sock = AcceptWithTimeout(listener_.get(), -1);
+      if (!sock) continue;
+      std::thread([this, fd = sock.release()] { Handle(UniqueFd(fd)); }).detach();
+    }
+  }
+
+ private:
+  void Log(const std::string& m) {
+    if (cfg_.verbose > 0) std::cerr << "ktsync serve: " << m << std::endl;
+  }
+
+  void Handle(UniqueFd sock) {
+    std::unique_ptr<ByteStream> s;
+    std::optional<Frame> first;
+    try {
+      SetIoTimeout(sock.get(), cfg_.auth_timeout_sec);  // the pre-auth deadline covers the first frame too
+      TlsParams p;
+      p.key = key_;
+      p.identity = kDaemonIdentity;
+      p.allow_ktls = !cfg_.no_ktls;
+      p.handshake_timeout_ms = cfg_.auth_timeout_sec * 1000;
+      auto tls = TlsStream::Accept(std::move(sock), p);
+      int fd = tls->fd();
+      s = std::move(tls);
+      FrameReader reader(*s);
+      first = reader.Next();
+      if (!first) return;
+      if (first->type == FrameType::DataHello) {
+        DataHello h = DecodeDataHello(first->payload);
+        SetIoTimeout(fd, 0);
+        if (!registry_.Route(h.token, std::move(s))) Log("data connection for an unknown session dropped");
+        return;
+      }
+      if (first->type != FrameType::Hello) {
+        Log(std::string("dropped a client that began with ") + FrameTypeName(first->type));
+        return;
+      }
+      Hello hello = DecodeHello(first->payload);
+      SetIoTimeout(fd, 0);
+      RunControl(*s, hello);
+    } catch (const Error& e) {
+      Log(std::string("connection dropped: ") + e.what());
+    }
+  }
+
+  void RunControl(ByteStream& s, const Hello& hello) {
+    if (active_.fetch_add(1) >= cfg_.max_connections) {
+      active_.fetch_sub(1);
+      Control c(s);
+      SendError(c, Error(ExitCode::StartProtocol, "server busy: too many clients (--max-connections " +
+                                                       std::to_string(cfg_.max_connections) + "); try again later"));
+      return;
+    }
+    ServerConfig sc;
+    sc.root = cfg_.root;
+    sc.state_dir = cfg_.state_dir;
+    sc.read_only = cfg_.read_only;
+    sc.write_only = cfg_.write_only;
+    sc.no_ktls = cfg_.no_ktls;
+    sc.daemon_key = key_;
+    sc.peer_hello = hello;
+    sc.register_session = [this](const SessionToken& t) { return registry_.Add(t); };
+    sc.unregister_session = [this](const SessionToken& t) { registry_.Remove(t); };
+    sc.log = [this](const std::string& m) { Log(m); };
+    int rc = RunServerSession(s, sc);
+    Log("session ended with exit code " + std::to_string(rc));
+    active_.fetch_sub(1);
+  }
+
+  DaemonConfig cfg_;
+  std::array<unsigned char, 32> key_{};
+  UniqueFd listener_;
+  SessionRegistry registry_;
+  std::atomic<int> active_{0};
+};
+
+}  // namespace
+
+int RunDaemon(const DaemonConfig& cfg) {
+  Daemon d(cfg);
+  d.Serve();
+  return 0;
+}
+
+}  // namespace ktsync

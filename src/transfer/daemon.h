@@ -1,0 +1,32 @@
+// `ktsync serve --listen`: a long-running daemon serving one directory tree to clients that
+// know the shared secret.
+//
+// Every connection is TLS 1.3 with a PSK derived from the secret (mutual authentication,
+// (EC)DHE forward secrecy; the secret never crosses the wire). A connection that has not
+// finished the handshake within --auth-timeout is dropped, and OpenSSL bounds how many
+// bytes an unauthenticated peer can make us buffer. The first frame tells a control
+// connection (Hello: a new session, at most --max-connections at once) from a data
+// connection (DataHello: routed by its session token to a running session).
+#pragma once
+
+#include <string>
+
+namespace ktsync {
+
+struct DaemonConfig {
+  std::string listen;  // ADDR:PORT
+  std::string root;
+  std::string secret_file;
+  std::string state_dir;
+  bool read_only = false;
+  bool write_only = false;
+  int max_connections = 16;
+  int auth_timeout_sec = 10;
+  bool no_ktls = false;
+  int verbose = 0;
+};
+
+// Serves until killed. Throws ktsync::Error if it cannot start (bad secret file, port busy).
+int RunDaemon(const DaemonConfig& cfg);
+
+}  // namespace ktsync

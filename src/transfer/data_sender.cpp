@@ -1,0 +1,173 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "transfer/data_channel.h"
+#include "transfer/frame_batch.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/open_beneath.h"
+
+namespace ktsync {
+namespace {
+
+int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
+int64_t CtimeNs(const struct stat& st) { return st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec; }
+
+bool SameAsScanned(const struct stat& st, const Entry& e) {
+  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == e.size && MtimeNs(st) == e.mtime_ns &&
+         st.st_ino == e.ino && st.st_dev == e.dev;
+}
+
+class StreamSender {
+ public:
+  StreamSender(std::unique_ptr<ByteStream> stream, int stream_no, const StreamOpener& reopen,
+               const DataSendOptions& opts, Problems& problems)
+      : stream_(std::move(stream)), no_(stream_no), reopen_(reopen), opts_(opts), problems_(problems),
+        batch_(stream_.get()) {}
+
+  void Send(const SendItem& item) {
+    if (since_rotate_ >= opts_.rotate_after_bytes) Rotate();
+    SendOne(item);
+  }
+
+  void Finish() {
+    batch_.Add(FrameType::Done, {});
+    batch_.Flush();
+    stream_->ShutdownWrite();
+    // Wait for the receiver's close: it has then written (or rejected) everything we sent.
+    char sink[64];
+    while (stream_->ReadSome(sink, sizeof sink) > 0) {
+    }
+  }
+
+  uint64_t files = 0, bytes = 0;
+  std::vector<SentFile> sent;
+  uint64_t wire_bytes() const { return batch_.bytes_written() + rotated_wire_; }
+
+ private:
+  void Rotate() {
+    batch_.Add(FrameType::Done, "rotate");
+    batch_.Flush();
+    rotated_wire_ += batch_.bytes_written();
+    stream_->ShutdownWrite();
+    stream_ = reopen_(no_);
+    batch_ = FrameBatch(stream_.get());
+    since_rotate_ = 0;
+  }
+
+  void SendOne(const SendItem& item) {
+    const Entry& e = *item.entry;
+    UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY);
+    struct stat before;
+    if (!fd) {
+      if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
+        problems_.Vanish(e.path, e.path + ": vanished before it could be sent");
+      else
+        problems_.Fail(e.path, ErrnoMessage("cannot open " + e.path + " to send it", errno));
+      return;
+    }
+    if (::fstat(fd.get(), &before) != 0 || !SameAsScanned(before, e)) {
+      problems_.Vanish(e.path, e.path + ": changed since it was scanned; not sent (rerun to pick it up)");
+      return;
+    }
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::string msg;
+    EncodeFileBegin(FileBegin{item.wire_index, e.size}, msg);
+    batch_.Add(FrameType::FileBegin, msg);
+
+    hasher_.Reset();
+    uint64_t left = e.size;
+    bool changed = false;
+    int read_errno = 0;
+    while (left > 0) {
+      size_t room = 0;
+      char* p = batch_.ReserveData(left, &room);
+      ssize_t n = ::read(fd.get(), p, room);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // shrank under us, or an I/O error
+        read_errno = n < 0 ? errno : 0;
+        changed = true;
+        batch_.CommitData(0);
+        break;
+      }
+      hasher_.Update(p, static_cast<size_t>(n));
+      batch_.CommitData(static_cast<size_t>(n));
+      if (opts_.limiter) opts_.limiter->Acquire(static_cast<size_t>(n));
+      left -= static_cast<uint64_t>(n);
+      since_rotate_ += static_cast<uint64_t>(n);
+    }
+    struct stat after;
+    if (!changed && (::fstat(fd.get(), &after) != 0 || !SameAsScanned(after, e) || CtimeNs(after) != CtimeNs(before)))
+      changed = true;
+
+    FileEnd end;
+    end.hash = hasher_.Digest();
+    end.flags = changed ? kFileEndDiscard : 0;
+    msg.clear();
+    EncodeFileEnd(end, msg);
+    batch_.Add(FrameType::FileEnd, msg);
+    if (read_errno) {
+      problems_.Fail(e.path, ErrnoMessage("cannot read " + e.path, read_errno));
+    } else if (changed) {
+      problems_.Vanish(e.path, e.path + ": changed while being sent; DST keeps its previous version");
+    } else {
+      ++files;
+      bytes += e.size;
+      sent.push_back({&e, end.hash, CacheKey{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
+    }
+  }
+
+  std::unique_ptr<ByteStream> stream_;
+  int no_;
+  const StreamOpener& reopen_;
+  const DataSendOptions& opts_;
+  Problems& problems_;
+  FrameBatch batch_;
+  Hasher hasher_;
+  uint64_t since_rotate_ = 0;
+  uint64_t rotated_wire_ = 0;
+};
+
+}  // namespace
+
+DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
+                         const std::vector<SendItem>& items, const DataSendOptions& opts, Problems& problems) {
+  std::atomic<size_t> next{0};
+  std::vector<std::unique_ptr<StreamSender>> senders;
+  for (size_t i = 0; i < streams.size(); ++i)
+    senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts, problems));
+
+  std::mutex mu;
+  std::exception_ptr first_error;
+  auto work = [&](StreamSender& s) {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < items.size();) s.Send(items[i]);
+      s.Finish();
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!first_error) first_error = std::current_exception();
+      next.store(items.size());  // the others stop taking new files
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < senders.size(); ++i) threads.emplace_back(work, std::ref(*senders[i]));
+  work(*senders[0]);
+  for (auto& t : threads) t.join();
+  if (first_error) std::rethrow_exception(first_error);
+
+  DataSendResult r;
+  for (auto& s : senders) {
+    r.files += s->files;
+    r.bytes += s->bytes;
+    r.wire_bytes += s->wire_bytes();
+    r.sent.insert(r.sent.end(), s->sent.begin(), s->sent.end());
+  }
+  return r;
+}
+
+}  // namespace ktsync

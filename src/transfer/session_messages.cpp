@@ -1,0 +1,147 @@
+#include "transfer/session_messages.h"
+
+#include "transfer/byte_io.h"
+
+namespace ktsync {
+namespace {
+
+enum RequestFlag : uint32_t {
+  kFlagChecksum = 1 << 0,
+  kFlagDelete = 1 << 1,
+  kFlagHardLinks = 1 << 2,
+  kFlagOwner = 1 << 3,
+  kFlagGroup = 1 << 4,
+  kFlagTimes = 1 << 5,
+  kFlagPerms = 1 << 6,
+  kFlagDryRun = 1 << 7,
+  kFlagOneFs = 1 << 8,
+  kFlagFsync = 1 << 9,
+  kFlagDeleteOnError = 1 << 10,
+  kFlagNoKtls = 1 << 11,
+  kFlagNoEncryption = 1 << 12,
+  kFlagRequireKtls = 1 << 13,
+  kAllFlags = (1 << 14) - 1,
+};
+
+uint32_t Flags(const SessionRequest& r) {
+  uint32_t f = 0;
+  auto set = [&f](bool on, uint32_t bit) { f |= on ? bit : 0; };
+  set(r.plan.checksum, kFlagChecksum);
+  set(r.plan.delete_extraneous, kFlagDelete);
+  set(r.plan.hard_links, kFlagHardLinks);
+  set(r.plan.owner, kFlagOwner);
+  set(r.plan.group, kFlagGroup);
+  set(r.plan.times, kFlagTimes);
+  set(r.plan.perms, kFlagPerms);
+  set(r.dry_run, kFlagDryRun);
+  set(r.one_file_system, kFlagOneFs);
+  set(r.fsync, kFlagFsync);
+  set(r.delete_on_error, kFlagDeleteOnError);
+  set(r.no_ktls, kFlagNoKtls);
+  set(r.no_encryption, kFlagNoEncryption);
+  set(r.require_ktls, kFlagRequireKtls);
+  return f;
+}
+
+void SetFlags(uint32_t f, SessionRequest& r) {
+  r.plan.checksum = f & kFlagChecksum;
+  r.plan.delete_extraneous = f & kFlagDelete;
+  r.plan.hard_links = f & kFlagHardLinks;
+  r.plan.owner = f & kFlagOwner;
+  r.plan.group = f & kFlagGroup;
+  r.plan.times = f & kFlagTimes;
+  r.plan.perms = f & kFlagPerms;
+  r.dry_run = f & kFlagDryRun;
+  r.one_file_system = f & kFlagOneFs;
+  r.fsync = f & kFlagFsync;
+  r.delete_on_error = f & kFlagDeleteOnError;
+  r.no_ktls = f & kFlagNoKtls;
+  r.no_encryption = f & kFlagNoEncryption;
+  r.require_ktls = f & kFlagRequireKtls;
+}
+
+}  // namespace
+
+void EncodeRequest(const SessionRequest& r, std::string& out) {
+  ByteWriter w(out);
+  w.U8(static_cast<uint8_t>(r.role));
+  w.Str16(r.path);
+  w.U32(Flags(r));
+  w.I64(r.plan.mtime_tolerance_ns);
+  w.U32(static_cast<uint32_t>(r.filters.size()));
+  for (const FilterRule& f : r.filters) {
+    w.U8(f.include ? 1 : 0);
+    w.Str16(f.pattern);
+  }
+  w.U16(r.streams);
+  w.U16(r.data_port);
+  w.U64(r.bwlimit);
+  w.Raw(r.data_key.data(), r.data_key.size());
+}
+
+SessionRequest DecodeRequest(std::string_view payload) {
+  ByteReader rd(payload, "Request");
+  SessionRequest r;
+  uint8_t role = rd.U8("role");
+  if (role != 1 && role != 2) rd.Fail("unknown role " + std::to_string(role));
+  r.role = static_cast<ServerRole>(role);
+  r.path = std::string(rd.Str16(kMaxPathBytes, "path"));
+  uint32_t flags = rd.U32("flags");
+  if (flags & ~static_cast<uint32_t>(kAllFlags)) rd.Fail("unknown option flags");
+  SetFlags(flags, r);
+  r.plan.mtime_tolerance_ns = rd.I64("modify window");
+  if (r.plan.mtime_tolerance_ns < 0) rd.Fail("negative modify window");
+  uint32_t n = rd.Count(kMaxFilterRules, 3, "filter count");
+  for (uint32_t i = 0; i < n; ++i) {
+    uint8_t inc = rd.U8("filter kind");
+    if (inc > 1) rd.Fail("bad filter kind");
+    r.filters.push_back({inc == 1, std::string(rd.Str16(kMaxPatternBytes, "filter pattern"))});
+  }
+  r.streams = rd.U16("streams");
+  if (r.streams < 1 || r.streams > kMaxStreams) rd.Fail("stream count out of range");
+  r.data_port = rd.U16("data port");
+  r.bwlimit = rd.U64("bwlimit");
+  std::string_view key = rd.Raw(r.data_key.size(), "data key");
+  std::copy(key.begin(), key.end(), r.data_key.begin());
+  rd.ExpectEnd();
+  return r;
+}
+
+void EncodeReady(const SessionReady& r, std::string& out) {
+  ByteWriter w(out);
+  w.U16(r.data_port);
+  w.Str8(r.data_host);
+  w.Raw(r.token.data(), r.token.size());
+}
+
+SessionReady DecodeReady(std::string_view payload) {
+  ByteReader rd(payload, "Ready");
+  SessionReady r;
+  r.data_port = rd.U16("data port");
+  r.data_host = std::string(rd.Str8(255, "data host"));
+  std::string_view t = rd.Raw(r.token.size(), "token");
+  std::copy(t.begin(), t.end(), r.token.begin());
+  rd.ExpectEnd();
+  return r;
+}
+
+void EncodeReport(const SessionReport& r, std::string& out) {
+  ByteWriter w(out);
+  w.U8(r.kind);
+  w.Str16(r.key);
+  w.Str16(r.message.size() > kMaxErrorMessageBytes ? r.message.substr(0, kMaxErrorMessageBytes) : r.message);
+}
+
+SessionReport DecodeReport(std::string_view payload) {
+  ByteReader rd(payload, "Report");
+  SessionReport r;
+  uint8_t k = rd.U8("kind");
+  if (k > SessionReport::Note) rd.Fail("unknown report kind");
+  r.kind = static_cast<SessionReport::Kind>(k);
+  r.key = std::string(rd.Str16(kMaxPathBytes, "key"));
+  r.message = std::string(rd.Str16(kMaxErrorMessageBytes, "message"));
+  rd.ExpectEnd();
+  return r;
+}
+
+}  // namespace ktsync

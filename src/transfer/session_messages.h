@@ -1,0 +1,71 @@
+// Control-channel messages specific to a mirror session (the generic frames live in wire.h).
+// Pure encode/decode; every field from the peer is bounded and validated.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "manifest/filter.h"
+#include "manifest/plan.h"
+#include "transfer/wire.h"
+#include "util/problems.h"
+
+namespace ktsync {
+
+enum class ServerRole : uint8_t {
+  Send = 1,     // pull: the server's tree is SRC
+  Receive = 2,  // push: the server's tree is DST
+};
+
+struct SessionRequest {
+  ServerRole role = ServerRole::Send;
+  std::string path;  // ssh: absolute path; daemon: relative to --root
+  PlanOptions plan;
+  bool dry_run = false;
+  bool one_file_system = true;
+  bool fsync = false;
+  bool delete_on_error = false;
+  bool no_ktls = false;
+  bool no_encryption = false;
+  bool require_ktls = false;  // the server, when it sends, must encrypt in the kernel
+  std::vector<FilterRule> filters;
+  uint16_t streams = 1;
+  uint16_t data_port = 0;
+  uint64_t bwlimit = 0;
+  std::array<unsigned char, 32> data_key{};  // ssh mode: this run's fresh data-channel key
+  bool operator==(const SessionRequest&) const = default;
+};
+
+inline constexpr uint32_t kMaxFilterRules = 4096;
+inline constexpr size_t kMaxPatternBytes = 4096;
+inline constexpr uint16_t kMaxStreams = 16;
+
+void EncodeRequest(const SessionRequest& r, std::string& out);
+SessionRequest DecodeRequest(std::string_view payload);
+
+// Server -> client after Request: where and how to open data connections.
+struct SessionReady {
+  uint16_t data_port = 0;  // 0: the same address and port as the control connection (daemon)
+  std::string data_host;   // address the client reached the server on ("" = use the host name)
+  SessionToken token{};
+  bool operator==(const SessionReady&) const = default;
+};
+
+void EncodeReady(const SessionReady& r, std::string& out);
+SessionReady DecodeReady(std::string_view payload);
+
+// One per-entry problem or note the server reports to the client before Result.
+struct SessionReport {
+  enum Kind : uint8_t { Failed = 0, Vanished = 1, Note = 2 } kind = Failed;
+  std::string key;      // path for problems, a name for notes ("encryption_recv")
+  std::string message;
+  bool operator==(const SessionReport&) const = default;
+};
+
+void EncodeReport(const SessionReport& r, std::string& out);
+SessionReport DecodeReport(std::string_view payload);
+
+}  // namespace ktsync

@@ -1,0 +1,467 @@
+#include "transfer/wire.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "transfer/byte_io.h"
+
+namespace ktsync {
+
+namespace {
+
+// A peer-supplied string made safe to quote in an error message.
+std::string Quoted(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < 200; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > 200) out += "...";
+  return out + "\"";
+}
+
+void PutHash(ByteWriter& w, const Hash128& h) {
+  w.U64(h.lo);
+  w.U64(h.hi);
+}
+
+Hash128 GetHash(ByteReader& r) {
+  Hash128 h;
+  h.lo = r.U64("hash");
+  h.hi = r.U64("hash");
+  return h;
+}
+
+std::optional<Hash128> GetOptionalHash(ByteReader& r) {
+  uint8_t flag = r.U8("hash flag");
+  if (flag > 1) r.Fail("hash flag " + std::to_string(flag) + " is neither 0 nor 1");
+  if (flag == 0) return std::nullopt;
+  return GetHash(r);
+}
+
+bool IsDevice(EntryType t) { return t == EntryType::CharDev || t == EntryType::BlockDev; }
+
+// Fixed part of an encoded entry: path len, type, mode, uid, gid, size, mtime, hash flag, leader.
+constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 1 + 8;
+
+size_t EncodedEntryBytes(const Entry& e) {
+  size_t n = kEntryFixedBytes + e.path.size();
+  if (e.type == EntryType::Symlink) n += 2 + e.link_target.size();
+  if (IsDevice(e.type)) n += 8;
+  if (e.hash) n += 16;
+  return n;
+}
+
+void EncodeEntry(ByteWriter& w, const Entry& e) {
+  w.Str16(e.path);
+  w.U8(static_cast<uint8_t>(e.type));
+  w.U32(e.mode);
+  w.U32(e.uid);
+  w.U32(e.gid);
+  w.U64(e.IsFile() ? e.size : 0);
+  w.I64(e.mtime_ns);
+  if (e.type == EntryType::Symlink) w.Str16(e.link_target);
+  if (IsDevice(e.type)) w.U64(e.rdev);
+  w.U8(e.hash ? 1 : 0);
+  if (e.hash) PutHash(w, *e.hash);
+  w.I64(e.link_leader);
+}
+
+// The path rules that a peer must never get around: safe, and within Linux's limits.
+std::string PathProblem(std::string_view path) {
+  if (path.size() > kMaxPathBytes) {
+    return "path is " + std::to_string(path.size()) + " bytes, the protocol limit is " + std::to_string(kMaxPathBytes);
+  }
+  if (!IsSafeRelativePath(path)) return "unsafe path " + Quoted(path);
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = std::min(path.find('/', start), path.size());
+    if (end - start > kMaxNameBytes) {
+      return "a path component is " + std::to_string(end - start) + " bytes, the limit is " +
+             std::to_string(kMaxNameBytes);
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string TargetProblem(std::string_view target) {
+  if (target.empty()) return "empty symlink target";
+  if (target.size() > kMaxLinkTargetBytes) {
+    return "symlink target is " + std::to_string(target.size()) + " bytes, the limit is " +
+           std::to_string(kMaxLinkTargetBytes);
+  }
+  if (target.find('\0') != std::string_view::npos) return "symlink target contains a NUL byte";
+  return "";
+}
+
+Entry DecodeEntry(ByteReader& r) {
+  Entry e;
+  e.path = r.Str16(kMaxPathBytes, "path");
+  if (std::string why = PathProblem(e.path); !why.empty()) r.Fail(why);
+  uint8_t type = r.U8("type");
+  if (type < static_cast<uint8_t>(EntryType::File) || type > static_cast<uint8_t>(EntryType::BlockDev)) {
+    r.Fail("unknown entry type " + std::to_string(type) + " for " + Quoted(e.path));
+  }
+  e.type = static_cast<EntryType>(type);
+  e.mode = r.U32("mode");
+  if (e.mode & ~07777u) r.Fail("mode " + std::to_string(e.mode) + " of " + Quoted(e.path) + " is beyond 07777");
+  e.uid = r.U32("uid");
+  e.gid = r.U32("gid");
+  e.size = r.U64("size");
+  if (!e.IsFile() && e.size != 0) r.Fail("non-file " + Quoted(e.path) + " has a size");
+  e.mtime_ns = r.I64("mtime");
+  if (e.type == EntryType::Symlink) {
+    e.link_target = r.Str16(kMaxLinkTargetBytes, "symlink target");
+    if (std::string why = TargetProblem(e.link_target); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
+  }
+  if (IsDevice(e.type)) e.rdev = r.U64("rdev");
+  e.hash = GetOptionalHash(r);
+  e.link_leader = r.I64("link leader");
+  return e;
+}
+
+bool IsProperAncestor(std::string_view dir, std::string_view path) {
+  if (dir.empty()) return !path.empty();
+  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
+}
+
+// Manifest order, parents before children, and sane hard-link leaders. Because entries
+// arrive sorted and each one's parent was checked, the parent of a new entry was received
+// iff it is the previous entry or one of that entry's ancestors: no lookup needed.
+void CheckPlacement(const Entry& e, const Manifest& m, ByteReader& r) {
+  if (m.empty()) {
+    if (!e.path.empty()) r.Fail("first entry " + Quoted(e.path) + " is not the root");
+  } else {
+    const Entry& prev = m.back();
+    if (ComparePaths(prev.path, e.path) >= 0) {
+      r.Fail("entry " + Quoted(e.path) + " is out of order or duplicated (after " + Quoted(prev.path) + ")");
+    }
+    std::string_view parent = ParentPath(e.path);
+    bool ok = parent == prev.path ? prev.IsDir() : IsProperAncestor(parent, prev.path);
+    if (!ok) r.Fail("parent of " + Quoted(e.path) + " is not a directory received before it");
+  }
+  if (e.link_leader == -1) return;
+  int64_t own = static_cast<int64_t>(m.size());
+  if (e.link_leader < 0 || e.link_leader >= own) {
+    r.Fail("hard-link leader " + std::to_string(e.link_leader) + " of entry " + std::to_string(own) + " is invalid");
+  }
+  const Entry& leader = m[static_cast<size_t>(e.link_leader)];
+  if (!e.IsFile() || !leader.IsFile() || leader.link_leader != -1) {
+    r.Fail("hard link " + Quoted(e.path) + " does not point at a leading regular file");
+  }
+}
+
+bool ActionNeedsSrc(ActionKind k) { return k != ActionKind::RemoveForType && k != ActionKind::Delete; }
+bool ActionNeedsDst(ActionKind k) { return k == ActionKind::RemoveForType || k == ActionKind::Delete; }
+
+void CheckIndex(ByteReader& r, int64_t v, uint64_t count, bool required, std::string_view field) {
+  bool ok = v == -1 ? !required : (v >= 0 && static_cast<uint64_t>(v) < count);
+  if (!ok) r.Fail(std::string(field) + " index " + std::to_string(v) + " is out of range (" + std::to_string(count) + " entries)");
+}
+
+// Header of a capped batch: placeholder count, patched once the items are written.
+template <typename T, typename Fn>
+size_t EncodeBatch(std::span<const T> items, uint32_t cap, std::string& out, Fn size_of, auto put) {
+  size_t start = out.size();
+  ByteWriter w(out);
+  w.U32(0);
+  size_t n = 0;
+  while (n < items.size() && n < cap && out.size() - start + size_of(items[n]) <= kMaxFramePayload) {
+    put(w, items[n]);
+    ++n;
+  }
+  w.PatchU32(start, static_cast<uint32_t>(n));
+  return n;
+}
+
+}  // namespace
+
+const char* FrameTypeName(FrameType t) {
+  switch (t) {
+    case FrameType::Hello: return "Hello";
+    case FrameType::Request: return "Request";
+    case FrameType::ManifestBatch: return "ManifestBatch";
+    case FrameType::ManifestEnd: return "ManifestEnd";
+    case FrameType::HashRequest: return "HashRequest";
+    case FrameType::HashReply: return "HashReply";
+    case FrameType::PlanBatch: return "PlanBatch";
+    case FrameType::PlanEnd: return "PlanEnd";
+    case FrameType::SendList: return "SendList";
+    case FrameType::FileBegin: return "FileBegin";
+    case FrameType::FileData: return "FileData";
+    case FrameType::FileEnd: return "FileEnd";
+    case FrameType::Result: return "Result";
+    case FrameType::Error: return "Error";
+    case FrameType::Done: return "Done";
+    case FrameType::DataHello: return "DataHello";
+    case FrameType::Ready: return "Ready";
+    case FrameType::Report: return "Report";
+  }
+  return "unknown";
+}
+
+void EncodeFrameHeader(FrameType type, size_t length, unsigned char out[kFrameHeaderBytes]) {
+  if (length > kMaxFramePayload) {
+    ThrowProtocolError(std::string("cannot send a ") + FrameTypeName(type) + " frame of " + std::to_string(length) +
+                       " bytes (limit " + std::to_string(kMaxFramePayload) + ")");
+  }
+  out[0] = static_cast<unsigned char>(type);
+  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<unsigned char>(length >> (8 * i));
+}
+
+FrameHeader DecodeFrameHeader(const unsigned char in[kFrameHeaderBytes]) {
+  uint8_t type = in[0];
+  uint32_t length = 0;
+  for (int i = 3; i >= 0; --i) length = (length << 8) | in[1 + i];
+  if (type < static_cast<uint8_t>(FrameType::Hello) || type > static_cast<uint8_t>(FrameType::Report)) {
+    std::string hint;
+    if (std::all_of(in, in + kFrameHeaderBytes, [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
+      hint = " (got text " + Quoted(std::string_view(reinterpret_cast<const char*>(in), kFrameHeaderBytes)) +
+             ": does the remote shell print something on startup?)";
+    }
+    ThrowProtocolError("unknown frame type " + std::to_string(type) + hint);
+  }
+  if (length > kMaxFramePayload) {
+    ThrowProtocolError(std::string(FrameTypeName(static_cast<FrameType>(type))) + " frame of " + std::to_string(length) +
+                       " bytes exceeds the " + std::to_string(kMaxFramePayload) + "-byte limit");
+  }
+  return {static_cast<FrameType>(type), length};
+}
+
+void ExpectEmptyPayload(FrameType type, std::string_view payload) {
+  ByteReader(payload, FrameTypeName(type)).ExpectEnd();
+}
+
+void EncodeHello(const Hello& h, std::string& out) {
+  ByteWriter w(out);
+  w.Raw(kHelloMagic.data(), kHelloMagic.size());
+  w.U16(h.version);
+  w.U64(h.features);
+}
+
+Hello DecodeHello(std::string_view payload) {
+  ByteReader r(payload, "Hello");
+  if (r.Raw(kHelloMagic.size(), "magic") != std::string_view(kHelloMagic.data(), kHelloMagic.size())) {
+    throw Error(ExitCode::StartProtocol,
+                "peer did not greet as ktsync (bad magic): is ktsync installed there, and does the remote "
+                "shell print nothing on startup?");
+  }
+  Hello h;
+  h.version = r.U16("version");
+  h.features = r.U64("features");
+  r.ExpectEnd();
+  if (h.version == 0) r.Fail("protocol version 0");
+  return h;
+}
+
+Agreement Negotiate(const Hello& local, const Hello& remote) {
+  uint16_t version = std::min(local.version, remote.version);
+  if (version < kMinProtocolVersion) {
+    throw Error(ExitCode::Protocol, "peer speaks protocol v" + std::to_string(remote.version) +
+                                        ", this ktsync speaks v" + std::to_string(local.version) +
+                                        "; install matching versions of ktsync on both hosts");
+  }
+  return {version, local.features & remote.features};
+}
+
+std::string WireEntryProblem(const Entry& e) {
+  if (std::string why = PathProblem(e.path); !why.empty()) return why;
+  if (e.type < EntryType::File || e.type > EntryType::BlockDev) return "unknown entry type";
+  if (e.mode & ~07777u) return "mode is beyond 07777";
+  if (e.type == EntryType::Symlink) return TargetProblem(e.link_target);
+  return "";
+}
+
+size_t EncodeEntryBatch(std::span<const Entry> entries, std::string& out) {
+  // Validated while sizing, i.e. before the entry is weighed against the frame cap.
+  auto checked_size = [](const Entry& e) {
+    if (std::string why = WireEntryProblem(e); !why.empty()) {
+      throw Error(ExitCode::FileIo, "cannot send " + Quoted(e.path) + ": " + why);
+    }
+    return EncodedEntryBytes(e);
+  };
+  return EncodeBatch(entries, kMaxBatchEntries, out, checked_size, EncodeEntry);
+}
+
+void DecodeEntryBatch(std::string_view payload, Manifest& manifest) {
+  ByteReader r(payload, "ManifestBatch");
+  uint32_t n = r.Count(kMaxBatchEntries, kEntryFixedBytes, "entry count");
+  for (uint32_t i = 0; i < n; ++i) {
+    Entry e = DecodeEntry(r);
+    CheckPlacement(e, manifest, r);
+    manifest.push_back(std::move(e));
+  }
+  r.ExpectEnd();
+}
+
+size_t EncodeIndexList(std::span<const int64_t> indices, std::string& out) {
+  return EncodeBatch(indices, kMaxBatchIndices, out, [](int64_t) { return size_t{8}; },
+                     [](ByteWriter& w, int64_t v) { w.I64(v); });
+}
+
+void DecodeIndexList(std::string_view payload, uint64_t limit, std::vector<int64_t>& out) {
+  ByteReader r(payload, "index list");
+  uint32_t n = r.Count(kMaxBatchIndices, 8, "index count");
+  out.reserve(out.size() + n);
+  for (uint32_t i = 0; i < n; ++i) {
+    int64_t v = r.I64("index");
+    CheckIndex(r, v, limit, true, "entry");
+    out.push_back(v);
+  }
+  r.ExpectEnd();
+}
+
+size_t EncodeHashReply(std::span<const HashReplyItem> items, std::string& out) {
+  return EncodeBatch(items, kMaxBatchIndices, out, [](const HashReplyItem&) { return size_t{8 + 1 + 16}; },
+                     [](ByteWriter& w, const HashReplyItem& it) {
+                       w.I64(it.index);
+                       w.U8(it.hash ? 1 : 0);
+                       if (it.hash) PutHash(w, *it.hash);
+                     });
+}
+
+void DecodeHashReply(std::string_view payload, uint64_t limit, std::vector<HashReplyItem>& out) {
+  ByteReader r(payload, "HashReply");
+  uint32_t n = r.Count(kMaxBatchIndices, 8 + 1, "hash count");
+  for (uint32_t i = 0; i < n; ++i) {
+    HashReplyItem it;
+    it.index = r.I64("index");
+    CheckIndex(r, it.index, limit, true, "entry");
+    it.hash = GetOptionalHash(r);
+    out.push_back(it);
+  }
+  r.ExpectEnd();
+}
+
+size_t EncodePlanBatch(std::span<const Action> actions, std::string& out) {
+  return EncodeBatch(actions, kMaxBatchActions, out, [](const Action&) { return size_t{1 + 8 + 8 + 2}; },
+                     [](ByteWriter& w, const Action& a) {
+                       w.U8(static_cast<uint8_t>(a.kind));
+                       w.I64(a.src);
+                       w.I64(a.dst);
+                       w.U16(a.changes);
+                     });
+}
+
+void DecodePlanBatch(std::string_view payload, uint64_t src_count, uint64_t dst_count, std::vector<Action>& out) {
+  ByteReader r(payload, "PlanBatch");
+  uint32_t n = r.Count(kMaxBatchActions, 1 + 8 + 8 + 2, "action count");
+  out.reserve(out.size() + n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint8_t kind = r.U8("action kind");
+    if (kind < static_cast<uint8_t>(ActionKind::RemoveForType) || kind > static_cast<uint8_t>(ActionKind::DirMeta)) {
+      r.Fail("unknown action kind " + std::to_string(kind));
+    }
+    Action a{static_cast<ActionKind>(kind)};
+    a.src = r.I64("src");
+    a.dst = r.I64("dst");
+    a.changes = r.U16("changes");
+    CheckIndex(r, a.src, src_count, ActionNeedsSrc(a.kind), "source");
+    CheckIndex(r, a.dst, dst_count, ActionNeedsDst(a.kind), "destination");
+    if (a.changes & ~uint16_t{0xff}) r.Fail("unknown change bits " + std::to_string(a.changes));
+    out.push_back(a);
+  }
+  r.ExpectEnd();
+}
+
+void EncodeFileBegin(const FileBegin& m, std::string& out) {
+  ByteWriter w(out);
+  w.I64(m.index);
+  w.U64(m.size);
+}
+
+FileBegin DecodeFileBegin(std::string_view payload, uint64_t limit) {
+  ByteReader r(payload, "FileBegin");
+  FileBegin m;
+  m.index = r.I64("index");
+  CheckIndex(r, m.index, limit, true, "entry");
+  m.size = r.U64("size");
+  r.ExpectEnd();
+  return m;
+}
+
+void EncodeFileEnd(const FileEnd& m, std::string& out) {
+  ByteWriter w(out);
+  PutHash(w, m.hash);
+  w.U8(m.flags);
+}
+
+FileEnd DecodeFileEnd(std::string_view payload) {
+  ByteReader r(payload, "FileEnd");
+  FileEnd m;
+  m.hash = GetHash(r);
+  m.flags = r.U8("flags");
+  if (m.flags & ~kFileEndDiscard) r.Fail("unknown flags " + std::to_string(m.flags));
+  r.ExpectEnd();
+  return m;
+}
+
+void EncodeError(const ErrorMessage& m, std::string& out) {
+  ByteWriter w(out);
+  w.U8(static_cast<uint8_t>(m.code));
+  w.Str16(std::string_view(m.message).substr(0, kMaxErrorMessageBytes));
+}
+
+ErrorMessage DecodeError(std::string_view payload) {
+  ByteReader r(payload, "Error");
+  ErrorMessage m;
+  uint8_t code = r.U8("code");
+  if (code == 0) r.Fail("error frame with exit code 0");
+  m.code = static_cast<ExitCode>(code);
+  m.message = r.Str16(kMaxErrorMessageBytes, "message");
+  r.ExpectEnd();
+  for (char& c : m.message) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return m;
+}
+
+void EncodeDataHello(const DataHello& m, std::string& out) {
+  ByteWriter w(out);
+  w.Raw(m.token.data(), m.token.size());
+  w.U32(m.stream);
+}
+
+DataHello DecodeDataHello(std::string_view payload) {
+  ByteReader r(payload, "DataHello");
+  DataHello m;
+  std::memcpy(m.token.data(), r.Raw(m.token.size(), "token").data(), m.token.size());
+  m.stream = r.U32("stream");
+  r.ExpectEnd();
+  return m;
+}
+
+void EncodeStats(const Stats& s, std::string& out) {
+  if (s.size() > kMaxStats) ThrowProtocolError("cannot encode " + std::to_string(s.size()) + " stats");
+  ByteWriter w(out);
+  w.U32(static_cast<uint32_t>(s.size()));
+  for (const auto& [key, value] : s) {
+    if (key.empty() || key.size() > kMaxStatKeyBytes) ThrowProtocolError("cannot encode stat key " + Quoted(key));
+    w.Str8(key);
+    w.U64(value);
+  }
+}
+
+Stats DecodeStats(std::string_view payload) {
+  ByteReader r(payload, "Result");
+  uint32_t n = r.Count(kMaxStats, 1 + 8, "stat count");
+  Stats s;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view key = r.Str8(kMaxStatKeyBytes, "stat key");
+    if (key.empty()) r.Fail("empty stat key");
+    uint64_t value = r.U64("stat value");
+    if (!s.emplace(std::string(key), value).second) r.Fail("duplicate stat " + Quoted(key));
+  }
+  r.ExpectEnd();
+  return s;
+}
+
+}  // namespace ktsync
