@@ -224,3 +224,20 @@ TEST_F(LockFixture, UnusableStateDirWarnsAndDoesNotThrow) {
 
 }  // namespace
 }  // namespace ktsync
+
+namespace ktsync {
+namespace {
+
+TEST(CanonicalPathOf, ResolvesTheParentOfAMissingPath) {
+  char tmpl[] = "/tmp/ktsync_canon_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_EQ(::symlink(dir.c_str(), (dir + "_link").c_str()), 0);
+  EXPECT_EQ(CanonicalPathOf(dir + "_link/missing"), dir + "/missing");
+  EXPECT_EQ(CanonicalPathOf(dir + "_link/"), dir);
+  ::unlink((dir + "_link").c_str());
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+}  // namespace ktsync

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "util/error.h"
 
@@ -34,10 +35,27 @@ timespec NsToTimespec(int64_t ns) {
   return ts;
 }
 
+bool InMyGroups(gid_t gid) {
+  if (gid == getegid()) return true;
+  gid_t groups[256];
+  int n = getgroups(256, groups);
+  for (int i = 0; i < n; ++i)
+    if (groups[i] == gid) return true;
+  return false;
+}
+
+// What to chown to, as rsync does it: the owner only when we are root (nobody else may give
+// files away), the group only when root or a member of it; -1 leaves an id alone.
+std::pair<uid_t, gid_t> TargetIds(const Entry& e, const MetaOptions& opts) {
+  bool root = geteuid() == 0;
+  uid_t uid = opts.owner && root ? e.uid : static_cast<uid_t>(-1);
+  gid_t gid = opts.group && (root || InMyGroups(e.gid)) ? e.gid : static_cast<gid_t>(-1);
+  return {uid, gid};
+}
+
 void ChownFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel) {
-  if (!opts.owner && !opts.group) return;
-  uid_t uid = opts.owner ? e.uid : static_cast<uid_t>(-1);
-  gid_t gid = opts.group ? e.gid : static_cast<gid_t>(-1);
+  auto [uid, gid] = TargetIds(e, opts);
+  if (uid == static_cast<uid_t>(-1) && gid == static_cast<gid_t>(-1)) return;
   // AT_EMPTY_PATH works on O_PATH fds too, unlike fchown.
   if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) throw SysError(What("chown", rel), errno);
 }
@@ -68,9 +86,8 @@ void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_
 
 void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,
                      std::string_view rel) {
-  if (opts.owner || opts.group) {
-    uid_t uid = opts.owner ? e.uid : static_cast<uid_t>(-1);
-    gid_t gid = opts.group ? e.gid : static_cast<gid_t>(-1);
+  auto [uid, gid] = TargetIds(e, opts);
+  if (uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) {
     if (fchownat(parent_fd, base, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("chown", rel), errno);
   }

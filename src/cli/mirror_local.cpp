@@ -9,6 +9,7 @@
 #include "cli/mirror_run.h"
 #include "mirror/guards.h"
 #include "mirror/tree_side.h"
+#include "store/state_dir.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -31,9 +32,10 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
   auto warn = [&rep](const std::string& m) { rep.Warn(m); };
   TreeConfig cfg = MakeTreeConfig(o);
 
+  // Before anything is created: a DST inside SRC (or the reverse) is refused untouched.
+  CheckNotNested(CanonicalRoot(o.src), CanonicalPathOf(o.dst));
   TreeSide src = TreeSide::OpenSource(o.src, cfg, warn);
   TreeSide dst = TreeSide::OpenDest(o.dst, cfg, o.dry_run, warn);
-  CheckNotNested(src.abs_path(), dst.abs_path());
 
   // The two scans touch different trees: run them side by side.
   Problems dst_problems;

@@ -46,6 +46,7 @@ struct MirrorScratch {
   bool no_owner = false;
   bool no_group = false;
   bool cross = false;
+  bool no_hard_links = false;
   std::string bw;
 };
 
@@ -74,7 +75,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
       ->check(CLI::Range(0.0, 100.0));
   m->add_flag("--delete-on-error", o.delete_on_error, "Still delete extraneous entries after an error");
   m->add_flag("-c,--checksum", o.plan.checksum, "Compare content hashes, not size+mtime");
-  m->add_flag("-H,--hard-links", o.plan.hard_links, "Preserve hard links");
+  m->add_flag("-H,--hard-links", o.plan.hard_links, "Preserve hard links (default)");
+  m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
   m->add_flag("--owner", x.owner, "Preserve owner (default when run as root)");
   m->add_flag("--no-owner", x.no_owner, "Do not preserve owner");
   m->add_flag("--group", x.group, "Preserve group (default)");
@@ -112,16 +114,18 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--bwlimit", x.bw, "Limit data rate, e.g. 50M (bytes/s; K, M, G suffixes)");
   m->add_option("--timeout", o.timeout_sec, "Fail if no I/O happens for this many seconds");
 
-  m->final_callback([&o, &x]() {
+  // CLI11's callback() and final_callback() are one slot: everything goes in this one.
+  m->final_callback([&cmd, &o, &x]() {
+    cmd.kind = Command::Kind::Mirror;
     if (x.no_delete) o.plan.delete_extraneous = false;
     o.plan.owner = x.owner && !x.no_owner;
     o.plan.group = x.group && !x.no_group;
     if (x.cross) o.one_file_system = false;
+    if (x.no_hard_links) o.plan.hard_links = false;
     if (!x.bw.empty()) o.bwlimit = ParseRate(x.bw);
     if (o.require_ktls && (o.no_ktls || o.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
   });
-  m->callback([&cmd]() { cmd.kind = Command::Kind::Mirror; });
 }
 
 void AddServe(CLI::App& app, Command& cmd) {

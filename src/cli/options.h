@@ -22,12 +22,19 @@ struct OutputOptions {
   int verbose = 0;        // -v (repeatable)
 };
 
+// A mirror is meant to be identical, so unlike rsync -a, hard links are kept by default.
+inline PlanOptions DefaultPlanOptions() {
+  PlanOptions p;
+  p.hard_links = true;
+  return p;
+}
+
 struct MirrorOptions {
   std::string src;
   std::string dst;
   bool dry_run = false;
   OutputOptions out;
-  PlanOptions plan;
+  PlanOptions plan = DefaultPlanOptions();
   std::vector<std::pair<bool, std::string>> filters;  // (include?, pattern) in command-line order
   std::optional<uint64_t> max_delete;
   std::optional<double> max_delete_percent;

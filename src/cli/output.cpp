@@ -99,8 +99,11 @@ void Reporter::Info(const std::string& message) {
 
 void Reporter::PlanItems(const Plan& plan, const Manifest& src, const Manifest& dst, bool push) {
   if (opts_.json) {
-    std::string out = "{\"event\":\"plan\"," + TotalsJson(plan.totals) + "}\n";
-    for (const Action& a : plan.actions) out += ItemJson(a, src, dst) + "\n";
+    std::string out = "{\"event\":\"plan\",\"totals\":" + TotalsJson(plan.totals) + "}\n";
+    for (const Action& a : plan.actions) {
+      std::string item = ItemJson(a, src, dst, push);
+      if (!item.empty()) out += item + "\n";
+    }
     std::cout << out << std::flush;
     return;
   }

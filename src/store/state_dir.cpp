@@ -39,7 +39,11 @@ std::string DefaultStateDir() {
 }
 
 std::string ResolveStateDir(const std::string& override_dir) {
-  return override_dir.empty() ? DefaultStateDir() : override_dir;
+  if (!override_dir.empty()) return override_dir;
+  // KTSYNC_STATE_DIR reaches a remote `ktsync serve` too (ssh SetEnv/AcceptEnv), where no
+  // command-line option of the client's does.
+  const char* env = std::getenv("KTSYNC_STATE_DIR");
+  return env && env[0] == '/' ? std::string(env) : DefaultStateDir();
 }
 
 std::string CanonicalRoot(const std::string& root) {
@@ -48,6 +52,18 @@ std::string CanonicalRoot(const std::string& root) {
   std::string out(real);
   std::free(real);
   return out;
+}
+
+std::string CanonicalPathOf(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  struct stat st;
+  if (::lstat(p.c_str(), &st) == 0) return CanonicalRoot(p);
+  size_t slash = p.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : p.substr(0, slash);
+  std::string leaf = slash == std::string::npos ? p : p.substr(slash + 1);
+  std::string base = CanonicalRoot(parent);
+  return base == "/" ? "/" + leaf : base + "/" + leaf;
 }
 
 std::string DbPathFor(const std::string& state_dir, const std::string& canonical_root) {

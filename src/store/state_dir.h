@@ -25,6 +25,8 @@ std::string ResolveStateDir(const std::string& override_dir);
 
 // realpath(root), or `root` unchanged when it cannot be resolved (e.g. not created yet).
 std::string CanonicalRoot(const std::string& root);
+// Like CanonicalRoot, for a path that may not exist yet: its parent is resolved instead.
+std::string CanonicalPathOf(const std::string& path);
 
 // Pure: "<state_dir>/roots/<16 hex digits>.sqlite" for an already canonical root path.
 std::string DbPathFor(const std::string& state_dir, const std::string& canonical_root);
