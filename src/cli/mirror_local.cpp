@@ -7,6 +7,7 @@
 #include "apply/apply_plan.h"
 #include "apply/local_copy.h"
 #include "cli/mirror_run.h"
+#include "cli/progress.h"
 #include "mirror/guards.h"
 #include "mirror/tree_side.h"
 #include "store/state_dir.h"
@@ -69,9 +70,15 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
     DestTree tree(UniqueFd(::dup(dst.root_fd())));
     RemoveStaleTemps(tree, dst.stale_temps());
     ApplyCounters counters;
-    LocalCopySupplier supplier(src.root_fd(), tree, ao, problems, counters,
-                               [&](const Entry& e, const CopyResult& r) { RecordCopy(src, dst, e, r); });
+    TransferMeter meter;
+    ProgressLine progress(o.out, meter, plan.totals.files_to_send, plan.totals.bytes_to_send);
+    LocalCopySupplier supplier(src.root_fd(), tree, ao, problems, counters, [&](const Entry& e, const CopyResult& r) {
+      RecordCopy(src, dst, e, r);
+      meter.AddBytes(e.size);
+      meter.AddFile();
+    });
     ApplyResult result = ApplyPlan(plan, src.manifest(), dst.manifest(), tree, supplier, ao, problems, counters);
+    progress.Finish(!problems.HasErrors());
     stats.transfer_s = clock.Lap();
     CopyCounters(counters, result, stats);
   }

@@ -1,9 +1,11 @@
 // Network mirror and `serve`: turns command-line options into a client or server session.
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/endpoint.h"
 #include "cli/mirror_run.h"
+#include "cli/progress.h"
 #include "transfer/client_session.h"
 #include "transfer/daemon.h"
 #include "transfer/server_session.h"
@@ -52,12 +54,19 @@ int RunRemoteMirror(const MirrorOptions& o, Reporter& rep) {
   co.timeout_sec = o.timeout_sec;
   if (o.no_encryption) rep.Warn("--no-encryption: file data will cross the network in plaintext");
 
+  TransferMeter meter;
+  std::optional<ProgressLine> progress;
   ClientHooks hooks;
   hooks.warn = [&rep](const std::string& m) { rep.Warn(m); };
-  hooks.on_plan = [&rep, &co](const Plan& p, const Manifest& s, const Manifest& d) { rep.PlanItems(p, s, d, co.push); };
+  hooks.meter = &meter;
+  hooks.on_plan = [&](const Plan& p, const Manifest& s, const Manifest& d) {
+    rep.PlanItems(p, s, d, co.push);
+    if (!o.dry_run) progress.emplace(o.out, meter, p.totals.files_to_send, p.totals.bytes_to_send);
+  };
   Problems problems;
   Plan plan;
   RunStats stats = RunClientSession(co, hooks, problems, plan);
+  if (progress) progress->Finish(!problems.HasErrors());
   return FinishRun(rep, plan, stats, problems);
 }
 

@@ -273,6 +273,7 @@ class ClientSession {
     DataSendOptions so;
     so.src_root_fd = local_->root_fd();
     so.limiter = &limiter;
+    so.meter = hooks_.meter;
     DataSendResult r = SendFiles(OpenStreams(true), [this](int no) { return OpenStream(no); }, items, so, problems_);
     for (const SentFile& s : r.sent) local_->store().Record(s.entry->path, s.key, s.hash);
     stats_.wire_bytes = r.wire_bytes;
@@ -289,6 +290,7 @@ class ClientSession {
     DataReceiveOptions ro;
     ro.apply = o_.apply;
     ro.src = &src;
+    ro.meter = hooks_.meter;
     for (const Action& a : plan.actions)
       if (a.kind == ActionKind::SendFile) ro.expected.push_back(a.src);
     std::string out;

@@ -12,6 +12,7 @@
 #include "mirror/tree_side.h"
 #include "util/problems.h"
 #include "util/run_stats.h"
+#include "util/transfer_meter.h"
 
 namespace ktsync {
 
@@ -49,6 +50,7 @@ struct ClientHooks {
   std::function<void(const std::string&)> warn;
   // The plan, before anything is changed (itemize / JSON / dry-run listing).
   std::function<void(const Plan&, const Manifest& src, const Manifest& dst)> on_plan;
+  TransferMeter* meter = nullptr;  // file data moved so far, for live progress
 };
 
 // Runs the whole mirror. Per-entry problems (both sides') land in `problems`; run-ending

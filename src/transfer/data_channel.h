@@ -26,6 +26,7 @@
 #include "transfer/rate_limiter.h"
 #include "transfer/stream.h"
 #include "util/problems.h"
+#include "util/transfer_meter.h"
 
 namespace ktsync {
 
@@ -50,6 +51,7 @@ struct DataSendOptions {
   int src_root_fd = -1;
   uint64_t rotate_after_bytes = kDefaultRotateBytes;
   RateLimiter* limiter = nullptr;
+  TransferMeter* meter = nullptr;  // live progress, optional
 };
 
 struct DataSendResult {
@@ -73,6 +75,7 @@ struct DataReceiveOptions {
   ApplyOptions apply;
   const Manifest* src = nullptr;        // entries the plan sends, indexed by wire index
   std::vector<int64_t> expected;        // wire indices of every SendFile action
+  TransferMeter* meter = nullptr;       // live progress, optional
 };
 
 struct DataReceiveResult {

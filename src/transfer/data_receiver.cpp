@@ -48,7 +48,8 @@ class StreamReceiver {
         case FrameType::FileData: Data(payload); break;
         case FrameType::FileEnd: End(payload); break;
         case FrameType::Done:
-          if (file_) ThrowProtocolError("stream ended in the middle of " + file_->rel_path());
+          // in_file_, not file_: a file whose temp could not be created is still mid-stream.
+          if (in_file_) ThrowProtocolError("stream ended in the middle of " + Path());
           if (payload == "rotate") {
             stream_ = reopen_(no_);
             continue;
@@ -89,6 +90,7 @@ class StreamReceiver {
     if (payload.size() > left_) ThrowProtocolError("file longer than announced: " + Path());
     left_ -= payload.size();
     hasher_.Update(payload.data(), payload.size());
+    if (opts_.meter) opts_.meter->AddBytes(payload.size());
     if (!file_) return;
     try {
       file_->Write(payload.data(), payload.size());
@@ -114,6 +116,7 @@ class StreamReceiver {
       FinalInfo info = file_->Commit(end.hash, actual, e, opts_.apply.meta, opts_.apply.fsync);
       counters_.files_written.fetch_add(1);
       counters_.bytes_written.fetch_add(e.size);
+      if (opts_.meter) opts_.meter->AddFile();
       received.push_back({index_, actual, info});
     } catch (const Error& err) {
       problems_.Fail(e.path, err.what());

@@ -98,6 +98,7 @@ class StreamSender {
       hasher_.Update(p, static_cast<size_t>(n));
       batch_.CommitData(static_cast<size_t>(n));
       if (opts_.limiter) opts_.limiter->Acquire(static_cast<size_t>(n));
+      if (opts_.meter) opts_.meter->AddBytes(static_cast<uint64_t>(n));
       left -= static_cast<uint64_t>(n);
       since_rotate_ += static_cast<uint64_t>(n);
     }
@@ -118,6 +119,7 @@ class StreamSender {
     } else {
       ++files;
       bytes += e.size;
+      if (opts_.meter) opts_.meter->AddFile();
       sent.push_back({&e, end.hash, CacheKey{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
     }
   }

@@ -20,7 +20,8 @@ void FrameBatch::Add(FrameType type, std::string_view payload) {
     return;
   }
   EncodeFrameHeader(type, payload.size(), reinterpret_cast<unsigned char*>(buf_.get() + used_));
-  std::memcpy(buf_.get() + used_ + kFrameHeaderBytes, payload.data(), payload.size());
+  // An empty string_view may hold a null pointer, and memcpy from null is UB even for 0 bytes.
+  if (!payload.empty()) std::memcpy(buf_.get() + used_ + kFrameHeaderBytes, payload.data(), payload.size());
   used_ += need;
 }
 

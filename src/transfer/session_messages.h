@@ -36,7 +36,7 @@ struct SessionRequest {
   uint16_t data_port = 0;
   uint64_t bwlimit = 0;
   std::array<unsigned char, 32> data_key{};  // ssh mode: this run's fresh data-channel key
-  bool operator==(const SessionRequest&) const = default;
+  // No operator==: PlanOptions has none, so a defaulted one would be deleted (an error in clang).
 };
 
 inline constexpr uint32_t kMaxFilterRules = 4096;

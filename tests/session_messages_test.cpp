@@ -1,0 +1,360 @@
+// links: ktsync_transfer
+#include "transfer/session_messages.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "transfer/byte_io.h"
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+// Runs `fn`, which must throw a StreamData error whose message contains `needle`.
+template <typename Fn>
+void ExpectProtocolError(const std::string& needle, Fn fn) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error thrown; expected one containing \"" << needle << "\"";
+  } catch (const Error& e) {
+    EXPECT_EQ(static_cast<int>(e.code()), static_cast<int>(ExitCode::StreamData)) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+SessionRequest FullRequest() {
+  SessionRequest r;
+  r.role = ServerRole::Receive;
+  r.path = "/srv/backup/dir with spaces/\xff\n";
+  r.plan.mtime_tolerance_ns = 2'000'000'000;
+  r.filters = {{false, "*.tmp"}, {true, "keep/**"}, {false, std::string("odd\0byte", 8)}};
+  r.streams = kMaxStreams;
+  r.data_port = 65535;
+  r.bwlimit = 123456789012345ull;
+  for (size_t i = 0; i < r.data_key.size(); ++i) r.data_key[i] = static_cast<unsigned char>(0xA0 + i);
+  return r;
+}
+
+std::string Encoded(const SessionRequest& r) {
+  std::string out;
+  EncodeRequest(r, out);
+  return out;
+}
+
+// Every boolean the Request carries as a flag bit, with a way to set it.
+std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> FlagSetters() {
+  return {
+      {"checksum", [](SessionRequest& r, bool v) { r.plan.checksum = v; }},
+      {"delete", [](SessionRequest& r, bool v) { r.plan.delete_extraneous = v; }},
+      {"hard_links", [](SessionRequest& r, bool v) { r.plan.hard_links = v; }},
+      {"owner", [](SessionRequest& r, bool v) { r.plan.owner = v; }},
+      {"group", [](SessionRequest& r, bool v) { r.plan.group = v; }},
+      {"times", [](SessionRequest& r, bool v) { r.plan.times = v; }},
+      {"perms", [](SessionRequest& r, bool v) { r.plan.perms = v; }},
+      {"dry_run", [](SessionRequest& r, bool v) { r.dry_run = v; }},
+      {"one_file_system", [](SessionRequest& r, bool v) { r.one_file_system = v; }},
+      {"fsync", [](SessionRequest& r, bool v) { r.fsync = v; }},
+      {"delete_on_error", [](SessionRequest& r, bool v) { r.delete_on_error = v; }},
+      {"no_ktls", [](SessionRequest& r, bool v) { r.no_ktls = v; }},
+      {"no_encryption", [](SessionRequest& r, bool v) { r.no_encryption = v; }},
+      {"require_ktls", [](SessionRequest& r, bool v) { r.require_ktls = v; }},
+  };
+}
+
+// PlanOptions has no operator==; compare what travels.
+void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.path, b.path);
+  EXPECT_EQ(a.plan.checksum, b.plan.checksum);
+  EXPECT_EQ(a.plan.delete_extraneous, b.plan.delete_extraneous);
+  EXPECT_EQ(a.plan.hard_links, b.plan.hard_links);
+  EXPECT_EQ(a.plan.owner, b.plan.owner);
+  EXPECT_EQ(a.plan.group, b.plan.group);
+  EXPECT_EQ(a.plan.times, b.plan.times);
+  EXPECT_EQ(a.plan.perms, b.plan.perms);
+  EXPECT_EQ(a.plan.mtime_tolerance_ns, b.plan.mtime_tolerance_ns);
+  EXPECT_EQ(a.dry_run, b.dry_run);
+  EXPECT_EQ(a.one_file_system, b.one_file_system);
+  EXPECT_EQ(a.fsync, b.fsync);
+  EXPECT_EQ(a.delete_on_error, b.delete_on_error);
+  EXPECT_EQ(a.no_ktls, b.no_ktls);
+  EXPECT_EQ(a.no_encryption, b.no_encryption);
+  EXPECT_EQ(a.require_ktls, b.require_ktls);
+  EXPECT_EQ(a.filters, b.filters);
+  EXPECT_EQ(a.streams, b.streams);
+  EXPECT_EQ(a.data_port, b.data_port);
+  EXPECT_EQ(a.bwlimit, b.bwlimit);
+  EXPECT_EQ(a.data_key, b.data_key);
+}
+
+// Offsets inside an encoded Request whose path is `path_len` bytes long.
+size_t FlagsOffset(size_t path_len) { return 1 + 2 + path_len; }
+size_t WindowOffset(size_t path_len) { return FlagsOffset(path_len) + 4; }
+size_t FilterCountOffset(size_t path_len) { return WindowOffset(path_len) + 8; }
+// streams, data port, bwlimit, key follow the filters: the streams field is 44 bytes from the end.
+size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 32); }
+
+void PutU32At(std::string& s, size_t off, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s[off + i] = static_cast<char>(v >> (8 * i));
+}
+
+TEST(SessionRequestTest, FullRequestRoundTrips) {
+  SessionRequest r = FullRequest();
+  SessionRequest back = DecodeRequest(Encoded(r));
+  ExpectSameRequest(back, r);
+}
+
+TEST(SessionRequestTest, DefaultRequestRoundTrips) {
+  SessionRequest r;
+  ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+}
+
+TEST(SessionRequestTest, EachFlagRoundTripsAloneAndTogether) {
+  auto setters = FlagSetters();
+  for (size_t i = 0; i < setters.size(); ++i) {
+    SessionRequest r;
+    for (auto& [name, set] : setters) set(r, false);
+    setters[i].second(r, true);
+    SCOPED_TRACE(setters[i].first);
+    ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+    // And the complement: only this one off.
+    for (auto& [name, set] : setters) set(r, true);
+    setters[i].second(r, false);
+    ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+  }
+  SessionRequest all;
+  for (auto& [name, set] : setters) set(all, true);
+  ExpectSameRequest(DecodeRequest(Encoded(all)), all);
+  SessionRequest none;
+  for (auto& [name, set] : setters) set(none, false);
+  ExpectSameRequest(DecodeRequest(Encoded(none)), none);
+}
+
+TEST(SessionRequestTest, EachFlagHasItsOwnBit) {
+  auto setters = FlagSetters();
+  std::vector<uint32_t> bits;
+  for (auto& [name, set] : setters) {
+    SessionRequest r;
+    for (auto& [n2, s2] : setters) s2(r, false);
+    set(r, true);
+    std::string enc = Encoded(r);
+    size_t off = FlagsOffset(r.path.size());
+    uint32_t flags = 0;
+    for (int i = 3; i >= 0; --i) flags = (flags << 8) | static_cast<uint8_t>(enc[off + i]);
+    EXPECT_EQ(__builtin_popcount(flags), 1) << name;
+    bits.push_back(flags);
+  }
+  std::sort(bits.begin(), bits.end());
+  EXPECT_EQ(std::unique(bits.begin(), bits.end()), bits.end()) << "two flags share a bit";
+}
+
+TEST(SessionRequestTest, SendRoleAndEmptyFiltersRoundTrip) {
+  SessionRequest r;
+  r.role = ServerRole::Send;
+  r.path = "rel/path";
+  r.streams = 1;
+  ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+}
+
+TEST(SessionRequestTest, LongestPathAndPatternRoundTrip) {
+  SessionRequest r;
+  r.path = std::string(kMaxPathBytes, 'p');
+  r.filters = {{true, std::string(kMaxPatternBytes, 'x')}};
+  ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+}
+
+TEST(SessionRequestTest, RejectsUnknownRole) {
+  for (uint8_t role : {0, 3, 255}) {
+    std::string enc = Encoded(FullRequest());
+    enc[0] = static_cast<char>(role);
+    ExpectProtocolError("unknown role " + std::to_string(role), [&] { DecodeRequest(enc); });
+  }
+}
+
+TEST(SessionRequestTest, RejectsUnknownFlagBits) {
+  SessionRequest r = FullRequest();
+  for (int bit : {14, 15, 20, 31}) {
+    std::string enc = Encoded(r);
+    size_t off = FlagsOffset(r.path.size());
+    enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));
+    ExpectProtocolError("unknown option flags", [&] { DecodeRequest(enc); });
+  }
+}
+
+TEST(SessionRequestTest, RejectsNegativeModifyWindow) {
+  SessionRequest r = FullRequest();
+  r.plan.mtime_tolerance_ns = -1;
+  ExpectProtocolError("negative modify window", [&] { DecodeRequest(Encoded(r)); });
+  r.plan.mtime_tolerance_ns = INT64_MIN;
+  ExpectProtocolError("negative modify window", [&] { DecodeRequest(Encoded(r)); });
+}
+
+TEST(SessionRequestTest, RejectsTooManyFilters) {
+  SessionRequest r;
+  r.path = "p";
+  r.filters.assign(kMaxFilterRules + 1, FilterRule{false, "x"});
+  ExpectProtocolError("filter count", [&] { DecodeRequest(Encoded(r)); });
+  // A count far larger than the bytes present is refused before anything is reserved.
+  r.filters.clear();
+  std::string enc = Encoded(r);
+  PutU32At(enc, FilterCountOffset(1), 1000);
+  ExpectProtocolError("filter count", [&] { DecodeRequest(enc); });
+}
+
+TEST(SessionRequestTest, AcceptsExactlyTheFilterCap) {
+  SessionRequest r;
+  r.filters.assign(kMaxFilterRules, FilterRule{true, "y"});
+  EXPECT_EQ(DecodeRequest(Encoded(r)).filters.size(), kMaxFilterRules);
+}
+
+TEST(SessionRequestTest, RejectsBadFilterKind) {
+  SessionRequest r;
+  r.path = "p";
+  r.filters = {{true, "a"}};
+  for (uint8_t kind : {2, 0x80, 0xff}) {
+    std::string enc = Encoded(r);
+    enc[FilterCountOffset(1) + 4] = static_cast<char>(kind);
+    ExpectProtocolError("bad filter kind", [&] { DecodeRequest(enc); });
+  }
+}
+
+TEST(SessionRequestTest, RejectsOverlongPathAndPattern) {
+  SessionRequest r;
+  r.path = std::string(kMaxPathBytes + 1, 'p');
+  ExpectProtocolError("path length", [&] { DecodeRequest(Encoded(r)); });
+  r.path = "p";
+  r.filters = {{false, std::string(kMaxPatternBytes + 1, 'x')}};
+  ExpectProtocolError("filter pattern length", [&] { DecodeRequest(Encoded(r)); });
+}
+
+TEST(SessionRequestTest, RejectsStreamCountOutOfRange) {
+  for (uint16_t streams : {uint16_t{0}, uint16_t{kMaxStreams + 1}, uint16_t{65535}}) {
+    SessionRequest r = FullRequest();
+    r.streams = streams;
+    std::string enc = Encoded(r);
+    ExpectProtocolError("stream count out of range", [&] { DecodeRequest(enc); });
+  }
+  SessionRequest ok = FullRequest();
+  std::string enc = Encoded(ok);
+  enc[StreamsOffset(enc)] = 1;
+  enc[StreamsOffset(enc) + 1] = 0;
+  EXPECT_EQ(DecodeRequest(enc).streams, 1);
+}
+
+TEST(SessionRequestTest, RejectsEveryTruncation) {
+  std::string enc = Encoded(FullRequest());
+  for (size_t n = 0; n < enc.size(); ++n) {
+    SCOPED_TRACE(n);
+    try {
+      DecodeRequest(std::string_view(enc).substr(0, n));
+      ADD_FAILURE() << "a " << n << "-byte prefix decoded";
+    } catch (const Error& e) {
+      // Cut inside the filters, the count check (before any allocation) sees it first.
+      std::string what = e.what();
+      EXPECT_EQ(e.code(), ExitCode::StreamData) << what;
+      EXPECT_TRUE(what.find("truncated") != std::string::npos || what.find("cannot fit") != std::string::npos)
+          << what;
+    }
+  }
+}
+
+TEST(SessionRequestTest, RejectsTrailingBytes) {
+  std::string enc = Encoded(FullRequest());
+  ExpectProtocolError("trailing", [&] { DecodeRequest(enc + '\0'); });
+  ExpectProtocolError("trailing", [&] { DecodeRequest(enc + "xyz"); });
+}
+
+// ---- Ready -------------------------------------------------------------------------------
+
+SessionReady FullReady() {
+  SessionReady r;
+  r.data_port = 7391;
+  r.data_host = "2001:db8::1";
+  for (size_t i = 0; i < r.token.size(); ++i) r.token[i] = static_cast<uint8_t>(i * 17 + 3);
+  return r;
+}
+
+std::string Encoded(const SessionReady& r) {
+  std::string out;
+  EncodeReady(r, out);
+  return out;
+}
+
+TEST(SessionReadyTest, RoundTrips) {
+  EXPECT_EQ(DecodeReady(Encoded(FullReady())), FullReady());
+  SessionReady empty;
+  EXPECT_EQ(DecodeReady(Encoded(empty)), empty);
+  SessionReady longest = FullReady();
+  longest.data_host = std::string(255, 'h');
+  EXPECT_EQ(DecodeReady(Encoded(longest)), longest);
+}
+
+TEST(SessionReadyTest, RejectsEveryTruncationAndTrailingBytes) {
+  std::string enc = Encoded(FullReady());
+  for (size_t n = 0; n < enc.size(); ++n) {
+    SCOPED_TRACE(n);
+    ExpectProtocolError("truncated", [&] { DecodeReady(std::string_view(enc).substr(0, n)); });
+  }
+  ExpectProtocolError("trailing", [&] { DecodeReady(enc + 'x'); });
+}
+
+// ---- Report ------------------------------------------------------------------------------
+
+std::string Encoded(const SessionReport& r) {
+  std::string out;
+  EncodeReport(r, out);
+  return out;
+}
+
+TEST(SessionReportTest, EveryKindRoundTrips) {
+  for (auto kind : {SessionReport::Failed, SessionReport::Vanished, SessionReport::Note}) {
+    SessionReport r{kind, "dir/file\n\xfe", "cannot open: Permission denied"};
+    EXPECT_EQ(DecodeReport(Encoded(r)), r);
+  }
+  SessionReport empty;
+  EXPECT_EQ(DecodeReport(Encoded(empty)), empty);
+}
+
+TEST(SessionReportTest, OverlongMessageIsTruncatedToTheCap) {
+  SessionReport r{SessionReport::Failed, "k", std::string(kMaxErrorMessageBytes + 100, 'm')};
+  SessionReport back = DecodeReport(Encoded(r));
+  EXPECT_EQ(back.message, std::string(kMaxErrorMessageBytes, 'm'));
+}
+
+TEST(SessionReportTest, RejectsUnknownKind) {
+  std::string enc = Encoded(SessionReport{SessionReport::Note, "k", "m"});
+  for (uint8_t k : {3, 255}) {
+    enc[0] = static_cast<char>(k);
+    ExpectProtocolError("unknown report kind", [&] { DecodeReport(enc); });
+  }
+}
+
+TEST(SessionReportTest, RejectsOverlongKeyOrMessage) {
+  std::string enc;
+  ByteWriter w(enc);
+  w.U8(0);
+  w.Str16(std::string(kMaxPathBytes + 1, 'k'));
+  w.Str16("m");
+  ExpectProtocolError("key length", [&] { DecodeReport(enc); });
+  enc.clear();
+  w.U8(0);
+  w.Str16("k");
+  w.Str16(std::string(kMaxErrorMessageBytes + 1, 'm'));
+  ExpectProtocolError("message length", [&] { DecodeReport(enc); });
+}
+
+TEST(SessionReportTest, RejectsEveryTruncationAndTrailingBytes) {
+  std::string enc = Encoded(SessionReport{SessionReport::Vanished, "a/b", "gone"});
+  for (size_t n = 0; n < enc.size(); ++n) {
+    SCOPED_TRACE(n);
+    ExpectProtocolError("truncated", [&] { DecodeReport(std::string_view(enc).substr(0, n)); });
+  }
+  ExpectProtocolError("trailing", [&] { DecodeReport(enc + 'x'); });
+}
+
+}  // namespace
+}  // namespace ktsync
