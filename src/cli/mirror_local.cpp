@@ -16,6 +16,8 @@
 namespace ktsync {
 namespace {
 
+constexpr int kCopyWorkers = 2;  // the machines we target have 2 cores; more only contend
+
 // Keeps both hash caches current for each copied file, so the next run neither re-reads
 // what was copied nor re-hashes the copy.
 void RecordCopy(TreeSide& src, TreeSide& dst, const Entry& e, const CopyResult& r) {
@@ -72,12 +74,15 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
     ApplyCounters counters;
     TransferMeter meter;
     ProgressLine progress(o.out, meter, plan.totals.files_to_send, plan.totals.bytes_to_send);
-    LocalCopySupplier supplier(src.root_fd(), tree, ao, problems, counters, [&](const Entry& e, const CopyResult& r) {
-      RecordCopy(src, dst, e, r);
-      meter.AddBytes(e.size);
-      meter.AddFile();
-    });
-    ApplyResult result = ApplyPlan(plan, src.manifest(), dst.manifest(), tree, supplier, ao, problems, counters);
+    ApplyBeforeData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
+    ApplyNonData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
+    CopyFilesInParallel(plan, src.manifest(), src.root_fd(), tree, ao, kCopyWorkers, problems, counters,
+                        [&](const Entry& e, const CopyResult& r) {
+                          RecordCopy(src, dst, e, r);
+                          meter.AddBytes(e.size);
+                          meter.AddFile();
+                        });
+    ApplyResult result = ApplyAfterData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
     progress.Finish(!problems.HasErrors());
     stats.transfer_s = clock.Lap();
     CopyCounters(counters, result, stats);
