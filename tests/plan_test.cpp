@@ -387,6 +387,15 @@ TEST(PlanMirror, HardLinkNotTrustedWithoutInodeIdentity) {
   EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("hardlink b", "dirmeta ."));
 }
 
+// A peer's DST manifest carries no inode numbers, but its owner marked the link groups.
+TEST(PlanMirror, HardLinkInPlaceOnARemoteDestinationNeedsNothing) {
+  Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
+  Manifest dst = {Root(), File("a"), WithLeader(File("b"), 1)};
+  PlanOptions opts;
+  opts.hard_links = true;
+  EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
+}
+
 TEST(PlanMirror, HardLinkReplacesEntryOfOtherType) {
   Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a"), 9), Dir("b"), File("b/x")};

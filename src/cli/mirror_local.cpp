@@ -11,6 +11,7 @@
 #include "mirror/guards.h"
 #include "mirror/tree_side.h"
 #include "store/state_dir.h"
+#include "transfer/rate_limiter.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -74,6 +75,9 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
     ApplyCounters counters;
     TransferMeter meter;
     ProgressLine progress(o.out, meter, plan.totals.files_to_send, plan.totals.bytes_to_send);
+    // --bwlimit holds for local copies too (as in rsync), paid per copied file: the average
+    // rate is kept, though one large file is still copied at full speed before the pause.
+    RateLimiter limiter(o.bwlimit);
     ApplyBeforeData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
     ApplyNonData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
     CopyFilesInParallel(plan, src.manifest(), src.root_fd(), tree, ao, kCopyWorkers, problems, counters,
@@ -81,6 +85,7 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
                           RecordCopy(src, dst, e, r);
                           meter.AddBytes(e.size);
                           meter.AddFile();
+                          limiter.Acquire(e.size);
                         });
     ApplyResult result = ApplyAfterData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
     progress.Finish(!problems.HasErrors());

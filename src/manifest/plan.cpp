@@ -25,6 +25,11 @@ bool SameInode(const Entry& a, const Entry& b) {
   return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;
 }
 
+// A remote DST manifest has no inode numbers, but its owner marked each hard-link group.
+int64_t LinkGroup(const Manifest& m, int64_t k) {
+  return m[k].link_leader >= 0 ? m[k].link_leader : k;
+}
+
 class Planner {
  public:
   Planner(const Manifest& src, const Manifest& dst, const PlanOptions& opts)
@@ -118,7 +123,9 @@ class Planner {
   void PlanFollower(int64_t i, int64_t j) {
     int64_t leader = src_[i].link_leader;
     int64_t leader_dst = leader_dst_[leader];
-    if (j >= 0 && leader_dst >= 0 && !sent_[leader] && SameInode(dst_[j], dst_[leader_dst])) {
+    if (j >= 0 && leader_dst >= 0 && !sent_[leader] &&
+        (SameInode(dst_[j], dst_[leader_dst]) ||
+         (dst_[j].ino == 0 && LinkGroup(dst_, j) == LinkGroup(dst_, leader_dst)))) {
       return;
     }
     uint16_t changes = kChNew;
