@@ -68,6 +68,18 @@ void SummaryJson(const Plan& plan, const RunStats& s, bool dry_run, int exit_cod
   std::cout << o.str() << std::flush;
 }
 
+// Like item events: a name that is not valid UTF-8 also gets its raw bytes, losslessly.
+std::string PathHexField(const std::string& path) {
+  if (IsValidUtf8(path)) return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = ",\"path_hex\":\"";
+  for (char c : path) {
+    out += kHex[static_cast<unsigned char>(c) >> 4];
+    out += kHex[static_cast<unsigned char>(c) & 15];
+  }
+  return out + "\"";
+}
+
 }  // namespace
 
 std::string HumanBytes(uint64_t bytes) {
@@ -126,8 +138,8 @@ void Reporter::Problems(const ktsync::Problems& problems) {
   for (const Problem& p : problems.Snapshot()) {
     const char* kind = p.kind == ProblemKind::Vanished ? "vanished" : "error";
     if (opts_.json) {
-      std::cout << "{\"event\":\"error\",\"kind\":\"" << kind << "\",\"path\":\"" << JsonEscape(p.path)
-                << "\",\"message\":\"" << JsonEscape(p.message) << "\"}\n";
+      std::cout << "{\"event\":\"error\",\"kind\":\"" << kind << "\",\"path\":\"" << JsonEscape(p.path) << "\""
+                << PathHexField(p.path) << ",\"message\":\"" << JsonEscape(p.message) << "\"}\n";
     }
     std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << p.message
               << "\n";

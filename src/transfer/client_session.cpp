@@ -62,7 +62,9 @@ Link ConnectDaemon(const ClientOptions& o) {
   p.allow_ktls = false;  // control traffic is small; kTLS is for the data path
   p.handshake_timeout_ms = kConnectTimeoutMs;
   p.peer_name = FormatHostPort(o.remote.host, o.remote.port);
-  l.control = TlsStream::Connect(ConnectTcp(o.remote.host, o.remote.port, kConnectTimeoutMs), p);
+  UniqueFd sock = ConnectTcp(o.remote.host, o.remote.port, kConnectTimeoutMs);
+  if (o.timeout_sec > 0) SetIoTimeout(sock.get(), o.timeout_sec);
+  l.control = TlsStream::Connect(std::move(sock), p);
   l.data.key = p.key;
   l.data.identity = kDaemonIdentity;
   l.data_host = o.remote.host;
@@ -140,6 +142,7 @@ class ClientSession {
     link_ = o_.remote.daemon ? ConnectDaemon(o_) : ConnectSsh(o_);
     link_.data.encrypt = !o_.no_encryption;
     link_.data.allow_ktls = !o_.no_ktls;
+    link_.data.io_timeout_sec = o_.timeout_sec;
     Control c(*link_.control);
     try {
       ExchangeHello(c);

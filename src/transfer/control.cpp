@@ -87,6 +87,7 @@ std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t
                                                const SessionToken& token, uint32_t stream_no, int timeout_ms) {
   UniqueFd sock = ConnectTcp(host, port, timeout_ms);
   TuneDataSocket(sock.get());
+  if (sec.io_timeout_sec > 0) SetIoTimeout(sock.get(), sec.io_timeout_sec);
   std::unique_ptr<ByteStream> s = Secure(std::move(sock), sec, false, FormatHostPort(host, port), timeout_ms);
   std::string out;
   EncodeDataHello(DataHello{token, stream_no}, out);

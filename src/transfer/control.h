@@ -47,6 +47,7 @@ struct DataSecurity {
   bool allow_ktls = true;
   std::array<unsigned char, 32> key{};
   std::string identity = kDataIdentity;
+  int io_timeout_sec = 0;  // --timeout: fail when a read or write stalls this long (0 = never)
 };
 
 // Client side: connect, secure, introduce itself with DataHello.

@@ -178,3 +178,22 @@ assert_exit 0 kd --secret-file "$SECRET" "$URL/dst" "$T/pulled"
 tree_identical "$SRC" "$T/pulled" && pass "rerun after the killed pull: identical"
 no_temps "$T/pulled"
 no_temps "$ROOT"
+
+# ---- a frozen peer: --timeout ends the run with exit 30 instead of hanging
+"$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" --bwlimit 20M --timeout 2 \
+    "$SRC" "$URL/frozen" >"$T/frozen.out" 2>&1 &
+cpid=$!
+at_exit "kill -9 $cpid 2>/dev/null"
+sleep 1.5
+kill -STOP "$DPID"
+at_exit "kill -CONT $DPID 2>/dev/null"
+t0=$SECONDS
+rc=0
+wait "$cpid" || rc=$?
+kill -CONT "$DPID"
+assert_eq 30 "$rc" "frozen daemon: --timeout exits 30 ($(tail -n 1 "$T/frozen.out"))"
+((SECONDS - t0 <= 15)) || die "--timeout 2 took $((SECONDS - t0)) s to fire"
+pass "--timeout fired within $((SECONDS - t0)) s"
+# The resumed daemon sees the connection gone and removes its temp files.
+for _ in $(seq 50); do [[ -z $(find "$ROOT" -name '.ktsync-tmp.*') ]] && break; sleep 0.1; done
+no_temps "$ROOT"
