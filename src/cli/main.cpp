@@ -4,13 +4,31 @@
 #include <exception>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "util/error.h"
 
+namespace {
+
+// Interrupted runs exit 20 (as rsync). Nothing needs unwinding for safety: files are
+// written under temp names and renamed only when complete and verified, and the next run
+// removes any temp file left behind. Only async-signal-safe calls here.
+extern "C" void OnInterrupt(int) {
+  static const char msg[] = "\nktsync: interrupted; nothing partial was left under a final name\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  ::_exit(static_cast<int>(ktsync::ExitCode::Signal));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // A peer or ssh going away must surface as an EPIPE error with a message, not a silent death.
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
   try {
     ktsync::Command cmd = ktsync::ParseCommandLine(argc, argv);
     if (cmd.exit_now >= 0) return cmd.exit_now;

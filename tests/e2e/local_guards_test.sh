@@ -107,3 +107,19 @@ if [[ $(id -u) == 0 ]]; then
     grep -q "Permission denied" "$ERR" || die "error does not give the cause: $(cat "$ERR")"
     pass "unreadable SRC dir: exit 23, its DST contents kept, the rest mirrored, cause named"
 fi
+
+# SIGINT mid-copy: exit 20, nothing partial under a final name; the next run cleans up.
+mkdir -p "$T/isrc"
+head -c 300M /dev/urandom >"$T/isrc/big"
+"$KTSYNC" mirror --state-dir "$STATE" "$T/isrc" "$T/idst" 2>"$T/int.err" &
+ipid=$!
+for _ in $(seq 100); do compgen -G "$T/idst/.ktsync-tmp.*" >/dev/null && break; sleep 0.02; done
+kill -INT "$ipid"
+rc=0
+wait "$ipid" || rc=$?
+assert_eq 20 "$rc" "SIGINT exits 20"
+[[ ! -e $T/idst/big ]] || cmp -s "$T/isrc/big" "$T/idst/big" || die "partial file under its final name"
+assert_exit 0 run "$T/isrc" "$T/idst"
+tree_identical "$T/isrc" "$T/idst"
+[[ -z $(find "$T/idst" -name '.ktsync-tmp.*') ]] || die "temp files left after the rerun"
+pass "interrupted run: rerun completes and removes the temp files"
