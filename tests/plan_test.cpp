@@ -387,6 +387,14 @@ TEST(PlanMirror, HardLinkNotTrustedWithoutInodeIdentity) {
   EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("hardlink b", "dirmeta ."));
 }
 
+TEST(PlanMirror, KeepsDstContentsBeneathAMountPointSrcDidNotDescend) {
+  Entry mnt = Dir("mnt");
+  mnt.contents_skipped = true;
+  Manifest src = {Root(), mnt, File("z")};
+  Manifest dst = {Root(), Dir("mnt"), File("mnt/data"), Dir("mnt/sub"), File("mnt/sub/x"), File("z")};
+  EXPECT_THAT(PlanOps(src, dst, PlanOptions{}), IsEmpty());
+}
+
 // A peer's DST manifest carries no inode numbers, but its owner marked the link groups.
 TEST(PlanMirror, HardLinkInPlaceOnARemoteDestinationNeedsNothing) {
   Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};

@@ -68,6 +68,9 @@ Manifest Sample() {
   m.push_back(cdev);
   m.push_back(Make("dev2", EntryType::BlockDev, 0600));
   m.push_back(Make("fifo", EntryType::Fifo));
+  Entry mnt = Make("mnt", EntryType::Dir, 0755);
+  mnt.contents_skipped = true;  // a mount point -x did not descend
+  m.push_back(mnt);
   m.push_back(Make("sock", EntryType::Socket, 04755));
   return m;
 }
@@ -257,6 +260,7 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     EXPECT_EQ(g.rdev, want.rdev);
     EXPECT_EQ(g.hash, want.hash);
     EXPECT_EQ(g.link_leader, want.link_leader);
+    EXPECT_EQ(g.contents_skipped, want.contents_skipped);
     EXPECT_EQ(g.dev, 0u);
     EXPECT_EQ(g.ino, 0u);
     EXPECT_EQ(g.nlink, 1u);
@@ -382,9 +386,14 @@ TEST(EntryBatch, RejectsBadTypesModesAndFlags) {
   ExpectProtocolError("beyond 07777", [&] { DecodeEntryBatch(mode.bytes, m); });
   RawBatch flag(1);
   flag.Add("x", 1);
-  flag.w.U8(2);
+  flag.w.U8(4);
   flag.w.I64(-1);
-  ExpectProtocolError("hash flag 2", [&] { DecodeEntryBatch(flag.bytes, m); });
+  ExpectProtocolError("unknown entry flags 4", [&] { DecodeEntryBatch(flag.bytes, m); });
+  RawBatch skipped_file(1);  // "contents not descended" makes sense only for a directory
+  skipped_file.Add("x", 1);
+  skipped_file.w.U8(2);
+  skipped_file.w.I64(-1);
+  ExpectProtocolError("non-directory \"x\" marked as not descended", [&] { DecodeEntryBatch(skipped_file.bytes, m); });
   RawBatch dir_size(1);
   dir_size.Add("x", 2, 0755, 4096);
   dir_size.Tail();

@@ -9,6 +9,32 @@
 namespace ktsync {
 namespace {
 
+// Messages carry a peer's text (its Report frames, its file names). Printed raw, an escape
+// sequence in them would drive the user's terminal (retitle it, clear it, fake output), so
+// they are escaped like itemized names (\#ooo for control bytes and invalid UTF-8) plus the
+// C1 controls U+0080..U+009F, which some terminals obey in UTF-8 too. One line, always.
+std::string TerminalSafe(std::string_view s) {
+  std::string named = EscapeItemName(s);
+  std::string out;
+  out.reserve(named.size());
+  for (size_t i = 0; i < named.size(); ++i) {
+    unsigned char b = static_cast<unsigned char>(named[i]);
+    unsigned char next = i + 1 < named.size() ? static_cast<unsigned char>(named[i + 1]) : 0;
+    if (b == 0xC2 && next >= 0x80 && next <= 0x9F) {  // valid UTF-8 here: EscapeItemName kept it
+      for (unsigned char c : {b, next}) {
+        out += "\\#";
+        out += static_cast<char>('0' + ((c >> 6) & 7));
+        out += static_cast<char>('0' + ((c >> 3) & 7));
+        out += static_cast<char>('0' + (c & 7));
+      }
+      ++i;
+    } else {
+      out += static_cast<char>(b);
+    }
+  }
+  return out;
+}
+
 std::string Seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2fs", s);
@@ -102,11 +128,11 @@ void Reporter::Warn(const std::string& message) {
   if (opts_.json) {
     std::cout << "{\"event\":\"warning\",\"message\":\"" << JsonEscape(message) << "\"}\n" << std::flush;
   }
-  if (!opts_.quiet) std::cerr << "ktsync: warning: " << message << "\n";
+  if (!opts_.quiet) std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n";
 }
 
 void Reporter::Info(const std::string& message) {
-  if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << message << "\n";
+  if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
 }
 
 void Reporter::PlanItems(const Plan& plan, const Manifest& src, const Manifest& dst, bool push) {
@@ -141,7 +167,7 @@ void Reporter::Problems(const ktsync::Problems& problems) {
       std::cout << "{\"event\":\"error\",\"kind\":\"" << kind << "\",\"path\":\"" << JsonEscape(p.path) << "\""
                 << PathHexField(p.path) << ",\"message\":\"" << JsonEscape(p.message) << "\"}\n";
     }
-    std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << p.message
+    std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << TerminalSafe(p.message)
               << "\n";
   }
   std::cout << std::flush;
@@ -168,7 +194,7 @@ void Reporter::Error(const std::string& message, int exit_code) {
     std::cout << "{\"event\":\"error\",\"fatal\":true,\"exit_code\":" << exit_code << ",\"message\":\""
               << JsonEscape(message) << "\"}\n"
               << std::flush;
-  std::cerr << "ktsync: " << message << "\n";
+  std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
 }
 
 }  // namespace ktsync

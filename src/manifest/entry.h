@@ -54,6 +54,10 @@ struct Entry {
   // being preserved (-H).
   int64_t link_leader = -1;
 
+  // A directory on another filesystem, listed but not descended (-x): what DST has beneath
+  // it is unknown territory, never deleted (as rsync -x --delete).
+  bool contents_skipped = false;
+
   bool IsDir() const { return type == EntryType::Dir; }
   bool IsFile() const { return type == EntryType::File; }
 };

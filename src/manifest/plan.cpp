@@ -64,6 +64,10 @@ class Planner {
       }
       removing_.reset();
     }
+    if (skipped_) {
+      if (IsUnder(path, *skipped_)) return;  // beneath a mount point SRC did not descend (-x)
+      skipped_.reset();
+    }
     if (path.empty()) return VisitRoot(i, j);
     if (i >= 0 && j >= 0) {
       if (src_[i].type == dst_[j].type) return VisitSameType(i, j);
@@ -90,6 +94,7 @@ class Planner {
     const Entry& d = dst_[j];
     switch (s.type) {
       case EntryType::Dir:
+        if (s.contents_skipped) skipped_ = s.path;
         return OpenDirectory(i, j, MetaBits(s, d, opts_));
       case EntryType::File:
         return IsLinkFollower(src_, i, opts_) ? PlanFollower(i, j) : PlanFile(i, j);
@@ -246,7 +251,8 @@ class Planner {
   std::vector<Action> remove_, mkdir_, main_, link_, delete_, dirmeta_;
   std::vector<bool> dirmeta_keep_;  // parallel to dirmeta_
   std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
-  std::optional<std::string_view> removing_;  // DST directory being removed for a retype
+  std::optional<std::string_view> removing_;
+  std::optional<std::string_view> skipped_;  // a SRC dir whose contents were not scanned  // DST directory being removed for a retype
   // -H bookkeeping, indexed by SRC entry: the DST file at the same path, and whether the
   // entry is (re)sent as a new inode.
   std::vector<int64_t> leader_dst_;

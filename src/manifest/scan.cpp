@@ -216,7 +216,8 @@ class Scanner {
 
   UniqueFd VisitDir(int parent_fd, const char* name, Entry e) {
     UniqueFd fd;
-    if (!opts_.one_file_system || e.dev == root_dev_) {
+    e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
+    if (!e.contents_skipped) {
       fd.reset(::openat(parent_fd, name, kOpenDirFlags));
       if (!fd) {
         int err = errno;

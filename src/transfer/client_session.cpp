@@ -253,6 +253,9 @@ class ClientSession {
 
   void Push(const Plan& plan) {
     PlanSubset sub = SubsetForPlan(plan, local_->manifest());
+    // The server deletes, but only we know about our scan errors (an unreadable source
+    // directory looks exactly like a deleted one), so they stop deletions here.
+    if (problems_.HasErrors() && !o_.apply.delete_on_error) deletes_dropped_ = DropDeletions(sub.plan);
     SendManifest(*ctl_, sub.entries);
     std::string out;
     std::span<const Action> rest(sub.plan.actions);
@@ -305,6 +308,7 @@ class ClientSession {
       rest = rest.subspan(n);
     }
     ctl_->writer.Write(FrameType::Done, {});
+    uint64_t skipped = 0;
     if (!ro.expected.empty()) {
       DataReceiveResult r =
           ReceiveFiles(OpenStreams(false), [this](int no) { return OpenStream(no); }, tree, ro, counters, problems_);
@@ -312,7 +316,14 @@ class ClientSession {
         local_->store().Record(src[static_cast<size_t>(f.src_index)].path,
                                CacheKey{f.info.dev, f.info.ino, f.info.size, f.info.mtime_ns, f.info.ctime_ns}, f.hash);
       stats_.wire_bytes = r.wire_bytes;
+      skipped = r.skipped_by_sender;
     }
+    // Deletions must see the server's errors too (its unreadable directory looks like a
+    // deleted one here): read its reports before anything is deleted.
+    ReadServerResult();
+    if (skipped > 0 && !problems_.HasErrors())
+      problems_.Fail("", RemoteName() + ": " + std::to_string(skipped) +
+                             " requested files were not sent, and the server gave no reason");
     ApplyResult ar = ApplyAfterData(plan, src, dst, tree, o_.apply, problems_, counters);
     stats_.files_sent = counters.files_written.load();
     stats_.bytes_sent = counters.bytes_written.load();
@@ -322,14 +333,14 @@ class ClientSession {
     stats_.deletes_skipped = ar.deletes_skipped;
   }
 
-  // Reports and Result from the server, then Done; the local store is committed.
-  void Finish() {
-    Stats remote;
+  // Reports (merged into problems_) and Result from the server, once.
+  void ReadServerResult() {
+    if (remote_result_) return;
     for (;;) {
       Frame f = ExpectEither(*ctl_, FrameType::Report, FrameType::Result);
       if (f.type == FrameType::Result) {
-        remote = DecodeStats(f.payload);
-        break;
+        remote_result_ = DecodeStats(f.payload);
+        return;
       }
       SessionReport r = DecodeReport(f.payload);
       std::string where = RemoteName();
@@ -341,9 +352,14 @@ class ClientSession {
         problems_.Fail(r.key, where + ": " + r.message);
       }
     }
+  }
+
+  // The server's result, then Done; the local store is committed.
+  void Finish() {
+    ReadServerResult();
     ctl_->writer.Write(FrameType::Done, {});
     local_->CommitStore();
-    ApplyRemoteStats(remote);
+    ApplyRemoteStats(*remote_result_);
     link_.control->ShutdownWrite();
     if (link_.ssh) {
       link_.control.reset();
@@ -372,7 +388,7 @@ class ClientSession {
       stats_.deleted = get("deleted");
       stats_.meta_fixed = get("meta_fixed");
       stats_.created_other = get("created_other");
-      stats_.deletes_skipped = get("deletes_skipped") != 0;
+      stats_.deletes_skipped = get("deletes_skipped") != 0 || deletes_dropped_;
     } else {
       stats_.dst_entries = lm.size();
       stats_.hashed_dst = ls.hashed;
@@ -394,6 +410,8 @@ class ClientSession {
   SessionToken token_{};
   int streams_ = kAutoStreams;
   RunStats stats_;
+  std::optional<Stats> remote_result_;
+  bool deletes_dropped_ = false;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "store/state_dir.h"
@@ -17,6 +18,29 @@
 
 namespace ktsync {
 namespace {
+
+// Connections that have not authenticated yet (TLS handshake with the PSK). Each holds a
+// thread and ~100 KB until it does or --auth-timeout passes; without a cap a flood of
+// silent connections grows the daemon without bound, and once no thread can be created,
+// ends it. Beyond the cap new connections are closed at once (sshd's MaxStartups idea).
+constexpr int kMaxPendingConnections = 128;
+
+// Holds one of the pending slots until released (authenticated) or destroyed.
+class PendingSlot {
+ public:
+  explicit PendingSlot(std::atomic<int>& n) : n_(n) {}
+  ~PendingSlot() { Release(); }
+  PendingSlot(const PendingSlot&) = delete;
+  PendingSlot& operator=(const PendingSlot&) = delete;
+  void Release() {
+    if (held_) n_.fetch_sub(1);
+    held_ = false;
+  }
+
+ private:
+  std::atomic<int>& n_;
+  bool held_ = true;
+};
 
 // Running sessions by token, so data connections find their session.
 class SessionRegistry {
@@ -59,7 +83,20 @@ class Daemon {
     for (;;) {
       UniqueFd sock = AcceptWithTimeout(listener_.get(), -1);
       if (!sock) continue;
-      std::thread([this, fd = sock.release()] { Handle(UniqueFd(fd)); }).detach();
+      if (pending_.fetch_add(1) >= kMaxPendingConnections) {
+        pending_.fetch_sub(1);
+        Log("more than " + std::to_string(kMaxPendingConnections) +
+            " connections are authenticating; a new one was dropped");
+        continue;  // closes sock
+      }
+      int fd = sock.get();
+      try {
+        std::thread([this, fd] { Handle(UniqueFd(fd)); }).detach();
+        sock.release();  // the thread owns it now
+      } catch (const std::system_error& e) {
+        pending_.fetch_sub(1);
+        Log(std::string("cannot start a thread for a new connection (") + e.what() + "); it was dropped");
+      }
     }
   }
 
@@ -69,6 +106,7 @@ class Daemon {
   }
 
   void Handle(UniqueFd sock) {
+    PendingSlot pending(pending_);
     std::unique_ptr<ByteStream> s;
     std::optional<Frame> first;
     try {
@@ -79,6 +117,7 @@ class Daemon {
       p.allow_ktls = !cfg_.no_ktls;
       p.handshake_timeout_ms = cfg_.auth_timeout_sec * 1000;
       auto tls = TlsStream::Accept(std::move(sock), p);
+      pending.Release();  // the PSK handshake succeeded: the peer knows the secret
       int fd = tls->fd();
       s = std::move(tls);
       FrameReader reader(*s);
@@ -131,6 +170,7 @@ class Daemon {
   UniqueFd listener_;
   SessionRegistry registry_;
   std::atomic<int> active_{0};
+  std::atomic<int> pending_{0};
 };
 
 }  // namespace

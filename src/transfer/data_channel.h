@@ -81,6 +81,10 @@ struct DataReceiveOptions {
 struct DataReceiveResult {
   uint64_t wire_bytes = 0;
   std::vector<ReceivedFile> received;
+  // Expected files the sender ended with the discard flag or never sent. The sender reports
+  // why; the receiver must still not delete anything when this is not 0 (no
+  // --delete-on-error), and a sender that reports nothing is lying.
+  uint64_t skipped_by_sender = 0;
 };
 
 // Runs one receiver thread per stream until each stream's final Done. Throws the first

@@ -23,6 +23,11 @@ class ExpectedFiles {
     uint8_t want = 1;
     return state_[static_cast<size_t>(index)].compare_exchange_strong(want, 2);
   }
+  uint64_t Unclaimed() const {
+    uint64_t n = 0;
+    for (const auto& s : state_) n += s.load() == 1;
+    return n;
+  }
 
  private:
   std::vector<std::atomic<uint8_t>> state_;  // 0 not expected, 1 expected, 2 claimed
@@ -64,6 +69,7 @@ class StreamReceiver {
   }
 
   uint64_t wire_bytes = 0;
+  uint64_t discarded = 0;
   std::vector<ReceivedFile> received;
 
  private:
@@ -106,6 +112,7 @@ class StreamReceiver {
     in_file_ = false;
     const Entry& e = (*opts_.src)[static_cast<size_t>(index_)];
     if (end.flags & kFileEndDiscard) {  // the sender reports why; DST keeps what it had
+      ++discarded;
       file_.reset();
       return;
     }
@@ -169,10 +176,12 @@ DataReceiveResult ReceiveFiles(std::vector<std::unique_ptr<ByteStream>> streams,
   DataReceiveResult r;
   for (auto& rc : receivers) {
     r.wire_bytes += rc->wire_bytes;
+    r.skipped_by_sender += rc->discarded;
     r.received.insert(r.received.end(), rc->received.begin(), rc->received.end());
   }
   receivers.clear();  // drops unfinished temp files before an error propagates
   if (first_error) std::rethrow_exception(first_error);
+  r.skipped_by_sender += expected.Unclaimed();
   return r;
 }
 

@@ -51,4 +51,8 @@ PlanSubset SubsetForPlan(const Plan& plan, const Manifest& src) {
   return out;
 }
 
+bool DropDeletions(Plan& plan) {
+  return std::erase_if(plan.actions, [](const Action& a) { return a.kind == ActionKind::Delete; }) > 0;
+}
+
 }  // namespace ktsync

@@ -17,4 +17,9 @@ struct PlanSubset {
 
 PlanSubset SubsetForPlan(const Plan& plan, const Manifest& src);
 
+// Removes the Delete actions (extraneous entries; RemoveForType stays, a type change needs
+// it). For the side that deletes when an error happened on the OTHER side: an unreadable
+// source directory looks exactly like a deleted one. Returns whether any were removed.
+bool DropDeletions(Plan& plan);
+
 }  // namespace ktsync

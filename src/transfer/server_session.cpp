@@ -10,6 +10,7 @@
 #include "transfer/data_channel.h"
 #include "transfer/net.h"
 #include "transfer/plan_check.h"
+#include "transfer/plan_subset.h"
 #include "transfer/rate_limiter.h"
 #include "transfer/secret.h"
 #include "transfer/session_messages.h"
@@ -211,6 +212,7 @@ class ServerSession {
     ro.src = &src;
     for (const Action& a : plan.actions)
       if (a.kind == ActionKind::SendFile) ro.expected.push_back(a.src);
+    bool dropped_deletes = false;
     if (!ro.expected.empty()) {
       auto streams = TakeStreams();
       encryption_ = DescribeEncryption(*streams[0], /*send=*/false);
@@ -219,6 +221,9 @@ class ServerSession {
         tree_->store().Record(src[static_cast<size_t>(f.src_index)].path,
                               CacheKey{f.info.dev, f.info.ino, f.info.size, f.info.mtime_ns, f.info.ctime_ns}, f.hash);
       stats_["wire_bytes"] = r.wire_bytes;
+      // The client could not send some files (unreadable, changed): it reports them itself,
+      // but its error must stop our deletions as one of ours would.
+      if (r.skipped_by_sender > 0 && !ao.delete_on_error) dropped_deletes = DropDeletions(plan);
     }
     ApplyResult ar = ApplyAfterData(plan, src, dst, tree, ao, problems_, counters);
     stats_["files_sent"] = counters.files_written.load();
@@ -226,7 +231,7 @@ class ServerSession {
     stats_["deleted"] = counters.deleted.load();
     stats_["meta_fixed"] = counters.meta_fixed.load();
     stats_["created_other"] = counters.created_other.load();
-    stats_["deletes_skipped"] = ar.deletes_skipped ? 1 : 0;
+    stats_["deletes_skipped"] = ar.deletes_skipped || dropped_deletes ? 1 : 0;
   }
 
   void SendResult() {

@@ -69,7 +69,8 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.I64(e.mtime_ns);
   if (e.type == EntryType::Symlink) w.Str16(e.link_target);
   if (IsDevice(e.type)) w.U64(e.rdev);
-  w.U8(e.hash ? 1 : 0);
+  // Flag byte: bit 0 a hash follows, bit 1 contents_skipped (directories only).
+  w.U8((e.hash ? 1 : 0) | (e.contents_skipped ? 2 : 0));
   if (e.hash) PutHash(w, *e.hash);
   w.I64(e.link_leader);
 }
@@ -123,7 +124,11 @@ Entry DecodeEntry(ByteReader& r) {
     if (std::string why = TargetProblem(e.link_target); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
   }
   if (IsDevice(e.type)) e.rdev = r.U64("rdev");
-  e.hash = GetOptionalHash(r);
+  uint8_t flags = r.U8("entry flags");
+  if (flags > 3) r.Fail("unknown entry flags " + std::to_string(flags) + " for " + Quoted(e.path));
+  e.contents_skipped = flags & 2;
+  if (e.contents_skipped && !e.IsDir()) r.Fail("non-directory " + Quoted(e.path) + " marked as not descended");
+  if (flags & 1) e.hash = GetHash(r);
   e.link_leader = r.I64("link leader");
   return e;
 }
