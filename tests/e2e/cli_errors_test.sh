@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The common command-line mistakes end with the documented exit code and exactly one
+# line on stderr, "ktsync: ...", that names the path or host and the cause (and says what
+# to do when that is not obvious); nothing on stdout, nothing created or changed. For ssh
+# failures, ssh's own lines may come first. Trailing slashes never matter, also on a DST
+# that does not exist yet.
+source "$(dirname "$0")/lib.sh"
+
+SRC=$T/src DST=$T/dst STATE=$T/state
+mkdir -p "$SRC/sub"
+echo one >"$SRC/a"
+echo two >"$SRC/sub/b"
+km() { "$KTSYNC" mirror --state-dir "$STATE" "$@"; }
+
+# mistake CODE WHAT NEEDLE... -- CMD...: CMD exits CODE, prints nothing on stdout and one
+# "ktsync: " line on stderr (other lines only with --ssh-lines-ok) containing every NEEDLE.
+mistake() {
+    local code=$1 what=$2 ssh_ok=0 needles=() lines ours
+    shift 2
+    if [[ $1 == --ssh-lines-ok ]]; then
+        ssh_ok=1
+        shift
+    fi
+    while [[ $1 != -- ]]; do
+        needles+=("$1")
+        shift
+    done
+    shift
+    assert_exit "$code" "$@"
+    [[ ! -s $OUT ]] || die "$what: stdout not empty: $(head -c 300 "$OUT")"
+    lines=$(wc -l <"$ERR")
+    ours=$(grep -c '^ktsync: ' "$ERR" || true)
+    if [[ $ours != 1 ]] || { ((ssh_ok == 0)) && [[ $lines != 1 ]]; }; then
+        _show stderr "$(cat "$ERR")"
+        die "$what: stderr must be exactly one 'ktsync: ' line$( ((ssh_ok)) && echo ' (plus ssh lines)')"
+    fi
+    local n
+    for n in "${needles[@]}"; do
+        grep -qF -- "$n" "$ERR" || die "$what: message lacks '$n': $(cat "$ERR")"
+    done
+    pass "$what: $(grep '^ktsync: ' "$ERR" | head -c 160)"
+}
+
+# ---- trailing slashes: contents of SRC, always; DST/ may not exist yet.
+assert_exit 0 km "$SRC" "$T/plain"
+assert_exit 0 km "$SRC/" "$T/slash"
+assert_exit 0 km "$SRC" "$T/newdst/"
+assert_exit 0 km "$SRC/" "$T/both/"
+for d in plain slash newdst both; do
+    tree_identical --no-root "$SRC" "$T/$d" || die "SRC and $d differ"
+    [[ ! -e $T/$d/src ]] || die "$d: a trailing slash created $d/src"
+done
+pass "SRC, SRC/, a missing DST/ and SRC/ DST/ all mirror the contents of SRC into DST"
+assert_exit 0 km -i "$SRC/" "$T/plain"
+assert_eq "" "$(cat "$OUT")" "SRC/ into a DST made from SRC: nothing to do"
+
+# ---- wrong locations: nothing is created or changed.
+mkdir -p "$DST"
+echo keep >"$DST/keep"
+mistake 1 "SRC inside DST" "$SRC/sub" "$SRC" "inside DST" -- km "$SRC/sub" "$SRC"
+mistake 1 "DST inside SRC" "$SRC/sub/new" "inside SRC" -- km "$SRC" "$SRC/sub/new"
+[[ ! -e $SRC/sub/new ]] || die "refused run created DST inside SRC"
+mistake 1 "SRC is DST" "$SRC" -- km "$SRC" "$SRC/"
+echo x >"$T/afile"
+mistake 3 "DST is a file" "$T/afile" "not a directory" -- km "$SRC" "$T/afile"
+mistake 3 "DST/ is a file" "$T/afile" "Not a directory" -- km "$SRC" "$T/afile/"
+mistake 3 "SRC is a file" "$T/afile" "not a directory" -- km "$T/afile" "$DST"
+mistake 3 "SRC missing" "$T/nosrc" "No such file or directory" -- km "$T/nosrc" "$DST"
+mistake 3 "DST parent missing" "$T/no/parent" "parent directory must exist" -- km "$SRC" "$T/no/parent"
+[[ $(ls "$DST") == keep && ! -e $T/no ]] || die "a refused run changed DST or created directories"
+pass "refused runs left DST alone"
+
+# ---- remote locations.
+mistake 1 "remote path not absolute" "nas:relative/dir" "must be absolute" "nas:/" -- \
+    km "$SRC" "nas:relative/dir"
+mistake 1 "host starting with -" "-oProxyCommand=x" "may not start with '-'" -- \
+    km "$SRC" -- "-oProxyCommand=x:/dst"
+mistake 1 "both sides remote" "both remote" -- km "a:/x" "b:/y"
+mistake 1 "bad daemon port" "ktsync://nas:99999/x" "port" -- km "$SRC" "ktsync://nas:99999/x"
+# ssh cannot resolve the host: ssh's exit code 255 passed on, the host named.
+mistake 255 "unknown ssh host" --ssh-lines-ok "nosuchhost.invalid" "ssh" -- \
+    timeout 120 "$KTSYNC" mirror --state-dir "$STATE" -e "ssh -o BatchMode=yes -o ConnectTimeout=10" \
+    "$SRC" "nosuchhost.invalid:/x"
+
+# ---- daemon secrets (read before connecting: no daemon needed).
+mistake 1 "ktsync:// without --secret-file" "ktsync://127.0.0.1" "--secret-file" -- \
+    km "$SRC" "ktsync://127.0.0.1:1/x"
+mistake 1 "missing secret file" "$T/no-secret" "No such file or directory" -- \
+    km --secret-file "$T/no-secret" "$SRC" "ktsync://127.0.0.1:1/x"
+mistake 1 "secret file is a directory" "$T/state" "not a regular file" -- \
+    km --secret-file "$T/state" "$SRC" "ktsync://127.0.0.1:1/x"
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
+    # Root reads any file: run the client as nobody against a root-only secret.
+    W=$(mktemp -d /tmp/ktsync-cli-errors.XXXXXX)
+    at_exit "rm -rf '$W'"
+    chmod 755 "$W"
+    head -c 32 /dev/urandom | base64 >"$W/secret"
+    chmod 600 "$W/secret"
+    cp -r "$SRC" "$W/src"
+    chmod -R a+rX "$W/src"
+    mkdir -m 777 "$W/state"
+    mistake 1 "unreadable secret file" "$W/secret" "Permission denied" -- \
+        setpriv --reuid=nobody --regid=nogroup --clear-groups "$KTSYNC" mirror --state-dir "$W/state" \
+        --secret-file "$W/secret" "$W/src" "ktsync://127.0.0.1:1/x"
+else
+    note "not root: unreadable secret file not tested"
+fi
+
+# ---- option mistakes: exit 1, one line, the offending text named.
+mistake 1 "unknown option" "--bogus" -- km --bogus "$SRC" "$DST"
+mistake 1 "bad --bwlimit" "5Q" "--bwlimit" -- km --bwlimit 5Q "$SRC" "$DST"
+mistake 1 "missing --exclude-from file" "$T/nofilter" "No such file or directory" -- \
+    km --exclude-from "$T/nofilter" "$SRC" "$DST"
+mistake 1 "missing DST argument" "DST" -- km "$SRC"
+mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-ktls "$SRC" "$DST"
+[[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
+pass "option mistakes changed nothing"
