@@ -154,6 +154,15 @@ ApplyResult ApplyPlan(const Plan& plan, const Manifest& src, const Manifest& dst
   return AfterData(plan, c);
 }
 
+void AddApplyStats(const ApplyCounters& c, const ApplyResult& r, RunStats& stats) {
+  stats.files_sent = c.files_written.load();
+  stats.bytes_sent = c.bytes_written.load();
+  stats.deleted = c.deleted.load();
+  stats.meta_fixed = c.meta_fixed.load();
+  stats.created_other = c.created_other.load();
+  stats.deletes_skipped = r.deletes_skipped;
+}
+
 size_t RemoveStaleTemps(DestTree& tree, const std::vector<std::string>& rel_paths) {
   size_t removed = 0;
   Entry e;

@@ -22,6 +22,7 @@
 #include "manifest/entry.h"
 #include "manifest/plan.h"
 #include "util/problems.h"
+#include "util/run_stats.h"
 
 namespace ktsync {
 
@@ -70,6 +71,9 @@ ApplyResult ApplyPlan(const Plan& plan, const Manifest& src, const Manifest& dst
 // Unlinks temps left by an interrupted run (paths found by the scanner). Anything whose last
 // component does not start with kTempPrefix, or that is not a safe path, is left alone.
 // Best effort: returns how many were removed (or already gone).
+// Copies what the apply step did into a run's summary.
+void AddApplyStats(const ApplyCounters& counters, const ApplyResult& result, RunStats& stats);
+
 size_t RemoveStaleTemps(DestTree& tree, const std::vector<std::string>& rel_paths);
 
 }  // namespace ktsync

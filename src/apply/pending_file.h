@@ -19,13 +19,7 @@ namespace ktsync {
 
 // Identity of the committed file, stat'ed after the rename (rename changes ctime), so the
 // caller can key the destination hash cache on it.
-struct FinalInfo {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-};
+using FinalInfo = FileIdentity;
 
 class PendingFile {
  public:

@@ -23,7 +23,7 @@ constexpr int kCopyWorkers = 2;  // the machines we target have 2 cores; more on
 // what was copied nor re-hashes the copy.
 void RecordCopy(TreeSide& src, TreeSide& dst, const Entry& e, const CopyResult& r) {
   src.store().Record(e, r.hash);
-  dst.store().Record(e.path, CacheKey{r.info.dev, r.info.ino, r.info.size, r.info.mtime_ns, r.info.ctime_ns},
+  dst.store().Record(e.path, r.info,
                      r.hash);
 }
 
@@ -90,7 +90,7 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
     ApplyResult result = ApplyAfterData(plan, src.manifest(), dst.manifest(), tree, ao, problems, counters);
     progress.Finish(!problems.HasErrors());
     stats.transfer_s = clock.Lap();
-    CopyCounters(counters, result, stats);
+    AddApplyStats(counters, result, stats);
   }
   src.CommitStore();
   dst.CommitStore();

@@ -31,15 +31,6 @@ ApplyOptions MakeApplyOptions(const MirrorOptions& o) {
   return ao;
 }
 
-void CopyCounters(const ApplyCounters& c, const ApplyResult& r, RunStats& stats) {
-  stats.files_sent = c.files_written.load();
-  stats.bytes_sent = c.bytes_written.load();
-  stats.deleted = c.deleted.load();
-  stats.meta_fixed = c.meta_fixed.load();
-  stats.created_other = c.created_other.load();
-  stats.deletes_skipped = r.deletes_skipped;
-}
-
 void FillScanStats(const Manifest& src, const Manifest& dst, uint64_t src_bytes, const StoreStats& src_store,
                    const StoreStats& dst_store, RunStats& stats) {
   stats.src_entries = src.size();

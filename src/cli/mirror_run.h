@@ -25,7 +25,6 @@ class PhaseClock {
 
 TreeConfig MakeTreeConfig(const MirrorOptions& o);
 ApplyOptions MakeApplyOptions(const MirrorOptions& o);
-void CopyCounters(const ApplyCounters& c, const ApplyResult& r, RunStats& stats);
 void FillScanStats(const Manifest& src, const Manifest& dst, uint64_t src_bytes, const StoreStats& src_store,
                    const StoreStats& dst_store, RunStats& stats);
 // Prints problems and the summary; returns the exit code (0, 23 or 24).

@@ -64,6 +64,18 @@ struct Entry {
 
 using Manifest = std::vector<Entry>;
 
+// Which file, in which state: what must be unchanged for a cached hash to hold, and what a
+// committed file is stat'ed as so the destination cache can key on it.
+struct FileIdentity {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+  static FileIdentity Of(const Entry& e) { return {e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns}; }
+};
+
 // Total order used everywhere: compare component by component, bytewise. Returns <0, 0, >0.
 // "a" < "a/b" < "a/c" < "a.b" < "b": a directory's subtree directly follows it.
 int ComparePaths(std::string_view a, std::string_view b);

@@ -37,15 +37,7 @@ struct StoreStats {
 };
 
 // The stat fields that must all be unchanged for a cached hash to be reused.
-struct CacheKey {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  int64_t ctime_ns = 0;
-  bool operator==(const CacheKey&) const = default;
-  static CacheKey Of(const Entry& e) { return {e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns}; }
-};
+using CacheKey = FileIdentity;
 
 class HashStore {
  public:

@@ -314,7 +314,7 @@ class ClientSession {
           ReceiveFiles(OpenStreams(false), [this](int no) { return OpenStream(no); }, tree, ro, counters, problems_);
       for (const ReceivedFile& f : r.received)
         local_->store().Record(src[static_cast<size_t>(f.src_index)].path,
-                               CacheKey{f.info.dev, f.info.ino, f.info.size, f.info.mtime_ns, f.info.ctime_ns}, f.hash);
+                               f.info, f.hash);
       stats_.wire_bytes = r.wire_bytes;
       skipped = r.skipped_by_sender;
     }
@@ -324,13 +324,7 @@ class ClientSession {
     if (skipped > 0 && !problems_.HasErrors())
       problems_.Fail("", RemoteName() + ": " + std::to_string(skipped) +
                              " requested files were not sent, and the server gave no reason");
-    ApplyResult ar = ApplyAfterData(plan, src, dst, tree, o_.apply, problems_, counters);
-    stats_.files_sent = counters.files_written.load();
-    stats_.bytes_sent = counters.bytes_written.load();
-    stats_.deleted = counters.deleted.load();
-    stats_.meta_fixed = counters.meta_fixed.load();
-    stats_.created_other = counters.created_other.load();
-    stats_.deletes_skipped = ar.deletes_skipped;
+    AddApplyStats(counters, ApplyAfterData(plan, src, dst, tree, o_.apply, problems_, counters), stats_);
   }
 
   // Reports (merged into problems_) and Result from the server, once.

@@ -68,6 +68,14 @@ class ServerSession {
     return *f;
   }
 
+  // ManifestEnd / PlanEnd carry the number of items sent: a lost or extra batch must end
+  // the run, not shrink or grow the plan silently.
+  static void ExpectCount(const Frame& end, uint64_t have, const char* what) {
+    ByteReader r(end.payload, FrameTypeName(end.type));
+    if (r.U64("count") != have) r.Fail(std::string(what) + " count does not match the " + what + "s sent");
+    r.ExpectEnd();
+  }
+
   void CheckAllowed() {
     if (cfg_.read_only && req_.role == ServerRole::Receive)
       throw Error(ExitCode::SelectFiles, "this ktsync daemon is read-only: clients may pull from it, not push");
@@ -184,16 +192,25 @@ class ServerSession {
   void ReceivePlanAndFiles(std::string_view first) {
     Manifest src;
     DecodeEntryBatch(first, src);
-    for (Frame f = NextFrame(); f.type != FrameType::ManifestEnd; f = NextFrame()) {
+    Frame f = NextFrame();
+    for (; f.type != FrameType::ManifestEnd; f = NextFrame()) {
       if (f.type != FrameType::ManifestBatch) ThrowProtocolError("expected the plan's file list");
       DecodeEntryBatch(f.payload, src);
     }
+    ExpectCount(f, src.size(), "entry");
     Plan plan;
     const Manifest& dst = tree_->manifest();
-    for (Frame f = NextFrame(); f.type != FrameType::PlanEnd; f = NextFrame()) {
+    // A real plan has a few actions per entry (replace, create, directory metadata); more
+    // is a client trying to make us hold an unbounded list.
+    const uint64_t max_actions = 4 * (src.size() + dst.size()) + 64;
+    for (f = NextFrame(); f.type != FrameType::PlanEnd; f = NextFrame()) {
       if (f.type != FrameType::PlanBatch) ThrowProtocolError("expected the plan");
       DecodePlanBatch(f.payload, src.size(), dst.size(), plan.actions);
+      if (plan.actions.size() > max_actions)
+        ThrowProtocolError("plan has more than " + std::to_string(max_actions) + " actions for " +
+                           std::to_string(src.size() + dst.size()) + " entries");
     }
+    ExpectCount(f, plan.actions.size(), "action");
     CheckReceivedPlan(plan, src, dst);
 
     ApplyOptions ao;
@@ -219,7 +236,7 @@ class ServerSession {
       DataReceiveResult r = ReceiveFiles(std::move(streams), Reopener(), tree, ro, counters, problems_);
       for (const ReceivedFile& f : r.received)
         tree_->store().Record(src[static_cast<size_t>(f.src_index)].path,
-                              CacheKey{f.info.dev, f.info.ino, f.info.size, f.info.mtime_ns, f.info.ctime_ns}, f.hash);
+                              f.info, f.hash);
       stats_["wire_bytes"] = r.wire_bytes;
       // The client could not send some files (unreadable, changed): it reports them itself,
       // but its error must stop our deletions as one of ours would.
