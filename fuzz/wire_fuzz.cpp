@@ -99,12 +99,14 @@ void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& ma
       Require(DecodeStats(out) == s);
       break;
     }
-    case FrameType::ManifestEnd:
-    case FrameType::PlanEnd:
     case FrameType::Done:
       ExpectEmptyPayload(type, in);
       break;
-    case FrameType::Request:
+    case FrameType::ManifestEnd:  // counts; checked by the session layer
+    case FrameType::PlanEnd:
+    case FrameType::Request:      // session payloads: fuzzed by session_fuzz
+    case FrameType::Ready:
+    case FrameType::Report:
     case FrameType::FileData:
       break;  // opaque here
   }

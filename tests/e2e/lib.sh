@@ -25,7 +25,7 @@
 #   snapshot_changed OLD NEW           (escaped paths whose inode or ctime changed)
 #   paths_normalize < in > out         (decode/re-escape \#ooo, sort -u)
 #   assert_same_paths EXPECTED ACTUAL [MSG] / assert_subset_paths SMALL BIG [MSG]
-#   free_port | wait_port PORT [SECONDS]
+#   free_port | wait_port PORT [SECONDS] | stop_pid PID
 #   start_sshd                         (exports SSH_CMD, SSH_PORT, SSH_KEY, SSH_USER, SSH_HOST)
 #   at_exit 'shell command'            (run at exit, last registered first)
 #
@@ -184,7 +184,7 @@ print(val)
 _py() {
     local code=$1
     shift
-    PYTHONPATH=$E2E_DIR${PYTHONPATH:+:$PYTHONPATH} python3 -c "$code" "$@"
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$E2E_DIR${PYTHONPATH:+:$PYTHONPATH} python3 -c "$code" "$@"
 }
 
 # tree_identical [--no-root] A B: compare two trees fully; print the first
@@ -363,6 +363,22 @@ assert_subset_paths() {
     fi
 }
 
+# stop_pid PID: SIGTERM, then SIGKILL if PID is still alive after 5 s; reap it if it
+# is our child.  Use in cleanups (at_exit "stop_pid $PID") so an exit never hangs
+# on a process that ignores SIGTERM.
+stop_pid() {
+    local pid=$1 i state
+    kill "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        # a dead child stays a zombie (state Z) until reaped: count it as gone
+        state=$(sed -E 's/.*\) (.).*/\1/' "/proc/$pid/stat" 2>/dev/null || true)
+        [[ -n $state && $state != Z ]] || break
+        sleep 0.1
+    done
+    ((i < 50)) || kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 # free_port: print a TCP port on 127.0.0.1 that was free a moment ago.
 free_port() {
     python3 -c '
@@ -428,7 +444,7 @@ start_sshd() {
         /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
         pid=$!
         if wait_port "$SSH_PORT" 10; then
-            at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+            at_exit "stop_pid $pid"
             SSH_CMD="ssh -p $SSH_PORT -i $SSH_KEY -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR"
             export SSH_CMD SSH_PORT SSH_KEY SSH_USER SSH_HOST
             # shellcheck disable=SC2086 # SSH_CMD is a command line by design

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# test.sh - THE test command (CI runs exactly this): install dependencies, build
+# ktsync twice (normal in ./build, ASan+UBSan in ./build-asan) and run every test:
+#
+#   1. scripts/setup.sh                 apt dependencies + normal build
+#   2. build-asan                       -DKTSYNC_SANITIZE=ON (Debug)
+#   3. ctest build                      all tests
+#   4. ctest build-asan                 labels unit + e2e, leaks and UB are fatal
+#   5. fuzz                             every libFuzzer target, bounded time (clang build)
+#   6. tests/ktls_vm/run.sh             the real kTLS path in a QEMU VM
+#
+# Every stage runs even if an earlier one failed.  The last line is a combined
+# summary in ctest's format ("N% tests passed, N tests failed out of N"); a
+# failed build or VM run counts as one failed test.  Exit status 0 iff all passed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+REPO=$(pwd)
+
+# Test binaries that must also run on a kTLS kernel (run in the VM when built).
+VM_TEST_BINS=(build/tests/tls_channel_test)
+
+PASSED=0
+FAILED=0
+FAILED_STAGES=()
+LOGS=$(mktemp -d "${TMPDIR:-/tmp}/ktsync-test.XXXXXX")
+trap 'rm -rf "$LOGS"' EXIT
+T0=$(date +%s)
+
+banner() { printf '\n==== test.sh: %s (at %ds) ====\n' "$*" "$(($(date +%s) - T0))"; }
+
+fail_stage() {
+    FAILED=$((FAILED + 1))
+    FAILED_STAGES+=("$1")
+}
+
+# step NAME CMD...: a non-ctest stage; counts as one test.
+step() {
+    local name=$1
+    shift
+    banner "$name"
+    if "$@"; then
+        PASSED=$((PASSED + 1))
+    else
+        echo "test.sh: FAILED: $name (exit $?)"
+        fail_stage "$name"
+    fi
+}
+
+# build_only NAME CMD...: a build stage; counts only when it fails.
+build_only() {
+    local name=$1
+    shift
+    banner "$name"
+    "$@" || { echo "test.sh: FAILED: $name"; fail_stage "$name"; }
+}
+
+# run_ctest NAME CTEST_ARGS...: run ctest, add its counts from the summary line.
+run_ctest() {
+    local name=$1 log rc line total failed
+    shift
+    banner "$name: ctest $*"
+    log=$LOGS/$(echo "$name" | tr -c 'A-Za-z0-9\n' _).log
+    ctest -j2 --output-on-failure "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1)
+    if [[ -n $line ]]; then
+        total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+        failed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+        PASSED=$((PASSED + total - failed))
+        FAILED=$((FAILED + failed))
+        ((failed == 0)) || FAILED_STAGES+=("$name")
+        if ((failed == 0 && rc != 0)); then fail_stage "$name (ctest exit $rc)"; fi
+    elif grep -q 'No tests were found' "$log" && ((rc == 0)); then
+        echo "test.sh: note: $name found no tests"
+    else
+        fail_stage "$name (ctest exit $rc, no summary)"
+    fi
+}
+
+build_asan() {
+    # Debug (-O0): with the sanitizers, -O1 compiles ~3-4x slower and the tests
+    # gain little from it.
+    echo "test.sh: cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON"
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON >"$LOGS/asan-configure.log" 2>&1 ||
+        { cat "$LOGS/asan-configure.log"; return 1; }
+    echo "test.sh: cmake --build build-asan -j2"
+    cmake --build build-asan -j2 >"$LOGS/asan-build.log" 2>&1 ||
+        { cat "$LOGS/asan-build.log"; return 1; }
+}
+
+ktls_vm() {
+    local bins=() b
+    for b in "${VM_TEST_BINS[@]}"; do
+        [[ -x $b ]] && bins+=("$b")
+    done
+    bash tests/ktls_vm/run.sh build/ktsync "${bins[@]}"
+}
+
+# fuzz: build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
+# on a fresh corpus; any crash, leak or UB report fails the stage.
+fuzz() {
+    local secs=${FUZZ_SECONDS:-30} t rc=0
+    CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DKTSYNC_FUZZ=ON -DKTSYNC_SANITIZE=ON >"$LOGS/fuzz-configure.log" 2>&1 ||
+        { cat "$LOGS/fuzz-configure.log"; return 1; }
+    cmake --build build-fuzz -j2 --target wire_fuzz session_fuzz >"$LOGS/fuzz-build.log" 2>&1 ||
+        { cat "$LOGS/fuzz-build.log"; return 1; }
+    for t in wire_fuzz session_fuzz; do
+        mkdir -p "$LOGS/corpus-$t"
+        echo "test.sh: $t for ${secs}s"
+        if build-fuzz/fuzz/$t -max_total_time="$secs" -print_final_stats=1 "$LOGS/corpus-$t" \
+            >"$LOGS/$t.log" 2>&1; then
+            grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$LOGS/$t.log" | tail -n 2
+        else
+            tail -n 40 "$LOGS/$t.log"
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+build_only "setup (deps + build)" bash scripts/setup.sh
+build_only "build-asan" build_asan
+run_ctest "build" --test-dir build
+# Assignments before a function call are exported for that call only.
+# Under ASan the e2e trees stay small: the sanitizer checks code paths, not throughput.
+KTSYNC_E2E_BIG_MIB=64 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest "build-asan" --test-dir build-asan -L '^(unit|e2e)$'
+step "fuzz" fuzz
+step "ktls-vm" ktls_vm
+
+TOTAL=$((PASSED + FAILED))
+PCT=100
+((TOTAL == 0)) || PCT=$((PASSED * 100 / TOTAL))
+((FAILED == 0 || PCT < 100)) || PCT=99
+banner "summary (${REPO})"
+if ((FAILED)); then
+    echo "test.sh: failed stages: ${FAILED_STAGES[*]}"
+fi
+echo "test.sh: all stages: $PASSED passed, $FAILED failed, in $(($(date +%s) - T0))s"
+echo "${PCT}% tests passed, ${FAILED} tests failed out of ${TOTAL}"
+((FAILED == 0))
