@@ -1,6 +1,7 @@
 #include "transfer/control.h"
 
 #include <openssl/crypto.h>
+#include <sys/socket.h>
 
 #include "transfer/byte_io.h"
 #include "transfer/net.h"
@@ -147,13 +148,23 @@ DataListener::DataListener(const std::string& bind_host, uint16_t port, DataSecu
 
 DataListener::~DataListener() {
   stop_.store(true);
+  // Wakes the accept loop's poll at once (a listening socket reports POLLHUP after
+  // shutdown), so ending a session never waits out the poll interval.
+  ::shutdown(listener_.get(), SHUT_RDWR);
   thread_.join();
   queue_.Close("data listener closed");
 }
 
 void DataListener::AcceptLoop() {
   while (!stop_.load()) {
-    UniqueFd sock = AcceptWithTimeout(listener_.get(), 200);
+    UniqueFd sock;
+    try {
+      sock = AcceptWithTimeout(listener_.get(), 1000);
+    } catch (const Error& e) {
+      if (stop_.load()) return;  // the destructor shut the socket down: accept fails, as meant
+      queue_.Close(std::string("data listener failed: ") + e.what());
+      return;
+    }
     if (!sock) continue;
     std::string why;
     if (auto s = AcceptDataConnection(std::move(sock), sec_, token_, 10000, &why)) queue_.Push(std::move(s));
