@@ -49,6 +49,7 @@ void Run(const Action& a, Ctx& c) {
       return;
     case ActionKind::MkDir:
       c.tree.MkDir(Need(s, "source"));
+      if (c.opts.fsync) c.tree.SyncParent(s->path);  // files fsync'ed in it need it to exist
       ++c.counters.created_other;
       return;
     case ActionKind::SendFile:

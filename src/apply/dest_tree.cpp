@@ -160,6 +160,20 @@ void DestTree::MkDir(const Entry& e) {
   throw SysError("mkdir " + e.path, err);
 }
 
+void DestTree::SyncParent(std::string_view rel) {
+  RequireSafe(rel);
+  int fd = ParentFd(ParentPath(rel), rel);
+  if (fsync(fd) == 0) return;
+  int err = errno;
+  if (err == EBADF) {  // parent held as O_PATH (searchable, unreadable): reopen just to sync
+    UniqueFd d(openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d && errno == EACCES) return;  // cannot be fsync'ed at all; the entry exists
+    if (d && fsync(d.get()) == 0) return;
+    err = errno;
+  }
+  throw SysError("fsync directory of " + std::string(rel), err);
+}
+
 void DestTree::MakeSymlink(const Entry& e, const MetaOptions& meta) {
   if (e.link_target.empty() || e.link_target.find('\0') != std::string::npos)
     throw Error(ExitCode::StreamData, Quoted(e.path) + ": invalid symlink target (empty or NUL)");

@@ -35,6 +35,9 @@ class DestTree {
   // mkdir mode 0700 so we can still fill a dir whose final mode is 0555; SetMeta (DirMeta,
   // deepest first) applies the real mode. An existing directory is fine.
   void MkDir(const Entry& e);
+  // fsync of the directory that holds `rel`, so an entry just made there survives a crash
+  // (--fsync: a file fsync'ed in a new directory is lost with the directory otherwise).
+  void SyncParent(std::string_view rel);
   // Created under a temp name, owner/mtime applied, then renamed over the final name.
   void MakeSymlink(const Entry& e, const MetaOptions& meta = {});
   // fifo, socket, char or block device; temp name + rename like MakeSymlink.

@@ -25,13 +25,14 @@ namespace {
 // ends it. Beyond the cap new connections are closed at once (sshd's MaxStartups idea).
 constexpr int kMaxPendingConnections = 128;
 
-// Holds one of the pending slots until released (authenticated) or destroyed.
-class PendingSlot {
+// One taken unit of a counter (pending or active connections), given back when released
+// or destroyed, so no exception path can leak a slot.
+class Slot {
  public:
-  explicit PendingSlot(std::atomic<int>& n) : n_(n) {}
-  ~PendingSlot() { Release(); }
-  PendingSlot(const PendingSlot&) = delete;
-  PendingSlot& operator=(const PendingSlot&) = delete;
+  explicit Slot(std::atomic<int>& n) : n_(n) {}
+  ~Slot() { Release(); }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
   void Release() {
     if (held_) n_.fetch_sub(1);
     held_ = false;
@@ -106,7 +107,7 @@ class Daemon {
   }
 
   void Handle(UniqueFd sock) {
-    PendingSlot pending(pending_);
+    Slot pending(pending_);
     std::unique_ptr<ByteStream> s;
     std::optional<Frame> first;
     try {
@@ -138,6 +139,9 @@ class Daemon {
       RunControl(*s, hello);
     } catch (const Error& e) {
       Log(std::string("connection dropped: ") + e.what());
+    } catch (const std::exception& e) {
+      // Out of memory or threads in one session: that client is dropped, the daemon lives.
+      Log(std::string("connection dropped: ") + e.what());
     }
   }
 
@@ -149,6 +153,7 @@ class Daemon {
                                                        std::to_string(cfg_.max_connections) + "); try again later"));
       return;
     }
+    Slot active(active_);
     ServerConfig sc;
     sc.root = cfg_.root;
     sc.state_dir = cfg_.state_dir;
@@ -162,7 +167,6 @@ class Daemon {
     sc.log = [this](const std::string& m) { Log(m); };
     int rc = RunServerSession(s, sc);
     Log("session ended with exit code " + std::to_string(rc));
-    active_.fetch_sub(1);
   }
 
   DaemonConfig cfg_;
