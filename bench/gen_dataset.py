@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""gen_dataset.py - deterministic, incompressible benchmark trees.
+
+Each dataset lives in DATA/<profile>/<name>/ and holds:
+  src/    the base tree
+  src1/   src with 1 % of its files rewritten (same size, new content, mtime + 1 day)
+  .stamp  JSON of the parameters; a tree whose stamp matches is reused as is
+
+Content is an AES-128-CTR keystream (`openssl enc` over /dev/zero) keyed by a
+hash of the dataset name, so every byte is reproducible and incompressible.
+File sizes, the changed-file sample and all mtimes come from seeded PRNGs and
+fixed epochs, so two generations of the same spec are byte- and time-identical.
+
+The memory tree ("mem") is N empty files in 1000-file directories; it only has
+src/ and its file mtimes are left at creation time (no run compares them).
+
+CLI:  gen_dataset.py DATA_ROOT NAME [--quick]     (prints the dataset dir)
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+GEN_VERSION = 3
+MIB = 1 << 20
+KIB = 1 << 10
+BASE_EPOCH = 1_600_000_000  # file i gets mtime BASE_EPOCH + i (whole seconds)
+CHANGE_SHIFT = 86_400       # a changed file's mtime moves one day forward
+FILES_PER_DIR = 100
+MEM_FILES_PER_DIR = 1000
+
+# name -> (kind, count, size or (min, max)) for the full and the --quick profile.
+SPECS = {
+    "full": {
+        "large": ("large", 4, 512 * MIB),
+        "small": ("small", 10_000, (1 * KIB, 12 * KIB)),
+        "many": ("small", 100_000, (1 * KIB, 12 * KIB)),
+        "mem": ("mem", 1_000_000, 0),
+    },
+    "quick": {
+        "large": ("large", 4, 64 * MIB),
+        "small": ("small", 10_000, (1 * KIB, 12 * KIB)),
+        "many": ("small", 20_000, (1 * KIB, 12 * KIB)),
+        "mem": ("mem", 100_000, 0),
+    },
+}
+
+
+def keystream(label):
+    """A subprocess whose stdout is an endless AES-CTR keystream for LABEL."""
+    digest = hashlib.sha256(label.encode()).hexdigest()
+    cmd = ["openssl", "enc", "-aes-128-ctr", "-nosalt", "-K", digest[:32],
+           "-iv", digest[32:64], "-in", "/dev/zero"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            bufsize=0)
+
+
+def read_exact(stream, n):
+    parts, left = [], n
+    while left:
+        chunk = stream.read(min(left, 8 * MIB))
+        if not chunk:
+            raise RuntimeError("keystream ended early (openssl enc failed?)")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def close_stream(proc):
+    proc.stdout.close()
+    proc.kill()
+    proc.wait()
+
+
+def leaf_dir(i):
+    """Three nested levels of up to 10 dirs each: leaf i -> dI/dJ/dK."""
+    return os.path.join("d%d" % (i // 100), "d%d" % (i // 10 % 10), "d%d" % (i % 10))
+
+
+def file_list(kind, count):
+    """Relative paths of the regular files of a dataset, in creation order."""
+    if kind == "large":
+        return ["file%d.bin" % i for i in range(count)]
+    return [os.path.join(leaf_dir(i // FILES_PER_DIR), "f%03d.dat" % (i % FILES_PER_DIR))
+            for i in range(count)]
+
+
+def file_sizes(name, kind, count, size):
+    if kind == "large":
+        return [size] * count
+    rng = random.Random("sizes:" + name)
+    return [rng.randint(size[0], size[1]) for _ in range(count)]
+
+
+def write_file(path, data, mtime):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.utime(path, (mtime, mtime))
+
+
+def write_from_stream(path, stream, size, mtime):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        left = size
+        while left:
+            chunk = read_exact(stream, min(left, 8 * MIB))
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    os.utime(path, (mtime, mtime))
+
+
+def set_dir_times(root):
+    """Give every directory a fixed mtime (after its contents exist)."""
+    for dirpath, _, _ in os.walk(root, topdown=False):
+        os.utime(dirpath, (BASE_EPOCH, BASE_EPOCH))
+
+
+def gen_files(root, name, kind, count, size):
+    os.makedirs(root)
+    paths = file_list(kind, count)
+    sizes = file_sizes(name, kind, count, size)
+    for d in sorted({os.path.dirname(p) for p in paths if os.path.dirname(p)}):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    stream = keystream("content:" + name)
+    try:
+        for i, (rel, sz) in enumerate(zip(paths, sizes)):
+            write_from_stream(os.path.join(root, rel), stream.stdout, sz, BASE_EPOCH + i)
+    finally:
+        close_stream(stream)
+    set_dir_times(root)
+
+
+def changed_files(name, kind, count):
+    """The deterministic 1 % sample (at least one file: 1 % of 4 files is 1 file)."""
+    k = max(1, round(count * 0.01))
+    rng = random.Random("change:" + name)
+    return sorted(rng.sample(file_list(kind, count), k))
+
+
+def apply_change(root, name, kind, count):
+    """Rewrite the sample in place: same size, fresh content, mtime one day later."""
+    stream = keystream("changed:" + name)
+    try:
+        for rel in changed_files(name, kind, count):
+            path = os.path.join(root, rel)
+            st = os.stat(path)
+            write_from_stream(path, stream.stdout, st.st_size, int(st.st_mtime) + CHANGE_SHIFT)
+    finally:
+        close_stream(stream)
+    return len(changed_files(name, kind, count))
+
+
+def gen_mem(root, count):
+    os.makedirs(root)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    for d in range((count + MEM_FILES_PER_DIR - 1) // MEM_FILES_PER_DIR):
+        sub = os.path.join(root, "d%04d" % d)
+        os.mkdir(sub)
+        n = min(MEM_FILES_PER_DIR, count - d * MEM_FILES_PER_DIR)
+        for f in range(n):
+            os.close(os.open(os.path.join(sub, "f%04d" % f), flags, 0o644))
+
+
+def stamp_of(profile, name):
+    kind, count, size = SPECS[profile][name]
+    # Round-tripped through JSON so it compares equal to a loaded stamp (tuples -> lists).
+    return json.loads(json.dumps({"version": GEN_VERSION, "profile": profile, "name": name,
+                                  "kind": kind, "count": count, "size": size}))
+
+
+def info(profile, name):
+    """Facts the benchmark reports about a dataset (no filesystem access)."""
+    kind, count, size = SPECS[profile][name]
+    sizes = file_sizes(name, kind, count, size) if kind != "mem" else [0] * count
+    changed = changed_files(name, kind, count) if kind != "mem" else []
+    index = {p: i for i, p in enumerate(file_list(kind, count))} if changed else {}
+    return {"name": name, "kind": kind, "files": count, "bytes": sum(sizes),
+            "changed_files": len(changed),
+            "changed_bytes": sum(sizes[index[p]] for p in changed)}
+
+
+def ensure(data_root, profile, name, log=sys.stderr):
+    """Generate DATA/<profile>/<name> unless its stamp already matches; return the dir."""
+    top = os.path.join(data_root, profile, name)
+    stamp_path = os.path.join(top, ".stamp")
+    want = stamp_of(profile, name)
+    try:
+        with open(stamp_path) as f:
+            if json.load(f) == want:
+                return top
+    except (OSError, ValueError):
+        pass
+    kind, count, size = SPECS[profile][name]
+    print("[gen] %s/%s: generating %d %s files (one-time, cached)" % (profile, name, count, kind),
+          file=log, flush=True)
+    if os.path.exists(top):
+        shutil.rmtree(top)
+    os.makedirs(top)
+    src = os.path.join(top, "src")
+    if kind == "mem":
+        gen_mem(src, count)
+    else:
+        gen_files(src, name, kind, count, size)
+        src1 = os.path.join(top, "src1")
+        subprocess.run(["cp", "-a", src, src1], check=True)
+        apply_change(src1, name, kind, count)
+    subprocess.run(["sync"], check=True)
+    with open(stamp_path, "w") as f:
+        json.dump(want, f)
+    return top
+
+
+def main(argv):
+    if len(argv) < 3 or argv[2] not in SPECS["full"]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    profile = "quick" if "--quick" in argv[3:] else "full"
+    print(ensure(argv[1], profile, argv[2]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
