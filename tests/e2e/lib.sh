@@ -166,7 +166,8 @@ itemized_paths() {
         cut -c13- | sed 's|/$||'
 }
 
-# json_field FILE EVENT FIELD: FIELD of the last EVENT object in --json output.
+# json_field FILE EVENT FIELD [SUBFIELD]: FIELD (or FIELD.SUBFIELD) of the last EVENT
+# object in --json output.
 json_field() {
     python3 -c '
 import json, sys
@@ -176,6 +177,8 @@ for line in open(sys.argv[1]):
         obj = json.loads(line)
         if obj.get("event") == sys.argv[2]:
             val = obj.get(sys.argv[3])
+            if len(sys.argv) > 4:
+                val = val.get(sys.argv[4])
 print(val)
 ' "$@"
 }
@@ -458,21 +461,4 @@ start_sshd() {
         note "sshd attempt $attempt on port $SSH_PORT failed: $(tail -n 3 "$d/sshd.log" 2>/dev/null | tr '\n' ' ')"
     done
     die "could not start sshd (log: $d/sshd.log)"
-}
-
-# itemize_paths: read `ktsync -i` / dry-run output, print the changed paths one per line
-# (escaped as printed; no trailing '/', no " -> target" or " => leader", root skipped).
-itemize_paths() {
-    _py '
-import re, sys
-for line in sys.stdin.read().split("\n"):
-    m = re.match(r"^(\*deleting  |[<>ch.*][fdLDS][.+a-zA-Z?]{9}) (.*)$", line)
-    if not m: continue
-    code, name = m.group(1), m.group(2)
-    if code[1:2] == "L" and " -> " in name: name = name.split(" -> ")[0]
-    if code[0:1] == "h" and " => " in name: name = name.split(" => ")[0]
-    name = name.rstrip("/")
-    if name in ("", "."): continue
-    print(name)
-'
 }

@@ -7,10 +7,6 @@ source "$(dirname "$0")/lib.sh"
 BIG_MIB=${KTSYNC_E2E_BIG_MIB:-2100}  # > 2 GiB: offsets past 2^31 must work
 SRC=$T/src DST=$T/dst STATE=$T/state
 run() { "$KTSYNC" mirror --state-dir "$STATE" "$@"; }
-json_field() { python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    e=json.loads(l)
-    if e.get("event")=="summary": print(e[sys.argv[2]])' "$1" "$2"; }
 
 python3 "$GEN_TREE" "$SRC" --big-mib "$BIG_MIB" >/dev/null
 note "tree with a ${BIG_MIB} MiB file generated"
@@ -25,9 +21,9 @@ assert_eq "" "$(grep -v '^Number of\|^Total bytes\|^$' "$OUT" || true)" "no-chan
 inode_ctime_snapshot "$DST" >"$T/snap0"
 assert_exit 0 run --json "$SRC" "$DST"
 cp "$OUT" "$T/nochange.json"
-assert_eq 0 "$(json_field "$T/nochange.json" files_sent)" "no-change run sends no file"
-assert_eq 0 "$(json_field "$T/nochange.json" hashed_src)" "no-change run hashes nothing in SRC"
-assert_eq 0 "$(json_field "$T/nochange.json" hashed_dst)" "no-change run hashes nothing in DST"
+assert_eq 0 "$(json_field "$T/nochange.json" summary files_sent)" "no-change run sends no file"
+assert_eq 0 "$(json_field "$T/nochange.json" summary hashed_src)" "no-change run hashes nothing in SRC"
+assert_eq 0 "$(json_field "$T/nochange.json" summary hashed_dst)" "no-change run hashes nothing in DST"
 inode_ctime_snapshot "$DST" >"$T/snap1"
 assert_eq "" "$(snapshot_changed "$T/snap0" "$T/snap1")" "no-change run rewrites nothing"
 
@@ -35,7 +31,7 @@ assert_eq "" "$(snapshot_changed "$T/snap0" "$T/snap1")" "no-change run rewrites
 python3 "$GEN_TREE" "$SRC" --mutate >"$T/expected"
 assert_exit 0 run -n -i "$SRC" "$DST"
 cp "$OUT" "$T/dry"
-itemize_paths <"$T/dry" >"$T/listed"
+itemized_paths "$T/dry" >"$T/listed"
 assert_subset_paths "$T/expected" "$T/listed" "dry run lists every mutated path"
 python3 - "$T/expected" "$T/listed" <<'PY' || die "dry run lists a path that did not change"
 import sys
@@ -69,7 +65,7 @@ pass "mirror after mutation is identical"
 inode_ctime_snapshot "$DST" >"$T/snap3"
 snapshot_changed "$T/snap2" "$T/snap3" >"$T/rewritten"
 assert_subset_paths "$T/rewritten" "$T/expected" "only mutated files were rewritten"
-hashed=$(( $(json_field "$T/real.json" hashed_src) + $(json_field "$T/real.json" hashed_dst) ))
+hashed=$(( $(json_field "$T/real.json" summary hashed_src) + $(json_field "$T/real.json" summary hashed_dst) ))
 (( hashed <= 2 * $(wc -l <"$T/expected") )) || die "mutation run hashed $hashed files"
 pass "mutation run hashed only candidates ($hashed files)"
 grep -q '^\.f\.\.t\.\.\.\.\.\. sizes/s4097$' "$T/dry" || die "mtime-only change is not metadata-only"

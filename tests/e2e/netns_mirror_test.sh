@@ -56,22 +56,6 @@ tbf_sent() {
     in_ns "$1" tc -s qdisc show dev "$2" | awk '/^qdisc tbf/ { q = 1 } q && /Sent/ { print $2; exit }'
 }
 
-# json_field FILE EVENT FIELD [SUBFIELD]: a field of the last EVENT object in --json output.
-json_field() {
-    python3 -c '
-import json, sys
-val = None
-for line in open(sys.argv[1]):
-    if line.strip():
-        obj = json.loads(line)
-        if obj.get("event") == sys.argv[2]:
-            val = obj.get(sys.argv[3])
-            if len(sys.argv) > 4:
-                val = val.get(sys.argv[4])
-print(val)
-' "$@"
-}
-
 # report_rate WHAT JSON_FILE WALL_SECONDS: print the rate; fail if above the shaped rate.
 report_rate() {
     local what=$1 json=$2 wall=$3

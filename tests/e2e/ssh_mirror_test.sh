@@ -18,26 +18,6 @@ ks() {
     "$KTSYNC" mirror --state-dir "$T/state" -e "$SSH_CMD" --remote-ktsync "$KTSYNC" "$@"
 }
 
-# itemized_paths FILE: the paths named by -i lines in FILE (dry-run totals skipped;
-# the " -> TARGET" of symlinks and " => LEADER" of hard links removed).
-itemized_paths() {
-    { grep -E '^([<>ch.][fdLDS][-+.a-z]{9}|\*deleting  ) ' "$1" || true; } |
-        sed -E -e 's/^(.L.{9} .*) -> .*$/\1/' -e 's/^(h.{10} .*) => .*$/\1/' | cut -c13- | sed 's|/$||'
-}
-
-# json_field FILE EVENT FIELD: FIELD of the last EVENT object in a --json output.
-json_field() {
-    python3 -c '
-import json, sys
-val = None
-for line in open(sys.argv[1]):
-    obj = json.loads(line)
-    if obj.get("event") == sys.argv[2]:
-        val = obj.get(sys.argv[3])
-print(val)
-' "$@"
-}
-
 # assert_contains FILE TEXT MSG
 assert_contains() {
     if grep -qF -- "$2" "$1"; then
