@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "store/schema.h"
 #include "store/state_dir.h"
@@ -107,7 +109,7 @@ HashStore::OpenResult HashStore::TryOpenFile(std::string* reason) {
     if (e.IsBusy()) {
       *reason += " (another process held it for more than " +
                  std::to_string(kBusyTimeoutMs / 1000) + " s)";
-      return OpenResult::Fallback;
+      return OpenResult::Busy;
     }
     // SQLITE_ERROR here means tables or columns are not what this schema version promises.
     if (e.IsCorrupt() || e.primary() == SQLITE_ERROR) return OpenResult::Rebuild;
@@ -118,6 +120,13 @@ HashStore::OpenResult HashStore::TryOpenFile(std::string* reason) {
 void HashStore::OpenFileOrFallback() {
   std::string reason;
   OpenResult r = TryOpenFile(&reason);
+  // Switching a fresh db to WAL (or creating its schema) while another run does the same
+  // can report SQLITE_BUSY at once, without waiting in the busy handler: retry within the
+  // busy timeout before giving up on the persistent cache.
+  for (int waited_ms = 0; r == OpenResult::Busy && waited_ms < kBusyTimeoutMs; waited_ms += 50) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r = TryOpenFile(&reason);
+  }
   if (r == OpenResult::Ok) return;
   if (r == OpenResult::Rebuild) {
     Warn("hash cache " + db_path_ + ": " + reason + "; rebuilding it");

@@ -83,7 +83,7 @@ class HashStore {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
-  enum class OpenResult { Ok, Rebuild, Fallback };
+  enum class OpenResult { Ok, Rebuild, Busy, Fallback };
 
   HashStore() = default;
   OpenResult TryOpenFile(std::string* reason);
