@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -252,6 +253,12 @@ class ClientSession {
   }
 
   void Push(const Plan& plan) {
+    // Data connections first: --require-ktls must refuse before the server changes anything
+    // (it applies directories and links as soon as it has the plan).
+    bool sends = std::any_of(plan.actions.begin(), plan.actions.end(),
+                             [](const Action& a) { return a.kind == ActionKind::SendFile; });
+    std::vector<std::unique_ptr<ByteStream>> streams;
+    if (sends) streams = OpenStreams(true);
     PlanSubset sub = SubsetForPlan(plan, local_->manifest());
     // The server deletes, but only we know about our scan errors (an unreadable source
     // directory looks exactly like a deleted one), so they stop deletions here.
@@ -280,7 +287,7 @@ class ClientSession {
     so.src_root_fd = local_->root_fd();
     so.limiter = &limiter;
     so.meter = hooks_.meter;
-    DataSendResult r = SendFiles(OpenStreams(true), [this](int no) { return OpenStream(no); }, items, so, problems_);
+    DataSendResult r = SendFiles(std::move(streams), [this](int no) { return OpenStream(no); }, items, so, problems_);
     for (const SentFile& s : r.sent) local_->store().Record(s.entry->path, s.key, s.hash);
     stats_.wire_bytes = r.wire_bytes;
   }

@@ -197,3 +197,14 @@ pass "--timeout fired within $((SECONDS - t0)) s"
 # The resumed daemon sees the connection gone and removes its temp files.
 for _ in $(seq 50); do [[ -z $(find "$ROOT" -name '.ktsync-tmp.*') ]] && break; sleep 0.1; done
 no_temps "$ROOT"
+
+# ---- --require-ktls on a kernel without kTLS: exit 41 before the server changes anything
+if [[ ! -e /proc/net/tls_stat ]]; then
+    assert_exit 41 kd --secret-file "$SECRET" --require-ktls "$SRC" "$URL/needs-ktls"
+    assert_contains "$ERR" "tls module not loaded" "--require-ktls says why kernel TLS is unavailable"
+    [[ -z $(find "$ROOT/needs-ktls" -mindepth 1 2>/dev/null) ]] ||
+        die "--require-ktls refusal still created entries in DST"
+    pass "--require-ktls refusal left DST empty"
+else
+    note "this kernel has kTLS: the refusal is covered by the VM test's --require-ktls runs instead"
+fi
