@@ -25,6 +25,7 @@
 #   snapshot_changed OLD NEW           (escaped paths whose inode or ctime changed)
 #   paths_normalize < in > out         (decode/re-escape \#ooo, sort -u)
 #   assert_same_paths EXPECTED ACTUAL [MSG] / assert_subset_paths SMALL BIG [MSG]
+#   assert_within_paths ALLOWED LISTED MSG
 #   free_port | wait_port PORT [SECONDS] | stop_pid PID
 #   start_sshd                         (exports SSH_CMD, SSH_PORT, SSH_KEY, SSH_USER, SSH_HOST)
 #   at_exit 'shell command'            (run at exit, last registered first)
@@ -364,6 +365,22 @@ assert_subset_paths() {
         _show "not expected" "$extra"
         die "$msg"
     fi
+}
+
+# assert_within_paths ALLOWED LISTED MSG: every path in LISTED is in ALLOWED or lies
+# beneath one of its paths (a dry run may list the children of a deleted or retyped dir).
+assert_within_paths() {
+    local extra bad p m ok
+    extra=$(comm -23 <(paths_normalize <"$2") <(paths_normalize <"$1"))
+    bad=$(while IFS= read -r p; do
+        [[ -z $p ]] && continue
+        ok=0
+        while IFS= read -r m; do
+            [[ $p == "$m"/* ]] && { ok=1; break; }
+        done <"$1"
+        ((ok)) || printf '%s\n' "$p"
+    done <<<"$extra")
+    assert_eq "" "$bad" "$3"
 }
 
 # stop_pid PID: SIGTERM, then SIGKILL if PID is still alive after 5 s; reap it if it

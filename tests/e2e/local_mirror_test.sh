@@ -33,14 +33,7 @@ assert_exit 0 run -n -i "$SRC" "$DST"
 cp "$OUT" "$T/dry"
 itemized_paths "$T/dry" >"$T/listed"
 assert_subset_paths "$T/expected" "$T/listed" "dry run lists every mutated path"
-python3 - "$T/expected" "$T/listed" <<'PY' || die "dry run lists a path that did not change"
-import sys
-exp = {l.rstrip("\n") for l in open(sys.argv[1]) if l.strip()}
-extra = [p for p in (l.rstrip("\n") for l in open(sys.argv[2]) if l.strip())
-         if p not in exp and not any(p.startswith(e + "/") for e in exp)]
-if extra: print("unexpected:", extra); sys.exit(1)
-PY
-pass "dry run lists nothing that did not change"
+assert_within_paths "$T/expected" "$T/listed" "dry run lists nothing that did not change"
 tree_identical "$SRC" "$DST" >/dev/null 2>&1 && die "dry run changed DST"
 inode_ctime_snapshot "$DST" >"$T/snap2"
 assert_eq "" "$(snapshot_changed "$T/snap1" "$T/snap2")" "dry run changed no file in DST"
