@@ -170,7 +170,7 @@ for faults in src dst; do
         if [[ $faults == src ]]; then refused=(secret-file secret-dir); mirrored=(ok/f1 ok/f2 ok/f3 ok/f4 locked/old)
         else refused=(locked/new locked/old); mirrored=(ok/f1 ok/f2 ok/f3 ok/f4 secret-file secret-dir/s1); fi
         for what in "${refused[@]}"; do
-            grep -F "$what" "$ERR" | grep -q -e "Permission denied" -e "Operation not permitted" ||
+            grep -F "$what" "$ERR" | grep -e "Permission denied" -e "Operation not permitted" >/dev/null ||
                 { _show stderr "$(cat "$ERR")"; die "$label: no 'Permission denied' error naming $what"; }
         done
         pass "$label: one error per refused entry, naming it and the cause"
@@ -238,7 +238,7 @@ assert_exit 24 k "$SRC" "$DST"
 touch "$T/stop-mut"
 wait "$mpid"
 for f in grow shrink replace; do
-    grep -F "z/$f" "$ERR" | grep -q "changed" || { _show stderr "$(cat "$ERR")"; die "local: no 'changed' warning for z/$f"; }
+    grep -F "z/$f" "$ERR" | grep "changed" >/dev/null || { _show stderr "$(cat "$ERR")"; die "local: no 'changed' warning for z/$f"; }
     same_file "$DST/z/$f" "$T/old-$f" || die "local: z/$f is not its previous version"
 done
 pass "local: each changing file reported, and DST kept its previous version"

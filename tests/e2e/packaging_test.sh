@@ -66,7 +66,7 @@ done
 pass "the .deb holds the binary, man page and completions under /usr"
 if command -v file >/dev/null; then
     dpkg-deb -x "$DEB" "$T/unpacked"
-    file "$T/unpacked/usr/bin/ktsync" | grep -q ', stripped' || die "binary in the .deb is not stripped"
+    [[ $(file "$T/unpacked/usr/bin/ktsync") == *', stripped'* ]] || die "binary in the .deb is not stripped"
     pass "binary in the .deb is stripped"
 fi
 

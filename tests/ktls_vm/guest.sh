@@ -193,7 +193,7 @@ mixed_pairs() {
     SMALL=/tmp/small
     rm -rf "$SMALL"
     cp -a "$SRC" "$SMALL"
-    find "$SMALL" -type f -size +4M -exec rm -f {} +
+    find "$SMALL" -type f -size +4096k -exec rm -f {} +
     same_as_src() {  # same_as_src DIR NAME [TREE]
         listing "${3:-$SMALL}" >"$LOGDIR/src.list"
         listing "$1" >"$LOGDIR/cmp.list"

@@ -219,7 +219,7 @@ add_modules() {
         esac
         MODLIST+=("/lib/modules/$KVER/$rel")
     done < <("$MODPROBE" -d "$KROOT" -S "$KVER" --show-depends -a "${WANT_MODS[@]}" 2>/dev/null)
-    printf '%s\n' "${MODLIST[@]}" | grep -q '/tls\.ko$' || die "tls.ko not found for $KVER"
+    grep -q '/tls\.ko$' <<<"$(printf '%s\n' "${MODLIST[@]}")" || die "tls.ko not found for $KVER"
     printf '%s\n' "${MODLIST[@]}" >"$ROOT/etc/ktlsvm-modules"
     "$DEPMOD" -b "$ROOT" "$KVER" 2>/dev/null || true
 }
@@ -269,7 +269,7 @@ done
 grep -q '^tls ' /proc/modules || echo "ktlsvm: WARNING: tls module is not loaded"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 accel=tcg
-dmesg | grep -q 'Hypervisor detected: KVM' && accel=kvm
+grep -q 'Hypervisor detected: KVM' <<<"$(dmesg)" && accel=kvm
 echo "ktlsvm: kernel $(uname -r) ($accel), $(nproc) cpu(s), uptime $(cut -d' ' -f1 /proc/uptime)s, tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
 cd /work
 EOF
