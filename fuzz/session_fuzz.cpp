@@ -175,9 +175,9 @@ class TreeBuilder {
           m.push_back(e);
           if (depth < 3) Fill(e.path, depth + 1, m);
           continue;
-        case 3: e.type = EntryType::Symlink; e.link_target = (v & 8) ? "x" : "y"; break;
+        case 3: e.type = EntryType::Symlink; e.set_link_target((v & 8) ? "x" : "y"); break;
         case 4: e.type = EntryType::Fifo; break;
-        default: e.type = EntryType::CharDev; e.rdev = (v >> 3) & 1; break;
+        default: e.type = EntryType::CharDev; e.set_rdev((v >> 3) & 1); break;
       }
       m.push_back(std::move(e));
     }

@@ -65,7 +65,7 @@ Entry ScanEntry(const fs::path& root, const std::string& rel) {
     e.type = EntryType::Dir;
   } else if (S_ISLNK(st.st_mode)) {
     e.type = EntryType::Symlink;
-    e.link_target = fs::read_symlink(p).string();
+    e.set_link_target(fs::read_symlink(p).string());
   } else if (S_ISFIFO(st.st_mode)) {
     e.type = EntryType::Fifo;
   }
@@ -244,7 +244,7 @@ TEST_F(ApplyPlanTest, HostilePathsFailPerEntryAndNothingLandsOutside) {
   src[1].type = EntryType::Dir;
   src[2].path = "/tmp/ktsync-abs-evil";
   src[2].type = EntryType::Symlink;
-  src[2].link_target = "x";
+  src[2].set_link_target("x");
   src[3].path = "fine";
   src[3].type = EntryType::Dir;
   Plan plan;
@@ -285,7 +285,7 @@ TEST_F(ApplyPlanTest, SupplierGetsSendFilesInPlanOrderAndItsErrorsAreRecorded) {
   src[2].path = "boom";
   src[3].path = "c";
   src[3].type = EntryType::Symlink;
-  src[3].link_target = "a";
+  src[3].set_link_target("a");
   Plan plan;
   plan.actions = {A(ActionKind::SendFile, 1), A(ActionKind::SendFile, 2),
                   A(ActionKind::Symlink, 3)};

@@ -67,12 +67,12 @@ Manifest OddManifest() {
   m.push_back(Make("a", EntryType::Dir, 0700));
   m.push_back(Make("a/line\nbreak", EntryType::File, 0600));
   m.push_back(Make("a/tab\there", EntryType::Symlink, 0777));
-  m.back().link_target = "../\xff\xfe target with spaces";
+  m.back().set_link_target("../\xff\xfe target with spaces");
   m.push_back(Make("a.b", EntryType::Fifo));
   m.push_back(Make("dev", EntryType::CharDev, 0600));
-  m.back().rdev = 0x0501;
+  m.back().set_rdev(0x0501);
   m.push_back(Make("disk", EntryType::BlockDev, 0660));
-  m.back().rdev = 0x0801;
+  m.back().set_rdev(0x0801);
   m.push_back(Make("invalid-utf8-\xc3\x28", EntryType::File));
   m.push_back(Make("sock", EntryType::Socket));
   m.push_back(Make(std::string(255, 'L'), EntryType::File));
@@ -104,8 +104,8 @@ void ExpectSameOnTheWire(const Manifest& got, const Manifest& want) {
     EXPECT_EQ(got[i].gid, want[i].gid);
     EXPECT_EQ(got[i].size, want[i].size);
     EXPECT_EQ(got[i].mtime_ns, want[i].mtime_ns);
-    EXPECT_EQ(got[i].link_target, want[i].link_target);
-    EXPECT_EQ(got[i].rdev, want[i].rdev);
+    EXPECT_EQ(got[i].link_target(), want[i].link_target());
+    EXPECT_EQ(got[i].rdev(), want[i].rdev());
     EXPECT_EQ(got[i].hash, want[i].hash);
     EXPECT_EQ(got[i].link_leader, want[i].link_leader);
   }

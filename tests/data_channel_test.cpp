@@ -171,6 +171,8 @@ class DataChannelTest : public ::testing::Test {
   struct Run {
     DataSendResult sent;
     DataReceiveResult received;
+    std::vector<SentFile> sent_files;          // as reported by on_sent
+    std::vector<ReceivedFile> received_files;  // as reported by on_received
     std::exception_ptr send_error, receive_error;
     Problems send_problems, receive_problems;
     ApplyCounters counters;
@@ -183,6 +185,7 @@ class DataChannelTest : public ::testing::Test {
     std::vector<SendItem> items;
     DataReceiveOptions ro;
     ro.src = &m;
+    ro.on_received = [&run](const ReceivedFile& f) { run->received_files.push_back(f); };
     for (size_t i = 0; i < m.size(); ++i) {
       if (!m[i].IsFile()) continue;
       items.push_back({static_cast<int64_t>(i), &m[i]});
@@ -198,6 +201,7 @@ class DataChannelTest : public ::testing::Test {
     DataSendOptions so;
     so.src_root_fd = src_root.get();
     so.rotate_after_bytes = rotate_after;
+    so.on_sent = [&run](const SentFile& s) { run->sent_files.push_back(s); };
     StreamOpener send_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForSender(no); }) : StreamOpener(NoReopen);
     StreamOpener recv_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForReceiver(no); }) : StreamOpener(NoReopen);
     std::thread sender([&] {
@@ -281,15 +285,15 @@ TEST_F(DataChannelTest, OneStreamDeliversEveryFileWithContentModeAndMtime) {
   EXPECT_TRUE(run->receive_problems.Snapshot().empty());
   ExpectLanded(m, files);
   EXPECT_EQ(run->sent.files, files.size());
-  EXPECT_EQ(run->received.received.size(), files.size());
+  EXPECT_EQ(run->received_files.size(), files.size());
   EXPECT_EQ(run->counters.files_written.load(), files.size());
   uint64_t bytes = 0;
   for (auto& [rel, data] : files) bytes += data.size();
   EXPECT_EQ(run->sent.bytes, bytes);
   EXPECT_EQ(run->counters.bytes_written.load(), bytes);
   EXPECT_EQ(run->sent.wire_bytes, run->received.wire_bytes);
-  for (const SentFile& s : run->sent.sent) EXPECT_EQ(s.hash, HashBytes(files[s.entry->path].data(), files[s.entry->path].size()));
-  for (const ReceivedFile& r : run->received.received) {
+  for (const SentFile& s : run->sent_files) EXPECT_EQ(s.hash, HashBytes(files[s.entry->path].data(), files[s.entry->path].size()));
+  for (const ReceivedFile& r : run->received_files) {
     const std::string& data = files[m[static_cast<size_t>(r.src_index)].path];
     EXPECT_EQ(r.hash, HashBytes(data.data(), data.size()));
     EXPECT_EQ(r.info.size, data.size());
@@ -314,7 +318,7 @@ TEST_F(DataChannelTest, ThreeStreamsDeliverEveryFileOnce) {
   EXPECT_TRUE(run->receive_problems.Snapshot().empty());
   ExpectLanded(m, files);
   std::set<int64_t> got;
-  for (const ReceivedFile& r : run->received.received) EXPECT_TRUE(got.insert(r.src_index).second) << "twice";
+  for (const ReceivedFile& r : run->received_files) EXPECT_TRUE(got.insert(r.src_index).second) << "twice";
   EXPECT_EQ(got.size(), files.size());
   EXPECT_EQ(run->sent.wire_bytes, run->received.wire_bytes);
   EXPECT_EQ(OutsideDst(), outside);
@@ -443,6 +447,7 @@ class HostileSenderTest : public DataChannelTest {
     DataReceiveOptions ro;
     ro.src = &src_m_;
     ro.expected = expected_;
+    ro.on_received = [this](const ReceivedFile& f) { received_.push_back(f); };
     try {
       DestTree tree = DestTree::Open(dst_.string());
       result_ = ReceiveFiles(std::move(streams), NoReopen, tree, ro, counters_, problems_);
@@ -477,6 +482,7 @@ class HostileSenderTest : public DataChannelTest {
   std::map<std::string, std::string> dst_before_, outside_before_;
   std::unique_ptr<ByteStream> hostile_, receiver_end_;
   DataReceiveResult result_;
+  std::vector<ReceivedFile> received_;
   ApplyCounters counters_;
   Problems problems_;
 };
@@ -493,7 +499,7 @@ TEST_F(HostileSenderTest, WellBehavedScriptIsAccepted) {
   ASSERT_FALSE(Receive()) << "a correct stream must be accepted";
   EXPECT_EQ(ReadFile(dst_ / "a"), "NEW-A");
   EXPECT_EQ(ReadFile(dst_ / "sub" / "c"), "ccCC");
-  EXPECT_EQ(result_.received.size(), 2u);
+  EXPECT_EQ(received_.size(), 2u);
   EXPECT_TRUE(problems_.Snapshot().empty());
   ExpectNoTempAndNothingOutsideChanged();
 }
@@ -566,8 +572,8 @@ TEST_F(HostileSenderTest, WrongHashIsAPerFileProblemAndKeepsTheOldContent) {
   auto now = Snapshot(dst_);
   EXPECT_EQ(now["a"], dst_before_["a"]);
   EXPECT_EQ(ReadFile(dst_ / "b"), "bbb") << "the run goes on after a bad file";
-  ASSERT_EQ(result_.received.size(), 1u);
-  EXPECT_EQ(result_.received[0].src_index, 2);
+  ASSERT_EQ(received_.size(), 1u);
+  EXPECT_EQ(received_[0].src_index, 2);
   ExpectNoTempAndNothingOutsideChanged();
 }
 
@@ -579,7 +585,7 @@ TEST_F(HostileSenderTest, DiscardFlagDropsTheFileAndKeepsTheOldContent) {
   std::exception_ptr e = Receive();
   ASSERT_FALSE(e) << ErrorText(e);
   EXPECT_TRUE(problems_.Snapshot().empty()) << "the sender reports the vanished file, not the receiver";
-  EXPECT_TRUE(result_.received.empty());
+  EXPECT_TRUE(received_.empty());
   ExpectDstUnchanged();
 }
 

@@ -228,14 +228,14 @@ TEST_F(DestTreeTest, NewDirWithoutPermsGetsSourceModeMaskedByUmask) {
 TEST_F(DestTreeTest, SymlinkReplacesLinkAndFileAtomicallyWithItsOwnMtime) {
   fs::create_symlink("old", dst_ / "l");
   Entry l = Make("l", EntryType::Symlink);
-  l.link_target = "new/target";
+  l.set_link_target("new/target");
   tree_->MakeSymlink(l);
   EXPECT_EQ(fs::read_symlink(dst_ / "l"), "new/target");
   EXPECT_EQ(MtimeNs(Lstat(dst_ / "l")), kMtime);
 
   WriteAll(dst_ / "f", "file");
   Entry f = Make("f", EntryType::Symlink);
-  f.link_target = "../../anywhere";  // targets are data, never followed
+  f.set_link_target("../../anywhere");  // targets are data, never followed
   tree_->MakeSymlink(f);
   EXPECT_EQ(fs::read_symlink(dst_ / "f"), "../../anywhere");
   EXPECT_EQ(CountTemps(dst_), 0);
@@ -244,7 +244,7 @@ TEST_F(DestTreeTest, SymlinkReplacesLinkAndFileAtomicallyWithItsOwnMtime) {
 TEST_F(DestTreeTest, SymlinkOverDirectoryFailsAndLeavesNoTemp) {
   fs::create_directory(dst_ / "d");
   Entry l = Make("d", EntryType::Symlink);
-  l.link_target = "x";
+  l.set_link_target("x");
   EXPECT_THROW(tree_->MakeSymlink(l), SysError);
   EXPECT_TRUE(fs::is_directory(dst_ / "d"));
   EXPECT_EQ(CountTemps(dst_), 0);
@@ -379,7 +379,7 @@ TEST_F(DestTreeTest, DirSwappedForSymlinkConfinesEveryOperation) {
   EXPECT_THROW(tree_->Remove(Make("sub/keep", EntryType::File)), SysError);
   EXPECT_THROW(tree_->SetMeta(Make("sub/keep", EntryType::File, 0777), MetaOptions{}), SysError);
   Entry l = Make("sub/l", EntryType::Symlink);
-  l.link_target = "x";
+  l.set_link_target("x");
   EXPECT_THROW(tree_->MakeSymlink(l), SysError);
   EXPECT_THROW(tree_->MakeSpecial(Make("sub/p", EntryType::Fifo)), SysError);
   WriteAll(dst_ / "a", "a");

@@ -21,7 +21,7 @@ Entry Make(std::string path, EntryType type, uint64_t size = 0) {
 
 Entry Link(std::string path, std::string target) {
   Entry e = Make(std::move(path), EntryType::Symlink);
-  e.link_target = std::move(target);
+  e.set_link_target(std::move(target));
   return e;
 }
 

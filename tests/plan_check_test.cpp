@@ -16,7 +16,7 @@ Entry Make(std::string path, EntryType type) {
   e.path = std::move(path);
   e.type = type;
   e.mode = type == EntryType::Dir ? 0755 : 0644;
-  if (type == EntryType::Symlink) e.link_target = "t";
+  if (type == EntryType::Symlink) e.set_link_target("t");
   return e;
 }
 
@@ -105,7 +105,7 @@ TEST(PlanCheckTest, AcceptsWhatPlanMirrorProduces) {
                   Make("e", EntryType::File), Make("l", EntryType::Symlink), Make("p", EntryType::Fifo),
                   Make("w", EntryType::Dir),  Make("w/x", EntryType::File)};
   dst[2].size = 99;
-  dst[4].link_target = "other";
+  dst[4].set_link_target("other");
   dst[5].mode = 0600;
   PlanOptions opts;
   opts.hard_links = true;

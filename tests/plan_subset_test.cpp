@@ -21,7 +21,7 @@ Entry Make(std::string path, EntryType type) {
   e.type = type;
   e.mode = type == EntryType::Dir ? 0755 : 0644;
   e.mtime_ns = 1'700'000'000'000'000'000;
-  if (type == EntryType::Symlink) e.link_target = "target";
+  if (type == EntryType::Symlink) e.set_link_target("target");
   return e;
 }
 Entry Dir(std::string p) { return Make(std::move(p), EntryType::Dir); }
@@ -51,21 +51,24 @@ std::vector<std::string> Paths(const Manifest& m) {
   return out;
 }
 
+Manifest AllEntries(const PlanSubset& s, const Manifest& src) { return SubsetEntries(s, src, 0, SIZE_MAX); }
+
 // Every renumbered index points at the same entry it pointed at before.
 void ExpectConsistent(const PlanSubset& s, const Plan& plan, const Manifest& src) {
-  ASSERT_EQ(s.entries.size(), s.original.size());
-  for (size_t i = 0; i < s.entries.size(); ++i) {
+  const Manifest entries = AllEntries(s, src);
+  ASSERT_EQ(entries.size(), s.original.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
     ASSERT_GE(s.original[i], 0);
     ASSERT_LT(static_cast<size_t>(s.original[i]), src.size());
     if (i > 0) {
       EXPECT_LT(s.original[i - 1], s.original[i]) << "order must be kept";
     }
     const Entry& orig = src[static_cast<size_t>(s.original[i])];
-    EXPECT_EQ(s.entries[i].path, orig.path);
-    EXPECT_EQ(s.entries[i].type, orig.type);
-    int64_t leader = s.entries[i].link_leader;
+    EXPECT_EQ(entries[i].path, orig.path);
+    EXPECT_EQ(entries[i].type, orig.type);
+    int64_t leader = entries[i].link_leader;
     if (leader >= 0) {
-      ASSERT_LT(static_cast<size_t>(leader), s.entries.size());
+      ASSERT_LT(static_cast<size_t>(leader), entries.size());
       EXPECT_EQ(s.original[static_cast<size_t>(leader)], orig.link_leader) << orig.path;
     } else {
       EXPECT_EQ(leader, -1);
@@ -82,7 +85,7 @@ void ExpectConsistent(const PlanSubset& s, const Plan& plan, const Manifest& src
       EXPECT_EQ(after.src, -1);
     } else {
       ASSERT_GE(after.src, 0);
-      ASSERT_LT(static_cast<size_t>(after.src), s.entries.size());
+      ASSERT_LT(static_cast<size_t>(after.src), entries.size());
       EXPECT_EQ(s.original[static_cast<size_t>(after.src)], before.src);
     }
   }
@@ -96,7 +99,7 @@ Manifest Nested() {
 TEST(PlanSubsetTest, EmptyPlanKeepsOnlyTheRoot) {
   Manifest src = Nested();
   PlanSubset s = SubsetForPlan(Plan{}, src);
-  EXPECT_EQ(Paths(s.entries), std::vector<std::string>{""});
+  EXPECT_EQ(Paths(AllEntries(s, src)), std::vector<std::string>{""});
   EXPECT_EQ(s.original, std::vector<int64_t>{0});
   EXPECT_TRUE(s.plan.actions.empty());
 }
@@ -106,7 +109,7 @@ TEST(PlanSubsetTest, KeepsEachReferencedEntryAndAllItsAncestorsOnly) {
   Plan plan;
   plan.actions = {{ActionKind::SendFile, 4, -1, kChNew}, {ActionKind::Delete, -1, 3, 0}, {ActionKind::MetaOnly, 8, 2, kChMtime}};
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(Paths(s.entries), (std::vector<std::string>{"", "a", "a/b", "a/b/c", "a/b/c/f", "z"}));
+  EXPECT_EQ(Paths(AllEntries(s, src)), (std::vector<std::string>{"", "a", "a/b", "a/b/c", "a/b/c/f", "z"}));
   EXPECT_EQ(s.original, (std::vector<int64_t>{0, 1, 2, 3, 4, 8}));
   ExpectConsistent(s, plan, src);
   EXPECT_EQ(s.plan.actions[0].src, 4);
@@ -120,7 +123,7 @@ TEST(PlanSubsetTest, DirectoryActionKeepsTheDirectoryButNotItsChildren) {
   Plan plan;
   plan.actions = {{ActionKind::DirMeta, 6, 4, kChMtime}};
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(Paths(s.entries), (std::vector<std::string>{"", "d"}));
+  EXPECT_EQ(Paths(AllEntries(s, src)), (std::vector<std::string>{"", "d"}));
   ExpectConsistent(s, plan, src);
 }
 
@@ -150,9 +153,9 @@ TEST(PlanSubsetTest, HardLinkKeepsItsLeaderAndTheLeadersAncestors) {
   Plan plan;
   plan.actions = {{ActionKind::HardLink, 5, -1, kChNew}};
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(Paths(s.entries), (std::vector<std::string>{"", "p", "p/leader", "q", "q/follower"}));
-  EXPECT_EQ(s.entries[4].link_leader, 2) << "leader renumbered from 2 to its new index";
-  EXPECT_EQ(s.entries[2].link_leader, -1);
+  EXPECT_EQ(Paths(AllEntries(s, src)), (std::vector<std::string>{"", "p", "p/leader", "q", "q/follower"}));
+  EXPECT_EQ(AllEntries(s, src)[4].link_leader, 2) << "leader renumbered from 2 to its new index";
+  EXPECT_EQ(AllEntries(s, src)[2].link_leader, -1);
   ExpectConsistent(s, plan, src);
 }
 
@@ -162,8 +165,8 @@ TEST(PlanSubsetTest, LinkLeaderRenumberedWhenTheLeaderMovesDown) {
   Plan plan;
   plan.actions = {{ActionKind::HardLink, 4, -1, kChNew}};
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(Paths(s.entries), (std::vector<std::string>{"", "b", "b/leader", "c"}));
-  EXPECT_EQ(s.entries[3].link_leader, 2);
+  EXPECT_EQ(Paths(AllEntries(s, src)), (std::vector<std::string>{"", "b", "b/leader", "c"}));
+  EXPECT_EQ(AllEntries(s, src)[3].link_leader, 2);
   ExpectConsistent(s, plan, src);
 }
 
@@ -174,9 +177,22 @@ TEST(PlanSubsetTest, LinkLeaderBecomesMinusOneWhenTheLeaderIsNotInTheSubset) {
   // must not point at an index that means something else in the subset.
   plan.actions = {{ActionKind::SendFile, 5, -1, kChNew}};
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(Paths(s.entries), (std::vector<std::string>{"", "q", "q/follower"}));
-  EXPECT_EQ(s.entries[2].link_leader, -1);
+  EXPECT_EQ(Paths(AllEntries(s, src)), (std::vector<std::string>{"", "q", "q/follower"}));
+  EXPECT_EQ(AllEntries(s, src)[2].link_leader, -1);
   ExpectConsistent(s, plan, src);
+}
+
+TEST(PlanSubsetTest, SlicesConcatenateToTheWholeSubsetWithLeadersAcrossSlices) {
+  Manifest src = WithHardLink();
+  Plan plan;
+  plan.actions = {{ActionKind::HardLink, 5, -1, kChNew}, {ActionKind::SendFile, 3, 3, kChSize}};
+  PlanSubset s = SubsetForPlan(plan, src);
+  Manifest whole = AllEntries(s, src), joined;
+  for (size_t begin = 0; begin < s.original.size(); begin += 2)
+    for (Entry& e : SubsetEntries(s, src, begin, begin + 2)) joined.push_back(std::move(e));
+  ASSERT_EQ(Paths(joined), Paths(whole));
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(joined[i].link_leader, whole[i].link_leader) << whole[i].path;
+  EXPECT_TRUE(SubsetEntries(s, src, s.original.size(), s.original.size() + 5).empty());
 }
 
 TEST(PlanSubsetTest, SubsetPassesTheWirePlacementRules) {
@@ -184,9 +200,9 @@ TEST(PlanSubsetTest, SubsetPassesTheWirePlacementRules) {
   Plan plan;
   plan.actions = {{ActionKind::HardLink, 5, -1, kChNew}, {ActionKind::SendFile, 3, 3, kChSize}};
   PlanSubset s = SubsetForPlan(plan, src);
-  Manifest got = ThroughTheWire(s.entries);
-  EXPECT_EQ(Paths(got), Paths(s.entries));
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].link_leader, s.entries[i].link_leader);
+  Manifest got = ThroughTheWire(AllEntries(s, src));
+  EXPECT_EQ(Paths(got), Paths(AllEntries(s, src)));
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].link_leader, AllEntries(s, src)[i].link_leader);
 }
 
 // ---- Property: every plan PlanMirror makes, subset, survives the wire and the check ---------
@@ -237,7 +253,7 @@ class TreeGen {
   }
   static Entry SymlinkAt(const std::string& path) {
     Entry e = Make(path, EntryType::Symlink);
-    e.link_target = path.size() % 2 ? "x" : "y";
+    e.set_link_target(path.size() % 2 ? "x" : "y");
     return e;
   }
 
@@ -258,7 +274,7 @@ TEST(PlanSubsetTest, EveryMirrorPlanSubsetSurvivesTheWireAndTheReceiversCheck) {
     for (const Action& a : plan.actions) seen.insert(a.kind);
     PlanSubset s = SubsetForPlan(plan, src);
     ExpectConsistent(s, plan, src);
-    Manifest received = ThroughTheWire(s.entries);
+    Manifest received = ThroughTheWire(AllEntries(s, src));
     std::string payload;
     ASSERT_EQ(EncodePlanBatch(s.plan.actions, payload), s.plan.actions.size());
     Plan got;
@@ -285,8 +301,8 @@ TEST(PlanSubsetTest, HundredThousandChangedFilesInOneDirectory) {
   for (int i = 1; i <= kFiles; ++i) plan.actions.push_back({ActionKind::SendFile, i, i, kChSize});
   plan.actions.push_back({ActionKind::DirMeta, 0, 0, kChMtime});
   PlanSubset s = SubsetForPlan(plan, src);
-  ASSERT_EQ(s.entries.size(), src.size());
-  EXPECT_EQ(s.entries.back().path, "f099999");
+  ASSERT_EQ(AllEntries(s, src).size(), src.size());
+  EXPECT_EQ(AllEntries(s, src).back().path, "f099999");
   for (size_t k = 0; k < plan.actions.size(); ++k) EXPECT_EQ(s.plan.actions[k].src, plan.actions[k].src);
 }
 
@@ -304,7 +320,7 @@ TEST(PlanSubsetTest, DeepChainWithEveryLevelReferenced) {
   plan.actions.push_back({ActionKind::SendFile, kDepth + 1, -1, kChNew});
   for (int i = kDepth; i >= 1; --i) plan.actions.push_back({ActionKind::MkDir, i, -1, kChNew});
   PlanSubset s = SubsetForPlan(plan, src);
-  EXPECT_EQ(s.entries.size(), src.size());
+  EXPECT_EQ(AllEntries(s, src).size(), src.size());
   ExpectConsistent(s, plan, src);
 }
 

@@ -33,13 +33,13 @@ Entry File(std::string p, uint64_t size = 10) {
 }
 Entry Link(std::string p, std::string target) {
   Entry e = Make(std::move(p), EntryType::Symlink);
-  e.link_target = std::move(target);
+  e.set_link_target(std::move(target));
   e.mode = 0777;
   return e;
 }
 Entry Special(std::string p, EntryType t, uint64_t rdev = 0) {
   Entry e = Make(std::move(p), t);
-  e.rdev = rdev;
+  e.set_rdev(rdev);
   return e;
 }
 Entry WithMtime(Entry e, int64_t m) { e.mtime_ns = m; return e; }

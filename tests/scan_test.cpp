@@ -136,11 +136,11 @@ TEST_F(ScanTest, RecordsSymlinksWithoutFollowingThem) {
   ScanResult r = Scan();
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "abs", "dangling", "dirlink", "odd", "real",
                                                 "real/inside"}));
-  EXPECT_EQ(Find(r, "abs")->link_target, "/etc");
-  EXPECT_EQ(Find(r, "dangling")->link_target, "no/such/target");
+  EXPECT_EQ(Find(r, "abs")->link_target(), "/etc");
+  EXPECT_EQ(Find(r, "dangling")->link_target(), "no/such/target");
   EXPECT_EQ(Find(r, "dirlink")->type, EntryType::Symlink);
-  EXPECT_EQ(Find(r, "dirlink")->link_target, "real");
-  EXPECT_EQ(Find(r, "odd")->link_target, "odd\ntarget\xff");
+  EXPECT_EQ(Find(r, "dirlink")->link_target(), "real");
+  EXPECT_EQ(Find(r, "odd")->link_target(), "odd\ntarget\xff");
   EXPECT_EQ(Find(r, "odd")->size, 0u);
   EXPECT_FALSE(problems_.HasErrors());
 }
@@ -241,9 +241,9 @@ TEST_F(ScanTest, RecordsSpecialFiles) {
   EXPECT_EQ(Find(r, "sock")->type, EntryType::Socket);
   if (have_dev) {
     EXPECT_EQ(Find(r, "null")->type, EntryType::CharDev);
-    EXPECT_EQ(Find(r, "null")->rdev, makedev(1, 3));
+    EXPECT_EQ(Find(r, "null")->rdev(), makedev(1, 3));
   }
-  EXPECT_EQ(Find(r, "fifo")->rdev, 0u);
+  EXPECT_EQ(Find(r, "fifo")->rdev(), 0u);
 }
 
 TEST_F(ScanTest, CountsDirsFilesAndBytes) {

@@ -57,14 +57,14 @@ Manifest Sample() {
   m.push_back(f);
   m.push_back(Make("d", EntryType::Dir, 0700));
   Entry link = Make("d/link", EntryType::Symlink, 0777);
-  link.link_target = "../a";
+  link.set_link_target("../a");
   m.push_back(link);
   Entry hard = Make("d/z", EntryType::File);
   hard.size = 12345;
   hard.link_leader = 1;
   m.push_back(hard);
   Entry cdev = Make("dev", EntryType::CharDev, 0600);
-  cdev.rdev = 0x0103;
+  cdev.set_rdev(0x0103);
   m.push_back(cdev);
   m.push_back(Make("dev2", EntryType::BlockDev, 0600));
   m.push_back(Make("fifo", EntryType::Fifo));
@@ -247,7 +247,7 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     want.dev = want.ino = 0;
     want.nlink = 1;
     want.ctime_ns = 0;
-    if (want.type != EntryType::CharDev && want.type != EntryType::BlockDev) want.rdev = 0;
+    if (want.type != EntryType::CharDev && want.type != EntryType::BlockDev) want.set_rdev(0);
     const Entry& g = got[i];
     EXPECT_EQ(g.path, want.path);
     EXPECT_EQ(g.type, want.type);
@@ -256,8 +256,8 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     EXPECT_EQ(g.gid, want.gid);
     EXPECT_EQ(g.size, want.size);
     EXPECT_EQ(g.mtime_ns, want.mtime_ns);
-    EXPECT_EQ(g.link_target, want.link_target);
-    EXPECT_EQ(g.rdev, want.rdev);
+    EXPECT_EQ(g.link_target(), want.link_target());
+    EXPECT_EQ(g.rdev(), want.rdev());
     EXPECT_EQ(g.hash, want.hash);
     EXPECT_EQ(g.link_leader, want.link_leader);
     EXPECT_EQ(g.contents_skipped, want.contents_skipped);
@@ -271,12 +271,12 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
 TEST(EntryBatch, SendsNoSizeForNonFilesAndNoTargetForNonLinks) {
   Manifest m = RootOnly();
   m[0].size = 4096;             // st_size of a directory: meaningless on the other side
-  m[0].link_target = "ignored";
+  m[0].set_link_target("ignored");
   std::string payload = EncodeAll(m);
   Manifest got;
   DecodeEntryBatch(payload, got);
   EXPECT_EQ(got[0].size, 0u);
-  EXPECT_EQ(got[0].link_target, "");
+  EXPECT_EQ(got[0].link_target(), "");
 }
 
 TEST(EntryBatch, DecodesAcrossBatchesWithGlobalIndices) {

@@ -175,11 +175,11 @@ void DestTree::SyncParent(std::string_view rel) {
 }
 
 void DestTree::MakeSymlink(const Entry& e, const MetaOptions& meta) {
-  if (e.link_target.empty() || e.link_target.find('\0') != std::string::npos)
+  if (e.link_target().empty() || e.link_target().find('\0') != std::string::npos)
     throw Error(ExitCode::StreamData, Quoted(e.path) + ": invalid symlink target (empty or NUL)");
   Located at = Locate(e.path);
   std::string temp = MakeTemp("symlink", e.path, [&](const char* t) {
-    return symlinkat(e.link_target.c_str(), at.parent, t);
+    return symlinkat(e.link_target().c_str(), at.parent, t);
   });
   try {
     ApplyMetaToLink(at.parent, temp.c_str(), e, meta, e.path);
@@ -194,7 +194,7 @@ void DestTree::MakeSpecial(const Entry& e, const MetaOptions& meta) {
   mode_t type = SpecialTypeBits(e.type);
   if (type == 0) throw Error(ExitCode::FileIo, Quoted(e.path) + ": not a special file type");
   Located at = Locate(e.path);
-  dev_t rdev = (type == S_IFCHR || type == S_IFBLK) ? static_cast<dev_t>(e.rdev) : 0;
+  dev_t rdev = (type == S_IFCHR || type == S_IFBLK) ? static_cast<dev_t>(e.rdev()) : 0;
   std::string temp = MakeTemp("mknod", e.path, [&](const char* t) {
     return mknodat(at.parent, t, type | 0600, rdev);
   });

@@ -220,7 +220,7 @@ std::string ItemizeLine(const Action& a, const Manifest& src, const Manifest& ds
   } else {
     line += EscapeItemName(e.path);
   }
-  if (ShowsTarget(a, e)) line += " -> " + EscapeItemName(e.link_target);
+  if (ShowsTarget(a, e)) line += " -> " + EscapeItemName(e.link_target());
   if (const Entry* leader = LeaderOf(a, src)) line += " => " + EscapeItemName(leader->path);
   return line;
 }
@@ -236,7 +236,7 @@ std::string ItemJson(const Action& a, const Manifest& src, const Manifest& dst, 
   out += TypeLetter(e.type);
   out += "\",\"itemize\":\"" + ItemizeCode(a, src, dst, push) + '"';
   out += ",\"size\":" + std::to_string(e.size);
-  if (ShowsTarget(a, e)) AppendJsonField(out, "target", e.link_target);
+  if (ShowsTarget(a, e)) AppendJsonField(out, "target", e.link_target());
   if (const Entry* leader = LeaderOf(a, src)) AppendJsonField(out, "leader", leader->path);
   out += '}';
   return out;

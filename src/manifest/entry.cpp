@@ -5,6 +5,9 @@
 
 namespace ktsync {
 
+// A 1M-entry tree must stay under 300 MB per side (bench/): each byte here is a megabyte.
+static_assert(sizeof(Entry) <= 136, "Entry grew: it is the per-entry memory cost of every manifest");
+
 int ComparePaths(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size());
   for (size_t i = 0; i < n; ++i) {

@@ -99,11 +99,11 @@ class Planner {
       case EntryType::File:
         return IsLinkFollower(src_, i, opts_) ? PlanFollower(i, j) : PlanFile(i, j);
       case EntryType::Symlink:
-        return PlanReplaceOrMeta(ActionKind::Symlink, i, j, s.link_target != d.link_target,
+        return PlanReplaceOrMeta(ActionKind::Symlink, i, j, s.link_target() != d.link_target(),
                                  kChTarget);
       case EntryType::CharDev:
       case EntryType::BlockDev:
-        return PlanReplaceOrMeta(ActionKind::Special, i, j, s.rdev != d.rdev, 0);
+        return PlanReplaceOrMeta(ActionKind::Special, i, j, s.rdev() != d.rdev(), 0);
       case EntryType::Fifo:
       case EntryType::Socket:
         return PlanReplaceOrMeta(ActionKind::Special, i, j, false, 0);

@@ -56,7 +56,7 @@ void FillFromStat(const struct statx& st, EntryType type, Entry* e) {
   e->ino = st.stx_ino;
   e->nlink = st.stx_nlink;
   if (type == EntryType::CharDev || type == EntryType::BlockDev)
-    e->rdev = makedev(st.stx_rdev_major, st.stx_rdev_minor);
+    e->set_rdev(makedev(st.stx_rdev_major, st.stx_rdev_minor));
 }
 
 struct DevIno {
@@ -206,7 +206,7 @@ class Scanner {
     FillFromStat(st, type, &e);
     if (Skipped(e.dev, e.ino)) return {};
     if (type == EntryType::Symlink) {
-      if (!ReadLink(dirfd, name, &e.link_target)) return {};
+      if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
       return VisitDir(dirfd, name, std::move(e));
     }
@@ -231,7 +231,7 @@ class Scanner {
     return fd;
   }
 
-  bool ReadLink(int dirfd, const char* name, std::string* target) {
+  bool ReadLink(int dirfd, const char* name, Entry& e) {
     if (link_buf_.size() < PATH_MAX) link_buf_.resize(PATH_MAX);
     for (;;) {
       ssize_t n = ::readlinkat(dirfd, name, link_buf_.data(), link_buf_.size());
@@ -242,7 +242,7 @@ class Scanner {
         return false;
       }
       if (static_cast<size_t>(n) < link_buf_.size()) {
-        target->assign(link_buf_.data(), static_cast<size_t>(n));
+        e.set_link_target(std::string(link_buf_.data(), static_cast<size_t>(n)));
         return true;
       }
       link_buf_.resize(link_buf_.size() * 2);  // possibly truncated: retry larger

@@ -263,7 +263,9 @@ class ClientSession {
     // The server deletes, but only we know about our scan errors (an unreadable source
     // directory looks exactly like a deleted one), so they stop deletions here.
     if (problems_.HasErrors() && !o_.apply.delete_on_error) deletes_dropped_ = DropDeletions(sub.plan);
-    SendManifest(*ctl_, sub.entries);
+    const Manifest& src = local_->manifest();
+    SendManifest(*ctl_, sub.original.size(),
+                 [&](size_t begin, size_t end) { return SubsetEntries(sub, src, begin, end); });
     std::string out;
     std::span<const Action> rest(sub.plan.actions);
     while (!rest.empty()) {
@@ -287,8 +289,8 @@ class ClientSession {
     so.src_root_fd = local_->root_fd();
     so.limiter = &limiter;
     so.meter = hooks_.meter;
+    so.on_sent = [this](const SentFile& s) { local_->store().Record(s.entry->path, s.key, s.hash); };
     DataSendResult r = SendFiles(std::move(streams), [this](int no) { return OpenStream(no); }, items, so, problems_);
-    for (const SentFile& s : r.sent) local_->store().Record(s.entry->path, s.key, s.hash);
     stats_.wire_bytes = r.wire_bytes;
   }
 
@@ -304,6 +306,9 @@ class ClientSession {
     ro.apply = o_.apply;
     ro.src = &src;
     ro.meter = hooks_.meter;
+    ro.on_received = [&](const ReceivedFile& f) {
+      local_->store().Record(src[static_cast<size_t>(f.src_index)].path, f.info, f.hash);
+    };
     for (const Action& a : plan.actions)
       if (a.kind == ActionKind::SendFile) ro.expected.push_back(a.src);
     std::string out;
@@ -319,9 +324,6 @@ class ClientSession {
     if (!ro.expected.empty()) {
       DataReceiveResult r =
           ReceiveFiles(OpenStreams(false), [this](int no) { return OpenStream(no); }, tree, ro, counters, problems_);
-      for (const ReceivedFile& f : r.received)
-        local_->store().Record(src[static_cast<size_t>(f.src_index)].path,
-                               f.info, f.hash);
       stats_.wire_bytes = r.wire_bytes;
       skipped = r.skipped_by_sender;
     }

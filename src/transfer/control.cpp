@@ -36,18 +36,36 @@ Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello) {
   return Negotiate(Hello{}, DecodeHello(c.reader.Expect(FrameType::Hello).payload));
 }
 
-void SendManifest(Control& c, const Manifest& m) {
-  std::string out;
-  std::span<const Entry> rest(m);
+namespace {
+
+void WriteEntryBatches(Control& c, std::span<const Entry> rest, std::string& out) {
   while (!rest.empty()) {
     out.clear();
     size_t n = EncodeEntryBatch(rest, out);
     c.writer.Write(FrameType::ManifestBatch, out);
     rest = rest.subspan(n);
   }
+}
+
+void WriteManifestEnd(Control& c, size_t count, std::string& out) {
   out.clear();
-  ByteWriter(out).U64(m.size());
+  ByteWriter(out).U64(count);
   c.writer.Write(FrameType::ManifestEnd, out);
+}
+
+}  // namespace
+
+void SendManifest(Control& c, const Manifest& m) {
+  std::string out;
+  WriteEntryBatches(c, m, out);
+  WriteManifestEnd(c, m.size(), out);
+}
+
+void SendManifest(Control& c, size_t count, const std::function<Manifest(size_t begin, size_t end)>& slice) {
+  constexpr size_t kSlice = 8192;
+  std::string out;
+  for (size_t begin = 0; begin < count; begin += kSlice) WriteEntryBatches(c, slice(begin, begin + kSlice), out);
+  WriteManifestEnd(c, count, out);
 }
 
 Manifest ReceiveManifest(Control& c) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,9 @@ Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello = std
 
 // Streams `m` as ManifestBatch frames followed by ManifestEnd.
 void SendManifest(Control& c, const Manifest& m);
+// The same for `count` entries that exist only as a view: `slice(begin, end)` yields them a
+// slice at a time, so the whole list is never copied.
+void SendManifest(Control& c, size_t count, const std::function<Manifest(size_t begin, size_t end)>& slice);
 // Receives a manifest (validated: root first, path order, parents present, safe paths).
 Manifest ReceiveManifest(Control& c);
 

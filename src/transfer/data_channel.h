@@ -47,8 +47,13 @@ struct SentFile {
   CacheKey key;  // the file as it was read, for the sender's hash cache
 };
 
+// Called for each file as it is sent or committed, from the stream threads but one call at a
+// time: the caller records hashes as files go, so nothing per file piles up in memory.
+using OnFileSent = std::function<void(const SentFile&)>;
+
 struct DataSendOptions {
   int src_root_fd = -1;
+  OnFileSent on_sent;  // optional
   uint64_t rotate_after_bytes = kDefaultRotateBytes;
   RateLimiter* limiter = nullptr;
   TransferMeter* meter = nullptr;  // live progress, optional
@@ -58,7 +63,6 @@ struct DataSendResult {
   uint64_t files = 0;
   uint64_t bytes = 0;
   uint64_t wire_bytes = 0;
-  std::vector<SentFile> sent;
 };
 
 // Runs one sender thread per stream until `items` are all sent; ends each stream with Done.
@@ -71,8 +75,11 @@ struct ReceivedFile {
   FinalInfo info;
 };
 
+using OnFileReceived = std::function<void(const ReceivedFile&)>;  // as OnFileSent
+
 struct DataReceiveOptions {
   ApplyOptions apply;
+  OnFileReceived on_received;           // optional
   const Manifest* src = nullptr;        // entries the plan sends, indexed by wire index
   std::vector<int64_t> expected;        // wire indices of every SendFile action
   TransferMeter* meter = nullptr;       // live progress, optional
@@ -80,7 +87,6 @@ struct DataReceiveOptions {
 
 struct DataReceiveResult {
   uint64_t wire_bytes = 0;
-  std::vector<ReceivedFile> received;
   // Expected files the sender ended with the discard flag or never sent. The sender reports
   // why; the receiver must still not delete anything when this is not 0 (no
   // --delete-on-error), and a sender that reports nothing is lying.

@@ -36,9 +36,10 @@ class ExpectedFiles {
 class StreamReceiver {
  public:
   StreamReceiver(std::unique_ptr<ByteStream> stream, int no, const StreamOpener& reopen, const DestTree& tree,
-                 const DataReceiveOptions& opts, ExpectedFiles& expected, ApplyCounters& counters, Problems& problems)
+                 const DataReceiveOptions& opts, ExpectedFiles& expected, std::mutex& report_mu,
+                 ApplyCounters& counters, Problems& problems)
       : stream_(std::move(stream)), no_(no), reopen_(reopen), tree_(tree.Clone()), opts_(opts),
-        expected_(expected), counters_(counters), problems_(problems),
+        expected_(expected), report_mu_(report_mu), counters_(counters), problems_(problems),
         buf_(std::make_unique_for_overwrite<char[]>(kMaxFramePayload)) {}
 
   void Run() {
@@ -70,7 +71,6 @@ class StreamReceiver {
 
   uint64_t wire_bytes = 0;
   uint64_t discarded = 0;
-  std::vector<ReceivedFile> received;
 
  private:
   void Begin(std::string_view payload) {
@@ -124,7 +124,10 @@ class StreamReceiver {
       counters_.files_written.fetch_add(1);
       counters_.bytes_written.fetch_add(e.size);
       if (opts_.meter) opts_.meter->AddFile();
-      received.push_back({index_, actual, info});
+      if (opts_.on_received) {
+        std::lock_guard lock(report_mu_);
+        opts_.on_received({index_, actual, info});
+      }
     } catch (const Error& err) {
       problems_.Fail(e.path, err.what());
     }
@@ -139,6 +142,7 @@ class StreamReceiver {
   DestTree tree_;
   const DataReceiveOptions& opts_;
   ExpectedFiles& expected_;
+  std::mutex& report_mu_;
   ApplyCounters& counters_;
   Problems& problems_;
   std::unique_ptr<char[]> buf_;
@@ -155,10 +159,11 @@ DataReceiveResult ReceiveFiles(std::vector<std::unique_ptr<ByteStream>> streams,
                                const DestTree& tree, const DataReceiveOptions& opts, ApplyCounters& counters,
                                Problems& problems) {
   ExpectedFiles expected(opts.expected, opts.src->size());
+  std::mutex report_mu;
   std::vector<std::unique_ptr<StreamReceiver>> receivers;
   for (size_t i = 0; i < streams.size(); ++i)
     receivers.push_back(std::make_unique<StreamReceiver>(std::move(streams[i]), static_cast<int>(i), reopen, tree,
-                                                         opts, expected, counters, problems));
+                                                         opts, expected, report_mu, counters, problems));
   std::mutex mu;
   std::exception_ptr first_error;
   auto work = [&](StreamReceiver& r) {
@@ -177,7 +182,6 @@ DataReceiveResult ReceiveFiles(std::vector<std::unique_ptr<ByteStream>> streams,
   for (auto& rc : receivers) {
     r.wire_bytes += rc->wire_bytes;
     r.skipped_by_sender += rc->discarded;
-    r.received.insert(r.received.end(), rc->received.begin(), rc->received.end());
   }
   receivers.clear();  // drops unfinished temp files before an error propagates
   if (first_error) std::rethrow_exception(first_error);

@@ -26,9 +26,9 @@ bool SameAsScanned(const struct stat& st, const Entry& e) {
 class StreamSender {
  public:
   StreamSender(std::unique_ptr<ByteStream> stream, int stream_no, const StreamOpener& reopen,
-               const DataSendOptions& opts, Problems& problems)
-      : stream_(std::move(stream)), no_(stream_no), reopen_(reopen), opts_(opts), problems_(problems),
-        batch_(stream_.get()) {}
+               const DataSendOptions& opts, std::mutex& report_mu, Problems& problems)
+      : stream_(std::move(stream)), no_(stream_no), reopen_(reopen), opts_(opts), report_mu_(report_mu),
+        problems_(problems), batch_(stream_.get()) {}
 
   void Send(const SendItem& item) {
     if (since_rotate_ >= opts_.rotate_after_bytes) Rotate();
@@ -46,7 +46,6 @@ class StreamSender {
   }
 
   uint64_t files = 0, bytes = 0;
-  std::vector<SentFile> sent;
   uint64_t wire_bytes() const { return batch_.bytes_written() + rotated_wire_; }
 
  private:
@@ -120,7 +119,10 @@ class StreamSender {
       ++files;
       bytes += e.size;
       if (opts_.meter) opts_.meter->AddFile();
-      sent.push_back({&e, end.hash, CacheKey{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
+      if (opts_.on_sent) {
+        std::lock_guard lock(report_mu_);
+        opts_.on_sent({&e, end.hash, CacheKey{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
+      }
     }
   }
 
@@ -128,6 +130,7 @@ class StreamSender {
   int no_;
   const StreamOpener& reopen_;
   const DataSendOptions& opts_;
+  std::mutex& report_mu_;
   Problems& problems_;
   FrameBatch batch_;
   Hasher hasher_;
@@ -140,9 +143,11 @@ class StreamSender {
 DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
                          const std::vector<SendItem>& items, const DataSendOptions& opts, Problems& problems) {
   std::atomic<size_t> next{0};
+  std::mutex report_mu;
   std::vector<std::unique_ptr<StreamSender>> senders;
   for (size_t i = 0; i < streams.size(); ++i)
-    senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts, problems));
+    senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts,
+                                                     report_mu, problems));
 
   std::mutex mu;
   std::exception_ptr first_error;
@@ -167,7 +172,6 @@ DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const
     r.files += s->files;
     r.bytes += s->bytes;
     r.wire_bytes += s->wire_bytes();
-    r.sent.insert(r.sent.end(), s->sent.begin(), s->sent.end());
   }
   return r;
 }

@@ -1,5 +1,7 @@
 #include "transfer/plan_subset.h"
 
+#include <algorithm>
+
 namespace ktsync {
 namespace {
 
@@ -37,16 +39,28 @@ PlanSubset SubsetForPlan(const Plan& plan, const Manifest& src) {
   std::vector<int64_t> renumber(src.size(), -1);
   for (size_t i = 0; i < src.size(); ++i) {
     if (!keep[i]) continue;
-    renumber[i] = static_cast<int64_t>(out.entries.size());
+    renumber[i] = static_cast<int64_t>(out.original.size());
     out.original.push_back(static_cast<int64_t>(i));
-    out.entries.push_back(src[i]);
   }
-  for (Entry& e : out.entries) e.link_leader = e.link_leader >= 0 ? renumber[static_cast<size_t>(e.link_leader)] : -1;
   out.plan.totals = plan.totals;
   out.plan.actions.reserve(plan.actions.size());
   for (Action a : plan.actions) {
     if (a.src >= 0) a.src = renumber[static_cast<size_t>(a.src)];
     out.plan.actions.push_back(a);
+  }
+  return out;
+}
+
+Manifest SubsetEntries(const PlanSubset& s, const Manifest& src, size_t begin, size_t end) {
+  end = std::min(end, s.original.size());
+  Manifest out;
+  for (size_t i = begin; i < end; ++i) {
+    Entry e = src[static_cast<size_t>(s.original[i])];
+    if (e.link_leader >= 0) {
+      auto it = std::lower_bound(s.original.begin(), s.original.end(), e.link_leader);
+      e.link_leader = it != s.original.end() && *it == e.link_leader ? it - s.original.begin() : -1;
+    }
+    out.push_back(std::move(e));
   }
   return out;
 }

@@ -1,6 +1,9 @@
 // What a pushing client sends with its plan: only the source entries the plan touches (plus
 // their ancestor directories and hard-link leaders, so the receiver can validate placement),
 // renumbered, with the plan's source indices rewritten to match. Pure.
+//
+// The subset is a list of indices, not a copy: for a million-entry push that copy was
+// another 180 MB. SubsetEntries materializes a slice at a time for the wire.
 #pragma once
 
 #include <vector>
@@ -10,12 +13,15 @@
 namespace ktsync {
 
 struct PlanSubset {
-  Manifest entries;               // path order, root first
-  Plan plan;                      // src indices point into `entries`
-  std::vector<int64_t> original;  // entries[i] is src[original[i]]
+  std::vector<int64_t> original;  // subset entry i is src[original[i]]; ascending, root first
+  Plan plan;                      // src indices are subset indices
 };
 
 PlanSubset SubsetForPlan(const Plan& plan, const Manifest& src);
+
+// Subset entries [begin, end) (clamped to the subset's size), copied from `src` with
+// link_leader rewritten to a subset index (-1 when the leader is not in the subset).
+Manifest SubsetEntries(const PlanSubset& s, const Manifest& src, size_t begin, size_t end);
 
 // Removes the Delete actions (extraneous entries; RemoveForType stays, a type change needs
 // it). For the side that deletes when an error happened on the OTHER side: an unreadable

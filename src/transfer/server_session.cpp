@@ -182,8 +182,8 @@ class ServerSession {
     DataSendOptions so;
     so.src_root_fd = tree_->root_fd();
     so.limiter = &limiter;
+    so.on_sent = [this](const SentFile& s) { tree_->store().Record(s.entry->path, s.key, s.hash); };
     DataSendResult r = SendFiles(std::move(streams), Reopener(), items, so, problems_);
-    for (const SentFile& s : r.sent) tree_->store().Record(s.entry->path, s.key, s.hash);
     stats_["files_sent"] = r.files;
     stats_["bytes_sent"] = r.bytes;
     stats_["wire_bytes"] = r.wire_bytes;
@@ -227,6 +227,9 @@ class ServerSession {
     DataReceiveOptions ro;
     ro.apply = ao;
     ro.src = &src;
+    ro.on_received = [&](const ReceivedFile& f) {
+      tree_->store().Record(src[static_cast<size_t>(f.src_index)].path, f.info, f.hash);
+    };
     for (const Action& a : plan.actions)
       if (a.kind == ActionKind::SendFile) ro.expected.push_back(a.src);
     bool dropped_deletes = false;
@@ -234,9 +237,6 @@ class ServerSession {
       auto streams = TakeStreams();
       encryption_ = DescribeEncryption(*streams[0], /*send=*/false);
       DataReceiveResult r = ReceiveFiles(std::move(streams), Reopener(), tree, ro, counters, problems_);
-      for (const ReceivedFile& f : r.received)
-        tree_->store().Record(src[static_cast<size_t>(f.src_index)].path,
-                              f.info, f.hash);
       stats_["wire_bytes"] = r.wire_bytes;
       // The client could not send some files (unreadable, changed): it reports them itself,
       // but its error must stop our deletions as one of ours would.

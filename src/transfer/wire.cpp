@@ -53,7 +53,7 @@ constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 1 + 8;
 
 size_t EncodedEntryBytes(const Entry& e) {
   size_t n = kEntryFixedBytes + e.path.size();
-  if (e.type == EntryType::Symlink) n += 2 + e.link_target.size();
+  if (e.type == EntryType::Symlink) n += 2 + e.link_target().size();
   if (IsDevice(e.type)) n += 8;
   if (e.hash) n += 16;
   return n;
@@ -67,8 +67,8 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.U32(e.gid);
   w.U64(e.IsFile() ? e.size : 0);
   w.I64(e.mtime_ns);
-  if (e.type == EntryType::Symlink) w.Str16(e.link_target);
-  if (IsDevice(e.type)) w.U64(e.rdev);
+  if (e.type == EntryType::Symlink) w.Str16(e.link_target());
+  if (IsDevice(e.type)) w.U64(e.rdev());
   // Flag byte: bit 0 a hash follows, bit 1 contents_skipped (directories only).
   w.U8((e.hash ? 1 : 0) | (e.contents_skipped ? 2 : 0));
   if (e.hash) PutHash(w, *e.hash);
@@ -120,10 +120,10 @@ Entry DecodeEntry(ByteReader& r) {
   if (!e.IsFile() && e.size != 0) r.Fail("non-file " + Quoted(e.path) + " has a size");
   e.mtime_ns = r.I64("mtime");
   if (e.type == EntryType::Symlink) {
-    e.link_target = r.Str16(kMaxLinkTargetBytes, "symlink target");
-    if (std::string why = TargetProblem(e.link_target); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
+    e.set_link_target(std::string(r.Str16(kMaxLinkTargetBytes, "symlink target")));
+    if (std::string why = TargetProblem(e.link_target()); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
   }
-  if (IsDevice(e.type)) e.rdev = r.U64("rdev");
+  if (IsDevice(e.type)) e.set_rdev(r.U64("rdev"));
   uint8_t flags = r.U8("entry flags");
   if (flags > 3) r.Fail("unknown entry flags " + std::to_string(flags) + " for " + Quoted(e.path));
   e.contents_skipped = flags & 2;
@@ -281,7 +281,7 @@ std::string WireEntryProblem(const Entry& e) {
   if (std::string why = PathProblem(e.path); !why.empty()) return why;
   if (e.type < EntryType::File || e.type > EntryType::BlockDev) return "unknown entry type";
   if (e.mode & ~07777u) return "mode is beyond 07777";
-  if (e.type == EntryType::Symlink) return TargetProblem(e.link_target);
+  if (e.type == EntryType::Symlink) return TargetProblem(e.link_target());
   return "";
 }
 
