@@ -212,17 +212,22 @@ class ClientSession {
     const Manifest& src = o_.push ? local_->manifest() : remote_;
     const Manifest& dst = o_.push ? remote_ : local_->manifest();
     HashNeeds needs = ListHashNeeds(src, dst, o_.plan);
-    local_->FillHashes(o_.push ? needs.src : needs.dst, problems_);
     const std::vector<int64_t>& want = o_.push ? needs.dst : needs.src;
     // One request frame at a time, each answered in full: O(1) round trips for any tree
-    // that fits 262144 hashes per frame, and no pipe deadlock on huge lists.
+    // that fits 262144 hashes per frame, and no pipe deadlock on huge lists. The first
+    // request goes out before we hash our own side, so both ends hash at the same time.
     std::span<const int64_t> rest(want);
     std::string out;
-    std::vector<HashReplyItem> items;
-    while (!rest.empty()) {
+    auto request = [&] {
       out.clear();
-      size_t n = EncodeIndexList(rest, out);
-      ctl_->writer.Write(FrameType::HashRequest, out);
+      size_t n = rest.empty() ? 0 : EncodeIndexList(rest, out);
+      if (n > 0) ctl_->writer.Write(FrameType::HashRequest, out);
+      return n;
+    };
+    size_t n = request();
+    local_->FillHashes(o_.push ? needs.src : needs.dst, problems_);
+    std::vector<HashReplyItem> items;
+    for (; n > 0; n = request()) {
       items.clear();
       while (items.size() < n) DecodeHashReply(ctl_->reader.Expect(FrameType::HashReply).payload, remote_.size(), items);
       for (size_t k = 0; k < n; ++k) {
