@@ -15,6 +15,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -119,14 +120,46 @@ class DestTreeTest : public ::testing::Test {
   std::unique_ptr<DestTree> tree_;
 };
 
-TEST_F(DestTreeTest, PendingFileIsInvisibleUnderFinalNameUntilCommit) {
+// Runs each test with unnamed files (O_TMPFILE, the default) and with named temps
+// (KTSYNC_TMPFILE=0, the fallback where O_TMPFILE cannot be used).
+class PendingFileTest : public DestTreeTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    if (const char* v = getenv("KTSYNC_TMPFILE")) saved_ = v;  // CI sets it for a whole pass
+    if (Unnamed())
+      unsetenv("KTSYNC_TMPFILE");
+    else
+      setenv("KTSYNC_TMPFILE", "0", 1);
+    DestTreeTest::SetUp();
+  }
+  void TearDown() override {
+    if (saved_)
+      setenv("KTSYNC_TMPFILE", saved_->c_str(), 1);
+    else
+      unsetenv("KTSYNC_TMPFILE");
+    DestTreeTest::TearDown();
+  }
+  bool Unnamed() const { return GetParam(); }
+  int TempsWhilePending() const { return Unnamed() ? 0 : 1; }
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Both, PendingFileTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Unnamed" : "NamedTemp"; });
+
+TEST_P(PendingFileTest, InvisibleUnderFinalNameUntilCommit) {
   Entry e = Make("a.txt", EntryType::File, 0640);
   PendingFile f = tree_->CreateFile(e);
   f.Write("hello", 5);
   EXPECT_FALSE(fs::exists(dst_ / "a.txt"));
-  ASSERT_EQ(CountTemps(dst_), 1);
-  EXPECT_TRUE(IsTempName(f.temp_name()));
-  EXPECT_EQ(Lstat(dst_ / f.temp_name()).st_mode & 07777, 0600u);
+  ASSERT_EQ(CountTemps(dst_), TempsWhilePending());
+  EXPECT_EQ(std::distance(fs::directory_iterator(dst_), fs::directory_iterator()), TempsWhilePending())
+      << "nothing but the temp (if named) is in the directory";
+  struct stat pending;
+  ASSERT_EQ(fstat(f.fd(), &pending), 0);
+  EXPECT_EQ(pending.st_mode & 07777, 0600u);
 
   Hash128 h = HashBytes("hello", 5);
   FinalInfo info = f.Commit(h, h, e, MetaOptions{}, /*fsync=*/true);
@@ -142,7 +175,7 @@ TEST_F(DestTreeTest, PendingFileIsInvisibleUnderFinalNameUntilCommit) {
   EXPECT_EQ(info.ctime_ns, int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec);
 }
 
-TEST_F(DestTreeTest, CommitReplacesExistingFileWhichStaysIntactUntilThen) {
+TEST_P(PendingFileTest, CommitReplacesExistingFileWhichStaysIntactUntilThen) {
   WriteAll(dst_ / "a", "old");
   Entry e = Make("a", EntryType::File);
   PendingFile f = tree_->CreateFile(e);
@@ -151,9 +184,10 @@ TEST_F(DestTreeTest, CommitReplacesExistingFileWhichStaysIntactUntilThen) {
   Hash128 h = HashBytes("new!", 4);
   f.Commit(h, h, e, MetaOptions{}, false);
   EXPECT_EQ(ReadAll(dst_ / "a"), "new!");
+  EXPECT_EQ(CountTemps(dst_), 0);
 }
 
-TEST_F(DestTreeTest, CommitReplacesASymlinkWithoutFollowingIt) {
+TEST_P(PendingFileTest, CommitReplacesASymlinkWithoutFollowingIt) {
   fs::create_symlink(canary_ / "keep", dst_ / "a");
   Commit("a", "data");
   EXPECT_FALSE(fs::is_symlink(dst_ / "a"));
@@ -161,7 +195,7 @@ TEST_F(DestTreeTest, CommitReplacesASymlinkWithoutFollowingIt) {
   ExpectCanaryUntouched();
 }
 
-TEST_F(DestTreeTest, HashMismatchKeepsOldFileAndLeavesNoTemp) {
+TEST_P(PendingFileTest, HashMismatchKeepsOldFileAndLeavesNoTemp) {
   WriteAll(dst_ / "a", "old");
   Entry e = Make("a", EntryType::File);
   PendingFile f = tree_->CreateFile(e);
@@ -178,12 +212,12 @@ TEST_F(DestTreeTest, HashMismatchKeepsOldFileAndLeavesNoTemp) {
   EXPECT_FALSE(f.active());
 }
 
-TEST_F(DestTreeTest, AbortAndDestructorRemoveTheTemp) {
+TEST_P(PendingFileTest, AbortAndDestructorRemoveTheTemp) {
   Entry e = Make("a", EntryType::File);
   {
     PendingFile f = tree_->CreateFile(e);
     f.Write("x", 1);
-    ASSERT_EQ(CountTemps(dst_), 1);
+    ASSERT_EQ(CountTemps(dst_), TempsWhilePending());
   }
   EXPECT_EQ(CountTemps(dst_), 0);
   PendingFile g = tree_->CreateFile(e);
@@ -193,7 +227,7 @@ TEST_F(DestTreeTest, AbortAndDestructorRemoveTheTemp) {
   PendingFile moved = tree_->CreateFile(e);
   PendingFile target = std::move(moved);
   target = tree_->CreateFile(e);  // move-assign over a live temp aborts it
-  EXPECT_EQ(CountTemps(dst_), 1);
+  EXPECT_EQ(CountTemps(dst_), TempsWhilePending());
 }
 
 TEST_F(DestTreeTest, MkDirCreatesWritableDirAndDirMetaAppliesReadOnlyModeLast) {

@@ -6,9 +6,10 @@
 
 #include <cerrno>
 
-#include "util/open_beneath.h"
+#include "apply/anonymous_file.h"
 #include "apply/temp_name.h"
 #include "util/error.h"
+#include "util/open_beneath.h"
 
 namespace ktsync {
 
@@ -265,15 +266,18 @@ void DestTree::SetMeta(const Entry& src_entry, const MetaOptions& meta, bool cre
 
 PendingFile DestTree::CreateFile(const Entry& src_entry) {
   Located at = Locate(src_entry.path);
-  UniqueFd fd;
-  std::string temp = MakeTemp("create", src_entry.path, [&](const char* t) {
-    fd.reset(openat(at.parent, t, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    return fd ? 0 : -1;
-  });
+  UniqueFd fd = OpenAnonymousFile(at.parent);
+  std::string temp;
+  if (!fd) {
+    temp = MakeTemp("create", src_entry.path, [&](const char* t) {
+      fd.reset(openat(at.parent, t, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      return fd ? 0 : -1;
+    });
+  }
   UniqueFd parent(fcntl(at.parent, F_DUPFD_CLOEXEC, 0));
   if (!parent) {
     int err = errno;
-    unlinkat(at.parent, temp.c_str(), 0);
+    if (!temp.empty()) unlinkat(at.parent, temp.c_str(), 0);
     throw SysError("dup directory fd for " + src_entry.path, err);
   }
   return PendingFile(std::move(fd), std::move(parent), std::move(temp), std::move(at.base),

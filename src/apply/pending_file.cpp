@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "apply/anonymous_file.h"
+#include "apply/temp_name.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -59,8 +61,26 @@ void PendingFile::Write(const void* data, size_t len) {
 void PendingFile::Abort() noexcept {
   if (!parent_.valid()) return;
   fd_.reset();
-  unlinkat(parent_.get(), temp_.c_str(), 0);
+  if (!unnamed()) unlinkat(parent_.get(), temp_.c_str(), 0);
   parent_.reset();
+}
+
+// A taken name is replaced atomically: the file gets a temp name first, then renameat.
+void PendingFile::LinkIntoPlace() {
+  if (LinkAnonymousFile(fd_.get(), parent_.get(), base_.c_str()) == 0) return;
+  if (errno != EEXIST) throw SysError("link into place " + rel_, errno);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::string temp = MakeTempName();
+    if (LinkAnonymousFile(fd_.get(), parent_.get(), temp.c_str()) != 0) {
+      if (errno == EEXIST) continue;
+      break;
+    }
+    if (renameat(parent_.get(), temp.c_str(), parent_.get(), base_.c_str()) == 0) return;
+    int err = errno;
+    unlinkat(parent_.get(), temp.c_str(), 0);
+    throw SysError("rename into place " + rel_, err);
+  }
+  throw SysError("link temp for " + rel_, errno);
 }
 
 // Without --perms: a replaced regular file keeps its mode, a new one gets the source mode
@@ -84,7 +104,9 @@ FinalInfo PendingFile::Commit(const Hash128& expected, const Hash128& actual,
     ApplyMetaToFd(fd_.get(), src_entry, meta, rel_);
     if (!meta.perms) ChmodFd(fd_.get(), static_cast<uint32_t>(ModeWithoutPerms(src_entry)), rel_);
     if (fsync && fdatasync(fd_.get()) != 0) throw SysError("fdatasync " + rel_, errno);
-    if (renameat(parent_.get(), temp_.c_str(), parent_.get(), base_.c_str()) != 0)
+    if (unnamed())
+      LinkIntoPlace();
+    else if (renameat(parent_.get(), temp_.c_str(), parent_.get(), base_.c_str()) != 0)
       throw SysError("rename into place " + rel_, errno);
   } catch (...) {
     Abort();

@@ -1,9 +1,11 @@
-// PendingFile: a destination file being written under a temp name.
+// PendingFile: a destination file being written, unnamed (O_TMPFILE, anonymous_file.h) or
+// under a temp name where unnamed files are unavailable.
 //
-// Contract: the bytes only ever appear under the final name through one renameat() in
-// Commit(), after the content hash was checked and metadata applied. Any other ending
-// (Abort, hash mismatch, exception, destructor) unlinks the temp. Works for a local copy and
-// for the network receiver alike: both write through fd() or Write().
+// Contract: the bytes only ever appear under the final name in Commit(), after the content
+// hash was checked and metadata applied: one linkat() of the unnamed file (or, when the name
+// is taken, linkat to a temp name and renameat over it), or one renameat() of the temp. Any
+// other ending (Abort, hash mismatch, exception, destructor) drops the file. Works for a
+// local copy and for the network receiver alike: both write through fd() or Write().
 #pragma once
 
 #include <cstddef>
@@ -31,7 +33,6 @@ class PendingFile {
 
   int fd() const { return fd_.get(); }
   const std::string& rel_path() const { return rel_; }
-  const std::string& temp_name() const { return temp_; }
   bool active() const { return parent_.valid(); }
 
   // Writes all of data (loops on short writes). Throws SysError naming the path (ENOSPC...).
@@ -53,10 +54,12 @@ class PendingFile {
         base_(std::move(base)), rel_(std::move(rel)) {}
 
   int ModeWithoutPerms(const Entry& src_entry) const;
+  bool unnamed() const { return temp_.empty(); }
+  void LinkIntoPlace();
 
   UniqueFd fd_;
   UniqueFd parent_;  // our own dup: the tree's parent cache may evict its copy meanwhile
-  std::string temp_;
+  std::string temp_;  // empty: the file is unnamed
   std::string base_;
   std::string rel_;
 };

@@ -1,9 +1,10 @@
 // Names of ktsync's temporary files in the destination.
 //
-// Every new file, symlink, special node and hard link is first created under a temp name in
-// its final directory and then renamed over the final name, so nothing half-written is ever
-// visible under a real name. A run that dies leaves temps behind; the scanner skips names
-// starting with kTempPrefix and hands them to RemoveStaleTemps (apply_plan.h).
+// Every new symlink, special node and hard link (and every file where unnamed files are
+// unavailable, anonymous_file.h) is first created under a temp name in its final directory
+// and then renamed over the final name, so nothing half-written is ever visible under a real
+// name. A run that dies leaves temps behind; the scanner skips names starting with
+// kTempPrefix and hands them to RemoveStaleTemps (apply_plan.h).
 #pragma once
 
 #include <string>

@@ -122,7 +122,7 @@ echo \$\$ >"$T/remote.pid"
 if [ -e "$T/strace.on" ]; then
     ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0"  # LeakSanitizer cannot run under ptrace
     export ASAN_OPTIONS
-    exec strace -ff -y -qq -e trace=fdatasync,fsync,rename,renameat,renameat2,mkdirat -o "$T/remote.strace" "$KTSYNC" "\$@"
+    exec strace -ff -y -qq -e trace=fdatasync,fsync,rename,renameat,renameat2,linkat,mkdirat -o "$T/remote.strace" "$KTSYNC" "\$@"
 fi
 exec "$KTSYNC" "\$@"
 EOF
@@ -236,18 +236,20 @@ done
 note "$KILLS kills, $MID_RUN of them mid-run (non-zero exit), $TOTAL_RESENT files re-sent by the reruns"
 ((MID_RUN * 2 >= KILLS)) || die "most kills landed after the run ended: the test did not exercise crashes"
 
-# ---- --fsync: fdatasync(temp) -> rename(temp, final) -> fsync(dir), locally and remotely
+# ---- --fsync: fdatasync(file) -> linkat or rename to the final name -> fsync(dir), locally
+# and remotely.
 # check_fsync_order STRACE_PREFIX COUNT: in the per-thread logs of `strace -ff -o PREFIX`,
-# every rename of a ktsync temp over a final name is preceded by an fdatasync of that temp
-# and followed by an fsync of its directory, and every mkdirat by an fsync of the directory
-# it was made in (same thread); at least COUNT such renames and one mkdirat.
+# every commit (linkat of an unnamed file, or rename of a ktsync temp, over a final name) is
+# preceded by an fdatasync of that file and followed by an fsync of its directory, and every
+# mkdirat by an fsync of the directory it was made in (same thread); at least COUNT such
+# commits and one mkdirat.
 check_fsync_order() {
     python3 - "$1" "$2" <<'EOF'
 import glob, re, sys
 prefix, want = sys.argv[1], int(sys.argv[2])
 synced = {}       # tid -> set of temp names fdatasync'ed
 pending = {}      # tid -> list of dirs awaiting fsync
-renames = mkdirs = 0
+commits = mkdirs = 0
 problems = []
 lines = []
 for log in glob.glob(prefix + ".*"):
@@ -262,11 +264,24 @@ for tid, line in lines:
         t = re.search(r"<([^>]*)>", args)
         if t:
             synced.setdefault(tid, set()).add(t.group(1).rsplit("/", 1)[-1])
+    elif call == "linkat" and m.group(3) == "0":
+        fds = re.findall(r"<([^>]*)>", args)     # the unnamed file (DIR/#INO), the directory
+        names = re.findall(r'"([^"]*)"', args)   # "", the new name
+        if len(fds) == 2 and len(names) == 2 and fds[0].rsplit("/", 1)[-1].startswith("#"):
+            was_synced = fds[0].rsplit("/", 1)[-1] in synced.get(tid, set())
+            if names[1].startswith(".ktsync-tmp."):  # a replace: renamed over the final name next
+                if was_synced:
+                    synced[tid].add(names[1])
+            else:
+                commits += 1
+                if not was_synced:
+                    problems.append("linked without fdatasync: " + names[1])
+                pending.setdefault(tid, []).append(fds[1])
     elif call.startswith("rename"):
         names = re.findall(r'"([^"]*)"', args)
         dirs = re.findall(r"<([^>]*)>", args)
         if len(names) == 2 and names[0].startswith(".ktsync-tmp.") and dirs:
-            renames += 1
+            commits += 1
             if names[0] not in synced.get(tid, set()):
                 problems.append("renamed without fdatasync: " + names[1])
             pending.setdefault(tid, []).append(dirs[0])
@@ -281,11 +296,11 @@ for tid, line in lines:
             pending[tid].remove(t.group(1))
 for tid, dirs in pending.items():
     for d in dirs:
-        problems.append("directory not fsync'ed after a rename or mkdir in it: " + d)
-print("%d renames, %d mkdirs" % (renames, mkdirs))
+        problems.append("directory not fsync'ed after a commit or mkdir in it: " + d)
+print("%d commits, %d mkdirs" % (commits, mkdirs))
 for p in problems[:10]:
     print(p)
-sys.exit(0 if renames >= want and mkdirs > 0 and not problems else 1)
+sys.exit(0 if commits >= want and mkdirs > 0 and not problems else 1)
 EOF
 }
 
@@ -296,7 +311,7 @@ cp -a "$V2/d00" "$V2/d01" "$V2/d02" "$V2/m" "$V2/new" "$FS/"
 files_in_v2=$(find "$FS" -type f | wc -l)
 rm -rf "$DST"
 NO_LSAN="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"  # LeakSanitizer cannot run under ptrace
-assert_exit 0 env "$NO_LSAN" strace -ff -y -qq -e trace=fdatasync,fsync,rename,renameat,renameat2,mkdirat -o "$T/local.strace" \
+assert_exit 0 env "$NO_LSAN" strace -ff -y -qq -e trace=fdatasync,fsync,rename,renameat,renameat2,linkat,mkdirat -o "$T/local.strace" \
     "$KTSYNC" mirror --state-dir "$STATE" --no-progress --fsync "$FS" "$DST"
 check_fsync_order "$T/local.strace" "$((files_in_v2 / 2))" >"$T/fsync.out" ||
     { _show fsync "$(cat "$T/fsync.out")"; die "local --fsync: a file or rename was not made durable"; }
@@ -315,5 +330,5 @@ pass "push --fsync: the remote receiver fdatasyncs and fsyncs its directories ($
 rm -rf "$DST"
 assert_exit 0 env "$NO_LSAN" strace -f -y -qq -e trace=fdatasync -o "$T/nofsync.strace" \
     "$KTSYNC" mirror --state-dir "$STATE" --no-progress "$FS" "$DST"
-assert_eq 0 "$(grep -c 'fdatasync(.*ktsync-tmp' "$T/nofsync.strace" || true)" \
+assert_eq 0 "$(grep -cE 'fdatasync\(.*(ktsync-tmp|/#[0-9]+>)' "$T/nofsync.strace" || true)" \
     "without --fsync no file is fdatasync'ed (so the check above is not vacuous)"

@@ -50,10 +50,7 @@ start_daemon --max-connections 1
 URL=ktsync://127.0.0.1:$DPORT
 kd --bwlimit 1M "$URL/data" "$T/first" >"$T/first.out" 2>"$T/first.err" &
 first=$!
-for i in $(seq 500); do  # the first client is in its data phase once its temp file exists
-    compgen -G "$T/first/.ktsync-tmp.*" >/dev/null && break
-    sleep 0.02
-done
+wait_in_flight "$T/first" || true  # the first client is in its data phase once a file is in flight
 kill -0 "$first" 2>/dev/null || die "the first client ended before the second could try"
 t0=$(date +%s%N)
 assert_exit 5 kd "$URL/data" "$T/second"

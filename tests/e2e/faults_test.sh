@@ -254,13 +254,8 @@ tree_identical "$SRC" "$DST" && pass "local: once the files hold still, the next
 # z/big2 is cut to half while it is being sent, and z/gone is deleted before its turn.
 # The moments are observed, not guessed: the receiver's temp file for big1 (then big2)
 # appearing in DST means that file is on the wire.
-wait_temp() {  # wait_temp DIR NAME-SUBSTRING: until a temp file exists in DIR (10 s max)
-    local i
-    for i in $(seq 500); do
-        compgen -G "$1/.ktsync-tmp.*" >/dev/null && return 0
-        sleep 0.02
-    done
-    die "no transfer of $2 started within 10 s"
+wait_temp() {  # wait_temp DIR NAME: until a file is being written into DIR (10 s max)
+    wait_in_flight "$1" || die "no transfer of $2 started within 10 s"
 }
 for mode in push pull; do
     SRC=$T/src-$mode DST=$T/dst-$mode

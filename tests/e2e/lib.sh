@@ -288,6 +288,29 @@ for rel in sorted(set(ea) | set(eb)):
 ' "$@"
 }
 
+# in_flight DIR: true while ktsync is writing a file into DIR: a named temp exists there, or
+# a ktsync process holds an unnamed (O_TMPFILE) file in it, whose fd reads "DIR/#INO (deleted)".
+in_flight() {
+    compgen -G "$1/.ktsync-tmp.*" >/dev/null && return 0
+    local dir pid fd
+    dir=$(realpath -q "$1") || return 1
+    for pid in $(pgrep -x ktsync); do
+        for fd in /proc/"$pid"/fd/*; do
+            [[ $(readlink "$fd" 2>/dev/null) == "$dir/#"*" (deleted)" ]] && return 0
+        done
+    done
+    return 1
+}
+
+# wait_in_flight DIR [SECONDS]: until in_flight DIR (default 10 s); false on timeout.
+wait_in_flight() {
+    local end=$((SECONDS + ${2:-10}))
+    until in_flight "$1"; do
+        ((SECONDS < end)) || return 1
+        sleep 0.02
+    done
+}
+
 # inode_ctime_snapshot DIR: write "INODE CTIME_NS PATH\0" for every regular file
 # under DIR (PATH relative to DIR, raw bytes), sorted by PATH, to stdout.  Two
 # snapshots are byte-identical iff no regular file was replaced, rewritten,

@@ -113,7 +113,7 @@ mkdir -p "$T/isrc"
 head -c 300M /dev/urandom >"$T/isrc/big"
 "$KTSYNC" mirror --state-dir "$STATE" "$T/isrc" "$T/idst" 2>"$T/int.err" &
 ipid=$!
-for _ in $(seq 100); do compgen -G "$T/idst/.ktsync-tmp.*" >/dev/null && break; sleep 0.02; done
+wait_in_flight "$T/idst" 2 || true
 kill -INT "$ipid"
 rc=0
 wait "$ipid" || rc=$?
