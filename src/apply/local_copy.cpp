@@ -12,8 +12,9 @@
 #include <vector>
 #include <memory>
 
-#include "util/open_beneath.h"
 #include "util/error.h"
+#include "util/open_beneath.h"
+#include "util/read_hint.h"
 
 namespace ktsync {
 
@@ -136,7 +137,7 @@ CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
   Scratch& s = ThreadScratch();
   try {
     PendingFile out = dst.CreateFile(src_entry);
-    posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    AdviseSequentialRead(in.get(), src_entry.size);
     s.hasher.Reset();
     uint64_t copied = CopyAndHash(in.get(), out, s, src_entry.path);
     struct stat after;

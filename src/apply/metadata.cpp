@@ -4,10 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "util/error.h"
 
@@ -35,19 +37,34 @@ timespec NsToTimespec(int64_t ns) {
   return ts;
 }
 
-bool InMyGroups(gid_t gid) {
-  if (gid == getegid()) return true;
-  gid_t groups[256];
-  int n = getgroups(256, groups);
-  for (int i = 0; i < n; ++i)
-    if (groups[i] == gid) return true;
-  return false;
+// Our credentials do not change during a run: read once, not with 1-3 syscalls per file.
+struct Credentials {
+  bool root = false;
+  std::vector<gid_t> groups;  // effective gid and supplementary groups
+};
+
+const Credentials& Mine() {
+  static const Credentials creds = [] {
+    Credentials c;
+    c.root = geteuid() == 0;
+    c.groups.push_back(getegid());
+    int n = getgroups(0, nullptr);
+    if (n > 0) {
+      std::vector<gid_t> more(static_cast<size_t>(n));
+      n = getgroups(n, more.data());
+      if (n > 0) c.groups.insert(c.groups.end(), more.begin(), more.begin() + n);
+    }
+    return c;
+  }();
+  return creds;
 }
+
+bool InMyGroups(gid_t gid) { return std::find(Mine().groups.begin(), Mine().groups.end(), gid) != Mine().groups.end(); }
 
 // What to chown to, as rsync does it: the owner only when we are root (nobody else may give
 // files away), the group only when root or a member of it; -1 leaves an id alone.
 std::pair<uid_t, gid_t> TargetIds(const Entry& e, const MetaOptions& opts) {
-  bool root = geteuid() == 0;
+  bool root = Mine().root;
   uid_t uid = opts.owner && root ? e.uid : static_cast<uid_t>(-1);
   gid_t gid = opts.group && (root || InMyGroups(e.gid)) ? e.gid : static_cast<gid_t>(-1);
   return {uid, gid};

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/open_beneath.h"
+#include "util/read_hint.h"
 
 namespace ktsync {
 namespace {
@@ -75,7 +76,7 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
     problems.Vanish(e.path, "changed during scan");
     return;
   }
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  AdviseSequentialRead(fd.get(), e.size);
   int64_t n = HashFd(fd.get(), r);
   if (n < 0) {
     problems.Fail(e.path, ErrnoMessage("cannot read to hash", errno));

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/open_beneath.h"
+#include "util/read_hint.h"
 
 namespace ktsync {
 namespace {
@@ -74,7 +75,7 @@ class StreamSender {
       problems_.Vanish(e.path, e.path + ": changed since it was scanned; not sent (rerun to pick it up)");
       return;
     }
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    AdviseSequentialRead(fd.get(), e.size);
     std::string msg;
     EncodeFileBegin(FileBegin{item.wire_index, e.size}, msg);
     batch_.Add(FrameType::FileBegin, msg);
