@@ -5,9 +5,10 @@
 #   1. scripts/setup.sh                 apt dependencies + normal build
 #   2. build-asan                       -DKTSYNC_SANITIZE=ON (Debug)
 #   3. ctest build                      all tests
-#   4. ctest build-asan                 labels unit + e2e, leaks and UB are fatal, with
-#                                       KTSYNC_TMPFILE=0: new files under named temps, the
-#                                       fallback for filesystems without O_TMPFILE
+#   4. ctest build-asan                 labels unit + e2e, leaks and UB are fatal, with the
+#                                       fallbacks: KTSYNC_TMPFILE=0 (named temps, as on
+#                                       filesystems without O_TMPFILE) and KTSYNC_IO=sync
+#                                       (plain syscalls, as where io_uring is blocked)
 #   5. fuzz                             every libFuzzer target, bounded time (clang build)
 #   6. tests/ktls_vm/run.sh             the real kTLS path in a QEMU VM
 #
@@ -127,8 +128,8 @@ build_only "build-asan" build_asan
 run_ctest "build" --test-dir build
 # Assignments before a function call are exported for that call only.
 # Under ASan the e2e trees stay small: the sanitizer checks code paths, not throughput.
-# KTSYNC_TMPFILE=0: this pass covers the named-temp path, the normal one unnamed files.
-KTSYNC_TMPFILE=0 KTSYNC_E2E_BIG_MIB=64 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# This pass covers the fallbacks, the normal one the defaults (unnamed files, io_uring).
+KTSYNC_TMPFILE=0 KTSYNC_IO=sync KTSYNC_E2E_BIG_MIB=64 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest "build-asan" --test-dir build-asan -L '^(unit|e2e)$'
 step "fuzz" fuzz
 step "ktls-vm" ktls_vm

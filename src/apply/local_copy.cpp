@@ -14,6 +14,7 @@
 
 #include "util/error.h"
 #include "util/open_beneath.h"
+#include "util/read_ahead.h"
 #include "util/read_hint.h"
 
 namespace ktsync {
@@ -177,6 +178,14 @@ void CopyFilesInParallel(const Plan& plan, const Manifest& src, int src_root_fd,
     if (on_copied) on_copied(e, r);
   };
   std::atomic<size_t> next{0};
+  std::vector<ReadAheadFile> ahead;
+  ahead.reserve(sends.size());
+  for (const Action* a : sends)
+    if (a->src >= 0 && static_cast<size_t>(a->src) < src.size())
+      ahead.push_back({&src[static_cast<size_t>(a->src)].path, src[static_cast<size_t>(a->src)].size});
+    else
+      ahead.push_back({nullptr, 0});
+  ReadAhead read_ahead(src_root_fd, std::move(ahead), next);
   auto work = [&] {
     DestTree mine = tree.Clone();
     LocalCopySupplier supplier(src_root_fd, mine, opts, problems, counters, locked);

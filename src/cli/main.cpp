@@ -9,12 +9,14 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "util/error.h"
+#include "util/io_ring.h"
 
 namespace {
 
 // Interrupted runs exit 20 (as rsync). Nothing needs unwinding for safety: files are
-// written under temp names and renamed only when complete and verified, and the next run
-// removes any temp file left behind. Only async-signal-safe calls here.
+// written unnamed or under temp names and linked or renamed only when complete and
+// verified, and the next run removes any temp file left behind. Only async-signal-safe
+// calls here.
 extern "C" void OnInterrupt(int) {
   static const char msg[] = "\nktsync: interrupted; nothing partial was left under a final name\n";
   ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   try {
     ktsync::Command cmd = ktsync::ParseCommandLine(argc, argv);
     if (cmd.exit_now >= 0) return cmd.exit_now;
+    ktsync::ChosenIoBackend();  // a bad KTSYNC_IO is a usage error now, not in a worker thread
     if (cmd.kind == ktsync::Command::Kind::Mirror) return ktsync::RunMirrorCommand(cmd.mirror);
     if (cmd.kind == ktsync::Command::Kind::Serve) return ktsync::RunServeCommand(cmd.serve);
     return static_cast<int>(ktsync::ExitCode::Usage);

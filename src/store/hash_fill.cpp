@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <optional>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/open_beneath.h"
+#include "util/read_ahead.h"
 #include "util/read_hint.h"
 
 namespace ktsync {
@@ -98,17 +100,27 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
 
 void EnsureHashes(int root_dirfd, Manifest& m, const std::vector<int64_t>& indices,
                   HashStore& store, Problems& problems) {
-  std::optional<Reader> reader;  // the 1 MiB buffer only when something must be read
+  std::vector<Entry*> to_read;
   for (int64_t i : indices) {
     if (i < 0 || static_cast<size_t>(i) >= m.size()) continue;
     Entry& e = m[static_cast<size_t>(i)];
     if (!e.IsFile() || e.hash) continue;
-    if (std::optional<Hash128> cached = store.Lookup(e)) {
+    if (std::optional<Hash128> cached = store.Lookup(e))
       e.hash = cached;
-      continue;
+    else
+      to_read.push_back(&e);
+  }
+  if (!to_read.empty()) {
+    std::vector<ReadAheadFile> ahead;
+    ahead.reserve(to_read.size());
+    for (const Entry* e : to_read) ahead.push_back({&e->path, e->size});
+    std::atomic<size_t> next{0};
+    ReadAhead read_ahead(root_dirfd, std::move(ahead), next);
+    Reader reader;
+    for (Entry* e : to_read) {
+      next.fetch_add(1);
+      HashOne(root_dirfd, *e, store, problems, reader);
     }
-    if (!reader) reader.emplace();
-    HashOne(root_dirfd, e, store, problems, *reader);
   }
   store.Commit();
 }

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/open_beneath.h"
+#include "util/read_ahead.h"
 #include "util/read_hint.h"
 
 namespace ktsync {
@@ -62,7 +63,8 @@ class StreamSender {
 
   void SendOne(const SendItem& item) {
     const Entry& e = *item.entry;
-    UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY);
+    // O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open forever.
+    UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     struct stat before;
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
@@ -149,6 +151,11 @@ DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const
   for (size_t i = 0; i < streams.size(); ++i)
     senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts,
                                                      report_mu, problems));
+
+  std::vector<ReadAheadFile> ahead;
+  ahead.reserve(items.size());
+  for (const SendItem& it : items) ahead.push_back({&it.entry->path, it.entry->size});
+  ReadAhead read_ahead(opts.src_root_fd, std::move(ahead), next);
 
   std::mutex mu;
   std::exception_ptr first_error;

@@ -113,5 +113,7 @@ mistake 1 "missing --exclude-from file" "$T/nofilter" "No such file or directory
     km --exclude-from "$T/nofilter" "$SRC" "$DST"
 mistake 1 "missing DST argument" "DST" -- km "$SRC"
 mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-ktls "$SRC" "$DST"
+mistake 1 "bad KTSYNC_IO" "KTSYNC_IO='fast'" "auto, uring, sync" -- env KTSYNC_IO=fast "$KTSYNC" mirror \
+    --state-dir "$STATE" "$SRC" "$DST"
 [[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
 pass "option mistakes changed nothing"

@@ -1,0 +1,133 @@
+#include "util/read_ahead.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "util/io_ring.h"
+#include "util/open_beneath.h"
+
+namespace ktsync {
+namespace {
+
+#ifdef __NR_cachestat
+constexpr long kCachestatSyscall = __NR_cachestat;
+#else
+constexpr long kCachestatSyscall = 451;  // Linux 6.5, the same number on every architecture
+#endif
+
+// O_NONBLOCK: a listed file swapped for a FIFO must not block the open forever.
+constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+
+}  // namespace
+
+ReadAhead::ReadAhead(int root_fd, std::vector<ReadAheadFile> files, const std::atomic<size_t>& taken)
+    : root_fd_(root_fd), files_(std::move(files)), taken_(taken), thread_([this] { Run(); }) {}
+
+ReadAhead::~ReadAhead() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+// Best effort throughout: a file that cannot be opened here is reported by its reader, and
+// any failure of the read-ahead itself only means colder reads.
+void ReadAhead::Run() {
+  try {
+    std::optional<IoRing> ring = IoRing::Create(kBatch);
+    size_t done = 0;  // files before `done` are warmed, or already taken by the readers
+    int cached_batches = 0;
+    while (done < files_.size()) {
+      size_t taken = taken_.load();
+      done = std::max(done, taken);
+      size_t end = std::min({files_.size(), taken + kWindow, done + kBatch});
+      if (done >= end) {
+        if (!Pause()) return;
+        continue;
+      }
+      // A tree already in the page cache gains nothing and would pay CPU the readers need.
+      cached_batches = WarmBatch(ring ? &*ring : nullptr, done, end) ? cached_batches + 1 : 0;
+      if (cached_batches == kCachedBatchesToStop) return;
+      done = end;
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+    }
+  } catch (...) {
+  }
+}
+
+bool ReadAhead::Pause() {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::milliseconds(1), [this] { return stop_; });
+}
+
+namespace {
+
+// True when every page of the file is in the page cache (cachestat, Linux 6.5); false when
+// unknown.
+bool WhollyCached(int fd, uint64_t size) {
+  struct {
+    uint64_t off, len;
+  } range{0, 0};
+  struct {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } cs{};
+  if (::syscall(kCachestatSyscall, fd, &range, &cs, 0) != 0) return false;
+  return cs.nr_cache * 4096 >= size;
+}
+
+}  // namespace
+
+// Open the batch, skip what is cached, WILLNEED the rest, close: with io_uring each step is
+// one submission for the whole batch. (Linked open->fadvise->close chains per file on
+// direct descriptors were measured slower: 8.6 s instead of 5.4 s for a cold
+// 100,000-file push.) Returns whether every file was already wholly cached.
+bool ReadAhead::WarmBatch(IoRing* ring, size_t begin, size_t end) {
+  std::vector<std::pair<int, uint64_t>> open;  // fd, size
+  if (ring) {
+    open_how how{};
+    how.flags = kOpenFlags | O_CLOEXEC | O_NOFOLLOW;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+    unsigned n = 0;
+    for (size_t i = begin; i < end; ++i) {
+      if (!Eligible(i)) continue;
+      io_uring_sqe* sqe = ring->NextSqe();
+      io_uring_prep_openat2(sqe, root_fd_, files_[i].path->c_str(), &how);
+      io_uring_sqe_set_data64(sqe, i);
+      ++n;
+    }
+    ring->SubmitAndReap(n, [&](uint64_t i, int res) {
+      if (res >= 0) open.emplace_back(res, files_[i].size);
+    });
+  } else {
+    for (size_t i = begin; i < end; ++i) {
+      if (!Eligible(i)) continue;
+      UniqueFd fd = OpenBeneath(root_fd_, *files_[i].path, kOpenFlags);
+      if (fd) open.emplace_back(fd.release(), files_[i].size);
+    }
+  }
+  std::vector<int> cold;
+  for (const auto& [fd, size] : open)
+    if (!WhollyCached(fd, size)) cold.push_back(fd);
+  if (ring) {
+    for (int fd : cold) io_uring_prep_fadvise(ring->NextSqe(), fd, 0, 0, POSIX_FADV_WILLNEED);
+    ring->SubmitAndReap(static_cast<unsigned>(cold.size()), [](uint64_t, int) {});
+    for (const auto& fd_size : open) io_uring_prep_close(ring->NextSqe(), fd_size.first);
+    ring->SubmitAndReap(static_cast<unsigned>(open.size()), [](uint64_t, int) {});
+  } else {
+    for (int fd : cold) ::posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+    for (const auto& fd_size : open) ::close(fd_size.first);
+  }
+  return !open.empty() && cold.empty();
+}
+
+}  // namespace ktsync
