@@ -91,10 +91,11 @@ Manifest ThroughTheWire(const Manifest& m) {
 // accepted too, index for index.
 void CheckSubsetOfAcceptedPlanOrThrow(const Plan& plan, const Manifest& src, const Manifest& dst) {
   PlanSubset s = SubsetForPlan(plan, src);
-  Require(s.entries.size() == s.original.size());
+  Manifest entries = SubsetEntries(s, src, 0, s.original.size());
+  Require(entries.size() == s.original.size());
   Require(s.plan.actions.size() == plan.actions.size());
-  Manifest received = ThroughTheWire(s.entries);
-  Require(received.size() == s.entries.size());
+  Manifest received = ThroughTheWire(entries);
+  Require(received.size() == entries.size());
   std::string payload;
   std::span<const Action> rest(s.plan.actions);
   Plan got;

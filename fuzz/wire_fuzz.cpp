@@ -123,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t limit = data[1];
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
   Manifest manifest;
-  if (selector & 0x80) manifest.push_back(Entry{.path = "", .type = EntryType::Dir, .mode = 0755});
+  if (selector & 0x80) manifest.push_back(Entry{.path = "", .mode = 0755, .type = EntryType::Dir});
   try {
     if ((selector & 0x7f) == 0x7f) {
       // A whole session's worth of frames: each payload goes to the decoder of its type.

@@ -269,7 +269,7 @@ done
 grep -q '^tls ' /proc/modules || echo "ktlsvm: WARNING: tls module is not loaded"
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 accel=tcg
-grep -q 'Hypervisor detected: KVM' <<<"$(dmesg)" && accel=kvm
+dmesg | grep -q 'Hypervisor detected: KVM' && accel=kvm
 echo "ktlsvm: kernel $(uname -r) ($accel), $(nproc) cpu(s), uptime $(cut -d' ' -f1 /proc/uptime)s, tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
 cd /work
 EOF
