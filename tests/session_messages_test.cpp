@@ -275,6 +275,7 @@ SessionReady FullReady() {
   r.data_port = 7391;
   r.data_host = "2001:db8::1";
   for (size_t i = 0; i < r.token.size(); ++i) r.token[i] = static_cast<uint8_t>(i * 17 + 3);
+  r.send_ktls_unavailable = "kernel TLS unavailable: tls module not loaded";
   return r;
 }
 
@@ -290,7 +291,11 @@ TEST(SessionReadyTest, RoundTrips) {
   EXPECT_EQ(DecodeReady(Encoded(empty)), empty);
   SessionReady longest = FullReady();
   longest.data_host = std::string(255, 'h');
+  longest.send_ktls_unavailable = std::string(kMaxErrorMessageBytes, 'w');
   EXPECT_EQ(DecodeReady(Encoded(longest)), longest);
+  SessionReady too_long = FullReady();
+  too_long.send_ktls_unavailable = std::string(kMaxErrorMessageBytes + 100, 'w');
+  EXPECT_EQ(DecodeReady(Encoded(too_long)).send_ktls_unavailable.size(), kMaxErrorMessageBytes) << "cut, not refused";
 }
 
 TEST(SessionReadyTest, RejectsEveryTruncationAndTrailingBytes) {

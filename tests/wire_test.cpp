@@ -222,16 +222,16 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({1, 0b1011}, {1, 0b0110});
-  EXPECT_EQ(a.version, 1);
+  Agreement a = Negotiate({2, 0b1011}, {2, 0b0110});
+  EXPECT_EQ(a.version, 2);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({1, 0}, {7, 0}).version, 1);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({2, 0}, {7, 0}).version, 2);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 1);
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v0, this ktsync speaks v1; install matching versions",
-              [] { Negotiate({1, 0}, {0, 0}); });
+  static_assert(kMinProtocolVersion == 2);
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v1, this ktsync speaks v2; install matching versions",
+              [] { Negotiate({2, 0}, {1, 0}); });
 }
 
 // ---- Entry batches --------------------------------------------------------------------

@@ -176,6 +176,7 @@ class ClientSession {
       link_.data_host = ready.data_host.empty() ? o_.remote.host : ready.data_host;
       link_.data_port = ready.data_port;
     }
+    remote_send_ktls_unavailable_ = ready.send_ktls_unavailable;
   }
 
   // The local scan runs while the remote's manifest streams in.
@@ -260,10 +261,8 @@ class ClientSession {
   void Push(const Plan& plan) {
     // Data connections first: --require-ktls must refuse before the server changes anything
     // (it applies directories and links as soon as it has the plan).
-    bool sends = std::any_of(plan.actions.begin(), plan.actions.end(),
-                             [](const Action& a) { return a.kind == ActionKind::SendFile; });
     std::vector<std::unique_ptr<ByteStream>> streams;
-    if (sends) streams = OpenStreams(true);
+    if (SendsFiles(plan)) streams = OpenStreams(true);
     PlanSubset sub = SubsetForPlan(plan, local_->manifest());
     // The server deletes, but only we know about our scan errors (an unreadable source
     // directory looks exactly like a deleted one), so they stop deletions here.
@@ -299,7 +298,18 @@ class ClientSession {
     stats_.wire_bytes = r.wire_bytes;
   }
 
+  static bool SendsFiles(const Plan& plan) {
+    return std::any_of(plan.actions.begin(), plan.actions.end(),
+                       [](const Action& a) { return a.kind == ActionKind::SendFile; });
+  }
+
   void Pull(const Plan& plan) {
+    // As for a push, --require-ktls refuses before anything here changes; the server checks
+    // again when it starts sending.
+    if (o_.require_ktls && SendsFiles(plan) && !remote_send_ktls_unavailable_.empty())
+      throw Error(ExitCode::KtlsUnavailable,
+                  "--require-ktls: the remote sender would encrypt in userspace, not the kernel: " +
+                      remote_send_ktls_unavailable_);
     const Manifest& src = remote_;
     const Manifest& dst = local_->manifest();
     DestTree tree(UniqueFd(::dup(local_->root_fd())));
@@ -420,6 +430,7 @@ class ClientSession {
   RunStats stats_;
   std::optional<Stats> remote_result_;
   bool deletes_dropped_ = false;
+  std::string remote_send_ktls_unavailable_;  // from Ready: see SessionReady
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "transfer/rate_limiter.h"
 #include "transfer/secret.h"
 #include "transfer/session_messages.h"
+#include "transfer/tls_channel.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -105,10 +106,16 @@ class ServerSession {
     }
   }
 
+  std::string SendKtlsUnavailable() const {
+    if (req_.no_encryption) return "the data connections are not encrypted (--no-encryption)";
+    return KtlsSendOffReason(!(req_.no_ktls || cfg_.no_ktls));
+  }
+
   void PrepareData() {
     token_ = RandomToken();
     SessionReady ready;
     ready.token = token_;
+    if (req_.role == ServerRole::Send) ready.send_ktls_unavailable = SendKtlsUnavailable();
     if (cfg_.register_session) {
       queue_ = cfg_.register_session(token_);
       registered_ = true;

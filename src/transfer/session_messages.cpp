@@ -112,6 +112,7 @@ void EncodeReady(const SessionReady& r, std::string& out) {
   w.U16(r.data_port);
   w.Str8(r.data_host);
   w.Raw(r.token.data(), r.token.size());
+  w.Str16(r.send_ktls_unavailable.substr(0, kMaxErrorMessageBytes));
 }
 
 SessionReady DecodeReady(std::string_view payload) {
@@ -121,6 +122,7 @@ SessionReady DecodeReady(std::string_view payload) {
   r.data_host = std::string(rd.Str8(255, "data host"));
   std::string_view t = rd.Raw(r.token.size(), "token");
   std::copy(t.begin(), t.end(), r.token.begin());
+  r.send_ktls_unavailable = std::string(rd.Str16(kMaxErrorMessageBytes, "kTLS note"));
   rd.ExpectEnd();
   return r;
 }

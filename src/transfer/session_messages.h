@@ -51,6 +51,9 @@ struct SessionReady {
   uint16_t data_port = 0;  // 0: the same address and port as the control connection (daemon)
   std::string data_host;   // address the client reached the server on ("" = use the host name)
   SessionToken token{};
+  // Pull: why the server's sending side would encrypt in userspace ("" = in the kernel), so
+  // --require-ktls refuses before the client changes anything.
+  std::string send_ktls_unavailable;
   bool operator==(const SessionReady&) const = default;
 };
 

@@ -258,10 +258,15 @@ void TlsStream::ThrowHandshakeError(int ssl_error, int sys_errno) {
   throw Error(ExitCode::StartProtocol, peer() + ": TLS handshake failed: " + e.text);
 }
 
-std::string TlsStream::KtlsOffReason(bool send) const {
+std::string KtlsSendOffReason(bool allow_ktls) {
   if (KtlsDisabledByEnv()) return "disabled by KTSYNC_NO_KTLS";
-  if (!allow_ktls_) return "kernel TLS disabled by request";
+  if (!allow_ktls) return "kernel TLS disabled by request";
   if (std::string r = KtlsUnavailableReason(); !r.empty()) return "kernel TLS unavailable: " + r;
+  return "";
+}
+
+std::string TlsStream::KtlsOffReason(bool send) const {
+  if (std::string r = KtlsSendOffReason(allow_ktls_); !r.empty()) return r;
   if (!send && (OPENSSL_version_major() < 3 || (OPENSSL_version_major() == 3 && OPENSSL_version_minor() < 2))) {
     return "OpenSSL " + std::to_string(OPENSSL_version_major()) + "." + std::to_string(OPENSSL_version_minor()) +
            " does not offload TLS 1.3 receive";

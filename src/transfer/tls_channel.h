@@ -48,6 +48,10 @@ struct KtlsStatus {
   std::string tx_why, rx_why;
 };
 
+// Why a sender with kernel TLS allowed (or not) will encrypt in userspace, known before
+// any connection: "" when it will ask the kernel (OpenSSL may still decline).
+std::string KtlsSendOffReason(bool allow_ktls);
+
 class TlsStream : public ByteStream {
  public:
   // Handshake as client / server, then return a ready stream. Wrong secret or identity:

@@ -68,8 +68,8 @@ void ExpectEmptyPayload(FrameType type, std::string_view payload);
 // ---- Hello ---------------------------------------------------------------------------
 
 inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C', '\0', '\1'};
-inline constexpr uint16_t kProtocolVersion = 1;
-inline constexpr uint16_t kMinProtocolVersion = 1;  // oldest version this build still speaks
+inline constexpr uint16_t kProtocolVersion = 2;  // 2: Ready says whether a sending server uses kTLS
+inline constexpr uint16_t kMinProtocolVersion = 2;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;

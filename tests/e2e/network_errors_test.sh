@@ -205,6 +205,11 @@ if [[ ! -e /proc/net/tls_stat ]]; then
     [[ -z $(find "$ROOT/needs-ktls" -mindepth 1 2>/dev/null) ]] ||
         die "--require-ktls refusal still created entries in DST"
     pass "--require-ktls refusal left DST empty"
+    assert_exit 41 kd --secret-file "$SECRET" --require-ktls "$URL/dst" "$T/pull-needs-ktls"
+    assert_contains "$ERR" "remote sender would encrypt in userspace" "a pull with --require-ktls names the sender"
+    [[ -z $(find "$T/pull-needs-ktls" -mindepth 1 2>/dev/null) ]] ||
+        die "--require-ktls refusal of a pull still created entries locally"
+    pass "--require-ktls refusal of a pull left the local DST empty"
 else
     note "this kernel has kTLS: the refusal is covered by the VM test's --require-ktls runs instead"
 fi
