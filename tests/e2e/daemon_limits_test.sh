@@ -24,29 +24,13 @@ mkdir -p "$ROOT/data/d"
 head -c $((6 << 20)) /dev/urandom >"$ROOT/data/big"
 for i in $(seq 1 50); do echo "file $i" >"$ROOT/data/d/f$i"; done
 
-# start_daemon [SERVE-OPTIONS...]: a daemon on a free port (stopped at exit); sets DPORT, DPID.
-start_daemon() {
-    for _ in 1 2 3; do
-        DPORT=$(free_port)
-        "$KTSYNC" serve --listen "127.0.0.1:$DPORT" --root "$ROOT" --secret-file "$SECRET" \
-            --state-dir "$T/state-daemon" -v "$@" >"$T/daemon.$DPORT.log" 2>&1 &
-        DPID=$!
-        at_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null"
-        if wait_port "$DPORT" 10; then
-            note "daemon pid $DPID on 127.0.0.1:$DPORT${*:+ ($*)}"
-            return 0
-        fi
-        kill "$DPID" 2>/dev/null || true
-    done
-    die "could not start the daemon"
-}
 stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
 kd() { "$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" --no-progress "$@"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DPID/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$DPID/status"; }
 
 # ---- --max-connections 1
-start_daemon --max-connections 1
+start_daemon "$ROOT" --max-connections 1
 URL=ktsync://127.0.0.1:$DPORT
 kd --bwlimit 1M "$URL/data" "$T/first" >"$T/first.out" 2>"$T/first.err" &
 first=$!
@@ -72,7 +56,7 @@ pass "the slot is released after each client (a third is served too)"
 stop_daemon
 
 # ---- pre-authentication garbage
-start_daemon
+start_daemon "$ROOT"
 URL=ktsync://127.0.0.1:$DPORT
 assert_exit 0 kd "$URL/data" "$T/warm"  # the daemon's steady state includes one served client
 sleep 0.5

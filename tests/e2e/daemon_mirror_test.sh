@@ -10,27 +10,6 @@ SECRET=$T/secret
 head -c 32 /dev/urandom | base64 >"$SECRET"
 chmod 600 "$SECRET"
 
-# start_daemon ROOT [SERVE-OPTIONS...]: start a daemon on a free port (stopped at exit);
-# sets DPORT and DPID.  Its stderr goes to $T/daemon.$DPORT.log.
-start_daemon() {
-    local root=$1 attempt
-    shift
-    for attempt in 1 2 3; do
-        DPORT=$(free_port)
-        "$KTSYNC" serve --listen "127.0.0.1:$DPORT" --root "$root" --secret-file "$SECRET" \
-            --state-dir "$T/state-daemon" -v "$@" >"$T/daemon.$DPORT.log" 2>&1 &
-        DPID=$!
-        at_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null"
-        if wait_port "$DPORT" 10; then
-            note "daemon pid $DPID on 127.0.0.1:$DPORT${*:+ ($*)}"
-            return 0
-        fi
-        kill "$DPID" 2>/dev/null || true
-        note "daemon attempt $attempt failed: $(tail -n 2 "$T/daemon.$DPORT.log")"
-    done
-    die "could not start the daemon"
-}
-
 # kd ARGS...: ktsync mirror with the daemon's secret and local state under $T.
 kd() {
     "$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" "$@"

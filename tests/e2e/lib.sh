@@ -28,6 +28,8 @@
 #   assert_within_paths ALLOWED LISTED MSG
 #   free_port | wait_port PORT [SECONDS] | stop_pid PID
 #   start_sshd                         (exports SSH_CMD, SSH_PORT, SSH_KEY, SSH_USER, SSH_HOST)
+#   start_daemon ROOT [SERVE-OPTIONS]  (needs SECRET; sets DPORT, DPID)
+#   in_flight DIR / wait_in_flight DIR [SECONDS]  (a file being written into DIR)
 #   at_exit 'shell command'            (run at exit, last registered first)
 #
 # Path escaping everywhere is gen_tree.py's escape_path(): bytes < 0x20, 0x7f,
@@ -286,6 +288,27 @@ for rel in sorted(set(ea) | set(eb)):
     elif ka in ("chr", "blk") and sa.st_rdev != sb.st_rdev:
         differ(rel, "rdev %x vs %x" % (sa.st_rdev, sb.st_rdev))
 ' "$@"
+}
+
+# start_daemon ROOT [SERVE-OPTIONS...]: start a daemon with $SECRET on a free port (stopped at exit);
+# sets DPORT and DPID.  Its stderr goes to $T/daemon.$DPORT.log.
+start_daemon() {
+    local root=$1 attempt
+    shift
+    for attempt in 1 2 3; do
+        DPORT=$(free_port)
+        "$KTSYNC" serve --listen "127.0.0.1:$DPORT" --root "$root" --secret-file "$SECRET" \
+            --state-dir "$T/state-daemon" -v "$@" >"$T/daemon.$DPORT.log" 2>&1 &
+        DPID=$!
+        at_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null"
+        if wait_port "$DPORT" 10; then
+            note "daemon pid $DPID on 127.0.0.1:$DPORT${*:+ ($*)}"
+            return 0
+        fi
+        kill "$DPID" 2>/dev/null || true
+        note "daemon attempt $attempt failed: $(tail -n 2 "$T/daemon.$DPORT.log")"
+    done
+    die "could not start the daemon"
 }
 
 # in_flight DIR: true while ktsync is writing a file into DIR: a named temp exists there, or

@@ -19,9 +19,9 @@ chmod 600 "$WRONG"
 ROOT=$T/root
 mkdir "$ROOT"
 
-# start_daemon: start a daemon on $ROOT (stopped at exit); sets DPORT (kept across
+# start_pinned_daemon: start a daemon on $ROOT (stopped at exit); sets DPORT (kept across
 # restarts when already set) and DPID.
-start_daemon() {
+start_pinned_daemon() {
     local attempt
     for attempt in 1 2 3 4 5; do
         DPORT=${DPORT:-$(free_port)}
@@ -77,7 +77,7 @@ wait_exit() {
 SRC=$T/src
 mkdir -p "$SRC/sub"
 for i in 1 2 3 4 5; do head -c $((i * 100000)) /dev/urandom >"$SRC/sub/f$i"; done
-start_daemon
+start_pinned_daemon
 URL=ktsync://127.0.0.1:$DPORT
 
 # ---- authentication
@@ -149,7 +149,7 @@ cmp -s "$T/old-big.bin" "$ROOT/dst/big.bin" &&
     pass "killed push: big.bin is still the old, complete version" ||
     die "killed push: big.bin under its final name is not the old version ($(stat -c %s "$ROOT/dst/big.bin" 2>&1))"
 
-start_daemon
+start_pinned_daemon
 assert_exit 0 kd --secret-file "$SECRET" "$SRC" "$URL/dst"
 tree_identical "$SRC" "$ROOT/dst" && pass "rerun after the killed push: identical"
 no_temps "$ROOT"
