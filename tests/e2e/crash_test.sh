@@ -159,19 +159,37 @@ remote_gone() {  # waits for the remote serve of the last run to exit
     die "remote ktsync $pid still running 10 s after its peer died"
 }
 
-# Timing of an undisturbed run, to spread the kill points over it.
+# Killed runs are rate-limited so that they last long enough (about 1.5 s of data) for a
+# seeded kill point to land inside them on any machine: unthrottled, a fast machine finished
+# most runs before their kill. The limiter paces the data, it does not change what is
+# written or how, so a kill still lands between (or inside) real writes and renames.
+BWLIMIT=${KTSYNC_CRASH_BWLIMIT:-50M}
+
+# remote_started_ns: waits for the remote ktsync of the current run to start (its pid
+# file), prints the time.
+remote_started_ns() {
+    for _ in $(seq 400); do [[ -s $T/remote.pid ]] && break; sleep 0.005; done
+    date +%s%N
+}
+
+# Timing of an undisturbed (throttled) run, to spread the kill points over it: for the
+# local mode from the start, for a remote run from the start of the remote ktsync (the ssh
+# login before it is no part of the transfer and varies between machines).
 reset_dst
 t0=$(date +%s%N)
-mode_cmd local
+mode_cmd local --bwlimit "$BWLIMIT"
 assert_exit 0 "${CMD[@]}"
 local_ms=$((($(date +%s%N) - t0) / 1000000))
 reset_dst
 rm -f "$T/remote.pid"
-t0=$(date +%s%N)
-mode_cmd push
-assert_exit 0 "${CMD[@]}"
+mode_cmd push --bwlimit "$BWLIMIT"
+"${CMD[@]}" >"$T/undisturbed.out" 2>"$T/undisturbed.err" &
+pid=$!
+t0=$(remote_started_ns)
+wait "$pid" || { _show stderr "$(cat "$T/undisturbed.err")"; die "the undisturbed push failed"; }
+pass "the undisturbed push exits 0"
 remote_ms=$((($(date +%s%N) - t0) / 1000000))
-note "undisturbed runs: local ${local_ms} ms, push over ssh ${remote_ms} ms"
+note "undisturbed runs at --bwlimit $BWLIMIT: local ${local_ms} ms, push over ssh ${remote_ms} ms after the remote started"
 
 KILLS=0 MID_RUN=0 TOTAL_RESENT=0
 # crash MODE VICTIM SEED: one killed run, its checks, and the converging rerun.
@@ -183,22 +201,19 @@ crash() {
     rm -f "$T/remote.pid" "$T/stop" "$T/sampler.bad"
     sampler "$DST" "$T/stop" &
     local spid=$!
-    mode_cmd "$mode"
+    mode_cmd "$mode" --bwlimit "$BWLIMIT"
     "${CMD[@]}" >"$T/killed.out" 2>"$T/killed.err" &
     pid=$!
+    [[ $mode == local ]] || remote_started_ns >/dev/null
+    sleep "$delay"
+    rc=0
     if [[ $victim == server ]]; then
-        for _ in $(seq 400); do [[ -s $T/remote.pid ]] && break; sleep 0.005; done
-        sleep "$delay"
         kill -9 "$(cat "$T/remote.pid")" 2>/dev/null || true
-        rc=0
         timeout 60 tail --pid="$pid" -f /dev/null || die "$mode: the client hung after its server was killed"
-        wait "$pid" 2>/dev/null || rc=$?
     else
-        sleep "$delay"
         kill -9 "$pid" 2>/dev/null || true
-        rc=0
-        wait "$pid" 2>/dev/null || rc=$?
     fi
+    wait "$pid" 2>/dev/null || rc=$?
     remote_gone
     touch "$T/stop"
     wait "$spid"
