@@ -2,6 +2,7 @@
 #include "util/read_ahead.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,33 @@ class ReadAheadTest : public ::testing::Test {
     std::ofstream(base_ / "root" / rel) << std::string(size, 'x');
     Add(rel, size);
   }
+  void Evict(size_t i) {
+    UniqueFd fd(open((base_ / "root" / paths_[i]).c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(fdatasync(fd.get()), 0);  // dirty pages cannot be dropped
+    ASSERT_EQ(posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED), 0);
+  }
+  // Whether every page of file i is in the page cache (mincore does not fault them in).
+  bool Resident(size_t i) const {
+    UniqueFd fd(open((base_ / "root" / paths_[i]).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || sizes_[i] == 0) return false;
+    void* p = mmap(nullptr, sizes_[i], PROT_READ, MAP_SHARED, fd.get(), 0);
+    if (p == MAP_FAILED) return false;
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_t pages = (sizes_[i] + page - 1) / page;
+    std::vector<unsigned char> vec(pages + 1);
+    bool all = mincore(p, sizes_[i], vec.data()) == 0;
+    for (size_t k = 0; all && k < pages; ++k) all = (vec[k] & 1) != 0;
+    munmap(p, sizes_[i]);
+    return all;
+  }
+  bool BecomesResident(size_t i) const {
+    for (auto end = Clock::now() + std::chrono::seconds(10); Clock::now() < end;) {
+      if (Resident(i)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
   std::vector<ReadAheadFile> Files() const {
     std::vector<ReadAheadFile> out;
     for (size_t i = 0; i < paths_.size(); ++i) out.push_back({&paths_[i], sizes_[i]});
@@ -63,11 +91,20 @@ TEST_F(ReadAheadTest, ReportsWhichBackendRuns) {
   std::cout << "read-ahead backend: " << DescribeIoBackend() << "\n";
 }
 
-TEST_F(ReadAheadTest, WalksTheWholeListAsReadersTakeIt) {
-  for (int i = 0; i < 500; ++i) WriteFile("d/f" + std::to_string(i), 100 + i);
+// Files are evicted from the page cache first; the read-ahead must bring back those within
+// its window of the readers, and not those beyond it until the readers move on.
+TEST_F(ReadAheadTest, WarmsTheFilesAWindowAheadOfTheReaders) {
+  const size_t n = ReadAhead::kWindow + 4 * ReadAhead::kBatch;
+  for (size_t i = 0; i < n; ++i) WriteFile("d/f" + std::to_string(i), 8192);
+  for (size_t i = 0; i < n; ++i) Evict(i);
+  if (Resident(0) || Resident(n - 1)) GTEST_SKIP() << "this filesystem keeps evicted files cached (tmpfs?)";
   std::atomic<size_t> taken{0};
   ReadAhead ahead(root_.get(), Files(), taken);
-  for (size_t i = 0; i < paths_.size(); ++i) taken.fetch_add(1);
+  EXPECT_TRUE(BecomesResident(ReadAhead::kWindow - 1)) << "last file of the first window";
+  EXPECT_FALSE(Resident(n - 1)) << "warmed beyond the window";
+  taken.store(n - ReadAhead::kWindow);  // the readers moved on: the window now ends at n
+  EXPECT_TRUE(BecomesResident(n - 1)) << "last file, once the readers came within a window";
+  taken.store(n);
 }
 
 // Nothing here may block or escape: a FIFO (open would block without O_NONBLOCK), a symlink

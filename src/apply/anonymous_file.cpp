@@ -56,7 +56,12 @@ LinkMethod Method(int dirfd) {
 }  // namespace
 
 UniqueFd OpenAnonymousFile(int dirfd) {
-  if (const char* v = std::getenv("KTSYNC_TMPFILE"); v && std::string_view(v) == "0") return {};
+  // Read once: the environment does not change during a run, and this runs per file.
+  static const bool disabled = [] {
+    const char* v = std::getenv("KTSYNC_TMPFILE");
+    return v && std::string_view(v) == "0";
+  }();
+  if (disabled) return {};
   UniqueFd fd(openat(dirfd, ".", kTmpFileFlags, 0600));
   // Probed only where O_TMPFILE works: a first directory without it must not decide "None".
   if (fd && Method(dirfd) == LinkMethod::None) fd.reset();

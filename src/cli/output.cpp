@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/itemize.h"
+#include "util/io_ring.h"
 
 namespace ktsync {
 namespace {
@@ -65,6 +66,7 @@ void StatsText(const Plan& plan, const RunStats& s, bool dry_run) {
   if (!s.encryption_send.empty()) o << "Encryption, sending: " << s.encryption_send << "\n";
   if (!s.encryption_recv.empty()) o << "Encryption, receiving: " << s.encryption_recv << "\n";
   if (s.streams) o << "Data streams: " << s.streams << "\n";
+  o << "Read-ahead I/O: " << DescribeIoBackend() << "\n";
   o << "Time: scan " << Seconds(s.scan_s) << ", hash " << Seconds(s.hash_s) << ", plan "
     << Seconds(s.plan_s) << ", transfer " << Seconds(s.transfer_s) << ", finish "
     << Seconds(s.finish_s) << ", total " << Seconds(s.total_s) << "\n"

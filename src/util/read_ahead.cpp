@@ -28,9 +28,15 @@ constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
 }  // namespace
 
 ReadAhead::ReadAhead(int root_fd, std::vector<ReadAheadFile> files, const std::atomic<size_t>& taken)
-    : root_fd_(root_fd), files_(std::move(files)), taken_(taken), thread_([this] { Run(); }) {}
+    : root_fd_(root_fd), files_(std::move(files)), taken_(taken) {
+  // One small file is read as soon as it could be warmed: no thread for it.
+  size_t eligible = 0;
+  for (size_t i = 0; i < files_.size() && eligible < 2; ++i) eligible += Eligible(i) ? 1 : 0;
+  if (eligible >= 2) thread_ = std::thread([this] { Run(); });
+}
 
 ReadAhead::~ReadAhead() {
+  if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mu_);
     stop_ = true;

@@ -59,7 +59,7 @@ class ReadAhead {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread thread_;  // last: starts once everything above is set
+  std::thread thread_;  // started last, once everything above is set; none for < 2 files
 };
 
 }  // namespace ktsync

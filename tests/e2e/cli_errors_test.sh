@@ -117,3 +117,19 @@ mistake 1 "bad KTSYNC_IO" "KTSYNC_IO='fast'" "auto, uring, sync" -- env KTSYNC_I
     --state-dir "$STATE" "$SRC" "$DST"
 [[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
 pass "option mistakes changed nothing"
+
+# ---- io_uring refused by the kernel (kernel.io_uring_disabled=2, as in many containers):
+# auto falls back to plain syscalls and says so in --stats; KTSYNC_IO=uring is refused.
+SYSCTL=/proc/sys/kernel/io_uring_disabled
+if [[ -w $SYSCTL ]] && old_sysctl=$(cat "$SYSCTL") && echo 2 2>/dev/null >"$SYSCTL"; then
+    at_exit "echo $old_sysctl >$SYSCTL"
+    mistake 1 "KTSYNC_IO=uring without io_uring" "KTSYNC_IO=uring" "unset KTSYNC_IO" -- \
+        env KTSYNC_IO=uring "$KTSYNC" mirror --state-dir "$STATE" "$SRC" "$DST"
+    [[ $(ls "$DST") == keep ]] || die "the refused run changed DST"
+    assert_exit 0 km --stats "$SRC" "$T/no-uring"
+    grep -q '^Read-ahead I/O: syscalls (io_uring' "$OUT" || die "--stats does not say io_uring is unusable: $(cat "$OUT")"
+    tree_identical "$SRC" "$T/no-uring" && pass "without io_uring the mirror falls back: $(grep '^Read-ahead' "$OUT")"
+    echo "$old_sysctl" >"$SYSCTL"
+else
+    note "kernel.io_uring_disabled not writable here: the refused-io_uring case is not tested"
+fi
