@@ -18,6 +18,8 @@
 #include "apply/temp_name.h"
 #include "util/error.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -83,21 +85,12 @@ Action A(ActionKind kind, int64_t src, int64_t dst = -1) { return Action{kind, s
 class ApplyPlanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-apply-plan-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
     src_ = base_ / "src";
     dst_ = base_ / "dst";
     fs::create_directories(src_);
     fs::create_directories(dst_);
     src_fd_ = UniqueFd(open(src_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     tree_ = std::make_unique<DestTree>(DestTree::Open(dst_.string()));
-  }
-  void TearDown() override {
-    tree_.reset();
-    for (const auto& de : fs::recursive_directory_iterator(base_))
-      if (de.is_directory() && !de.is_symlink()) chmod(de.path().c_str(), 0755);
-    fs::remove_all(base_);
   }
 
   ApplyResult Run(const Plan& plan, const Manifest& src, const Manifest& dst,
@@ -111,7 +104,8 @@ class ApplyPlanTest : public ::testing::Test {
     return snap.empty() ? "" : snap[0].path + ": " + snap[0].message;
   }
 
-  fs::path base_, src_, dst_;
+  TempDir base_{"ktsync-apply-plan"};
+  fs::path src_, dst_;
   UniqueFd src_fd_;
   std::unique_ptr<DestTree> tree_;
   Problems problems_;

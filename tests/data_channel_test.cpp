@@ -26,6 +26,8 @@
 #include "util/error.h"
 #include "util/hash.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -129,20 +131,12 @@ std::unique_ptr<ByteStream> NoReopen(int) { throw Error(ExitCode::StreamData, "t
 class DataChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-datachan-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
     src_ = base_ / "src";
     dst_ = base_ / "dst";
     fs::create_directories(src_);
     fs::create_directories(dst_);
     fs::create_directories(base_ / "outside");
     WriteFile(base_ / "outside" / "keep", "outside the destination", 0644, 1'500'000'000'000'000'000);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(base_, fs::perms::all, fs::perm_options::add, ec);
-    fs::remove_all(base_, ec);
   }
 
   Manifest Scan() {
@@ -161,7 +155,7 @@ class DataChannelTest : public ::testing::Test {
 
   // Everything outside dst, to prove a run touched nothing there.
   std::map<std::string, std::string> OutsideDst() {
-    auto all = Snapshot(base_);
+    auto all = Snapshot(base_.path());
     std::map<std::string, std::string> out;
     for (auto& [k, v] : all)
       if (k != "dst" && !k.starts_with("dst/")) out[k] = v;
@@ -257,7 +251,8 @@ class DataChannelTest : public ::testing::Test {
     EXPECT_TRUE(TempFiles(dst_).empty());
   }
 
-  fs::path base_, src_, dst_;
+  TempDir base_{"ktsync-datachan"};
+  fs::path src_, dst_;
 };
 
 void Rethrow(const std::exception_ptr& e) {

@@ -25,6 +25,8 @@
 #include "util/error.h"
 #include "util/hash.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -78,9 +80,6 @@ int CountTemps(const fs::path& dir) {
 class DestTreeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-dest-tree-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
     dst_ = base_ / "dst";
     canary_ = base_ / "canary";
     fs::create_directories(dst_);
@@ -89,13 +88,6 @@ class DestTreeTest : public ::testing::Test {
     chmod((canary_ / "keep").c_str(), 0640);
     canary_dir_ = Lstat(canary_);
     tree_ = std::make_unique<DestTree>(DestTree::Open(dst_.string()));
-  }
-  void TearDown() override {
-    tree_.reset();
-    // A 0555 dir left by a test must not stop the cleanup.
-    for (const auto& de : fs::recursive_directory_iterator(base_))
-      if (de.is_directory() && !de.is_symlink()) chmod(de.path().c_str(), 0755);
-    fs::remove_all(base_);
   }
 
   void Commit(const std::string& rel, const std::string& data, uint32_t mode = 0644) {
@@ -115,7 +107,8 @@ class DestTreeTest : public ::testing::Test {
     EXPECT_EQ(MtimeNs(now), MtimeNs(canary_dir_));
   }
 
-  fs::path base_, dst_, canary_;
+  TempDir base_{"ktsync-dest-tree"};
+  fs::path dst_, canary_;
   struct stat canary_dir_{};
   std::unique_ptr<DestTree> tree_;
 };
@@ -500,7 +493,7 @@ TEST_F(DestTreeTest, UnsafePathsAreRefusedBeforeAnySyscall) {
     EXPECT_THROW(tree_->HardLink(Make("ok", EntryType::File), bad), Error);
   }
   EXPECT_TRUE(Names(dst_).empty());
-  EXPECT_EQ(Names(base_), (std::set<std::string>{"canary", "dst"}));
+  EXPECT_EQ(Names(base_.path()), (std::set<std::string>{"canary", "dst"}));
   EXPECT_THROW(tree_->CreateFile(Make("", EntryType::File)), Error);
 }
 

@@ -15,20 +15,18 @@
 
 #include "util/open_beneath.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
 class TreeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-fill-XXXXXX";
-    tmp_ = ::mkdtemp(tmpl);
-    root_ = tmp_ + "/root";
     std::filesystem::create_directories(root_ + "/d");
     root_fd_.reset(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_fd_);
   }
-  void TearDown() override { std::filesystem::remove_all(tmp_); }
 
   void Write(const std::string& rel, const std::string& content) {
     std::ofstream(root_ + "/" + rel, std::ios::binary | std::ios::trunc) << content;
@@ -51,7 +49,8 @@ class TreeTest : public ::testing::Test {
 
   HashStore OpenStore() { return HashStore::Open(root_, tmp_ + "/state", nullptr); }
 
-  std::string tmp_, root_;
+  TempDir scratch_{"ktsync-fill"};
+  std::string tmp_ = scratch_.str(), root_ = tmp_ + "/root";
   UniqueFd root_fd_;
   Problems problems_;
 };

@@ -18,6 +18,8 @@
 #include "store/sqlite_db.h"
 #include "store/state_dir.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -42,13 +44,8 @@ const Hash128 kH2{0x2222, 0xbbbb};
 class HashStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-store-XXXXXX";
-    tmp_ = ::mkdtemp(tmpl);
-    root_ = tmp_ + "/root";
-    state_ = tmp_ + "/state";
     std::filesystem::create_directory(root_);
   }
-  void TearDown() override { std::filesystem::remove_all(tmp_); }
 
   HashStore OpenStore() { return HashStore::Open(root_, state_, warn_); }
   std::string DbPath() const { return DbPathFor(state_, CanonicalRoot(root_)); }
@@ -60,7 +57,8 @@ class HashStoreTest : public ::testing::Test {
     f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   }
 
-  std::string tmp_, root_, state_;
+  TempDir scratch_{"ktsync-store"};
+  std::string tmp_ = scratch_.str(), root_ = tmp_ + "/root", state_ = tmp_ + "/state";
   std::vector<std::string> warnings_;
   HashStore::WarnFn warn_ = [this](const std::string& w) { warnings_.push_back(w); };
 };

@@ -47,6 +47,8 @@
 #include "util/hash.h"
 #include "util/unique_fd.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 
 namespace ktsync {
@@ -702,23 +704,6 @@ std::map<std::string, std::string> Snapshot(const fs::path& root, const std::vec
   return snap;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ktsync-hostile.XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 std::string Printable(const std::string& s) {
   std::string out;
   for (unsigned char c : s) out += (c < 0x20 && c != '\n') || c == 0x7f ? '?' : static_cast<char>(c);
@@ -767,7 +752,7 @@ TEST_P(HostileServer, ClientRefusesCleanlyAndChangesNothingOutside) {
     if (c.name == GetParam()) cc = &c;
   ASSERT_NE(cc, nullptr);
 
-  TempDir t;
+  TempDir t{"ktsync-hostile"};
   fs::path work = t.path() / "work", dst = work / "dst", canary = work / "canary";
   fs::create_directories(dst);
   fs::create_directories(canary / "sub");
@@ -969,7 +954,7 @@ class HostileClient : public ::testing::Test {
     return false;
   }
 
-  TempDir t_;
+  TempDir t_{"ktsync-hostile"};
   fs::path src_, dst_, canary_;
   Child server_;
   SessionReady ready_;

@@ -17,6 +17,8 @@
 #include "util/hash.h"
 #include "util/problems.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -67,9 +69,6 @@ bool NoTemps(const fs::path& dir) {
 class LocalCopyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-local-copy-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
     dst_ = base_ / "dst";
     src_ = base_ / "src";
     fs::create_directories(dst_);
@@ -77,16 +76,13 @@ class LocalCopyTest : public ::testing::Test {
     src_fd_ = UniqueFd(open(src_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     tree_ = std::make_unique<DestTree>(DestTree::Open(dst_.string()));
   }
-  void TearDown() override {
-    tree_.reset();
-    fs::remove_all(base_);
-  }
 
   CopyResult Copy(const Entry& e) {
     return CopyLocalFile(src_fd_.get(), e, *tree_, MetaOptions{}, /*fsync=*/false, problems_);
   }
 
-  fs::path base_, src_, dst_;
+  TempDir base_{"ktsync-local-copy"};
+  fs::path src_, dst_;
   UniqueFd src_fd_;
   std::unique_ptr<DestTree> tree_;
   Problems problems_;
@@ -199,24 +195,20 @@ TEST_F(LocalCopyTest, UnsafeSourcePathIsAFailure) {
 // read/hash/write path; on a kernel that allows it, it simply runs the other path again.
 TEST(LocalCopyCrossFs, FallsBackToReadWriteBetweenFilesystems) {
   if (!fs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
-  char src_tmpl[] = "/dev/shm/ktsync-local-copy-XXXXXX";
-  char dst_tmpl[] = "/tmp/ktsync-local-copy-XXXXXX";
-  ASSERT_NE(mkdtemp(src_tmpl), nullptr);
-  ASSERT_NE(mkdtemp(dst_tmpl), nullptr);
+  TempDir src{"ktsync-local-copy", "/dev/shm"};
+  TempDir dst{"ktsync-local-copy"};
   std::string data = RandomBytes((2 << 20) + 7);
-  WriteAll(fs::path(src_tmpl) / "f", data);
+  WriteAll(src / "f", data);
   {
-    UniqueFd src_fd(open(src_tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    DestTree tree = DestTree::Open(dst_tmpl);
+    UniqueFd src_fd(open(src.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DestTree tree = DestTree::Open(dst.str());
     Problems problems;
-    CopyResult r = CopyLocalFile(src_fd.get(), Scan(src_tmpl, "f"), tree, MetaOptions{}, true,
+    CopyResult r = CopyLocalFile(src_fd.get(), Scan(src.path(), "f"), tree, MetaOptions{}, true,
                                  problems);
     EXPECT_TRUE(r.ok);
     EXPECT_EQ(r.hash, HashBytes(data.data(), data.size()));
-    EXPECT_EQ(ReadAll(fs::path(dst_tmpl) / "f"), data);
+    EXPECT_EQ(ReadAll(dst / "f"), data);
   }
-  fs::remove_all(src_tmpl);
-  fs::remove_all(dst_tmpl);
 }
 
 TEST_F(LocalCopyTest, SupplierCountsAndReportsEachCopiedFile) {

@@ -19,6 +19,8 @@
 #include "util/io_ring.h"
 #include "util/unique_fd.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using namespace ktsync;
 using Clock = std::chrono::steady_clock;
@@ -28,14 +30,10 @@ namespace {
 class ReadAheadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-read-ahead-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
     fs::create_directories(base_ / "root" / "d");
     root_.reset(open((base_ / "root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_);
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   void Add(const std::string& rel, uint64_t size) {
     paths_.push_back(rel);
@@ -78,7 +76,7 @@ class ReadAheadTest : public ::testing::Test {
     return out;
   }
 
-  fs::path base_;
+  TempDir base_{"ktsync-read-ahead"};
   UniqueFd root_;
   std::vector<std::string> paths_;  // stable: filled before Files()
   std::vector<uint64_t> sizes_;

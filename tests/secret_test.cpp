@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
 
@@ -18,13 +20,6 @@ using namespace std::string_literals;
 
 class SecretFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/ktsync-secret-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& content, mode_t mode) {
     std::string path = dir_ + "/" + name;
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -46,7 +41,8 @@ class SecretFileTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  TempDir scratch_{"ktsync-secret-test"};
+  std::string dir_ = scratch_.str();
 };
 
 constexpr char kSecret[] = "0123456789abcdefXYZ";

@@ -17,21 +17,10 @@
 #include "store/root_lock.h"
 #include "util/error.h"
 
+#include "temp_dir.h"
+
 namespace ktsync {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ktsync-state-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Restores an environment variable when the test ends.
 class ScopedEnv {
@@ -98,12 +87,12 @@ TEST(DbPathFor, IsStablePerRootAndDiffersBetweenRoots) {
 }
 
 TEST(CanonicalRoot, ResolvesSymlinksAndDotDot) {
-  TempDir t;
-  std::filesystem::create_directories(t.path() + "/real/sub");
-  std::filesystem::create_directory_symlink(t.path() + "/real", t.path() + "/link");
-  std::string real = CanonicalRoot(t.path() + "/real");
-  EXPECT_EQ(CanonicalRoot(t.path() + "/link"), real);
-  EXPECT_EQ(CanonicalRoot(t.path() + "/real/sub/.."), real);
+  TempDir t{"ktsync-state"};
+  std::filesystem::create_directories(t.str() + "/real/sub");
+  std::filesystem::create_directory_symlink(t.str() + "/real", t.str() + "/link");
+  std::string real = CanonicalRoot(t.str() + "/real");
+  EXPECT_EQ(CanonicalRoot(t.str() + "/link"), real);
+  EXPECT_EQ(CanonicalRoot(t.str() + "/real/sub/.."), real);
 }
 
 TEST(CanonicalRoot, KeepsAPathThatDoesNotExist) {
@@ -111,8 +100,8 @@ TEST(CanonicalRoot, KeepsAPathThatDoesNotExist) {
 }
 
 TEST(MakeDirs, CreatesNestedDirectoriesWithMode) {
-  TempDir t;
-  std::string d = t.path() + "/a/b/c";
+  TempDir t{"ktsync-state"};
+  std::string d = t.str() + "/a/b/c";
   MakeDirs(d, 0700);
   struct stat st{};
   ASSERT_EQ(::stat(d.c_str(), &st), 0);
@@ -122,10 +111,10 @@ TEST(MakeDirs, CreatesNestedDirectoriesWithMode) {
 }
 
 TEST(MakeDirs, ThrowsNamingThePathWhenAFileIsInTheWay) {
-  TempDir t;
-  std::ofstream(t.path() + "/file") << "x";
+  TempDir t{"ktsync-state"};
+  std::ofstream(t.str() + "/file") << "x";
   try {
-    MakeDirs(t.path() + "/file/sub", 0700);
+    MakeDirs(t.str() + "/file/sub", 0700);
     FAIL() << "no throw";
   } catch (const SysError& e) {
     EXPECT_NE(std::string(e.what()).find("/file"), std::string::npos) << e.what();
@@ -133,22 +122,22 @@ TEST(MakeDirs, ThrowsNamingThePathWhenAFileIsInTheWay) {
 }
 
 TEST(StateDirId, IsTheDirectoryDevAndInode) {
-  TempDir t;
+  TempDir t{"ktsync-state"};
   struct stat st{};
   ASSERT_EQ(::stat(t.path().c_str(), &st), 0);
-  std::optional<FileId> id = StateDirId(t.path());
+  std::optional<FileId> id = StateDirId(t.str());
   ASSERT_TRUE(id);
   EXPECT_EQ(id->dev, static_cast<uint64_t>(st.st_dev));
   EXPECT_EQ(id->ino, static_cast<uint64_t>(st.st_ino));
-  EXPECT_FALSE(StateDirId(t.path() + "/missing"));
+  EXPECT_FALSE(StateDirId(t.str() + "/missing"));
 }
 
 // ---- RootLock
 
 struct LockFixture : ::testing::Test {
-  TempDir t;
-  std::string root = t.path() + "/dst";
-  std::string state = t.path() + "/state";
+  TempDir t{"ktsync-state"};
+  std::string root = t.str() + "/dst";
+  std::string state = t.str() + "/state";
   std::vector<std::string> warnings;
   std::function<void(const std::string&)> warn = [this](const std::string& w) {
     warnings.push_back(w);
@@ -215,8 +204,8 @@ TEST_F(LockFixture, MovedLockStaysHeld) {
 }
 
 TEST_F(LockFixture, UnusableStateDirWarnsAndDoesNotThrow) {
-  std::ofstream(t.path() + "/file") << "x";
-  RootLock lock = RootLock::Acquire(root, t.path() + "/file/state", warn);
+  std::ofstream(t.str() + "/file") << "x";
+  RootLock lock = RootLock::Acquire(root, t.str() + "/file/state", warn);
   EXPECT_FALSE(lock.held());
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("will not be detected"), std::string::npos) << warnings[0];
@@ -229,14 +218,12 @@ namespace ktsync {
 namespace {
 
 TEST(CanonicalPathOf, ResolvesTheParentOfAMissingPath) {
-  char tmpl[] = "/tmp/ktsync_canon_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string dir = tmpl;
+  TempDir t{"ktsync_canon"};
+  std::string dir = t.str();
   ASSERT_EQ(::symlink(dir.c_str(), (dir + "_link").c_str()), 0);
   EXPECT_EQ(CanonicalPathOf(dir + "_link/missing"), dir + "/missing");
   EXPECT_EQ(CanonicalPathOf(dir + "_link/"), dir);
   ::unlink((dir + "_link").c_str());
-  ::rmdir(dir.c_str());
 }
 
 }  // namespace
