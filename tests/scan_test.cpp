@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -223,6 +224,18 @@ TEST_F(ScanTest, SkipInodesHidesStateDirectory) {
   opts.skip_inodes.push_back({st.st_dev, st.st_ino});
   ScanResult r = Scan(opts);
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "data"}));
+}
+
+TEST_F(ScanTest, CancelledScanStopsAtTheNextEntry) {
+  Dir("a");
+  File("a/b");
+  File("c");
+  std::atomic<bool> cancel{true};
+  ScanOptions opts;
+  opts.cancel = &cancel;
+  EXPECT_EQ(Paths(Scan(opts)), std::vector<std::string>{""});
+  cancel = false;
+  EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "a", "a/b", "c"}));
 }
 
 TEST_F(ScanTest, RecordsSpecialFiles) {

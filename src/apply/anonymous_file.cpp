@@ -56,12 +56,8 @@ LinkMethod Method(int dirfd) {
 }  // namespace
 
 UniqueFd OpenAnonymousFile(int dirfd) {
-  // Read once: the environment does not change during a run, and this runs per file.
-  static const bool disabled = [] {
-    const char* v = std::getenv("KTSYNC_TMPFILE");
-    return v && std::string_view(v) == "0";
-  }();
-  if (disabled) return {};
+  // Read per call (a getenv is nothing next to the openat): tests switch it between cases.
+  if (const char* v = std::getenv("KTSYNC_TMPFILE"); v && std::string_view(v) == "0") return {};
   UniqueFd fd(openat(dirfd, ".", kTmpFileFlags, 0600));
   // Probed only where O_TMPFILE works: a first directory without it must not decide "None".
   if (fd && Method(dirfd) == LinkMethod::None) fd.reset();

@@ -2,12 +2,12 @@
 // -> plan -> guards -> print (dry run stops here) -> apply, copying file data locally.
 #include <unistd.h>
 
-#include <thread>
 
 #include "apply/apply_plan.h"
 #include "apply/local_copy.h"
 #include "cli/mirror_run.h"
 #include "cli/progress.h"
+#include "mirror/background_scan.h"
 #include "mirror/guards.h"
 #include "mirror/tree_side.h"
 #include "store/state_dir.h"
@@ -39,22 +39,12 @@ int RunLocalMirror(const MirrorOptions& o, Reporter& rep) {
   // Before anything is created: a DST inside SRC (or the reverse) is refused untouched.
   CheckNotNested(CanonicalRoot(o.src), CanonicalPathOf(o.dst));
   TreeSide src = TreeSide::OpenSource(o.src, cfg, warn);
-  TreeSide dst = TreeSide::OpenDest(o.dst, cfg, o.dry_run, warn);
-
   // The two scans touch different trees: run them side by side.
-  Problems dst_problems;
-  std::exception_ptr dst_error;
-  std::thread dst_scan([&] {
-    try {
-      dst.Scan(dst_problems);
-    } catch (...) {
-      dst_error = std::current_exception();
-    }
-  });
+  BackgroundScan dst_scan(TreeSide::OpenDest(o.dst, cfg, o.dry_run, warn));
   src.Scan(problems);
-  dst_scan.join();
-  if (dst_error) std::rethrow_exception(dst_error);
-  for (const Problem& p : dst_problems.Snapshot()) problems.Fail(p.path, p.message);
+  std::vector<Problem> dst_problems;
+  TreeSide dst = dst_scan.Join(dst_problems);
+  for (const Problem& p : dst_problems) problems.Fail(p.path, p.message);
   stats.scan_s = clock.Lap();
 
   CheckSourceNotEmpty(src.manifest(), dst.manifest(), src.name(), dst.name());

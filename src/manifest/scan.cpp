@@ -120,6 +120,7 @@ class Scanner {
   // than a thread's stack allows (only RLIMIT_NOFILE bounds it, as one fd per level).
   void Walk() {
     while (!stack_.empty()) {
+      if (opts_.cancel && opts_.cancel->load(std::memory_order_relaxed)) return;
       size_t depth = stack_.size() - 1;
       Frame& top = stack_.back();
       const Listing& list = levels_[depth];

@@ -107,7 +107,7 @@ void TreeSide::OpenStore(WarnFn warn) {
   store_.emplace(HashStore::Open(abs_path_, cfg_.state_dir, std::move(warn)));
 }
 
-void TreeSide::Scan(Problems& problems) {
+void TreeSide::Scan(Problems& problems, const std::atomic<bool>* cancel) {
   if (!root_) return;  // dry run against a DST that does not exist yet
   Filter filter;
   for (const FilterRule& r : cfg_.filters) filter.Add(r);
@@ -117,6 +117,7 @@ void TreeSide::Scan(Problems& problems) {
   so.hard_links = cfg_.hard_links;
   so.collect_temps = true;
   so.temp_prefix = kTempPrefix;
+  so.cancel = cancel;
   // The cache must never be mirrored, even when the user keeps it inside the tree.
   if (auto id = StateDirId(cfg_.state_dir)) so.skip_inodes.emplace_back(id->dev, id->ino);
   ScanResult r = ScanTree(root_.get(), so, problems, name_);

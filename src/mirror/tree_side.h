@@ -6,6 +6,7 @@
 // -> CommitStore.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -42,7 +43,8 @@ class TreeSide {
   static TreeSide OpenBeneath(const std::string& root, const std::string& rel, bool as_dest,
                               bool dry_run, const TreeConfig& cfg, WarnFn warn);
 
-  void Scan(Problems& problems);
+  // `cancel`: see ScanOptions::cancel (the manifest is then partial and must not be used).
+  void Scan(Problems& problems, const std::atomic<bool>* cancel = nullptr);
   // Fills Entry::hash for `indices` from the cache, or by reading the file (then cached).
   void FillHashes(const std::vector<int64_t>& indices, Problems& problems);
   void CommitStore();
