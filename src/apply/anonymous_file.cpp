@@ -55,10 +55,10 @@ LinkMethod Method(int dirfd) {
 
 }  // namespace
 
-UniqueFd OpenAnonymousFile(int dirfd) {
+UniqueFd OpenAnonymousFile(int dirfd, uint32_t perms) {
   // Read per call (a getenv is nothing next to the openat): tests switch it between cases.
   if (const char* v = std::getenv("KTSYNC_TMPFILE"); v && std::string_view(v) == "0") return {};
-  UniqueFd fd(openat(dirfd, ".", kTmpFileFlags, 0600));
+  UniqueFd fd(openat(dirfd, ".", kTmpFileFlags, perms & 0777));
   // Probed only where O_TMPFILE works: a first directory without it must not decide "None".
   if (fd && Method(dirfd) == LinkMethod::None) fd.reset();
   return fd;

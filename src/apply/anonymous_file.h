@@ -10,13 +10,17 @@
 // temps (a filesystem whose O_TMPFILE misbehaves; CI runs the tests both ways).
 #pragma once
 
+#include <cstdint>
+
 #include "util/unique_fd.h"
 
 namespace ktsync {
 
-// A new unnamed regular file (0600, O_RDWR) in directory `dirfd`; invalid when unnamed
-// files cannot be used there.
-UniqueFd OpenAnonymousFile(int dirfd);
+// A new unnamed regular file (O_RDWR) in directory `dirfd`; invalid when unnamed files
+// cannot be used there. `perms` (& 0777, less the umask) are its permission bits from the
+// start: no one can open an unnamed file by path, and a file created with its final bits
+// needs no chmod (a journalled inode update per file).
+UniqueFd OpenAnonymousFile(int dirfd, uint32_t perms);
 
 // Names the file open as `fd` (from OpenAnonymousFile) `name` in `dirfd`, never replacing:
 // -1 with errno EEXIST when the name is taken. Returns 0 or -1 (errno set).

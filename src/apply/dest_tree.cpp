@@ -266,7 +266,7 @@ void DestTree::SetMeta(const Entry& src_entry, const MetaOptions& meta, bool cre
 
 PendingFile DestTree::CreateFile(const Entry& src_entry) {
   Located at = Locate(src_entry.path);
-  UniqueFd fd = OpenAnonymousFile(at.parent);
+  UniqueFd fd = OpenAnonymousFile(at.parent, src_entry.mode);
   std::string temp;
   if (!fd) {
     temp = MakeTemp("create", src_entry.path, [&](const char* t) {

@@ -21,7 +21,7 @@ struct MetaOptions {
 
 // `fd` may be a normal fd or an O_PATH fd (used for nodes we cannot or must not open for
 // I/O: mode-000 files as non-root, devices, fifos). `rel` names the entry in errors.
-// Throws SysError.
+// Owner and permission bits the file already has are not set again. Throws SysError.
 void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel);
 
 // Symlinks: owner and mtime of the link itself (Linux has no symlink modes).
