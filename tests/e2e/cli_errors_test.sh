@@ -126,7 +126,8 @@ if [[ -w $SYSCTL ]] && old_sysctl=$(cat "$SYSCTL") && echo 2 2>/dev/null >"$SYSC
     mistake 1 "KTSYNC_IO=uring without io_uring" "KTSYNC_IO=uring" "unset KTSYNC_IO" -- \
         env KTSYNC_IO=uring "$KTSYNC" mirror --state-dir "$STATE" "$SRC" "$DST"
     [[ $(ls "$DST") == keep ]] || die "the refused run changed DST"
-    assert_exit 0 km --stats "$SRC" "$T/no-uring"
+    # env -u: the ASan pass of the suite sets KTSYNC_IO=sync; this case is about auto.
+    assert_exit 0 env -u KTSYNC_IO "$KTSYNC" mirror --state-dir "$STATE" --stats "$SRC" "$T/no-uring"
     grep -q '^Read-ahead I/O: syscalls (io_uring' "$OUT" || die "--stats does not say io_uring is unusable: $(cat "$OUT")"
     tree_identical "$SRC" "$T/no-uring" && pass "without io_uring the mirror falls back: $(grep '^Read-ahead' "$OUT")"
     echo "$old_sysctl" >"$SYSCTL"
