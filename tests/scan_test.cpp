@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "manifest/stat_ahead.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -236,6 +237,34 @@ TEST_F(ScanTest, CancelledScanStopsAtTheNextEntry) {
   EXPECT_EQ(Paths(Scan(opts)), std::vector<std::string>{""});
   cancel = false;
   EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "a", "a/b", "c"}));
+}
+
+// The warmer only reads: a scan with it lists exactly what a scan without it does, through
+// excluded directories, symlinks to directories, a nest deeper than it descends.
+TEST_F(ScanTest, StatAheadChangesNothingInTheResult) {
+  for (int d = 0; d < 20; ++d) {
+    std::string dir = "d" + std::to_string(d);
+    Dir(dir);
+    for (int f = 0; f < 40; ++f) File(dir + "/f" + std::to_string(f), "x");
+    Dir(dir + "/sub");
+    File(dir + "/sub/g");
+  }
+  Dir("skip");
+  File("skip/h");
+  Link("d3", "link-to-dir");
+  Link("/", "link-to-root");
+  Dir("deep");
+  Nest("deep", StatAhead::kMaxDepth + 10);
+  Filter filter;
+  filter.Add(false, "skip");
+  ScanOptions plain;
+  plain.filter = &filter;
+  ScanOptions ahead = plain;
+  ahead.stat_ahead = true;
+  ScanResult want = Scan(plain);
+  EXPECT_EQ(Paths(Scan(ahead)), Paths(want));
+  EXPECT_EQ(Find(want, "skip"), nullptr);
+  EXPECT_EQ(problems_.Snapshot().size(), 0u);
 }
 
 TEST_F(ScanTest, RecordsSpecialFiles) {

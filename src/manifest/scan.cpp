@@ -11,8 +11,10 @@
 #include <climits>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
+#include "manifest/stat_ahead.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -101,9 +103,11 @@ class Scanner {
     FillFromStat(st, EntryType::Dir, &e);
     root_dev_ = e.dev;
     Push(std::move(e));
+    if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
     if (int err = Enter(std::move(root)); err != 0)
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
     Walk();
+    ahead_.reset();
     return std::move(result_);
   }
 
@@ -134,6 +138,7 @@ class Scanner {
       path_.append(list.Get(n));
       UniqueFd sub = VisitChild(top.fd.get(), list.buf.data() + n.off, list.Get(n), n.dtype);
       if (!sub) continue;
+      if (ahead_) ahead_->ScanEntered(path_);
       // ENOENT from getdents: the directory was removed while we read it.
       if (int err = Enter(std::move(sub)); err != 0) Report(err, "read directory", err == ENOENT);
     }
@@ -290,6 +295,7 @@ class Scanner {
   std::vector<char> dents_;
   std::string link_buf_;
   std::unordered_map<DevIno, int64_t, DevInoHash> leaders_;
+  std::optional<StatAhead> ahead_;  // last: stops (and joins) before the rest goes
 };
 
 }  // namespace

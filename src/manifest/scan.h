@@ -39,6 +39,9 @@ struct ScanOptions {
   std::string_view temp_prefix = ".ktsync-tmp.";  // empty: no name is treated as a temp
   bool collect_temps = false;       // put temp entries' paths in ScanResult::stale_temps
   size_t expected_entries = 0;      // capacity hint (e.g. last run's count); 0 = unknown
+  // A second thread warms the inode cache from the far end of the tree (stat_ahead.h):
+  // a cold scan takes about a quarter less. Off where nothing reads the disk (tests).
+  bool stat_ahead = false;
   // When it turns true the walk stops at the next entry and returns what it has: the
   // caller no longer wants the result (it failed elsewhere first).
   const std::atomic<bool>* cancel = nullptr;

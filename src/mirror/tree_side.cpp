@@ -118,6 +118,7 @@ void TreeSide::Scan(Problems& problems, const std::atomic<bool>* cancel) {
   so.collect_temps = true;
   so.temp_prefix = kTempPrefix;
   so.cancel = cancel;
+  so.stat_ahead = true;
   // The cache must never be mirrored, even when the user keeps it inside the tree.
   if (auto id = StateDirId(cfg_.state_dir)) so.skip_inodes.emplace_back(id->dev, id->ino);
   ScanResult r = ScanTree(root_.get(), so, problems, name_);

@@ -69,7 +69,7 @@ lock=$(find "$T/st_lock" -name '*.lock')
 [[ $(wc -l <<<"$lock") == 1 && -n $lock ]] || die "expected one lock file (DST's), got: $lock"
 flock -n "$lock" sleep 5 &
 lockpid=$!
-sleep 0.3
+for _ in $(seq 100); do flock -n "$lock" true || break; sleep 0.05; done  # held by the sleeper
 assert_exit 43 "$KTSYNC" mirror --state-dir "$T/st_lock" "$SRC" "$DST"
 grep -q "another ktsync run" "$ERR" || die "lock message"
 wait "$lockpid"
@@ -110,15 +110,18 @@ fi
 
 # SIGINT mid-copy: exit 20, nothing partial under a final name; the next run cleans up.
 mkdir -p "$T/isrc"
-head -c 300M /dev/urandom >"$T/isrc/big"
-"$KTSYNC" mirror --state-dir "$STATE" "$T/isrc" "$T/idst" 2>"$T/int.err" &
+for i in $(seq 20); do head -c 15M /dev/urandom >"$T/isrc/big$i"; done
+# --bwlimit (paid per file): 300 MB take 6 s, so the signal lands mid-run on any machine.
+"$KTSYNC" mirror --state-dir "$STATE" --bwlimit 50M "$T/isrc" "$T/idst" 2>"$T/int.err" &
 ipid=$!
 wait_in_flight "$T/idst" 2 || true
 kill -INT "$ipid"
 rc=0
 wait "$ipid" || rc=$?
 assert_eq 20 "$rc" "SIGINT exits 20"
-[[ ! -e $T/idst/big ]] || cmp -s "$T/isrc/big" "$T/idst/big" || die "partial file under its final name"
+for f in "$T"/idst/big*; do
+    [[ ! -e $f ]] || cmp -s "$T/isrc/${f##*/}" "$f" || die "partial file under its final name: $f"
+done
 assert_exit 0 run "$T/isrc" "$T/idst"
 tree_identical "$T/isrc" "$T/idst"
 [[ -z $(find "$T/idst" -name '.ktsync-tmp.*') ]] || die "temp files left after the rerun"

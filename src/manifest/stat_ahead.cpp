@@ -1,0 +1,126 @@
+#include "manifest/stat_ahead.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "manifest/entry.h"
+
+namespace ktsync {
+namespace {
+
+constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+
+struct Name {
+  std::string name;
+  unsigned char dtype;
+};
+
+// The directory's names in path order.
+std::vector<Name> SortedNames(int fd) {
+  std::vector<Name> names;
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    ssize_t n = ::getdents64(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t pos = 0; pos < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf.data() + pos);
+      pos += d->d_reclen;
+      const char* s = d->d_name;
+      if (s[0] == '.' && (s[1] == '\0' || (s[1] == '.' && s[2] == '\0'))) continue;
+      names.push_back({s, d->d_type});
+    }
+  }
+  std::sort(names.begin(), names.end(), [](const Name& a, const Name& b) { return a.name < b.name; });
+  return names;
+}
+
+}  // namespace
+
+StatAhead::StatAhead(int root_fd, dev_t root_dev, const Filter* filter)
+    : root_(::openat(root_fd, ".", kOpenDirFlags)),  // not a dup: getdents needs its own offset
+      root_dev_(root_dev),
+      filter_(filter && !filter->empty() ? filter : nullptr),
+      thread_([this] { Run(); }) {}
+
+StatAhead::~StatAhead() {
+  stop_ = true;
+  thread_.join();
+}
+
+void StatAhead::ScanEntered(std::string_view rel) {
+  std::lock_guard lock(mu_);
+  scan_at_.assign(rel);
+}
+
+// Best effort throughout: anything the warmer cannot read, the scan reports itself.
+void StatAhead::Run() {
+  try {
+    if (!root_) return;
+    std::string rel;
+    Warm(root_.get(), rel, 0);
+  } catch (...) {
+  }
+}
+
+bool StatAhead::ScanHasReached(std::string_view rel) {
+  std::lock_guard lock(mu_);
+  return ComparePaths(scan_at_, rel) >= 0;
+}
+
+bool StatAhead::LooksCached() {
+  if (stats_ != kProbeStats) return false;
+  if (stat_ns_ / kProbeStats < kCachedStatNs) stop_ = true;
+  return stop_;
+}
+
+// A directory's own entries are stat'ed first to last, the order its inodes usually sit in
+// (ext4 reads inode tables ahead, forward only: stat'ing backward measured no faster than
+// no warmer at all); its subdirectories are then visited last to first.
+bool StatAhead::Warm(int fd, std::string& rel, int depth) {
+  using Clock = std::chrono::steady_clock;
+  const size_t len = rel.size();
+  auto child = [&](const std::string& name) {
+    rel.resize(len);
+    if (len) rel += '/';
+    rel += name;
+  };
+  std::vector<std::string> subdirs;
+  for (const Name& n : SortedNames(fd)) {
+    if (stop_) return false;
+    child(n.name);
+    bool known_type = n.dtype != DT_UNKNOWN;
+    if (filter_ && known_type && filter_->Excluded(rel, n.dtype == DT_DIR)) continue;
+    struct stat st;
+    auto t0 = stats_ < kProbeStats ? Clock::now() : Clock::time_point{};
+    int rc = ::fstatat(fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
+    if (stats_ < kProbeStats) {
+      stat_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+      ++stats_;
+      if (LooksCached()) return false;
+    }
+    if (rc != 0 || !S_ISDIR(st.st_mode) || st.st_dev != root_dev_ || depth + 1 > kMaxDepth) continue;
+    if (filter_ && !known_type && filter_->Excluded(rel, true)) continue;
+    subdirs.push_back(n.name);
+  }
+  for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) {
+    child(*it);
+    // The scan goes forward, this goes backward: once it is here, the rest is scanned.
+    if (stop_ || ScanHasReached(rel)) return false;
+    UniqueFd sub(::openat(fd, it->c_str(), kOpenDirFlags));
+    if (sub && !Warm(sub.get(), rel, depth + 1)) return false;
+  }
+  rel.resize(len);
+  return true;
+}
+
+}  // namespace ktsync
