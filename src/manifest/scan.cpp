@@ -6,14 +6,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <deque>
 #include <optional>
 #include <unordered_map>
 
+#include "manifest/dir_listing.h"
 #include "manifest/stat_ahead.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
@@ -69,19 +68,6 @@ struct DevInoHash {
   size_t operator()(const DevIno& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.dev; }
 };
 
-// One directory's names: bytes in one buffer (NUL-terminated for the syscalls), so a
-// directory of n names costs two allocations, not n. Reused for every directory at its depth.
-struct Listing {
-  struct Name {
-    uint32_t off;
-    uint32_t len;
-    uint8_t dtype;
-  };
-  std::string buf;
-  std::vector<Name> names;
-  std::string_view Get(const Name& n) const { return {buf.data() + n.off, n.len}; }
-};
-
 class Scanner {
  public:
   Scanner(const ScanOptions& opts, Problems& problems)
@@ -127,16 +113,16 @@ class Scanner {
       if (opts_.cancel && opts_.cancel->load(std::memory_order_relaxed)) return;
       size_t depth = stack_.size() - 1;
       Frame& top = stack_.back();
-      const Listing& list = levels_[depth];
+      const DirListing& list = levels_[depth];
       if (top.next == list.names.size()) {
         stack_.pop_back();
         continue;
       }
-      const Listing::Name& n = list.names[top.next++];
+      const DirListing::Name& n = list.names[top.next++];
       path_.resize(top.path_len);
       if (!path_.empty()) path_ += '/';
       path_.append(list.Get(n));
-      UniqueFd sub = VisitChild(top.fd.get(), list.buf.data() + n.off, list.Get(n), n.dtype);
+      UniqueFd sub = VisitChild(top.fd.get(), list.CStr(n), list.Get(n), n.dtype);
       if (!sub) continue;
       if (ahead_) ahead_->ScanEntered(path_);
       // ENOENT from getdents: the directory was removed while we read it.
@@ -149,35 +135,9 @@ class Scanner {
   int Enter(UniqueFd fd) {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
-    Listing& list = levels_[depth];
-    int err = ReadNames(fd.get(), &list);
-    std::sort(list.names.begin(), list.names.end(),
-              [&list](const Listing::Name& a, const Listing::Name& b) {
-                return list.Get(a) < list.Get(b);  // char_traits<char> compares as unsigned
-              });
+    int err = levels_[depth].Read(fd.get(), dents_);
     stack_.push_back({std::move(fd), 0, path_.size()});
     return err;
-  }
-
-  int ReadNames(int dirfd, Listing* list) {
-    list->buf.clear();
-    list->names.clear();
-    for (;;) {
-      ssize_t n = ::getdents64(dirfd, dents_.data(), dents_.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno;
-      if (n == 0) return 0;
-      for (ssize_t pos = 0; pos < n;) {
-        const auto* d = reinterpret_cast<const struct dirent64*>(dents_.data() + pos);
-        pos += d->d_reclen;
-        const char* name = d->d_name;
-        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-        size_t len = std::strlen(name);
-        list->names.push_back({static_cast<uint32_t>(list->buf.size()),
-                               static_cast<uint32_t>(len), d->d_type});
-        list->buf.append(name, len + 1);
-      }
-    }
   }
 
   // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
@@ -291,7 +251,7 @@ class Scanner {
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited
   std::vector<Frame> stack_;
-  std::deque<Listing> levels_;  // levels_[d]: names of the directory at stack_[d]
+  std::deque<DirListing> levels_;  // levels_[d]: names of the directory at stack_[d]
   std::vector<char> dents_;
   std::string link_buf_;
   std::unordered_map<DevIno, int64_t, DevInoHash> leaders_;

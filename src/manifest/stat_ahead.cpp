@@ -5,44 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <utility>
 #include <vector>
 
+#include "manifest/dir_listing.h"
 #include "manifest/entry.h"
 
 namespace ktsync {
 namespace {
 
 constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-
-struct Name {
-  std::string name;
-  unsigned char dtype;
-};
-
-// The directory's names in path order.
-std::vector<Name> SortedNames(int fd) {
-  std::vector<Name> names;
-  std::vector<char> buf(64 * 1024);
-  for (;;) {
-    ssize_t n = ::getdents64(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (ssize_t pos = 0; pos < n;) {
-      const auto* d = reinterpret_cast<const struct dirent64*>(buf.data() + pos);
-      pos += d->d_reclen;
-      const char* s = d->d_name;
-      if (s[0] == '.' && (s[1] == '\0' || (s[1] == '.' && s[2] == '\0'))) continue;
-      names.push_back({s, d->d_type});
-    }
-  }
-  std::sort(names.begin(), names.end(), [](const Name& a, const Name& b) { return a.name < b.name; });
-  return names;
-}
 
 }  // namespace
 
@@ -83,26 +55,29 @@ bool StatAhead::LooksCached() {
   return stop_;
 }
 
-// A directory's own entries are stat'ed first to last, the order its inodes usually sit in
-// (ext4 reads inode tables ahead, forward only: stat'ing backward measured no faster than
-// no warmer at all); its subdirectories are then visited last to first.
+// A directory's own entries are stat'ed first to last, the order their inodes usually sit
+// in (ext4 reads inode tables ahead, forward); its subdirectories are then visited last
+// to first.
 bool StatAhead::Warm(int fd, std::string& rel, int depth) {
   using Clock = std::chrono::steady_clock;
   const size_t len = rel.size();
-  auto child = [&](const std::string& name) {
+  auto child = [&](std::string_view name) {
     rel.resize(len);
     if (len) rel += '/';
     rel += name;
   };
-  std::vector<std::string> subdirs;
-  for (const Name& n : SortedNames(fd)) {
+  DirListing list;
+  list.Read(fd, dents_);
+  std::vector<uint32_t> subdirs;  // indices into list.names
+  for (uint32_t i = 0; i < list.names.size(); ++i) {
+    const DirListing::Name& n = list.names[i];
     if (stop_) return false;
-    child(n.name);
+    child(list.Get(n));
     bool known_type = n.dtype != DT_UNKNOWN;
     if (filter_ && known_type && filter_->Excluded(rel, n.dtype == DT_DIR)) continue;
     struct stat st;
     auto t0 = stats_ < kProbeStats ? Clock::now() : Clock::time_point{};
-    int rc = ::fstatat(fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
+    int rc = ::fstatat(fd, list.CStr(n), &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT);
     if (stats_ < kProbeStats) {
       stat_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
       ++stats_;
@@ -110,13 +85,14 @@ bool StatAhead::Warm(int fd, std::string& rel, int depth) {
     }
     if (rc != 0 || !S_ISDIR(st.st_mode) || st.st_dev != root_dev_ || depth + 1 > kMaxDepth) continue;
     if (filter_ && !known_type && filter_->Excluded(rel, true)) continue;
-    subdirs.push_back(n.name);
+    subdirs.push_back(i);
   }
   for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) {
-    child(*it);
+    const DirListing::Name& n = list.names[*it];
+    child(list.Get(n));
     // The scan goes forward, this goes backward: once it is here, the rest is scanned.
     if (stop_ || ScanHasReached(rel)) return false;
-    UniqueFd sub(::openat(fd, it->c_str(), kOpenDirFlags));
+    UniqueFd sub(::openat(fd, list.CStr(n), kOpenDirFlags));
     if (sub && !Warm(sub.get(), rel, depth + 1)) return false;
   }
   rel.resize(len);

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "manifest/filter.h"
 #include "util/unique_fd.h"
@@ -55,6 +56,7 @@ class StatAhead {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::string scan_at_;  // guarded by mu_: the directory the scan last entered
+  std::vector<char> dents_ = std::vector<char>(64 * 1024);  // getdents scratch, reused
   int stats_ = 0;
   int64_t stat_ns_ = 0;
   std::thread thread_;  // last: starts once everything above is set
