@@ -50,8 +50,9 @@ class DestTree {
   // Owner, mode, mtime for a dir, file, special (on an fd) or symlink (AT_SYMLINK_NOFOLLOW).
   // `created`: the entry is new in this run, so without --perms it gets src mode & ~umask.
   void SetMeta(const Entry& src_entry, const MetaOptions& meta, bool created = false);
-  // New file (0600, O_RDWR so a copier can hash back what landed) in the target's
-  // directory, unnamed where possible, else under a temp name; see PendingFile.
+  // New file (O_RDWR, so a copier can hash back what landed) in the target's directory:
+  // unnamed with the entry's permission bits where possible, else under a 0600 temp name;
+  // see PendingFile.
   PendingFile CreateFile(const Entry& src_entry);
 
  private:

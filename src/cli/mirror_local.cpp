@@ -2,7 +2,6 @@
 // -> plan -> guards -> print (dry run stops here) -> apply, copying file data locally.
 #include <unistd.h>
 
-
 #include "apply/apply_plan.h"
 #include "apply/local_copy.h"
 #include "cli/mirror_run.h"

@@ -4,12 +4,17 @@
 // not n; a listing is reused for every directory at its depth.
 #pragma once
 
+#include <fcntl.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ktsync {
+
+// How a tree walker opens a directory: never through a symlink, never as a terminal.
+inline constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
 
 struct DirListing {
   struct Name {

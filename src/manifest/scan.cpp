@@ -25,7 +25,6 @@ constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UI
                                 STATX_MTIME | STATX_CTIME | STATX_INO | STATX_SIZE;
 // AT_NO_AUTOMOUNT: listing an autofs mount point must not mount it.
 constexpr int kStatFlags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
-constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
 constexpr size_t kDentsBufSize = 128 * 1024;
 
 bool TypeOf(uint32_t mode, EntryType* out) {

@@ -12,12 +12,6 @@
 #include "manifest/entry.h"
 
 namespace ktsync {
-namespace {
-
-constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-
-}  // namespace
-
 StatAhead::StatAhead(int root_fd, dev_t root_dev, const Filter* filter)
     : root_(::openat(root_fd, ".", kOpenDirFlags)),  // not a dup: getdents needs its own offset
       root_dev_(root_dev),
