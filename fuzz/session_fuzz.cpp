@@ -1,11 +1,10 @@
 // Feeds arbitrary bytes to the session-layer decoders (Request, Ready, Report) and to the
-// receiver's plan check on decoded manifests and plans. The only acceptable failure is a
-// thrown ktsync::Error; ASan/UBSan catch the rest. Invariants that must hold on any input
-// abort the fuzzer when broken:
+// planner over streams decoded from the wire. The only acceptable failure is a thrown
+// ktsync::Error; ASan/UBSan catch the rest. Invariants that must hold on any input abort
+// the fuzzer when broken:
 // * a message that decodes re-encodes to the very same bytes (one encoding per message);
-// * a plan that passes CheckReceivedPlan still passes after SubsetForPlan, and the subset
-//   survives the wire's placement rules (what a pushing client sends must be acceptable);
-// * every plan PlanMirror makes from well-formed manifests passes CheckReceivedPlan.
+// * the plan of any two well-formed trees, carried out in plan.h's order on a model of DST,
+//   makes it identical to SRC (tests/plan_model.h), hard links included.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -15,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "transfer/plan_check.h"
-#include "transfer/plan_subset.h"
 #include "transfer/session_messages.h"
 #include "transfer/wire.h"
+
+#include "../tests/plan_model.h"
 
 namespace ktsync {
 namespace {
@@ -74,86 +73,51 @@ void FuzzReport(std::string_view in) {
   Require(out == in);
 }
 
-Manifest ThroughTheWire(const Manifest& m) {
-  Manifest out;
-  std::span<const Entry> rest(m);
-  while (!rest.empty()) {
-    std::string payload;
-    size_t n = EncodeEntryBatch(rest, payload);
-    Require(n > 0);
-    DecodeEntryBatch(payload, out);  // must not throw: the subset of a valid list is valid
-    rest = rest.subspan(n);
-  }
-  return out;
-}
-
-// A plan the receiver accepted: the subset a pushing client would send in its place must be
-// accepted too, index for index.
-void CheckSubsetOfAcceptedPlanOrThrow(const Plan& plan, const Manifest& src, const Manifest& dst) {
-  PlanSubset s = SubsetForPlan(plan, src);
-  Manifest entries = SubsetEntries(s, src, 0, s.original.size());
-  Require(entries.size() == s.original.size());
-  Require(s.plan.actions.size() == plan.actions.size());
-  Manifest received = ThroughTheWire(entries);
-  Require(received.size() == entries.size());
-  std::string payload;
-  std::span<const Action> rest(s.plan.actions);
-  Plan got;
-  while (!rest.empty()) {
-    payload.clear();
-    size_t n = EncodePlanBatch(rest, payload);
-    DecodePlanBatch(payload, received.size(), dst.size(), got.actions);
-    rest = rest.subspan(n);
-  }
-  CheckReceivedPlan(got, received, dst);
-  for (size_t k = 0; k < plan.actions.size(); ++k) {
-    int64_t i = got.actions[k].src;
-    if (i >= 0) Require(received[static_cast<size_t>(i)].path == src[static_cast<size_t>(plan.actions[k].src)].path);
-  }
-}
-
-void CheckSubsetOfAcceptedPlan(const Plan& plan, const Manifest& src, const Manifest& dst) {
-  try {
-    CheckSubsetOfAcceptedPlanOrThrow(plan, src, dst);
-  } catch (const Error&) {
-    std::abort();  // the subset of an acceptable plan was refused
-  }
-}
-
-// Raw mode: both manifests and the plan straight from the input, as a hostile client sends them.
-void FuzzRawPlan(std::string_view in) {
+// A hostile peer's streams, straight from the input, through the merge and the planner into
+// a model of DST: any input may be refused (Error), nothing else may happen.
+void FuzzRawStreams(std::string_view in, bool hard_links) {
   Bytes b(in);
   Manifest src, dst;
-  DecodeEntryBatch(b.Chunk(), src);
-  DecodeEntryBatch(b.Chunk(), dst);
-  Plan plan;
-  DecodePlanBatch(b.Rest(), src.size(), dst.size(), plan.actions);
-  CheckReceivedPlan(plan, src, dst);
-  CheckSubsetOfAcceptedPlan(plan, src, dst);
+  for (Manifest* m : {&src, &dst}) {
+    ManifestDecoder decoder;
+    EntryBatch batch;
+    decoder.Decode(b.Chunk(), batch);
+    *m = std::move(batch.entries);
+  }
+  PlanOptions opts;
+  opts.hard_links = hard_links;
+  plan_model::PlanMakesDestinationIdentical(src, dst, opts);  // the verdict may be anything here
 }
 
-// Structured mode: well-formed trees built from the input, PlanMirror's plan (which must pass),
-// then that plan mutated by the rest of the input (which may fail, but only with Error).
+// Well-formed trees built from the input: the plan must make DST identical to SRC.
 class TreeBuilder {
  public:
   explicit TreeBuilder(Bytes& b) : b_(b) {}
-  Manifest Build(bool hard_links) {
+  Manifest Build(bool hard_links, uint64_t dev) {
     Manifest m;
     Entry root;
     root.type = EntryType::Dir;
     root.mode = 0755;
     m.push_back(root);
     Fill("", 0, m);
-    if (hard_links) {
-      std::vector<int64_t> leaders;
-      for (size_t i = 0; i < m.size(); ++i) {
-        if (!m[i].IsFile()) continue;
-        uint8_t pick = b_.U8();
-        if (!leaders.empty() && (pick & 1)) {
-          m[i].link_leader = leaders[(pick >> 1) % leaders.size()];
-        } else {
-          leaders.push_back(static_cast<int64_t>(i));
-        }
+    std::vector<size_t> leaders;
+    for (size_t i = 0; i < m.size(); ++i) {
+      if (!m[i].IsFile()) continue;
+      m[i].dev = dev;
+      m[i].ino = i + 1;
+      uint8_t pick = b_.U8();
+      if (hard_links && !leaders.empty() && (pick & 1)) {
+        Entry& leader = m[leaders[(pick >> 1) % leaders.size()]];
+        ++leader.nlink;
+        Entry& f = m[i];
+        f.link_leader = static_cast<int64_t>(&leader - m.data());
+        f.size = leader.size;
+        f.mtime_ns = leader.mtime_ns;
+        f.mode = leader.mode;
+        f.hash = leader.hash;
+        f.ino = leader.ino;
+      } else {
+        leaders.push_back(i);
       }
     }
     return m;
@@ -170,7 +134,11 @@ class TreeBuilder {
       e.mtime_ns = (v >> 7) & 1;
       switch (v % 6) {
         case 0: continue;
-        case 1: e.type = EntryType::File; e.size = (v >> 3) & 3; break;
+        case 1:
+          e.type = EntryType::File;
+          e.size = (v >> 3) & 1;
+          e.hash = Hash128{static_cast<uint64_t>((v >> 3) & 3), 0};
+          break;
         case 2:
           e.type = EntryType::Dir;
           m.push_back(e);
@@ -186,38 +154,30 @@ class TreeBuilder {
   Bytes& b_;
 };
 
+// Same path, size and mtime: the same content, as the quick check assumes.
+void MakeConsistent(const Manifest& src, Manifest& dst) {
+  for (Entry& d : dst) {
+    if (!d.IsFile()) continue;
+    for (const Entry& s : src)
+      if (s.path == d.path && s.IsFile() && s.size == d.size && s.mtime_ns == d.mtime_ns) d.hash = s.hash;
+  }
+}
+
 void FuzzStructuredPlan(std::string_view in, bool hard_links) {
   Bytes b(in);
-  Manifest src = TreeBuilder(b).Build(hard_links);
-  Manifest dst = TreeBuilder(b).Build(false);
+  Manifest src = TreeBuilder(b).Build(hard_links, 1);
+  Manifest dst = TreeBuilder(b).Build(false, 2);
+  MakeConsistent(src, dst);
   PlanOptions opts;
   opts.hard_links = hard_links;
-  Plan plan = PlanMirror(src, dst, opts);
+  opts.checksum = b.U8() & 1;
+  std::string why;
   try {
-    CheckReceivedPlan(plan, src, dst);
+    why = plan_model::PlanMakesDestinationIdentical(src, dst, opts);
   } catch (const Error&) {
-    std::abort();  // the receiver refused what an honest sender plans
+    std::abort();  // well-formed trees are never refused
   }
-  CheckSubsetOfAcceptedPlan(plan, src, dst);
-  // Mutations: retarget, retype, or append actions (indices kept in the decoder's range).
-  while (!b.empty()) {
-    uint8_t op = b.U8();
-    uint8_t kind = static_cast<uint8_t>(1 + b.U8() % 9);
-    int64_t s = static_cast<int64_t>(b.U8() % (src.size() + 1)) - 1;
-    int64_t d = static_cast<int64_t>(b.U8() % (dst.size() + 1)) - 1;
-    Action a{static_cast<ActionKind>(kind), s, d, 0};
-    if (op & 1 || plan.actions.empty()) {
-      plan.actions.push_back(a);
-    } else {
-      plan.actions[op % plan.actions.size()] = a;
-    }
-  }
-  std::string payload;
-  Require(EncodePlanBatch(plan.actions, payload) == plan.actions.size());
-  Plan got;
-  DecodePlanBatch(payload, src.size(), dst.size(), got.actions);
-  CheckReceivedPlan(got, src, dst);
-  CheckSubsetOfAcceptedPlan(got, src, dst);
+  Require(why.empty());
 }
 
 }  // namespace
@@ -232,7 +192,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 0: FuzzRequest(in); break;
       case 1: FuzzReady(in); break;
       case 2: FuzzReport(in); break;
-      case 3: FuzzRawPlan(in); break;
+      case 3: FuzzRawStreams(in, data[0] & 0x80); break;
       case 4: FuzzStructuredPlan(in, false); break;
       case 5: FuzzStructuredPlan(in, true); break;
     }

@@ -39,7 +39,7 @@ class MemoryStream : public ByteStream {
   size_t step_ = 0;
 };
 
-void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& manifest) {
+void DecodeOne(FrameType type, std::string_view in, ManifestDecoder& decoder) {
   std::string out;
   switch (type) {
     case FrameType::Hello: {
@@ -50,33 +50,36 @@ void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& ma
       break;
     }
     case FrameType::ManifestBatch: {
-      size_t before = manifest.size();
-      DecodeEntryBatch(in, manifest);
-      std::span<const Entry> added(manifest.data() + before, manifest.size() - before);
-      Require(EncodeEntryBatch(added, out) == added.size() && out == in);
+      int64_t before = decoder.count();
+      EntryBatch b;
+      decoder.Decode(in, b);
+      Require(b.first == before && decoder.count() == before + static_cast<int64_t>(b.entries.size()));
+      Require(EncodeEntryBatch(b.entries, out) == b.entries.size() && out == in);
       break;
     }
     case FrameType::HashRequest:
     case FrameType::SendList: {
       std::vector<int64_t> v;
-      DecodeIndexList(in, limit, v);
+      DecodeIndexList(in, v);
       Require(EncodeIndexList(v, out) == v.size() && out == in);
       break;
     }
     case FrameType::HashReply: {
       std::vector<HashReplyItem> v;
-      DecodeHashReply(in, limit, v);
+      DecodeHashReply(in, v);
       Require(EncodeHashReply(v, out) == v.size() && out == in);
       break;
     }
-    case FrameType::PlanBatch: {
-      std::vector<Action> v;
-      DecodePlanBatch(in, limit, limit / 2 + 1, v);
-      Require(EncodePlanBatch(v, out) == v.size() && out == in);
+    case FrameType::Credit:
+      EncodeCredit(DecodeCredit(in), out);
+      Require(out == in);
       break;
-    }
+    case FrameType::Item:
+      EncodeItem(DecodeItem(in), out);
+      Require(out == in);
+      break;
     case FrameType::FileBegin:
-      EncodeFileBegin(DecodeFileBegin(in, limit), out);
+      EncodeFileBegin(DecodeFileBegin(in), out);
       Require(out == in);
       break;
     case FrameType::FileEnd:
@@ -102,8 +105,7 @@ void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& ma
     case FrameType::Done:
       ExpectEmptyPayload(type, in);
       break;
-    case FrameType::ManifestEnd:  // counts; checked by the session layer
-    case FrameType::PlanEnd:
+    case FrameType::ManifestEnd:  // counts; checked by the channels
     case FrameType::Request:      // session payloads: fuzzed by session_fuzz
     case FrameType::Ready:
     case FrameType::Report:
@@ -117,23 +119,29 @@ void DecodeOne(FrameType type, std::string_view in, uint64_t limit, Manifest& ma
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ktsync;
-  if (size < 2) return 0;
-  // Byte 0 picks the decoder (or the frame-stream mode), byte 1 the index limit.
+  if (size < 1) return 0;
+  // Byte 0 picks the decoder (or the frame-stream mode); with its top bit the manifest
+  // decoder has seen a root already.
   uint8_t selector = data[0];
-  uint64_t limit = data[1];
-  std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
-  Manifest manifest;
-  if (selector & 0x80) manifest.push_back(Entry{.path = "", .mode = 0755, .type = EntryType::Dir});
+  std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
+  ManifestDecoder decoder;
+  if (selector & 0x80) {
+    std::string root;
+    Entry e{.path = "", .mode = 0755, .type = EntryType::Dir};
+    EncodeEntryBatch(std::span<const Entry>(&e, 1), root);
+    EntryBatch b;
+    decoder.Decode(root, b);
+  }
   try {
     if ((selector & 0x7f) == 0x7f) {
       // A whole session's worth of frames: each payload goes to the decoder of its type.
       MemoryStream stream(in);
       FrameReader reader(stream);
-      while (std::optional<Frame> f = reader.Next()) DecodeOne(f->type, f->payload, limit, manifest);
+      while (std::optional<Frame> f = reader.Next()) DecodeOne(f->type, f->payload, decoder);
     } else if ((selector & 0x7f) == 0x7e) {
       if (in.size() >= kFrameHeaderBytes) DecodeFrameHeader(reinterpret_cast<const unsigned char*>(in.data()));
     } else {
-      DecodeOne(static_cast<FrameType>(1 + (selector & 0x7f) % 16), in, limit, manifest);
+      DecodeOne(static_cast<FrameType>(1 + (selector & 0x7f) % 20), in, decoder);
     }
   } catch (const Error&) {
     // the expected outcome for malformed input

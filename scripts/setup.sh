@@ -67,8 +67,10 @@ fi
 
 if ((BUILD)); then
     mkdir -p build
-    step "configure: cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo"
-    run_logged build/configure.log cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
+    # Warnings are errors where scripts/test.sh runs this (development, CI), not otherwise.
+    step "configure: cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKTSYNC_WERROR=${KTSYNC_WERROR:-OFF}"
+    run_logged build/configure.log cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DKTSYNC_WERROR="${KTSYNC_WERROR:-OFF}" ||
         die "cmake configure failed (log above, also in build/configure.log)"
     step "build: cmake --build build -j2"
     run_logged build/build.log cmake --build build -j2 ||

@@ -18,6 +18,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
+# Development and CI builds: a compiler warning fails the build (setup.sh reads this too).
+export KTSYNC_WERROR=ON
 REPO=$(pwd)
 
 # Test binaries that must also run on a kTLS kernel (run in the VM when built).
@@ -84,8 +86,9 @@ run_ctest() {
 build_asan() {
     # Debug (-O0): with the sanitizers, -O1 compiles ~3-4x slower and the tests
     # gain little from it.
-    echo "test.sh: cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON"
-    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON >"$LOGS/asan-configure.log" 2>&1 ||
+    echo "test.sh: cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON -DKTSYNC_WERROR=ON"
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKTSYNC_SANITIZE=ON -DKTSYNC_WERROR=ON \
+        >"$LOGS/asan-configure.log" 2>&1 ||
         { cat "$LOGS/asan-configure.log"; return 1; }
     echo "test.sh: cmake --build build-asan -j2"
     cmake --build build-asan -j2 >"$LOGS/asan-build.log" 2>&1 ||
@@ -105,7 +108,7 @@ ktls_vm() {
 fuzz() {
     local secs=${FUZZ_SECONDS:-30} t rc=0
     CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DKTSYNC_FUZZ=ON -DKTSYNC_SANITIZE=ON >"$LOGS/fuzz-configure.log" 2>&1 ||
+        -DKTSYNC_FUZZ=ON -DKTSYNC_SANITIZE=ON -DKTSYNC_WERROR=ON >"$LOGS/fuzz-configure.log" 2>&1 ||
         { cat "$LOGS/fuzz-configure.log"; return 1; }
     cmake --build build-fuzz -j2 --target wire_fuzz session_fuzz >"$LOGS/fuzz-build.log" 2>&1 ||
         { cat "$LOGS/fuzz-build.log"; return 1; }

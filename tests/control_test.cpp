@@ -16,6 +16,8 @@
 #include "transfer/net.h"
 #include "util/error.h"
 
+#include "stream_pair.h"
+
 namespace ktsync {
 namespace {
 
@@ -23,239 +25,10 @@ using std::chrono::milliseconds;
 
 constexpr int kTimeoutMs = 5000;
 
-struct Pair {
-  std::unique_ptr<FdStream> a, b;
-};
-
-Pair SocketPair() {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw SysError("socketpair", errno);
-  SetIoTimeout(sv[0], 30);  // a hang becomes a Timeout error, not a stuck test
-  SetIoTimeout(sv[1], 30);
-  return {std::make_unique<FdStream>(UniqueFd(sv[0]), "peer A"), std::make_unique<FdStream>(UniqueFd(sv[1]), "peer B")};
-}
-
-template <typename Fn>
-void ExpectError(ExitCode code, const std::string& needle, Fn fn) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown; expected one containing \"" << needle << "\"";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-Entry Make(std::string path, EntryType type, uint32_t mode = 0644) {
-  Entry e;
-  e.path = std::move(path);
-  e.type = type;
-  e.mode = mode;
-  e.uid = 1000;
-  e.gid = 1001;
-  e.mtime_ns = 1'600'000'000'123'456'789;
-  return e;
-}
-
-// Names a shell or a terminal would choke on; all valid on Linux and on the wire.
-Manifest OddManifest() {
-  Manifest m;
-  m.push_back(Make("", EntryType::Dir, 0755));
-  m.push_back(Make("\x01" "ctl", EntryType::File));
-  m.push_back(Make(" leading space", EntryType::File));
-  m.push_back(Make("-rf", EntryType::File));
-  m.push_back(Make("a", EntryType::Dir, 0700));
-  m.push_back(Make("a/line\nbreak", EntryType::File, 0600));
-  m.push_back(Make("a/tab\there", EntryType::Symlink, 0777));
-  m.back().set_link_target("../\xff\xfe target with spaces");
-  m.push_back(Make("a.b", EntryType::Fifo));
-  m.push_back(Make("dev", EntryType::CharDev, 0600));
-  m.back().set_rdev(0x0501);
-  m.push_back(Make("disk", EntryType::BlockDev, 0660));
-  m.back().set_rdev(0x0801);
-  m.push_back(Make("invalid-utf8-\xc3\x28", EntryType::File));
-  m.push_back(Make("sock", EntryType::Socket));
-  m.push_back(Make(std::string(255, 'L'), EntryType::File));
-  m.push_back(Make("\xe2\x80\xae" "txt.exe", EntryType::File));  // right-to-left override
-  m.push_back(Make("\xff", EntryType::Dir));
-  m.push_back(Make("\xff/hard", EntryType::File));
-  for (Entry& e : m)
-    if (e.IsFile()) e.size = e.path.size() * 1000 + 1;
-  std::stable_sort(m.begin(), m.end(), [](const Entry& a, const Entry& b) { return PathLess(a.path, b.path); });
-  auto at = [&m](std::string_view path) -> Entry& {
-    return *std::find_if(m.begin(), m.end(), [&](const Entry& e) { return e.path == path; });
-  };
-  Entry& leader = at("\x01" "ctl");
-  leader.hash = Hash128{0x1122334455667788ull, 0x99aabbccddeeff00ull};
-  Entry& follower = at("\xff/hard");
-  follower.link_leader = &leader - m.data();
-  follower.size = leader.size;
-  return m;
-}
-
-void ExpectSameOnTheWire(const Manifest& got, const Manifest& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    SCOPED_TRACE(want[i].path);
-    EXPECT_EQ(got[i].path, want[i].path);
-    EXPECT_EQ(got[i].type, want[i].type);
-    EXPECT_EQ(got[i].mode, want[i].mode);
-    EXPECT_EQ(got[i].uid, want[i].uid);
-    EXPECT_EQ(got[i].gid, want[i].gid);
-    EXPECT_EQ(got[i].size, want[i].size);
-    EXPECT_EQ(got[i].mtime_ns, want[i].mtime_ns);
-    EXPECT_EQ(got[i].link_target(), want[i].link_target());
-    EXPECT_EQ(got[i].rdev(), want[i].rdev());
-    EXPECT_EQ(got[i].hash, want[i].hash);
-    EXPECT_EQ(got[i].link_leader, want[i].link_leader);
-  }
-}
-
-Manifest SendAndReceive(const Manifest& m) {
-  Pair p = SocketPair();
-  std::exception_ptr send_error;
-  std::thread sender([&] {
-    try {
-      Control c(*p.a);
-      SendManifest(c, m);
-    } catch (...) {
-      send_error = std::current_exception();
-    }
-  });
-  Control c(*p.b);
-  Manifest got;
-  try {
-    got = ReceiveManifest(c);
-  } catch (...) {
-    sender.join();
-    throw;
-  }
-  sender.join();
-  if (send_error) std::rethrow_exception(send_error);
-  return got;
-}
-
-TEST(ControlManifestTest, OddNamesRoundTrip) {
-  Manifest m = OddManifest();
-  ExpectSameOnTheWire(SendAndReceive(m), m);
-}
-
-TEST(ControlManifestTest, RootOnlyManifestRoundTrips) {
-  Manifest m = {Make("", EntryType::Dir, 0755)};
-  ExpectSameOnTheWire(SendAndReceive(m), m);
-}
-
-TEST(ControlManifestTest, ManifestLargerThanOneBatchRoundTrips) {
-  Manifest m = {Make("", EntryType::Dir, 0755)};
-  char name[16];
-  for (uint32_t i = 0; i < kMaxBatchEntries + 5000; ++i) {
-    std::snprintf(name, sizeof name, "f%07u", i);
-    m.push_back(Make(name, EntryType::File));
-    m.back().size = i;
-  }
-  Manifest got = SendAndReceive(m);
-  ASSERT_EQ(got.size(), m.size());
-  EXPECT_EQ(got.back().path, m.back().path);
-  EXPECT_EQ(got.back().size, m.back().size);
-}
-
-// Frames written by hand, then ReceiveManifest on the other end.
-class ManifestScript {
- public:
-  ManifestScript() : p_(SocketPair()), writer_(*p_.a) {}
-  void Batch(const Manifest& entries) {
-    std::string out;
-    ASSERT_EQ(EncodeEntryBatch(entries, out), entries.size());
-    writer_.Write(FrameType::ManifestBatch, out);
-  }
-  void End(uint64_t count) {
-    std::string out;
-    ByteWriter(out).U64(count);
-    writer_.Write(FrameType::ManifestEnd, out);
-  }
-  void Frame(FrameType t, std::string_view payload) { writer_.Write(t, payload); }
-  Manifest Receive() {
-    p_.a.reset();  // the receiver sees the end of the stream after the script
-    Control c(*p_.b);
-    return ReceiveManifest(c);
-  }
-
- private:
-  Pair p_;
-  FrameWriter writer_;
-};
-
-Manifest Three() { return {Make("", EntryType::Dir, 0755), Make("a", EntryType::File), Make("b", EntryType::File)}; }
-
-TEST(ControlManifestTest, ScriptedManifestWithTheRightCountIsAccepted) {
-  ManifestScript s;
-  Manifest m = Three();
-  s.Batch({m[0], m[1]});
-  s.Batch({m[2]});
-  s.End(3);
-  ExpectSameOnTheWire(s.Receive(), m);
-}
-
-TEST(ControlManifestTest, RejectsACountMismatchInManifestEnd) {
-  for (uint64_t count : {uint64_t{2}, uint64_t{4}, uint64_t{0}, UINT64_MAX}) {
-    ManifestScript s;
-    s.Batch(Three());
-    s.End(count);
-    ExpectError(ExitCode::StreamData, "entry count does not match", [&] { s.Receive(); });
-  }
-}
-
-TEST(ControlManifestTest, RejectsAManifestEndWithExtraBytes) {
-  ManifestScript s;
-  s.Batch(Three());
-  std::string out;
-  ByteWriter(out).U64(3);
-  out += 'x';
-  s.Frame(FrameType::ManifestEnd, out);
-  ExpectError(ExitCode::StreamData, "trailing", [&] { s.Receive(); });
-}
-
-TEST(ControlManifestTest, RejectsAnEmptyList) {
-  ManifestScript s;
-  s.End(0);
-  ExpectError(ExitCode::StreamData, "empty file list", [&] { s.Receive(); });
-}
-
-TEST(ControlManifestTest, RejectsEntriesOutOfOrderAcrossBatches) {
-  ManifestScript s;
-  Manifest m = Three();
-  s.Batch({m[0], m[2]});
-  s.Batch({m[1]});
-  s.End(3);
-  ExpectError(ExitCode::StreamData, "out of order", [&] { s.Receive(); });
-}
-
-TEST(ControlManifestTest, PeersErrorFrameEndsTheReceiveWithItsCode) {
-  ManifestScript s;
-  s.Batch(Three());
-  std::string out;
-  EncodeError(ErrorMessage{ExitCode::SelectFiles, "cannot read SRC"}, out);
-  s.Frame(FrameType::Error, out);
-  ExpectError(ExitCode::SelectFiles, "cannot read SRC", [&] { s.Receive(); });
-}
-
-TEST(ControlManifestTest, RejectsAnUnexpectedFrame) {
-  ManifestScript s;
-  s.Batch(Three());
-  s.Frame(FrameType::PlanEnd, {});
-  ExpectError(ExitCode::StreamData, "unexpected PlanEnd", [&] { s.Receive(); });
-}
-
-TEST(ControlManifestTest, ConnectionClosedBeforeTheEndIsASocketError) {
-  ManifestScript s;
-  s.Batch(Three());
-  ExpectError(ExitCode::SocketIo, "closed", [&] { s.Receive(); });
-}
-
 // ---- Hello -------------------------------------------------------------------------------
 
 TEST(ControlHelloTest, BothSidesAgreeOnTheVersion) {
-  Pair p = SocketPair();
+  StreamPair p = SocketPair();
   Agreement theirs{};
   std::exception_ptr error;
   std::thread other([&] {
@@ -276,7 +49,7 @@ TEST(ControlHelloTest, BothSidesAgreeOnTheVersion) {
 }
 
 TEST(ControlHelloTest, AlreadyReadPeerHelloIsUsedWithoutReadingAgain) {
-  Pair p = SocketPair();
+  StreamPair p = SocketPair();
   Control client(*p.a);
   std::string out;
   EncodeHello(Hello{}, out);
@@ -290,14 +63,14 @@ TEST(ControlHelloTest, AlreadyReadPeerHelloIsUsedWithoutReadingAgain) {
 }
 
 TEST(ControlHelloTest, PeerThatIsNotKtsyncIsRefused) {
-  Pair p = SocketPair();
+  StreamPair p = SocketPair();
   p.a->WriteAll("SSH-2.0-OpenSSH_9.2\r\n", 21);
   Control c(*p.b);
   ExpectError(ExitCode::StreamData, "unknown frame type", [&] { ExchangeHello(c); });
 }
 
 TEST(ControlHelloTest, ErrorFrameInsteadOfHelloCarriesThePeersMessage) {
-  Pair p = SocketPair();
+  StreamPair p = SocketPair();
   std::string out;
   EncodeError(ErrorMessage{ExitCode::AuthFailed, "daemon refused"}, out);
   FrameWriter(*p.a).Write(FrameType::Error, out);
@@ -324,6 +97,7 @@ struct Accepted {
   std::unique_ptr<ByteStream> client;
   std::exception_ptr client_error;
   std::string why;
+  uint32_t stream_no = 0;  // from the DataHello
 };
 
 Accepted ConnectPair(const DataSecurity& server_sec, const DataSecurity& client_sec, const SessionToken& server_token,
@@ -339,7 +113,8 @@ Accepted ConnectPair(const DataSecurity& server_sec, const DataSecurity& client_
     }
   });
   UniqueFd sock = AcceptWithTimeout(listener.get(), kTimeoutMs);
-  if (sock) out.server = AcceptDataConnection(std::move(sock), server_sec, server_token, kTimeoutMs, &out.why);
+  if (sock)
+    out.server = AcceptDataConnection(std::move(sock), server_sec, server_token, kTimeoutMs, &out.stream_no, &out.why);
   client.join();
   return out;
 }
@@ -364,6 +139,7 @@ TEST(ControlDataConnectionTest, TlsConnectionWithTheRightKeyAndTokenIsAccepted) 
   SessionToken token = RandomToken();
   Accepted a = ConnectPair(sec, sec, token, token);
   ASSERT_FALSE(a.client_error);
+  EXPECT_EQ(a.stream_no, 3u);  // routes it in a daemon session's queue
   ExpectUsable(a);
   EXPECT_NE(DescribeEncryption(*a.server, true).find("TLS"), std::string::npos);
   EXPECT_NE(DescribeEncryption(*a.client, false).find("TLS"), std::string::npos);
@@ -442,7 +218,8 @@ TEST(ControlDataConnectionTest, SilentClientIsDroppedAfterTheTimeout) {
   plain.encrypt = false;
   std::string why;
   auto t0 = std::chrono::steady_clock::now();
-  EXPECT_FALSE(AcceptDataConnection(std::move(sock), plain, RandomToken(), 500, &why));
+  uint32_t no = 0;
+  EXPECT_FALSE(AcceptDataConnection(std::move(sock), plain, RandomToken(), 500, &no, &why));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   EXPECT_FALSE(why.empty());
 }
@@ -469,22 +246,37 @@ TEST(DataQueueTest, PopTimesOutWithATimeoutError) {
 
 TEST(DataQueueTest, PopReturnsConnectionsInArrivalOrder) {
   DataQueue q;
-  Pair p1 = SocketPair();
-  Pair p2 = SocketPair();
+  StreamPair p1 = SocketPair();
+  StreamPair p2 = SocketPair();
   ByteStream* first = p1.a.get();
   ByteStream* second = p2.a.get();
-  q.Push(std::move(p1.a));
-  q.Push(std::move(p2.a));
+  q.Push(0, std::move(p1.a));
+  q.Push(1, std::move(p2.a));
   EXPECT_EQ(q.Pop(milliseconds(100)).get(), first);
   EXPECT_EQ(q.Pop(milliseconds(100)).get(), second);
 }
 
+// A daemon session's second control connection is kept apart from its data connections,
+// and a session takes only one.
+TEST(DataQueueTest, ReverseControlConnectionIsKeptApartAndTakenOnce) {
+  DataQueue q;
+  StreamPair data = SocketPair(), control = SocketPair(), second = SocketPair();
+  ByteStream* d = data.a.get();
+  ByteStream* c = control.a.get();
+  q.Push(kReverseControlStream, std::move(control.a));
+  q.Push(0, std::move(data.a));
+  q.Push(kReverseControlStream, std::move(second.a));  // dropped: one is queued already
+  EXPECT_EQ(q.PopReverseControl(milliseconds(100)).get(), c);
+  EXPECT_EQ(q.Pop(milliseconds(100)).get(), d);
+  ExpectError(ExitCode::Timeout, "second control connection", [&] { q.PopReverseControl(milliseconds(50)); });
+}
+
 TEST(DataQueueTest, PopWakesWhenAConnectionArrives) {
   DataQueue q;
-  Pair p = SocketPair();
+  StreamPair p = SocketPair();
   std::thread pusher([&] {
     std::this_thread::sleep_for(milliseconds(50));
-    q.Push(std::move(p.a));
+    q.Push(0, std::move(p.a));
   });
   EXPECT_TRUE(q.Pop(milliseconds(5000)));
   pusher.join();

@@ -26,6 +26,7 @@
 #include "util/error.h"
 #include "util/hash.h"
 
+#include "stream_pair.h"
 #include "temp_dir.h"
 
 namespace ktsync {
@@ -83,17 +84,23 @@ std::vector<std::string> TempFiles(const fs::path& root) {
   return out;
 }
 
-struct Pair {
-  std::unique_ptr<ByteStream> a, b;
+StreamPair DataPair(const std::string& tag) { return SocketPair("sender " + tag, "receiver " + tag, kIoTimeoutSeconds); }
+
+// What a FileReceiver reported of one file.
+struct Received {
+  int64_t index;
+  bool ok;
+  Hash128 hash;
+  FinalInfo info;
 };
 
-Pair SocketPair(const std::string& tag) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw SysError("socketpair", errno);
-  SetIoTimeout(sv[0], kIoTimeoutSeconds);
-  SetIoTimeout(sv[1], kIoTimeoutSeconds);
-  return {std::make_unique<FdStream>(UniqueFd(sv[0]), "sender " + tag),
-          std::make_unique<FdStream>(UniqueFd(sv[1]), "receiver " + tag)};
+DataReceiveOptions Recording(std::mutex& mu, std::vector<Received>& out) {
+  DataReceiveOptions ro;
+  ro.on_file = [&mu, &out](const ReceivedFile& r) {
+    std::lock_guard lock(mu);
+    out.push_back({r.index, r.ok, r.hash, r.info});
+  };
+  return ro;
 }
 
 // Connections for rotation: the sender's opener makes a socketpair and leaves the other end
@@ -101,7 +108,7 @@ Pair SocketPair(const std::string& tag) {
 class Rendezvous {
  public:
   std::unique_ptr<ByteStream> OpenForSender(int no) {
-    Pair p = SocketPair("rotated " + std::to_string(no));
+    StreamPair p = DataPair("rotated " + std::to_string(no));
     std::lock_guard lock(mu_);
     waiting_[no].push_back(std::move(p.b));
     ++sender_opens;
@@ -165,29 +172,30 @@ class DataChannelTest : public ::testing::Test {
   struct Run {
     DataSendResult sent;
     DataReceiveResult received;
-    std::vector<SentFile> sent_files;          // as reported by on_sent
-    std::vector<ReceivedFile> received_files;  // as reported by on_received
+    std::vector<std::pair<std::string, Hash128>> sent_files;  // path, hash: as reported by on_sent
+    std::mutex mu;
+    std::vector<Received> files;       // as reported by on_file, committed or not
+    std::vector<Received> received_files;  // the committed ones
     std::exception_ptr send_error, receive_error;
     Problems send_problems, receive_problems;
-    ApplyCounters counters;
+    uint64_t bytes_written = 0;
   };
 
   // Sends every regular file of `m` (wire index = manifest index) over `streams` pairs.
   std::unique_ptr<Run> Transfer(const Manifest& m, int streams, uint64_t rotate_after = kDefaultRotateBytes,
                                 Rendezvous* rv = nullptr) {
     auto run = std::make_unique<Run>();
-    std::vector<SendItem> items;
-    DataReceiveOptions ro;
-    ro.src = &m;
-    ro.on_received = [&run](const ReceivedFile& f) { run->received_files.push_back(f); };
+    SendQueue queue(m.size() + 1, DescribeSendItem());
+    ExpectedFiles expected;
     for (size_t i = 0; i < m.size(); ++i) {
       if (!m[i].IsFile()) continue;
-      items.push_back({static_cast<int64_t>(i), &m[i]});
-      ro.expected.push_back(static_cast<int64_t>(i));
+      queue.Push({static_cast<int64_t>(i), m[i]});
+      expected.Add(static_cast<int64_t>(i), {m[i], i});
     }
+    queue.Close();
     std::vector<std::unique_ptr<ByteStream>> send_streams, recv_streams;
     for (int i = 0; i < streams; ++i) {
-      Pair p = SocketPair(std::to_string(i));
+      StreamPair p = DataPair(std::to_string(i));
       send_streams.push_back(std::move(p.a));
       recv_streams.push_back(std::move(p.b));
     }
@@ -195,23 +203,31 @@ class DataChannelTest : public ::testing::Test {
     DataSendOptions so;
     so.src_root_fd = src_root.get();
     so.rotate_after_bytes = rotate_after;
-    so.on_sent = [&run](const SentFile& s) { run->sent_files.push_back(s); };
+    so.on_sent = [&run](const SentFile& s) { run->sent_files.emplace_back(s.entry->path, s.hash); };
     StreamOpener send_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForSender(no); }) : StreamOpener(NoReopen);
     StreamOpener recv_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForReceiver(no); }) : StreamOpener(NoReopen);
     std::thread sender([&] {
       try {
-        run->sent = SendFiles(std::move(send_streams), send_reopen, items, so, run->send_problems);
+        run->sent = SendFiles(std::move(send_streams), send_reopen, queue, so, run->send_problems);
       } catch (...) {
         run->send_error = std::current_exception();
       }
     });
     try {
       DestTree tree = DestTree::Open(dst_.string());
-      run->received = ReceiveFiles(std::move(recv_streams), recv_reopen, tree, ro, run->counters, run->receive_problems);
+      FileReceiver receiver(std::move(recv_streams), recv_reopen, tree, expected, Recording(run->mu, run->files),
+                            run->receive_problems);
+      run->received = receiver.Join();
     } catch (...) {
       run->receive_error = std::current_exception();
     }
     sender.join();
+    EXPECT_EQ(expected.size(), 0u) << "every file sent was ended, one way or the other";
+    for (const Received& r : run->files) {
+      if (!r.ok) continue;
+      run->received_files.push_back(r);
+      run->bytes_written += m[static_cast<size_t>(r.index)].size;
+    }
     return run;
   }
 
@@ -281,15 +297,14 @@ TEST_F(DataChannelTest, OneStreamDeliversEveryFileWithContentModeAndMtime) {
   ExpectLanded(m, files);
   EXPECT_EQ(run->sent.files, files.size());
   EXPECT_EQ(run->received_files.size(), files.size());
-  EXPECT_EQ(run->counters.files_written.load(), files.size());
   uint64_t bytes = 0;
   for (auto& [rel, data] : files) bytes += data.size();
   EXPECT_EQ(run->sent.bytes, bytes);
-  EXPECT_EQ(run->counters.bytes_written.load(), bytes);
+  EXPECT_EQ(run->bytes_written, bytes);
   EXPECT_EQ(run->sent.wire_bytes, run->received.wire_bytes);
-  for (const SentFile& s : run->sent_files) EXPECT_EQ(s.hash, HashBytes(files[s.entry->path].data(), files[s.entry->path].size()));
-  for (const ReceivedFile& r : run->received_files) {
-    const std::string& data = files[m[static_cast<size_t>(r.src_index)].path];
+  for (const auto& [path, hash] : run->sent_files) EXPECT_EQ(hash, HashBytes(files[path].data(), files[path].size()));
+  for (const Received& r : run->received_files) {
+    const std::string& data = files[m[static_cast<size_t>(r.index)].path];
     EXPECT_EQ(r.hash, HashBytes(data.data(), data.size()));
     EXPECT_EQ(r.info.size, data.size());
   }
@@ -313,7 +328,7 @@ TEST_F(DataChannelTest, ThreeStreamsDeliverEveryFileOnce) {
   EXPECT_TRUE(run->receive_problems.Snapshot().empty());
   ExpectLanded(m, files);
   std::set<int64_t> got;
-  for (const ReceivedFile& r : run->received_files) EXPECT_TRUE(got.insert(r.src_index).second) << "twice";
+  for (const Received& r : run->received_files) EXPECT_TRUE(got.insert(r.index).second) << "twice";
   EXPECT_EQ(got.size(), files.size());
   EXPECT_EQ(run->sent.wire_bytes, run->received.wire_bytes);
   EXPECT_EQ(OutsideDst(), outside);
@@ -383,6 +398,8 @@ TEST_F(DataChannelTest, SourceDeletedAfterTheScanIsReportedVanished) {
   EXPECT_EQ(problems[0].kind, ProblemKind::Vanished);
   EXPECT_FALSE(fs::exists(dst_ / "gone"));
   EXPECT_TRUE(TempFiles(dst_).empty());
+  ASSERT_EQ(run->files.size(), 1u) << "the receiver hears that it is not coming";
+  EXPECT_FALSE(run->files[0].ok);
 }
 
 // ---- A hostile sender: hand-written frames against ReceiveFiles ---------------------------
@@ -413,7 +430,7 @@ class HostileSenderTest : public DataChannelTest {
     WriteFile(dst_ / "sub" / "c", "OLD-C", 0640, 1'400'000'000'000'000'000);
     dst_before_ = Snapshot(dst_);
     outside_before_ = OutsideDst();
-    Pair p = SocketPair("hostile");
+    StreamPair p = DataPair("hostile");
     hostile_ = std::move(p.a);
     receiver_end_ = std::move(p.b);
   }
@@ -439,27 +456,19 @@ class HostileSenderTest : public DataChannelTest {
     Close();
     std::vector<std::unique_ptr<ByteStream>> streams;
     streams.push_back(std::move(receiver_end_));
-    DataReceiveOptions ro;
-    ro.src = &src_m_;
-    ro.expected = expected_;
-    ro.on_received = [this](const ReceivedFile& f) { received_.push_back(f); };
+    for (int64_t i : expected_) expected_files_.Add(i, {src_m_[static_cast<size_t>(i)], static_cast<uint64_t>(i)});
+    std::mutex mu;
+    std::vector<Received> reported;
     try {
       DestTree tree = DestTree::Open(dst_.string());
-      result_ = ReceiveFiles(std::move(streams), NoReopen, tree, ro, counters_, problems_);
+      FileReceiver receiver(std::move(streams), NoReopen, tree, expected_files_, Recording(mu, reported), problems_);
+      result_ = receiver.Join();
     } catch (...) {
-      return std::current_exception();
+      error_ = std::current_exception();
     }
-    return nullptr;
-  }
-
-  void ExpectError(const std::exception_ptr& e, ExitCode code, const std::string& needle) {
-    ASSERT_TRUE(e) << "the receiver accepted it";
-    try {
-      std::rethrow_exception(e);
-    } catch (const Error& err) {
-      EXPECT_EQ(err.code(), code) << err.what();
-      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
-    }
+    for (const Received& r : reported)
+      if (r.ok) received_.push_back(r);
+    return error_;
   }
 
   void ExpectNoTempAndNothingOutsideChanged() {
@@ -474,11 +483,12 @@ class HostileSenderTest : public DataChannelTest {
 
   Manifest src_m_;
   std::vector<int64_t> expected_;
+  ExpectedFiles expected_files_;
   std::map<std::string, std::string> dst_before_, outside_before_;
   std::unique_ptr<ByteStream> hostile_, receiver_end_;
   DataReceiveResult result_;
-  std::vector<ReceivedFile> received_;
-  ApplyCounters counters_;
+  std::exception_ptr error_;
+  std::vector<Received> received_;  // committed
   Problems problems_;
 };
 
@@ -499,22 +509,36 @@ TEST_F(HostileSenderTest, WellBehavedScriptIsAccepted) {
   ExpectNoTempAndNothingOutsideChanged();
 }
 
-TEST_F(HostileSenderTest, FileNotInThePlanIsAProtocolError) {
-  Begin(3, 0);  // the directory "sub": in the manifest, not asked for
-  ExpectError(Receive(), ExitCode::StreamData, "did not ask for");
+TEST_F(HostileSenderTest, FileNotAskedForIsAProtocolError) {
+  Begin(3, 0);  // the directory "sub": listed, not asked for
+  ExpectError(Receive(), ExitCode::StreamData, "not asked for");
   ExpectDstUnchanged();
 }
 
 TEST_F(HostileSenderTest, RootIndexIsAProtocolError) {
   Begin(0, 0);
-  ExpectError(Receive(), ExitCode::StreamData, "did not ask for");
+  ExpectError(Receive(), ExitCode::StreamData, "not asked for");
   ExpectDstUnchanged();
 }
 
-TEST_F(HostileSenderTest, IndexBeyondTheManifestIsAProtocolError) {
+TEST_F(HostileSenderTest, IndexBeyondTheListIsAProtocolError) {
   Begin(static_cast<int64_t>(src_m_.size()), 1);
-  ExpectError(Receive(), ExitCode::StreamData, "out of range");
+  ExpectError(Receive(), ExitCode::StreamData, "not asked for");
   ExpectDstUnchanged();
+}
+
+// The receiver tells its caller about every file it was asked for: what the sender never
+// mentioned is left in ExpectedFiles (the caller reports it and keeps deletions off).
+TEST_F(HostileSenderTest, FilesNeverSentAreLeftForTheCaller) {
+  Begin(2, 3);
+  Data("bbb");
+  End("bbb");
+  Done();
+  ASSERT_FALSE(Receive()) << ErrorText(error_);
+  std::vector<int64_t> left;
+  for (auto& [index, f] : expected_files_.TakeAll()) left.push_back(index);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<int64_t>{1, 4, 6}));
 }
 
 TEST_F(HostileSenderTest, SameFileTwiceIsAProtocolError) {
@@ -568,7 +592,7 @@ TEST_F(HostileSenderTest, WrongHashIsAPerFileProblemAndKeepsTheOldContent) {
   EXPECT_EQ(now["a"], dst_before_["a"]);
   EXPECT_EQ(ReadFile(dst_ / "b"), "bbb") << "the run goes on after a bad file";
   ASSERT_EQ(received_.size(), 1u);
-  EXPECT_EQ(received_[0].src_index, 2);
+  EXPECT_EQ(received_[0].index, 2);
   ExpectNoTempAndNothingOutsideChanged();
 }
 
@@ -647,8 +671,8 @@ TEST_F(HostileSenderTest, UnknownFrameTypeIsAProtocolError) {
 }
 
 TEST_F(HostileSenderTest, ControlFrameOnADataConnectionIsAProtocolError) {
-  Frame(FrameType::PlanEnd, {});
-  ExpectError(Receive(), ExitCode::StreamData, "unexpected PlanEnd on a data connection");
+  Frame(FrameType::Credit, {});
+  ExpectError(Receive(), ExitCode::StreamData, "unexpected Credit on a data connection");
   ExpectDstUnchanged();
 }
 

@@ -35,6 +35,7 @@ class RecordingStream : public ByteStream {
   }
   size_t ReadSome(void*, size_t) override { return 0; }
   void ShutdownWrite() override {}
+  void ShutdownRead() override {}
 
   int write_all_calls = 0;
   int write_v_calls = 0;
@@ -49,6 +50,7 @@ class ReplayStream : public ByteStream {
   void WriteAll(const void*, size_t) override {}
   void WriteV(const struct iovec*, int) override {}
   void ShutdownWrite() override {}
+  void ShutdownRead() override {}
   size_t ReadSome(void* buf, size_t len) override {
     size_t n = std::min({len, data_.size() - pos_, size_t{1} + (step_++ * 7919) % 65536});
     std::memcpy(buf, data_.data() + pos_, n);

@@ -46,8 +46,20 @@ const Manifest kDst = {
     Make("olddir", EntryType::Dir),  // 2
 };
 
+// What the planner would emit for SRC entry `s` and DST entry `d` (-1: none).
+ItemView View(ActionKind k, int64_t s, int64_t d, uint16_t ch) {
+  Action a;
+  a.kind = k;
+  a.changes = ch;
+  a.replaces = d >= 0;
+  a.src_index = s;
+  a.entry = IsDeletion(k) ? kDst[static_cast<size_t>(d)] : kSrc[static_cast<size_t>(s)];
+  if (k == ActionKind::HardLink) a.leader = kSrc[static_cast<size_t>(a.entry.link_leader)].path;
+  return ViewOf(a);
+}
+
 std::string Line(ActionKind k, int64_t s, int64_t d, uint16_t ch, bool push = false) {
-  return ItemizeLine(Action{k, s, d, ch}, kSrc, kDst, push);
+  return ItemizeLine(View(k, s, d, ch), push);
 }
 
 TEST(ItemizeLine, NewFileReceivedOrSent) {
@@ -124,7 +136,7 @@ TEST(IsValidUtf8, AcceptsUtf8RejectsOthers) {
 }
 
 std::string Json(ActionKind k, int64_t s, int64_t d, uint16_t ch, bool push = false) {
-  return ItemJson(Action{k, s, d, ch}, kSrc, kDst, push);
+  return ItemJson(View(k, s, d, ch), push);
 }
 
 TEST(ItemJson, DescribesEachAction) {

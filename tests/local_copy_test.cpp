@@ -211,23 +211,5 @@ TEST(LocalCopyCrossFs, FallsBackToReadWriteBetweenFilesystems) {
   }
 }
 
-TEST_F(LocalCopyTest, SupplierCountsAndReportsEachCopiedFile) {
-  WriteAll(src_ / "a", "12345");
-  Entry a = Scan(src_, "a");
-  ApplyOptions opts;
-  ApplyCounters counters;
-  int reported = 0;
-  LocalCopySupplier supplier(src_fd_.get(), *tree_, opts, problems_, counters,
-                             [&](const Entry& e, const CopyResult& r) {
-                               EXPECT_EQ(e.path, "a");
-                               EXPECT_EQ(r.hash, HashBytes("12345", 5));
-                               ++reported;
-                             });
-  supplier.Supply(Action{ActionKind::SendFile, 0, -1, kChNew}, a);
-  EXPECT_EQ(reported, 1);
-  EXPECT_EQ(counters.files_written.load(), 1u);
-  EXPECT_EQ(counters.bytes_written.load(), 5u);
-}
-
 }  // namespace
 }  // namespace ktsync

@@ -23,22 +23,22 @@ Command Parse(std::vector<std::string> args) {
 TEST(Options, MirrorDefaultsAreAnExactMirror) {
   Command c = Parse({"mirror", "a", "b"});
   ASSERT_EQ(c.kind, Command::Kind::Mirror);
-  EXPECT_TRUE(c.mirror.plan.delete_extraneous);
-  EXPECT_TRUE(c.mirror.plan.hard_links);
-  EXPECT_TRUE(c.mirror.plan.group);
-  EXPECT_EQ(c.mirror.plan.owner, geteuid() == 0);
-  EXPECT_TRUE(c.mirror.one_file_system);
-  EXPECT_FALSE(c.mirror.dry_run);
+  EXPECT_TRUE(c.mirror.spec.plan.delete_extraneous);
+  EXPECT_TRUE(c.mirror.spec.plan.hard_links);
+  EXPECT_TRUE(c.mirror.spec.plan.group);
+  EXPECT_EQ(c.mirror.spec.plan.owner, geteuid() == 0);
+  EXPECT_TRUE(c.mirror.spec.one_file_system);
+  EXPECT_FALSE(c.mirror.spec.dry_run);
 }
 
 TEST(Options, NegationsTakeEffect) {
   Command c = Parse({"mirror", "--no-delete", "--no-hard-links", "--no-owner", "--no-group",
                      "--cross-filesystems", "a", "b"});
-  EXPECT_FALSE(c.mirror.plan.delete_extraneous);
-  EXPECT_FALSE(c.mirror.plan.hard_links);
-  EXPECT_FALSE(c.mirror.plan.owner);
-  EXPECT_FALSE(c.mirror.plan.group);
-  EXPECT_FALSE(c.mirror.one_file_system);
+  EXPECT_FALSE(c.mirror.spec.plan.delete_extraneous);
+  EXPECT_FALSE(c.mirror.spec.plan.hard_links);
+  EXPECT_FALSE(c.mirror.spec.plan.owner);
+  EXPECT_FALSE(c.mirror.spec.plan.group);
+  EXPECT_FALSE(c.mirror.spec.one_file_system);
 }
 
 TEST(Options, FiltersKeepCommandLineOrderAcrossKinds) {
@@ -47,7 +47,9 @@ TEST(Options, FiltersKeepCommandLineOrderAcrossKinds) {
   Command c = Parse({"mirror", "--include", "a", "--exclude", "b", "--exclude-from", f, "--include", "c", "x", "y"});
   std::vector<std::pair<bool, std::string>> want = {
       {true, "a"}, {false, "b"}, {true, "keep/"}, {false, "*.o"}, {false, "plain"}, {true, "c"}};
-  EXPECT_EQ(c.mirror.filters, want);
+  std::vector<std::pair<bool, std::string>> got;
+  for (const FilterRule& r : c.mirror.spec.filters) got.emplace_back(r.include, r.pattern);
+  EXPECT_EQ(got, want);
   ::unlink(f.c_str());
 }
 

@@ -1,14 +1,22 @@
 // links: ktsync_manifest
-// Pure tests of diff/plan (src/manifest/plan.h): manifests are built by hand, no filesystem.
+// Pure tests of the merge and the streaming planner (src/manifest/diff.h, plan.h): trees are
+// built by hand, no filesystem. Expectations are in *execution order*, the order plan.h
+// tells a mover to carry the sink's output out in.
 #include "manifest/plan.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "manifest/diff.h"
 #include "util/error.h"
+
+#include "plan_model.h"
 
 namespace ktsync {
 namespace {
@@ -46,6 +54,8 @@ Entry WithMtime(Entry e, int64_t m) { e.mtime_ns = m; return e; }
 Entry WithMode(Entry e, uint32_t m) { e.mode = m; return e; }
 Entry WithHash(Entry e, uint64_t h) { e.hash = Hash128{h, h}; return e; }
 Entry WithIno(Entry e, uint64_t ino) { e.dev = 1; e.ino = ino; return e; }
+// A SRC leader: a file with `links` names (the scan says so with nlink).
+Entry Leads(Entry e, uint32_t links = 2) { e.nlink = links; return e; }
 Entry WithLeader(Entry e, int64_t leader) { e.link_leader = leader; return e; }
 
 const char* KindName(ActionKind k) {
@@ -63,58 +73,141 @@ const char* KindName(ActionKind k) {
   return "?";
 }
 
-// "kind path" per action, the path taken from SRC when the action has one, root shown as ".".
-std::vector<std::string> Ops(const Plan& plan, const Manifest& src, const Manifest& dst) {
+// Hands out a manifest a few entries at a time, as scans and peers do.
+class VectorSource : public EntrySource {
+ public:
+  explicit VectorSource(Manifest m, size_t batch = 2) : m_(std::move(m)), batch_(batch) {}
+  bool NextBatch(EntryBatch& out) override {
+    if (pos_ >= m_.size()) return false;
+    size_t n = std::min(batch_, m_.size() - pos_);
+    out.first = static_cast<int64_t>(pos_);
+    out.entries.assign(m_.begin() + static_cast<long>(pos_), m_.begin() + static_cast<long>(pos_ + n));
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  Manifest m_;
+  size_t batch_;
+  size_t pos_ = 0;
+};
+
+// Carries the sink's output out the way plan.h says a mover must: removals deepest first at
+// EndRemoval, deletions deepest first at the end, then the DirMeta that waited for them.
+class ExecutionOrder : public PlanSink {
+ public:
+  void Apply(Action a) override { done_.push_back(std::move(a)); }
+  void Remove(Action a) override { removals_.push_back(std::move(a)); }
+  void EndRemoval() override {
+    done_.insert(done_.end(), removals_.rbegin(), removals_.rend());
+    removals_.clear();
+  }
+  void Delete(Action a) override { deletes_.push_back(std::move(a)); }
+  void AfterDeletes(Action a) override { after_.push_back(std::move(a)); }
+
+  size_t applied() const { return done_.size(); }
+  size_t deletes() const { return deletes_.size(); }
+  std::vector<Action> Executed() const {
+    std::vector<Action> out = done_;
+    out.insert(out.end(), deletes_.rbegin(), deletes_.rend());
+    out.insert(out.end(), after_.begin(), after_.end());
+    return out;
+  }
+
+ private:
+  std::vector<Action> done_, removals_, deletes_, after_;
+};
+
+// Fills the hashes an undecided pair asked for (a test's stand-in for reading the files).
+using HashFiller = std::function<void(Planner::HashNeeds&)>;
+
+struct PlanRun {
+  std::vector<Action> actions;  // execution order
+  PlanTotals totals;
+};
+
+// The pipeline's loop (mirror/dest_half.cpp) without I/O.
+PlanRun RunPlan(const Manifest& src, const Manifest& dst, const PlanOptions& opts = {}, const HashFiller& fill = {}) {
+  VectorSource s(src), d(dst);
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner(opts, sink);
+  auto resolve = [&] {
+    Planner::HashNeeds needs = planner.TakeHashNeeds();
+    if (fill) fill(needs);
+    planner.Resolve();
+  };
+  EntryPair p;
+  while (walk.Next(p)) {
+    planner.Visit(std::move(p));
+    if (planner.WantsHashes(walk.next_src_index())) resolve();
+  }
+  resolve();
+  planner.Finish();
+  return {sink.Executed(), planner.totals()};
+}
+
+// "kind path" per action, the root shown as ".".
+std::vector<std::string> Ops(const std::vector<Action>& actions) {
   std::vector<std::string> out;
-  for (const Action& a : plan.actions) {
-    const std::string& p = a.src >= 0 ? src[a.src].path : dst[a.dst].path;
+  for (const Action& a : actions) {
+    const std::string& p = a.entry.path;
     out.push_back(std::string(KindName(a.kind)) + " " + (p.empty() ? "." : p));
   }
   return out;
 }
 
-std::vector<std::string> PlanOps(const Manifest& src, const Manifest& dst,
-                                 const PlanOptions& opts = {}) {
-  return Ops(PlanMirror(src, dst, opts), src, dst);
+std::vector<std::string> PlanOps(const Manifest& src, const Manifest& dst, const PlanOptions& opts = {},
+                                 const HashFiller& fill = {}) {
+  return Ops(RunPlan(src, dst, opts, fill).actions);
 }
 
-TEST(PlanMirror, IdenticalTreesNeedNothing) {
+PlanOptions HardLinks() {
+  PlanOptions o;
+  o.hard_links = true;
+  return o;
+}
+
+void Expect(const Action& a, ActionKind kind, int64_t src_index, bool replaces, uint16_t changes) {
+  EXPECT_EQ(a.kind, kind) << KindName(a.kind) << " " << a.entry.path;
+  EXPECT_EQ(a.src_index, src_index) << a.entry.path;
+  EXPECT_EQ(a.replaces, replaces) << a.entry.path;
+  EXPECT_EQ(a.changes, changes) << a.entry.path;
+}
+
+TEST(Planner, IdenticalTreesNeedNothing) {
   Manifest m = {Root(), Dir("d"), File("d/f"), Link("l", "d/f"), Special("p", EntryType::Fifo)};
   EXPECT_THAT(PlanOps(m, m), IsEmpty());
 }
 
-TEST(PlanMirror, NewFileIsSentAndParentMetaReapplied) {
-  Manifest src = {Root(), File("a", 7)};
-  Manifest dst = {Root()};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("send a", "dirmeta ."));
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::SendFile, 1, -1, kChNew}));
-  EXPECT_EQ(plan.actions[1], (Action{ActionKind::DirMeta, 0, 0, 0}));
+TEST(Planner, NewFileIsSentAndParentMetaReapplied) {
+  PlanRun r = RunPlan({Root(), File("a", 7)}, {Root()});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send a", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::SendFile, 1, false, kChNew);
+  Expect(r.actions[1], ActionKind::DirMeta, 0, true, 0);
 }
 
-TEST(PlanMirror, CreatesNewDirSymlinkAndSpecials) {
-  Manifest src = {Root(), Dir("d"), Special("d/dev", EntryType::CharDev, 5),
-                  Special("d/fifo", EntryType::Fifo), Link("d/l", "x")};
-  Manifest dst = {Root()};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("mkdir d", "special d/dev", "special d/fifo",
-                                               "symlink d/l", "dirmeta d", "dirmeta ."));
-  for (const Action& a : plan.actions) {
-    if (a.src != 0) {
+TEST(Planner, CreatesNewDirSymlinkAndSpecials) {
+  Manifest src = {Root(), Dir("d"), Special("d/dev", EntryType::CharDev, 5), Special("d/fifo", EntryType::Fifo),
+                  Link("d/l", "x")};
+  PlanRun r = RunPlan(src, {Root()});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("mkdir d", "special d/dev", "special d/fifo", "symlink d/l", "dirmeta d",
+                                          "dirmeta ."));
+  for (const Action& a : r.actions) {
+    if (a.src_index != 0) {
       EXPECT_EQ(a.changes, kChNew) << KindName(a.kind);
     }
   }
 }
 
-TEST(PlanMirror, DeletesExtraneousDeepestFirst) {
+TEST(Planner, DeletesExtraneousDeepestFirstThenTheirParentsMeta) {
   Manifest src = {Root(), File("keep")};
-  Manifest dst = {Root(), Dir("d"), File("d/x"), Dir("d/y"), File("d/y/z"), File("e"),
-                  File("keep")};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete e", "delete d/y/z", "delete d/y",
-                                             "delete d/x", "delete d", "dirmeta ."));
+  Manifest dst = {Root(), Dir("d"), File("d/x"), Dir("d/y"), File("d/y/z"), File("e"), File("keep")};
+  EXPECT_THAT(PlanOps(src, dst),
+              ElementsAre("delete e", "delete d/y/z", "delete d/y", "delete d/x", "delete d", "dirmeta ."));
 }
 
-TEST(PlanMirror, KeepsExtraneousWithoutDelete) {
+TEST(Planner, KeepsExtraneousWithoutDelete) {
   Manifest src = {Root(), File("keep")};
   Manifest dst = {Root(), Dir("d"), File("d/x"), File("keep")};
   PlanOptions opts;
@@ -122,120 +215,182 @@ TEST(PlanMirror, KeepsExtraneousWithoutDelete) {
   EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
 }
 
-TEST(PlanMirror, RenameIsDeletePlusCreate) {
-  Manifest src = {Root(), File("new-name")};
-  Manifest dst = {Root(), File("old-name")};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("send new-name", "delete old-name", "dirmeta ."));
+TEST(Planner, RenameIsDeletePlusCreate) {
+  EXPECT_THAT(PlanOps({Root(), File("new-name")}, {Root(), File("old-name")}),
+              ElementsAre("send new-name", "delete old-name", "dirmeta ."));
 }
 
-TEST(PlanMirror, FileBecomesDir) {
-  Manifest src = {Root(), Dir("a"), File("a/x")};
-  Manifest dst = {Root(), File("a")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst),
-              ElementsAre("remove a", "mkdir a", "send a/x", "dirmeta a", "dirmeta ."));
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::RemoveForType, -1, 1, 0}));
-  EXPECT_EQ(plan.actions[1], (Action{ActionKind::MkDir, 1, -1, kChNew}));
+TEST(Planner, FileBecomesDir) {
+  PlanRun r = RunPlan({Root(), Dir("a"), File("a/x")}, {Root(), File("a")});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("remove a", "mkdir a", "send a/x", "dirmeta a", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::RemoveForType, -1, true, 0);
+  Expect(r.actions[1], ActionKind::MkDir, 1, false, kChNew);
+  Expect(r.actions[3], ActionKind::DirMeta, 1, false, kChNew);
 }
 
-TEST(PlanMirror, DirBecomesFileRemovingSubtreeDeepestFirstEvenWithoutDelete) {
+TEST(Planner, DirBecomesFileRemovingSubtreeDeepestFirstEvenWithoutDelete) {
   Manifest src = {Root(), File("a"), File("b")};
   Manifest dst = {Root(), Dir("a"), File("a/x"), Dir("a/y"), File("a/y/z"), File("b")};
   PlanOptions opts;
   opts.delete_extraneous = false;
   EXPECT_THAT(PlanOps(src, dst, opts),
-              ElementsAre("remove a/y/z", "remove a/y", "remove a/x", "remove a", "send a",
-                          "dirmeta ."));
+              ElementsAre("remove a/y/z", "remove a/y", "remove a/x", "remove a", "send a", "dirmeta ."));
 }
 
-TEST(PlanMirror, FileBecomesSymlink) {
-  Manifest src = {Root(), Link("a", "t")};
-  Manifest dst = {Root(), File("a")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("remove a", "symlink a", "dirmeta ."));
-  EXPECT_EQ(plan.actions[1], (Action{ActionKind::Symlink, 1, -1, kChNew}));
+TEST(Planner, RetypedDirAtTheEndOfTheStreamsIsReplacedToo) {
+  EXPECT_THAT(PlanOps({Root(), File("z")}, {Root(), Dir("z"), File("z/x")}),
+              ElementsAre("remove z/x", "remove z", "send z", "dirmeta ."));
 }
 
-TEST(PlanMirror, SymlinkBecomesDir) {
-  Manifest src = {Root(), Dir("a"), File("a/f")};
-  Manifest dst = {Root(), Link("a", "elsewhere"), File("b")};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("remove a", "mkdir a", "send a/f", "delete b",
-                                             "dirmeta a", "dirmeta ."));
+TEST(Planner, FileBecomesSymlink) {
+  PlanRun r = RunPlan({Root(), Link("a", "t")}, {Root(), File("a")});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("remove a", "symlink a", "dirmeta ."));
+  Expect(r.actions[1], ActionKind::Symlink, 1, false, kChNew);
 }
 
-TEST(PlanMirror, EqualHashesWithDifferentMtimeIsMetaOnly) {
-  Manifest src = {Root(), WithHash(WithMtime(File("f"), 5), 42)};
-  Manifest dst = {Root(), WithHash(WithMtime(File("f"), 9), 42)};
-  Plan plan = PlanMirror(src, dst, {});
-  ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::MetaOnly, 1, 1, kChMtime}));
+TEST(Planner, SymlinkBecomesDir) {
+  EXPECT_THAT(PlanOps({Root(), Dir("a"), File("a/f")}, {Root(), Link("a", "elsewhere"), File("b")}),
+              ElementsAre("remove a", "mkdir a", "send a/f", "dirmeta a", "delete b", "dirmeta ."));
 }
 
-TEST(PlanMirror, MissingHashIsSentNeverAssumedEqual) {
-  Manifest src = {Root(), WithHash(WithMtime(File("f"), 5), 42)};
-  Manifest dst = {Root(), WithMtime(File("f"), 9)};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("send f", "dirmeta ."));
-  EXPECT_EQ(plan.actions[0].changes, kChMtime);
+TEST(Planner, EqualHashesWithDifferentMtimeIsMetaOnly) {
+  PlanRun r = RunPlan({Root(), WithHash(WithMtime(File("f"), 5), 42)}, {Root(), WithHash(WithMtime(File("f"), 9), 42)});
+  ASSERT_EQ(r.actions.size(), 1u);
+  Expect(r.actions[0], ActionKind::MetaOnly, 1, true, kChMtime);
 }
 
-TEST(PlanMirror, DifferentHashesWithDifferentMtimeIsSent) {
-  Manifest src = {Root(), WithHash(WithMtime(File("f"), 5), 1)};
-  Manifest dst = {Root(), WithHash(WithMtime(File("f"), 9), 2)};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("send f", "dirmeta ."));
+TEST(Planner, MissingHashIsSentNeverAssumedEqual) {
+  PlanRun r = RunPlan({Root(), WithHash(WithMtime(File("f"), 5), 42)}, {Root(), WithMtime(File("f"), 9)});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send f", "dirmeta ."));
+  EXPECT_EQ(r.actions[0].changes, kChMtime);
 }
 
-TEST(PlanMirror, ChecksumSendsSameSizeAndMtimeWithDifferentHash) {
+TEST(Planner, DifferentHashesWithDifferentMtimeIsSent) {
+  EXPECT_THAT(PlanOps({Root(), WithHash(WithMtime(File("f"), 5), 1)}, {Root(), WithHash(WithMtime(File("f"), 9), 2)}),
+              ElementsAre("send f", "dirmeta ."));
+}
+
+TEST(Planner, ChecksumSendsSameSizeAndMtimeWithDifferentHash) {
   Manifest src = {Root(), WithHash(File("f"), 1)};
   Manifest dst = {Root(), WithHash(File("f"), 2)};
   PlanOptions opts;
   opts.checksum = true;
-  Plan plan = PlanMirror(src, dst, opts);
-  EXPECT_EQ(plan.actions.at(0), (Action{ActionKind::SendFile, 1, 1, kChChecksum}));
+  PlanRun r = RunPlan(src, dst, opts);
+  Expect(r.actions.at(0), ActionKind::SendFile, 1, true, kChChecksum);
   EXPECT_THAT(PlanOps(src, dst), IsEmpty());  // without --checksum size+mtime decide
 }
 
-TEST(PlanMirror, ChecksumWithEqualHashesNeedsNothing) {
+TEST(Planner, ChecksumWithEqualHashesNeedsNothing) {
   Manifest src = {Root(), WithHash(File("f"), 1)};
   PlanOptions opts;
   opts.checksum = true;
   EXPECT_THAT(PlanOps(src, src, opts), IsEmpty());
 }
 
-TEST(PlanMirror, ChecksumWithMissingHashIsSent) {
+TEST(Planner, ChecksumWithMissingHashIsSent) {
   Manifest src = {Root(), File("f")};
   PlanOptions opts;
   opts.checksum = true;
   EXPECT_THAT(PlanOps(src, src, opts), ElementsAre("send f", "dirmeta ."));
 }
 
-TEST(PlanMirror, SizeChangeIsSentWithSizeAndMtimeBits) {
-  Manifest src = {Root(), WithMtime(File("f", 10), 5)};
-  Manifest dst = {Root(), WithMtime(File("f", 11), 9)};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_EQ(plan.actions.at(0), (Action{ActionKind::SendFile, 1, 1, kChSize | kChMtime}));
+// The pipeline fills the hashes the planner asks for; equal content then changes neither the
+// file's data nor its directory (a --checksum run over an unchanged tree touches nothing).
+TEST(Planner, HashesFilledLaterDecideAndLeaveTheDirectoryAlone) {
+  Manifest src = {Root(), Dir("d"), File("d/f"), File("d/g")};
+  PlanOptions opts;
+  opts.checksum = true;
+  size_t asked = 0;
+  auto same = [&](Planner::HashNeeds& n) {
+    for (auto& [index, e] : n.src) e->hash = Hash128{7, 7}, ++asked;
+    for (Entry* e : n.dst) e->hash = Hash128{7, 7}, ++asked;
+  };
+  EXPECT_THAT(PlanOps(src, src, opts, same), IsEmpty());
+  EXPECT_EQ(asked, 4u);
+  auto differ = [](Planner::HashNeeds& n) {
+    for (auto& [index, e] : n.src) e->hash = Hash128{1, 1};
+    for (Entry* e : n.dst) e->hash = Hash128{2, 2};
+  };
+  EXPECT_THAT(PlanOps(src, src, opts, differ), ElementsAre("send d/f", "send d/g", "dirmeta d"));
 }
 
-TEST(PlanMirror, MtimeWithinModifyWindowIsEqual) {
-  Manifest src = {Root(), WithMtime(File("f"), 1'000'000'000)};
-  Manifest dst = {Root(), WithMtime(File("f"), 1'900'000'000)};
+TEST(Planner, HashNeedsNameTheSourceOrdinals) {
+  Manifest src = {Root(), WithMtime(File("a"), 5), WithHash(WithMtime(File("b"), 5), 1), WithMtime(File("c", 3), 5),
+                  File("d"), WithMtime(Link("e", "t"), 5)};
+  Manifest dst = {Root(), File("a"), File("b"), File("c"), File("d"), Link("e", "t")};
+  std::vector<int64_t> src_asked;
+  std::vector<std::string> dst_asked;
+  RunPlan(src, dst, {}, [&](Planner::HashNeeds& n) {
+    for (auto& [index, e] : n.src) src_asked.push_back(index);
+    for (Entry* e : n.dst) dst_asked.push_back(e->path);
+  });
+  EXPECT_THAT(src_asked, ElementsAre(1));            // b already has its hash; c differs in size
+  EXPECT_THAT(dst_asked, ElementsAre("a", "b"));
+}
+
+TEST(Planner, NothingAfterAnUndecidedPairReachesTheSinkBeforeItIsResolved) {
+  VectorSource s({Root(), Dir("d"), WithMtime(File("d/f"), 5), File("d/g"), File("z")});
+  VectorSource d({Root(), Dir("d"), File("d/f"), File("old")});
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner({}, sink);
+  EntryPair p;
+  while (walk.Next(p)) planner.Visit(std::move(p));
+  EXPECT_EQ(sink.applied(), 0u);  // d/g, z and d's DirMeta all wait behind d/f
+  EXPECT_EQ(sink.deletes(), 1u);  // deletions do not: they run at the end anyway
+  EXPECT_TRUE(planner.HasUndecided());
+  EXPECT_EQ(planner.OldestUndecided(walk.next_src_index()), 2);
+  planner.Resolve();
+  EXPECT_EQ(planner.OldestUndecided(walk.next_src_index()), 5);
+  planner.Finish();
+  EXPECT_THAT(Ops(sink.Executed()), ElementsAre("send d/f", "send d/g", "dirmeta d", "send z", "delete old", "dirmeta ."));
+}
+
+TEST(Planner, WantsHashesBeforeTheUndecidedPairsOutgrowTheirBounds) {
+  Manifest src = {Root()}, dst = {Root()};
+  for (int i = 0; i < 10; ++i) {
+    std::string name = "f" + std::to_string(i);
+    src.push_back(WithMtime(File(name), 5));
+    dst.push_back(File(name));
+  }
+  VectorSource s(src), d(dst);
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner({}, sink);
+  EntryPair p;
+  ASSERT_TRUE(walk.Next(p));
+  planner.Visit(std::move(p));
+  EXPECT_FALSE(planner.WantsHashes(walk.next_src_index()));
+  ASSERT_TRUE(walk.Next(p));
+  planner.Visit(std::move(p));  // f0, ordinal 1, is undecided
+  EXPECT_FALSE(planner.WantsHashes(2));
+  EXPECT_TRUE(planner.WantsHashes(1 + Planner::kMaxUndecidedSpan));
+}
+
+TEST(Planner, SizeChangeIsSentWithSizeAndMtimeBits) {
+  PlanRun r = RunPlan({Root(), WithMtime(File("f", 10), 5)}, {Root(), WithMtime(File("f", 11), 9)});
+  Expect(r.actions.at(0), ActionKind::SendFile, 1, true, kChSize | kChMtime);
+}
+
+TEST(Planner, MtimeWithinModifyWindowIsEqual) {
   PlanOptions opts;
   opts.mtime_tolerance_ns = 1'000'000'000;
-  EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
+  EXPECT_THAT(PlanOps({Root(), WithMtime(File("f"), 1'000'000'000)}, {Root(), WithMtime(File("f"), 1'900'000'000)}, opts),
+              IsEmpty());
 }
 
-TEST(PlanMirror, PermsOnlyIsMetaOnlyAndLeavesParentAlone) {
+TEST(Planner, PermsOnlyIsMetaOnlyAndLeavesParentAlone) {
   Manifest src = {Root(), WithMode(File("f"), 0600)};
   Manifest dst = {Root(), File("f")};
-  Plan plan = PlanMirror(src, dst, {});
-  ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::MetaOnly, 1, 1, kChPerms}));
+  PlanRun r = RunPlan(src, dst);
+  ASSERT_EQ(r.actions.size(), 1u);
+  Expect(r.actions[0], ActionKind::MetaOnly, 1, true, kChPerms);
   PlanOptions no_perms;
   no_perms.perms = false;
   EXPECT_THAT(PlanOps(src, dst, no_perms), IsEmpty());
 }
 
-TEST(PlanMirror, OwnerAndGroupComparedOnlyWhenMirrored) {
+TEST(Planner, OwnerAndGroupComparedOnlyWhenMirrored) {
   Entry s = File("f");
   s.uid = 1;
   s.gid = 2;
@@ -245,82 +400,68 @@ TEST(PlanMirror, OwnerAndGroupComparedOnlyWhenMirrored) {
   PlanOptions opts;
   opts.owner = true;
   opts.group = true;
-  EXPECT_EQ(PlanMirror(src, dst, opts).actions.at(0).changes, kChOwner | kChGroup);
+  EXPECT_EQ(RunPlan(src, dst, opts).actions.at(0).changes, kChOwner | kChGroup);
 }
 
-TEST(PlanMirror, SymlinkTargetChangeReplacesIt) {
-  Manifest src = {Root(), Link("l", "new")};
-  Manifest dst = {Root(), Link("l", "old")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("symlink l", "dirmeta ."));
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::Symlink, 1, 1, kChTarget}));
+TEST(Planner, SymlinkTargetChangeReplacesIt) {
+  PlanRun r = RunPlan({Root(), Link("l", "new")}, {Root(), Link("l", "old")});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("symlink l", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::Symlink, 1, true, kChTarget);
 }
 
-TEST(PlanMirror, SymlinkMtimeOnlyIsMetaOnlyAndPermsIgnored) {
-  Manifest src = {Root(), WithMode(WithMtime(Link("l", "t"), 5), 0777)};
-  Manifest dst = {Root(), WithMode(Link("l", "t"), 0755)};
-  Plan plan = PlanMirror(src, dst, {});
-  ASSERT_EQ(plan.actions.size(), 1u);
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::MetaOnly, 1, 1, kChMtime}));
+TEST(Planner, SymlinkMtimeOnlyIsMetaOnlyAndPermsIgnored) {
+  PlanRun r = RunPlan({Root(), WithMode(WithMtime(Link("l", "t"), 5), 0777)}, {Root(), WithMode(Link("l", "t"), 0755)});
+  ASSERT_EQ(r.actions.size(), 1u);
+  Expect(r.actions[0], ActionKind::MetaOnly, 1, true, kChMtime);
 }
 
-TEST(PlanMirror, DeviceNumberChangeReplacesSpecial) {
-  Manifest src = {Root(), Special("dev", EntryType::BlockDev, 7)};
-  Manifest dst = {Root(), Special("dev", EntryType::BlockDev, 8)};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("special dev", "dirmeta ."));
+TEST(Planner, DeviceNumberChangeReplacesSpecial) {
+  EXPECT_THAT(PlanOps({Root(), Special("dev", EntryType::BlockDev, 7)}, {Root(), Special("dev", EntryType::BlockDev, 8)}),
+              ElementsAre("special dev", "dirmeta ."));
 }
 
-TEST(PlanMirror, SpecialMetaOnlyAndTypeChange) {
-  Manifest src = {Root(), WithMode(Special("p", EntryType::Fifo), 0600),
-                  Special("s", EntryType::Socket)};
+TEST(Planner, SpecialMetaOnlyAndTypeChange) {
+  Manifest src = {Root(), WithMode(Special("p", EntryType::Fifo), 0600), Special("s", EntryType::Socket)};
   Manifest dst = {Root(), Special("p", EntryType::Fifo), Special("s", EntryType::Fifo)};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("remove s", "meta p", "special s", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("meta p", "remove s", "special s", "dirmeta ."));
 }
 
-TEST(PlanMirror, DirMetaForChangedDirsDeepestFirst) {
-  Manifest src = {Root(), WithMtime(Dir("a"), 5), WithMtime(Dir("a/b"), 5), Dir("a/b/c"),
-                  WithMtime(Dir("z"), 5)};
+TEST(Planner, DirMetaWhenTheWalkLeavesEachChangedDir) {
+  Manifest src = {Root(), WithMtime(Dir("a"), 5), WithMtime(Dir("a/b"), 5), Dir("a/b/c"), WithMtime(Dir("z"), 5)};
   Manifest dst = {Root(), Dir("a"), Dir("a/b"), Dir("a/b/c"), Dir("z")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("dirmeta z", "dirmeta a/b", "dirmeta a"));
-  EXPECT_EQ(plan.actions[0].changes, kChMtime);
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("dirmeta a/b", "dirmeta a", "dirmeta z"));
+  EXPECT_EQ(r.actions[0].changes, kChMtime);
 }
 
-TEST(PlanMirror, DirMetaReappliedOnlyToDirectParentOfChangedChild) {
+TEST(Planner, DirMetaReappliedOnlyToDirectParentOfChangedChild) {
   Manifest src = {Root(), Dir("a"), Dir("a/b"), File("a/b/new"), Dir("c")};
   Manifest dst = {Root(), Dir("a"), Dir("a/b"), Dir("c"), File("c/old")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst),
-              ElementsAre("send a/b/new", "delete c/old", "dirmeta c", "dirmeta a/b"));
-  EXPECT_EQ(plan.actions[2].changes, 0);
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send a/b/new", "dirmeta a/b", "delete c/old", "dirmeta c"));
+  EXPECT_EQ(r.actions[3].changes, 0);
 }
 
-TEST(PlanMirror, PhasesComeInDocumentedOrder) {
+TEST(Planner, ActionsComeInPlanOrder) {
   Manifest src = {Root(),
                   Dir("a"),
-                  WithIno(File("a/leader"), 1),
+                  Leads(WithIno(File("a/leader"), 1)),
                   WithLeader(WithIno(File("a/link"), 1), 2),
                   WithMode(File("b"), 0600),
                   Dir("newdir"),
                   Link("sym", "x"),
                   Dir("t")};
   Manifest dst = {Root(), Dir("a"), File("b"), File("gone"), File("t")};
-  PlanOptions opts;
-  opts.hard_links = true;
-  Plan plan = PlanMirror(src, dst, opts);
-  EXPECT_THAT(Ops(plan, src, dst),
-              ElementsAre("remove t", "mkdir newdir", "mkdir t", "send a/leader", "meta b",
-                          "symlink sym", "hardlink a/link", "delete gone", "dirmeta t",
-                          "dirmeta newdir", "dirmeta a", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()),
+              ElementsAre("send a/leader", "hardlink a/link", "dirmeta a", "meta b", "mkdir newdir", "dirmeta newdir",
+                          "symlink sym", "remove t", "mkdir t", "dirmeta t", "delete gone", "dirmeta ."));
 }
 
-TEST(PlanMirror, CountsTotals) {
-  Manifest src = {Root(),         File("changed", 30), WithMtime(Dir("d"), 5),
-                  File("d/new", 100), Link("l", "x"),   Dir("nd"),
+TEST(Planner, CountsTotals) {
+  Manifest src = {Root(), File("changed", 30), WithMtime(Dir("d"), 5), File("d/new", 100), Link("l", "x"), Dir("nd"),
                   WithMode(File("perm"), 0600), File("same")};
-  Manifest dst = {Root(), File("changed", 31), Dir("d"), File("old"), File("perm"),
-                  File("same")};
-  PlanTotals t = PlanMirror(src, dst, {}).totals;
+  Manifest dst = {Root(), File("changed", 31), Dir("d"), File("old"), File("perm"), File("same")};
+  PlanTotals t = RunPlan(src, dst).totals;
   EXPECT_EQ(t.files_to_send, 2u);
   EXPECT_EQ(t.bytes_to_send, 130u);
   EXPECT_EQ(t.to_delete, 1u);
@@ -328,66 +469,91 @@ TEST(PlanMirror, CountsTotals) {
   EXPECT_EQ(t.created_other, 2u);  // symlink l + mkdir nd
 }
 
-TEST(PlanMirror, RootIsNeverDeletedOrCreated) {
-  Manifest src = {WithMtime(Root(), 5)};
-  Manifest dst = {Root(), File("x")};
-  Plan plan = PlanMirror(src, dst, {});
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("delete x", "dirmeta ."));
-  EXPECT_EQ(plan.actions[1], (Action{ActionKind::DirMeta, 0, 0, kChMtime}));
+TEST(Planner, RootIsNeverDeletedOrCreated) {
+  PlanRun r = RunPlan({WithMtime(Root(), 5)}, {Root(), File("x")});
+  EXPECT_THAT(Ops(r.actions), ElementsAre("delete x", "dirmeta ."));
+  Expect(r.actions[1], ActionKind::DirMeta, 0, true, kChMtime);
 
-  Manifest empty_dst;
-  Plan fresh = PlanMirror(src, empty_dst, {});
+  PlanRun fresh = RunPlan({WithMtime(Root(), 5)}, {});
   ASSERT_EQ(fresh.actions.size(), 1u);
-  EXPECT_EQ(fresh.actions[0], (Action{ActionKind::DirMeta, 0, -1, kChNew}));
+  Expect(fresh.actions[0], ActionKind::DirMeta, 0, false, kChNew);
 }
 
-TEST(PlanMirror, NewHardLinkFollowerIsLinkedAfterLeaderIsSent) {
-  Manifest src = {Root(), WithIno(File("a", 50), 1), WithLeader(WithIno(File("b", 50), 1), 1)};
-  Manifest dst = {Root()};
-  PlanOptions opts;
-  opts.hard_links = true;
-  Plan plan = PlanMirror(src, dst, opts);
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("send a", "hardlink b", "dirmeta ."));
-  EXPECT_EQ(plan.actions[1], (Action{ActionKind::HardLink, 2, -1, kChNew}));
-  EXPECT_EQ(plan.totals.files_to_send, 1u);
-  EXPECT_EQ(plan.totals.bytes_to_send, 50u);
+TEST(Planner, NewHardLinkFollowerIsLinkedAfterLeaderIsSent) {
+  PlanRun r = RunPlan({Root(), Leads(WithIno(File("a", 50), 1)), WithLeader(WithIno(File("b", 50), 1), 1)}, {Root()},
+                      HardLinks());
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send a", "hardlink b", "dirmeta ."));
+  Expect(r.actions[1], ActionKind::HardLink, 2, false, kChNew);
+  EXPECT_EQ(r.actions[1].leader, "a");
+  EXPECT_EQ(r.totals.files_to_send, 1u);
+  EXPECT_EQ(r.totals.bytes_to_send, 50u);
 }
 
-TEST(PlanMirror, HardLinkAlreadyInPlaceNeedsNothing) {
-  Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
+TEST(Planner, HardLinkAlreadyInPlaceNeedsNothing) {
+  Manifest src = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a"), 9), WithIno(File("b"), 9)};
-  PlanOptions opts;
-  opts.hard_links = true;
-  EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), IsEmpty());
 }
 
-TEST(PlanMirror, HardLinkRedoneWhenDstIsSeparateInode) {
-  Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
+TEST(Planner, HardLinkRedoneWhenDstIsSeparateInode) {
+  Manifest src = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a"), 8), WithIno(File("b"), 9)};
-  PlanOptions opts;
-  opts.hard_links = true;
-  Plan plan = PlanMirror(src, dst, opts);
-  EXPECT_THAT(Ops(plan, src, dst), ElementsAre("hardlink b", "dirmeta ."));
-  EXPECT_EQ(plan.actions[0], (Action{ActionKind::HardLink, 2, 2, 0}));
+  PlanRun r = RunPlan(src, dst, HardLinks());
+  EXPECT_THAT(Ops(r.actions), ElementsAre("hardlink b", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::HardLink, 2, true, 0);
 }
 
-TEST(PlanMirror, HardLinkRedoneWhenLeaderIsResent) {
-  Manifest src = {Root(), WithIno(File("a", 20), 1), WithLeader(WithIno(File("b", 20), 1), 1)};
+TEST(Planner, HardLinkRedoneWhenLeaderIsResent) {
+  Manifest src = {Root(), Leads(WithIno(File("a", 20), 1)), WithLeader(WithIno(File("b", 20), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a", 10), 9), WithIno(File("b", 10), 9)};
-  PlanOptions opts;
-  opts.hard_links = true;
-  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send a", "hardlink b", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("send a", "hardlink b", "dirmeta ."));
 }
 
-TEST(PlanMirror, HardLinkNotTrustedWithoutInodeIdentity) {
-  Manifest src = {Root(), File("a"), WithLeader(File("b"), 1)};
+// The follower of an undecided leader waits for it: linked again only when the leader's
+// content turns out different (a re-sent leader is a new inode).
+TEST(Planner, FollowerOfAnUndecidedLeaderWaitsForItsDecision) {
+  Manifest src = {Root(), Leads(WithIno(WithMtime(File("a"), 5), 1)), WithLeader(WithIno(WithMtime(File("b"), 5), 1), 1)};
+  Manifest dst = {Root(), WithIno(File("a"), 9), WithIno(File("b"), 9)};
+  auto fill = [](uint64_t s, uint64_t d) {
+    return [s, d](Planner::HashNeeds& n) {
+      for (auto& [index, e] : n.src) e->hash = Hash128{s, s};
+      for (Entry* e : n.dst) e->hash = Hash128{d, d};
+    };
+  };
+  EXPECT_THAT(PlanOps(src, dst, HardLinks(), fill(1, 1)), ElementsAre("meta a"));
+  EXPECT_THAT(PlanOps(src, dst, HardLinks(), fill(1, 2)), ElementsAre("send a", "hardlink b", "dirmeta ."));
+}
+
+TEST(Planner, HardLinkNotTrustedWithoutInodeIdentity) {
+  Manifest src = {Root(), Leads(File("a")), WithLeader(File("b"), 1)};
   Manifest dst = {Root(), File("a"), File("b")};  // ino 0: identity unknown
-  PlanOptions opts;
-  opts.hard_links = true;
-  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("hardlink b", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("hardlink b", "dirmeta ."));
 }
 
-TEST(PlanMirror, KeepsDstContentsBeneathAMountPointSrcDidNotDescend) {
+// A name beyond the leader's link count (a link added during the scan), or a leader index
+// no earlier multi-link file has (a peer's lie): copied as a file of its own, never linked.
+TEST(Planner, FollowerWithoutARememberedLeaderIsCopied) {
+  Manifest extra = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1),
+                    WithLeader(WithIno(File("c"), 1), 1)};
+  EXPECT_THAT(PlanOps(extra, {Root()}, HardLinks()), ElementsAre("send a", "hardlink b", "send c", "dirmeta ."));
+  Manifest bogus = {Root(), File("a"), WithLeader(File("b"), 1), WithLeader(File("c"), 7)};
+  EXPECT_THAT(PlanOps(bogus, {Root()}, HardLinks()), ElementsAre("send a", "send b", "send c", "dirmeta ."));
+}
+
+TEST(Planner, RememberedLeadersAreBounded) {
+  Manifest src = {Root(), Leads(File("a")), Leads(File("b"))};
+  VectorSource s(src), d({Root()});
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner(HardLinks(), sink, /*max_leaders=*/1);
+  EntryPair p;
+  auto all = [&] {
+    while (walk.Next(p)) planner.Visit(std::move(p));
+  };
+  EXPECT_THROW(all(), Error);
+}
+
+TEST(Planner, KeepsDstContentsBeneathAMountPointSrcDidNotDescend) {
   Entry mnt = Dir("mnt");
   mnt.contents_skipped = true;
   Manifest src = {Root(), mnt, File("z")};
@@ -395,72 +561,202 @@ TEST(PlanMirror, KeepsDstContentsBeneathAMountPointSrcDidNotDescend) {
   EXPECT_THAT(PlanOps(src, dst, PlanOptions{}), IsEmpty());
 }
 
-// A peer's DST manifest carries no inode numbers, but its owner marked the link groups.
-TEST(PlanMirror, HardLinkInPlaceOnARemoteDestinationNeedsNothing) {
-  Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
-  Manifest dst = {Root(), File("a"), WithLeader(File("b"), 1)};
-  PlanOptions opts;
-  opts.hard_links = true;
-  EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
-}
-
-TEST(PlanMirror, HardLinkReplacesEntryOfOtherType) {
-  Manifest src = {Root(), WithIno(File("a"), 1), WithLeader(WithIno(File("b"), 1), 1)};
+TEST(Planner, HardLinkReplacesEntryOfOtherType) {
+  Manifest src = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a"), 9), Dir("b"), File("b/x")};
-  PlanOptions opts;
-  opts.hard_links = true;
-  EXPECT_THAT(PlanOps(src, dst, opts),
-              ElementsAre("remove b/x", "remove b", "hardlink b", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("remove b/x", "remove b", "hardlink b", "dirmeta ."));
 }
 
-TEST(PlanMirror, LinkLeaderIgnoredWithoutHardLinks) {
-  Manifest src = {Root(), File("a"), WithLeader(File("b"), 1)};
-  Manifest dst = {Root()};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("send a", "send b", "dirmeta ."));
+TEST(Planner, LinkLeaderIgnoredWithoutHardLinks) {
+  EXPECT_THAT(PlanOps({Root(), Leads(File("a")), WithLeader(File("b"), 1)}, {Root()}),
+              ElementsAre("send a", "send b", "dirmeta ."));
 }
 
-TEST(PlanMirror, RejectsManifestOutOfPathOrder) {
-  Manifest bad = {Root(), File("b"), File("a")};
-  Manifest dup = {Root(), File("a"), File("a")};
-  Manifest rootless = {File("a")};
+TEST(MergeWalk, RejectsStreamsOutOfPathOrder) {
   Manifest ok = {Root()};
-  EXPECT_THROW(PlanMirror(bad, ok, {}), Error);
-  EXPECT_THROW(PlanMirror(ok, dup, {}), Error);
-  EXPECT_THROW(PlanMirror(rootless, ok, {}), Error);
-  EXPECT_THROW(ListHashNeeds(bad, ok, {}), Error);
+  EXPECT_THROW(RunPlan({Root(), File("b"), File("a")}, ok), Error);
+  EXPECT_THROW(RunPlan(ok, {Root(), File("a"), File("a")}), Error);
+  EXPECT_THROW(RunPlan({File("a")}, ok), Error);
+  EXPECT_THROW(RunPlan({Root(), File("a"), File("a/x")}, ok), Error);  // beneath a file
+  EXPECT_THROW(RunPlan({Root(), File("a/x")}, ok), Error);             // parent never listed
 }
 
-TEST(ListHashNeeds, ListsSameSizePairsWithDifferentMtimeLackingHashes) {
-  Manifest src = {Root(),
-                  WithMtime(File("a"), 5),               // mtime differs, no hashes
-                  WithHash(WithMtime(File("b"), 5), 1),  // mtime differs, src hashed
-                  WithMtime(File("c", 3), 5),            // size differs: no need
-                  File("d"),                             // identical: no need
-                  WithMtime(Link("e", "t"), 5)};         // not a file
-  Manifest dst = {Root(), File("a"), File("b"), File("c"), File("d"), Link("e", "t")};
-  HashNeeds needs = ListHashNeeds(src, dst, {});
-  EXPECT_THAT(needs.src, ElementsAre(1));
-  EXPECT_THAT(needs.dst, ElementsAre(1, 2));
+TEST(MergeWalk, RejectsAStreamThatSkipsOrdinals) {
+  struct Gappy : EntrySource {
+    int calls = 0;
+    bool NextBatch(EntryBatch& out) override {
+      if (calls++ > 0) return false;
+      out.first = 3;
+      out.entries = {Make("", EntryType::Dir)};
+      return true;
+    }
+  } gappy;
+  VectorSource d({Root()});
+  MergeWalk walk(gappy, d);
+  EntryPair p;
+  EXPECT_THROW(walk.Next(p), Error);
 }
 
-TEST(ListHashNeeds, ChecksumNeedsEverySameSizePair) {
-  Manifest src = {Root(), File("a"), File("b", 3), WithHash(File("c"), 1), File("only")};
-  Manifest dst = {Root(), File("a"), File("b"), File("c")};
-  PlanOptions opts;
-  opts.checksum = true;
-  HashNeeds needs = ListHashNeeds(src, dst, opts);
-  EXPECT_THAT(needs.src, ElementsAre(1));
-  EXPECT_THAT(needs.dst, ElementsAre(1, 3));
+TEST(MergeWalk, PairsEqualPathsAndCountsSourceOrdinals) {
+  VectorSource s({Root(), File("a"), File("c")}, 1), d({Root(), File("b"), File("c")}, 3);
+  MergeWalk walk(s, d);
+  std::vector<std::string> seen;
+  EntryPair p;
+  while (walk.Next(p)) {
+    seen.push_back((p.src ? "s" + std::to_string(p.src_index) : std::string("-")) + (p.dst ? "d" : "-") + ":" +
+                   (p.src ? p.src->path : p.dst->path));
+  }
+  EXPECT_THAT(seen, ElementsAre("s0d:", "s1-:a", "-d:b", "s2d:c"));
+  EXPECT_EQ(walk.next_src_index(), 3);
 }
 
-TEST(ListHashNeeds, SkipsHardLinkFollowers) {
-  Manifest src = {Root(), File("a"), WithLeader(File("b"), 1)};
-  PlanOptions opts;
-  opts.checksum = true;
-  opts.hard_links = true;
-  HashNeeds needs = ListHashNeeds(src, src, opts);
-  EXPECT_THAT(needs.src, ElementsAre(1));
-  EXPECT_THAT(needs.dst, ElementsAre(1));
+// ---- the property: whatever the trees, the plan makes DST identical to SRC ------------------
+
+// Random trees over a small name space (so paths collide across SRC and DST), every type,
+// hard links in SRC; DST either independent or a mutated copy of SRC. Contents are hashes,
+// and the world is consistent: same size and mtime means same content, as the quick check
+// assumes.
+class RandomTrees {
+ public:
+  explicit RandomTrees(uint32_t seed) : rng_(seed) {}
+
+  Manifest Source() {
+    Manifest m = {Root()};
+    Fill("", 0, m);
+    std::vector<size_t> leaders;
+    for (size_t i = 0; i < m.size(); ++i) {
+      if (!m[i].IsFile()) continue;
+      m[i].dev = 1;
+      m[i].ino = 1000 + i;
+      if (!leaders.empty() && Pick(3) == 0) {
+        Entry& leader = m[leaders[Pick(static_cast<uint32_t>(leaders.size()))]];
+        ++leader.nlink;
+        Entry& f = m[i];
+        f.link_leader = static_cast<int64_t>(&leader - m.data());
+        f.size = leader.size;
+        f.mtime_ns = leader.mtime_ns;
+        f.mode = leader.mode;
+        f.hash = leader.hash;
+        f.ino = leader.ino;
+      } else {
+        leaders.push_back(i);
+      }
+    }
+    return m;
+  }
+
+  Manifest Destination(const Manifest& src) {
+    Manifest m;
+    if (Pick(2) == 0) {
+      m = {Root()};
+      Fill("", 0, m);
+    } else {
+      for (const Entry& e : src) {
+        if (!e.path.empty() && Pick(8) == 0) continue;  // removed (its subtree breaks order: filtered below)
+        Entry d = e;
+        d.link_leader = -1;
+        d.nlink = 1;
+        if (e.IsFile() && Pick(4) == 0) d.mtime_ns += 1;                  // touched
+        if (e.IsFile() && Pick(6) == 0) d.hash = Hash128{Pick(3), 0};     // rewritten
+        if (Pick(8) == 0) d.mode ^= 0100;
+        m.push_back(d);
+      }
+      Manifest valid;  // drop entries whose parent was removed
+      for (Entry& e : m) {
+        std::string_view parent = ParentPath(e.path);
+        bool ok = e.path.empty() || std::any_of(valid.begin(), valid.end(), [&](const Entry& v) {
+                    return v.path == parent && v.IsDir();
+                  });
+        if (ok) valid.push_back(std::move(e));
+      }
+      m = std::move(valid);
+    }
+    for (size_t i = 0; i < m.size(); ++i) {
+      if (!m[i].IsFile()) continue;
+      m[i].dev = 2;
+      if (m[i].ino == 0 || Pick(3) != 0) m[i].ino = 5000 + i;  // some keep SRC's grouping: already linked
+    }
+    MakeConsistent(src, m);
+    return m;
+  }
+
+ private:
+  uint32_t Pick(uint32_t n) { return std::uniform_int_distribution<uint32_t>(0, n - 1)(rng_); }
+
+  void Fill(const std::string& dir, int depth, Manifest& m) {
+    for (const char* name : {"a", "a.b", "b", "c"}) {
+      std::string path = dir.empty() ? name : dir + "/" + name;
+      switch (Pick(7)) {
+        case 0: continue;
+        case 1:
+        case 2: {
+          Entry e = WithMtime(File(path, Pick(3)), Pick(2));
+          e.mode = Pick(2) ? 0644 : 0600;
+          e.hash = Hash128{Pick(3), 0};
+          m.push_back(e);
+          continue;
+        }
+        case 3:
+          m.push_back(WithMtime(Dir(path), Pick(2)));
+          if (depth < 2) Fill(path, depth + 1, m);
+          continue;
+        case 4: m.push_back(Link(path, Pick(2) ? "x" : "y")); continue;
+        case 5: m.push_back(Special(path, EntryType::Fifo)); continue;
+        default: m.push_back(Special(path, EntryType::CharDev, Pick(2))); continue;
+      }
+    }
+  }
+
+  // Same path, size and mtime: the same content (what the quick check relies on). Files of
+  // one DST inode hold one content.
+  static void MakeConsistent(const Manifest& src, Manifest& dst) {
+    for (Entry& d : dst) {
+      if (!d.IsFile()) continue;
+      auto s = std::find_if(src.begin(), src.end(), [&](const Entry& e) { return e.path == d.path; });
+      if (s != src.end() && s->IsFile() && s->size == d.size && s->mtime_ns == d.mtime_ns) d.hash = s->hash;
+    }
+    for (Entry& d : dst)
+      for (const Entry& o : dst)
+        if (d.IsFile() && o.IsFile() && d.ino == o.ino && &o < &d) {
+          d.hash = o.hash;
+          d.size = o.size;
+          d.mtime_ns = o.mtime_ns;
+          d.mode = o.mode;
+        }
+  }
+
+  std::mt19937 rng_;
+};
+
+TEST(PlannerProperty, ThePlanMakesDestinationIdenticalToSource) {
+  for (uint32_t seed = 0; seed < 3000; ++seed) {
+    RandomTrees gen(seed);
+    Manifest src = gen.Source();
+    Manifest dst = gen.Destination(src);
+    for (bool hard_links : {false, true}) {
+      for (bool checksum : {false, true}) {
+        PlanOptions opts;
+        opts.hard_links = hard_links;
+        opts.checksum = checksum;
+        std::string why = plan_model::PlanMakesDestinationIdentical(src, dst, opts);
+        if (!why.empty()) {
+          auto dump = [](const Manifest& m) {
+            std::string out;
+            for (const Entry& e : m)
+              out += "  " + e.path + " t" + std::to_string(int(e.type)) + " s" + std::to_string(e.size) + " m" +
+                     std::to_string(e.mtime_ns) + " h" + (e.hash ? std::to_string(e.hash->lo) : "-") + " o" +
+                     std::to_string(e.mode) + " i" + std::to_string(e.ino) + " L" + std::to_string(e.link_leader) +
+                     " n" + std::to_string(e.nlink) + "\n";
+            return out;
+          };
+          std::string ops;
+          for (const std::string& o : PlanOps(src, dst, opts)) ops += "  " + o + "\n";
+          FAIL() << why << " seed " << seed << (hard_links ? " -H" : "") << (checksum ? " -c" : "") << "\nsrc:\n"
+                 << dump(src) << "dst:\n" << dump(dst) << "plan:\n" << ops;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

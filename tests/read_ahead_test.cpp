@@ -1,5 +1,6 @@
 // links: ktsync_util
 #include "util/read_ahead.h"
+#include "util/work_queue.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -72,14 +73,29 @@ class ReadAheadTest : public ::testing::Test {
   }
   std::vector<ReadAheadFile> Files() const {
     std::vector<ReadAheadFile> out;
-    for (size_t i = 0; i < paths_.size(); ++i) out.push_back({&paths_[i], sizes_[i]});
+    for (size_t i = 0; i < paths_.size(); ++i) out.push_back({paths_[i], sizes_[i]});
     return out;
   }
 
   TempDir base_{"ktsync-read-ahead"};
   UniqueFd root_;
-  std::vector<std::string> paths_;  // stable: filled before Files()
+  std::vector<std::string> paths_;
   std::vector<uint64_t> sizes_;
+};
+
+// A list whose readers the test moves by hand.
+class FixedList : public ReadAheadList {
+ public:
+  explicit FixedList(std::vector<ReadAheadFile> files) : files_(std::move(files)) {}
+  uint64_t taken() const override { return taken_.load(); }
+  void Peek(uint64_t from, size_t max, std::vector<std::pair<uint64_t, ReadAheadFile>>& out) const override {
+    for (uint64_t p = std::max(from, taken()); p < files_.size() && out.size() < max; ++p) out.emplace_back(p, files_[p]);
+  }
+  void Take(uint64_t n) { taken_.store(n); }
+
+ private:
+  std::vector<ReadAheadFile> files_;
+  std::atomic<uint64_t> taken_{0};
 };
 
 TEST_F(ReadAheadTest, ReportsWhichBackendRuns) {
@@ -96,13 +112,26 @@ TEST_F(ReadAheadTest, WarmsTheFilesAWindowAheadOfTheReaders) {
   for (size_t i = 0; i < n; ++i) WriteFile("d/f" + std::to_string(i), 8192);
   for (size_t i = 0; i < n; ++i) Evict(i);
   if (Resident(0) || Resident(n - 1)) GTEST_SKIP() << "this filesystem keeps evicted files cached (tmpfs?)";
-  std::atomic<size_t> taken{0};
-  ReadAhead ahead(root_.get(), Files(), taken);
+  FixedList list(Files());
+  ReadAhead ahead(root_.get(), list);
   EXPECT_TRUE(BecomesResident(ReadAhead::kWindow - 1)) << "last file of the first window";
   EXPECT_FALSE(Resident(n - 1)) << "warmed beyond the window";
-  taken.store(n - ReadAhead::kWindow);  // the readers moved on: the window now ends at n
+  list.Take(n - ReadAhead::kWindow);  // the readers moved on: the window now ends at n
   EXPECT_TRUE(BecomesResident(n - 1)) << "last file, once the readers came within a window";
-  taken.store(n);
+  list.Take(n);
+}
+
+// A queue fills while the copy runs: files queued after the read-ahead started are warmed.
+TEST_F(ReadAheadTest, WarmsFilesQueuedAfterItStarted) {
+  for (int i = 0; i < 8; ++i) WriteFile("d/q" + std::to_string(i), 8192);
+  for (size_t i = 0; i < 8; ++i) Evict(i);
+  if (Resident(0)) GTEST_SKIP() << "this filesystem keeps evicted files cached (tmpfs?)";
+  WorkQueue<ReadAheadFile> queue(64, [](const ReadAheadFile& f) { return f; });
+  ReadAhead ahead(root_.get(), queue);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // it waits on an empty queue
+  for (const ReadAheadFile& f : Files()) queue.Push(f);
+  EXPECT_TRUE(BecomesResident(7)) << "last file queued";
+  queue.Close(/*discard=*/true);
 }
 
 // Nothing here may block or escape: a FIFO (open would block without O_NONBLOCK), a symlink
@@ -117,30 +146,31 @@ TEST_F(ReadAheadTest, HostileEntriesNeitherBlockNorEscape) {
   Add("gone", 10);
   Add("d", 10);
   WriteFile("last", 10);
-  std::atomic<size_t> taken{0};
+  FixedList list(Files());
   auto t0 = Clock::now();
   {
-    ReadAhead ahead(root_.get(), Files(), taken);
+    ReadAhead ahead(root_.get(), list);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let it reach every entry
-    taken.store(paths_.size());
+    list.Take(paths_.size());
   }
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
 }
 
 TEST_F(ReadAheadTest, StopsPromptlyWhileReadersStall) {
   for (int i = 0; i < 2000; ++i) Add("missing" + std::to_string(i), 4096);
-  std::atomic<size_t> taken{0};
+  FixedList list(Files());
   auto t0 = Clock::now();
-  { ReadAhead ahead(root_.get(), Files(), taken); }
+  { ReadAhead ahead(root_.get(), list); }
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
 }
 
 TEST_F(ReadAheadTest, EmptyListAndLargeFilesAreFine) {
-  std::atomic<size_t> taken{0};
-  { ReadAhead none(root_.get(), {}, taken); }
+  FixedList none({});
+  { ReadAhead ahead(root_.get(), none); }
   Add("huge", ReadAhead::kMaxFileBytes + 1);  // skipped: never opened, though it does not exist
   Add("empty", 0);
-  { ReadAhead ahead(root_.get(), Files(), taken); }
+  FixedList list(Files());
+  { ReadAhead ahead(root_.get(), list); }
 }
 
 }  // namespace

@@ -208,10 +208,10 @@ TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {
   opts.collect_temps = true;
   ScanResult r = Scan(opts);
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/.ktsync-tmpX"}));
-  EXPECT_EQ(r.stale_temps, (std::vector<std::string>{".ktsync-tmp.123", "d/.ktsync-tmp.abc"}));
+  EXPECT_EQ(r.summary.stale_temps, (std::vector<std::string>{".ktsync-tmp.123", "d/.ktsync-tmp.abc"}));
 
   ScanResult quiet = Scan();
-  EXPECT_TRUE(quiet.stale_temps.empty());
+  EXPECT_TRUE(quiet.summary.stale_temps.empty());
   EXPECT_EQ(quiet.entries.size(), 3u);
 }
 
@@ -294,9 +294,9 @@ TEST_F(ScanTest, CountsDirsFilesAndBytes) {
   File("b", "56");
   Link("b", "l");
   ScanResult r = Scan();
-  EXPECT_EQ(r.dirs, 2u);  // the root and d
-  EXPECT_EQ(r.files, 2u);
-  EXPECT_EQ(r.bytes, 6u);
+  EXPECT_EQ(r.summary.dirs, 2u);  // the root and d
+  EXPECT_EQ(r.summary.files, 2u);
+  EXPECT_EQ(r.summary.bytes, 6u);
 }
 
 TEST_F(ScanTest, LeavesCallerFdUntouched) {

@@ -30,8 +30,10 @@ SessionRequest FullRequest() {
   SessionRequest r;
   r.role = ServerRole::Receive;
   r.path = "/srv/backup/dir with spaces/\xff\n";
-  r.plan.mtime_tolerance_ns = 2'000'000'000;
-  r.filters = {{false, "*.tmp"}, {true, "keep/**"}, {false, std::string("odd\0byte", 8)}};
+  r.spec.plan.mtime_tolerance_ns = 2'000'000'000;
+  r.spec.deletes.max_delete = 12345;
+  r.spec.deletes.max_delete_percent = 12.5;
+  r.spec.filters = {{false, "*.tmp"}, {true, "keep/**"}, {false, std::string("odd\0byte", 8)}};
   r.streams = kMaxStreams;
   r.data_port = 65535;
   r.bwlimit = 123456789012345ull;
@@ -48,20 +50,21 @@ std::string Encoded(const SessionRequest& r) {
 // Every boolean the Request carries as a flag bit, with a way to set it.
 std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> FlagSetters() {
   return {
-      {"checksum", [](SessionRequest& r, bool v) { r.plan.checksum = v; }},
-      {"delete", [](SessionRequest& r, bool v) { r.plan.delete_extraneous = v; }},
-      {"hard_links", [](SessionRequest& r, bool v) { r.plan.hard_links = v; }},
-      {"owner", [](SessionRequest& r, bool v) { r.plan.owner = v; }},
-      {"group", [](SessionRequest& r, bool v) { r.plan.group = v; }},
-      {"times", [](SessionRequest& r, bool v) { r.plan.times = v; }},
-      {"perms", [](SessionRequest& r, bool v) { r.plan.perms = v; }},
-      {"dry_run", [](SessionRequest& r, bool v) { r.dry_run = v; }},
-      {"one_file_system", [](SessionRequest& r, bool v) { r.one_file_system = v; }},
-      {"fsync", [](SessionRequest& r, bool v) { r.fsync = v; }},
-      {"delete_on_error", [](SessionRequest& r, bool v) { r.delete_on_error = v; }},
+      {"checksum", [](SessionRequest& r, bool v) { r.spec.plan.checksum = v; }},
+      {"delete", [](SessionRequest& r, bool v) { r.spec.plan.delete_extraneous = v; }},
+      {"hard_links", [](SessionRequest& r, bool v) { r.spec.plan.hard_links = v; }},
+      {"owner", [](SessionRequest& r, bool v) { r.spec.plan.owner = v; }},
+      {"group", [](SessionRequest& r, bool v) { r.spec.plan.group = v; }},
+      {"times", [](SessionRequest& r, bool v) { r.spec.plan.times = v; }},
+      {"perms", [](SessionRequest& r, bool v) { r.spec.plan.perms = v; }},
+      {"dry_run", [](SessionRequest& r, bool v) { r.spec.dry_run = v; }},
+      {"one_file_system", [](SessionRequest& r, bool v) { r.spec.one_file_system = v; }},
+      {"fsync", [](SessionRequest& r, bool v) { r.spec.fsync = v; }},
+      {"delete_on_error", [](SessionRequest& r, bool v) { r.spec.deletes.delete_on_error = v; }},
       {"no_ktls", [](SessionRequest& r, bool v) { r.no_ktls = v; }},
       {"no_encryption", [](SessionRequest& r, bool v) { r.no_encryption = v; }},
       {"require_ktls", [](SessionRequest& r, bool v) { r.require_ktls = v; }},
+      {"want_items", [](SessionRequest& r, bool v) { r.want_items = v; }},
   };
 }
 
@@ -69,22 +72,27 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
 void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(a.role, b.role);
   EXPECT_EQ(a.path, b.path);
-  EXPECT_EQ(a.plan.checksum, b.plan.checksum);
-  EXPECT_EQ(a.plan.delete_extraneous, b.plan.delete_extraneous);
-  EXPECT_EQ(a.plan.hard_links, b.plan.hard_links);
-  EXPECT_EQ(a.plan.owner, b.plan.owner);
-  EXPECT_EQ(a.plan.group, b.plan.group);
-  EXPECT_EQ(a.plan.times, b.plan.times);
-  EXPECT_EQ(a.plan.perms, b.plan.perms);
-  EXPECT_EQ(a.plan.mtime_tolerance_ns, b.plan.mtime_tolerance_ns);
-  EXPECT_EQ(a.dry_run, b.dry_run);
-  EXPECT_EQ(a.one_file_system, b.one_file_system);
-  EXPECT_EQ(a.fsync, b.fsync);
-  EXPECT_EQ(a.delete_on_error, b.delete_on_error);
+  const MirrorSpec& x = a.spec;
+  const MirrorSpec& y = b.spec;
+  EXPECT_EQ(x.plan.checksum, y.plan.checksum);
+  EXPECT_EQ(x.plan.delete_extraneous, y.plan.delete_extraneous);
+  EXPECT_EQ(x.plan.hard_links, y.plan.hard_links);
+  EXPECT_EQ(x.plan.owner, y.plan.owner);
+  EXPECT_EQ(x.plan.group, y.plan.group);
+  EXPECT_EQ(x.plan.times, y.plan.times);
+  EXPECT_EQ(x.plan.perms, y.plan.perms);
+  EXPECT_EQ(x.plan.mtime_tolerance_ns, y.plan.mtime_tolerance_ns);
+  EXPECT_EQ(x.dry_run, y.dry_run);
+  EXPECT_EQ(x.one_file_system, y.one_file_system);
+  EXPECT_EQ(x.fsync, y.fsync);
+  EXPECT_EQ(x.deletes.delete_on_error, y.deletes.delete_on_error);
+  EXPECT_EQ(x.deletes.max_delete, y.deletes.max_delete);
+  EXPECT_EQ(x.deletes.max_delete_percent, y.deletes.max_delete_percent);
   EXPECT_EQ(a.no_ktls, b.no_ktls);
   EXPECT_EQ(a.no_encryption, b.no_encryption);
   EXPECT_EQ(a.require_ktls, b.require_ktls);
-  EXPECT_EQ(a.filters, b.filters);
+  EXPECT_EQ(a.want_items, b.want_items);
+  EXPECT_EQ(x.filters, y.filters);
   EXPECT_EQ(a.streams, b.streams);
   EXPECT_EQ(a.data_port, b.data_port);
   EXPECT_EQ(a.bwlimit, b.bwlimit);
@@ -94,7 +102,8 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
 // Offsets inside an encoded Request whose path is `path_len` bytes long.
 size_t FlagsOffset(size_t path_len) { return 1 + 2 + path_len; }
 size_t WindowOffset(size_t path_len) { return FlagsOffset(path_len) + 4; }
-size_t FilterCountOffset(size_t path_len) { return WindowOffset(path_len) + 8; }
+size_t MaxDeletePercentOffset(size_t path_len) { return WindowOffset(path_len) + 8 + 8; }
+size_t FilterCountOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8; }
 // streams, data port, bwlimit, key follow the filters: the streams field is 44 bytes from the end.
 size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 32); }
 
@@ -163,7 +172,7 @@ TEST(SessionRequestTest, SendRoleAndEmptyFiltersRoundTrip) {
 TEST(SessionRequestTest, LongestPathAndPatternRoundTrip) {
   SessionRequest r;
   r.path = std::string(kMaxPathBytes, 'p');
-  r.filters = {{true, std::string(kMaxPatternBytes, 'x')}};
+  r.spec.filters = {{true, std::string(kMaxPatternBytes, 'x')}};
   ExpectSameRequest(DecodeRequest(Encoded(r)), r);
 }
 
@@ -177,7 +186,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {14, 15, 20, 31}) {
+  for (int bit : {17, 18, 20, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));
@@ -185,21 +194,38 @@ TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   }
 }
 
+TEST(SessionRequestTest, RejectsAMaxDeletePercentAbove100) {
+  SessionRequest r = FullRequest();
+  std::string enc = Encoded(r);
+  size_t off = MaxDeletePercentOffset(r.path.size());
+  uint64_t too_much = 100'000'001;  // millionths of a percent
+  for (int i = 0; i < 8; ++i) enc[off + i] = static_cast<char>(too_much >> (8 * i));
+  ExpectProtocolError("above 100", [&] { DecodeRequest(enc); });
+}
+
+TEST(SessionRequestTest, AbsentLimitsStayAbsent) {
+  SessionRequest r = FullRequest();
+  r.spec.deletes = {};
+  SessionRequest back = DecodeRequest(Encoded(r));
+  EXPECT_FALSE(back.spec.deletes.max_delete);
+  EXPECT_FALSE(back.spec.deletes.max_delete_percent);
+}
+
 TEST(SessionRequestTest, RejectsNegativeModifyWindow) {
   SessionRequest r = FullRequest();
-  r.plan.mtime_tolerance_ns = -1;
+  r.spec.plan.mtime_tolerance_ns = -1;
   ExpectProtocolError("negative modify window", [&] { DecodeRequest(Encoded(r)); });
-  r.plan.mtime_tolerance_ns = INT64_MIN;
+  r.spec.plan.mtime_tolerance_ns = INT64_MIN;
   ExpectProtocolError("negative modify window", [&] { DecodeRequest(Encoded(r)); });
 }
 
 TEST(SessionRequestTest, RejectsTooManyFilters) {
   SessionRequest r;
   r.path = "p";
-  r.filters.assign(kMaxFilterRules + 1, FilterRule{false, "x"});
+  r.spec.filters.assign(kMaxFilterRules + 1, FilterRule{false, "x"});
   ExpectProtocolError("filter count", [&] { DecodeRequest(Encoded(r)); });
   // A count far larger than the bytes present is refused before anything is reserved.
-  r.filters.clear();
+  r.spec.filters.clear();
   std::string enc = Encoded(r);
   PutU32At(enc, FilterCountOffset(1), 1000);
   ExpectProtocolError("filter count", [&] { DecodeRequest(enc); });
@@ -207,14 +233,14 @@ TEST(SessionRequestTest, RejectsTooManyFilters) {
 
 TEST(SessionRequestTest, AcceptsExactlyTheFilterCap) {
   SessionRequest r;
-  r.filters.assign(kMaxFilterRules, FilterRule{true, "y"});
-  EXPECT_EQ(DecodeRequest(Encoded(r)).filters.size(), kMaxFilterRules);
+  r.spec.filters.assign(kMaxFilterRules, FilterRule{true, "y"});
+  EXPECT_EQ(DecodeRequest(Encoded(r)).spec.filters.size(), kMaxFilterRules);
 }
 
 TEST(SessionRequestTest, RejectsBadFilterKind) {
   SessionRequest r;
   r.path = "p";
-  r.filters = {{true, "a"}};
+  r.spec.filters = {{true, "a"}};
   for (uint8_t kind : {2, 0x80, 0xff}) {
     std::string enc = Encoded(r);
     enc[FilterCountOffset(1) + 4] = static_cast<char>(kind);
@@ -227,7 +253,7 @@ TEST(SessionRequestTest, RejectsOverlongPathAndPattern) {
   r.path = std::string(kMaxPathBytes + 1, 'p');
   ExpectProtocolError("path length", [&] { DecodeRequest(Encoded(r)); });
   r.path = "p";
-  r.filters = {{false, std::string(kMaxPatternBytes + 1, 'x')}};
+  r.spec.filters = {{false, std::string(kMaxPatternBytes + 1, 'x')}};
   ExpectProtocolError("filter pattern length", [&] { DecodeRequest(Encoded(r)); });
 }
 

@@ -436,7 +436,7 @@ TEST(TlsChannel, FramesAndSendFileTravelIntact) {
     w.Write(FrameType::Done, "");
   });
   FrameReader r(*p.client.stream);
-  FileBegin fb = DecodeFileBegin(r.Expect(FrameType::FileBegin).payload, 2);
+  FileBegin fb = DecodeFileBegin(r.Expect(FrameType::FileBegin).payload);
   EXPECT_EQ(fb.size, kFile - 100);
   std::string got(fb.size, '\0');
   p.client.stream->ReadExact(got.data(), got.size());

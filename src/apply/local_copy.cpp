@@ -5,17 +5,11 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <mutex>
-#include <thread>
-#include <vector>
 #include <memory>
 
 #include "util/error.h"
 #include "util/open_beneath.h"
-#include "util/read_ahead.h"
 #include "util/read_hint.h"
 
 namespace ktsync {
@@ -170,53 +164,6 @@ CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
     problems.Fail(src_entry.path, e.what());
   }
   return result;
-}
-
-void LocalCopySupplier::Supply(const Action&, const Entry& src_entry) {
-  CopyResult r = CopyLocalFile(src_root_fd_, src_entry, dst_, opts_.meta, opts_.fsync, problems_);
-  if (!r.ok) return;
-  ++counters_.files_written;
-  counters_.bytes_written += r.info.size;
-  if (on_copied_) on_copied_(src_entry, r);
-}
-
-void CopyFilesInParallel(const Plan& plan, const Manifest& src, int src_root_fd, const DestTree& tree,
-                         const ApplyOptions& opts, int workers, Problems& problems, ApplyCounters& counters,
-                         const LocalCopySupplier::OnCopied& on_copied) {
-  std::vector<const Action*> sends;
-  for (const Action& a : plan.actions)
-    if (a.kind == ActionKind::SendFile) sends.push_back(&a);
-  std::mutex mu;
-  auto locked = [&](const Entry& e, const CopyResult& r) {
-    std::lock_guard lock(mu);
-    if (on_copied) on_copied(e, r);
-  };
-  std::atomic<size_t> next{0};
-  std::vector<ReadAheadFile> ahead;
-  ahead.reserve(sends.size());
-  for (const Action* a : sends)
-    if (a->src >= 0 && static_cast<size_t>(a->src) < src.size())
-      ahead.push_back({&src[static_cast<size_t>(a->src)].path, src[static_cast<size_t>(a->src)].size});
-    else
-      ahead.push_back({nullptr, 0});
-  ReadAhead read_ahead(src_root_fd, std::move(ahead), next);
-  auto work = [&] {
-    DestTree mine = tree.Clone();
-    LocalCopySupplier supplier(src_root_fd, mine, opts, problems, counters, locked);
-    for (size_t i; (i = next.fetch_add(1)) < sends.size();) {
-      const Action& a = *sends[i];
-      if (a.src < 0 || static_cast<size_t>(a.src) >= src.size()) {
-        problems.Fail("", "plan names a source entry that does not exist");
-        continue;
-      }
-      supplier.Supply(a, src[static_cast<size_t>(a.src)]);
-    }
-  };
-  workers = std::max(1, std::min<int>(workers, static_cast<int>(sends.size())));
-  std::vector<std::thread> threads;
-  for (int t = 1; t < workers; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
 }
 
 }  // namespace ktsync

@@ -8,9 +8,6 @@
 // (size/mtime/ctime) the copy; any change is a Vanished problem and nothing is kept.
 #pragma once
 
-#include <functional>
-
-#include "apply/apply_plan.h"
 #include "apply/dest_tree.h"
 #include "apply/pending_file.h"
 #include "manifest/entry.h"
@@ -31,33 +28,5 @@ struct CopyResult {
 // src_entry.dev/ino are checked only when ino != 0.
 CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
                          const MetaOptions& meta, bool fsync, Problems& problems);
-
-// FileSupplier for the local mirror: CopyLocalFile per SendFile, counting into counters.
-class LocalCopySupplier : public FileSupplier {
- public:
-  using OnCopied = std::function<void(const Entry& src_entry, const CopyResult& result)>;
-  LocalCopySupplier(int src_root_fd, DestTree& dst, const ApplyOptions& opts, Problems& problems,
-                    ApplyCounters& counters, OnCopied on_copied = {})
-      : src_root_fd_(src_root_fd), dst_(dst), opts_(opts), problems_(problems),
-        counters_(counters), on_copied_(std::move(on_copied)) {}
-
-  void Supply(const Action& action, const Entry& src_entry) override;
-
- private:
-  int src_root_fd_;
-  DestTree& dst_;
-  const ApplyOptions& opts_;
-  Problems& problems_;
-  ApplyCounters& counters_;
-  OnCopied on_copied_;
-};
-
-// Runs every SendFile of `plan` on `workers` threads, each with its own DestTree clone and
-// LocalCopySupplier: files are independent once ApplyBeforeData made their directories,
-// and two cores copy small files nearly twice as fast as one. `on_copied` runs under a lock,
-// so it may touch state that is not thread-safe (the hash caches).
-void CopyFilesInParallel(const Plan& plan, const Manifest& src, int src_root_fd, const DestTree& tree,
-                         const ApplyOptions& opts, int workers, Problems& problems, ApplyCounters& counters,
-                         const LocalCopySupplier::OnCopied& on_copied);
 
 }  // namespace ktsync

@@ -4,7 +4,7 @@
 // unavailable, anonymous_file.h) is first created under a temp name in its final directory
 // and then renamed over the final name, so nothing half-written is ever visible under a real
 // name. A run that dies leaves temps behind; the scanner skips names starting with
-// kTempPrefix and hands them to RemoveStaleTemps (apply_plan.h).
+// kTempPrefix and hands them to RemoveStaleTemps (apply_action.h).
 #pragma once
 
 #include <string>

@@ -1,24 +1,109 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+
 #include "cli/endpoint.h"
-#include "cli/mirror_run.h"
+#include "cli/output.h"
+#include "cli/progress.h"
+#include "mirror/run.h"
+#include "transfer/daemon.h"
 #include "util/error.h"
 
 namespace ktsync {
+namespace {
+
+RemoteTarget TargetOf(const Endpoint& e, const MirrorOptions& o) {
+  RemoteTarget t;
+  t.daemon = e.kind == Endpoint::Kind::Daemon;
+  t.user = e.user;
+  t.host = e.host;
+  t.port = e.port;
+  t.path = e.path;
+  t.ssh_command = o.ssh_command;
+  t.remote_ktsync = o.remote_ktsync;
+  t.secret_file = o.secret_file;
+  return t;
+}
+
+RunSpec MakeRunSpec(const MirrorOptions& o, const Endpoint& src, const Endpoint& dst) {
+  RunSpec r;
+  r.spec = o.spec;
+  r.state_dir = o.state_dir;
+  r.src = src.path;
+  r.dst = dst.path;
+  if (src.remote() || dst.remote()) {
+    r.push = dst.remote();
+    r.remote = TargetOf(r.push ? dst : src, o);
+  }
+  r.streams = o.streams;
+  r.data_port = o.data_port;
+  r.bwlimit = o.bwlimit;
+  r.require_ktls = o.require_ktls;
+  r.no_ktls = o.no_ktls;
+  r.no_encryption = o.no_encryption;
+  r.timeout_sec = o.timeout_sec;
+  return r;
+}
+
+}  // namespace
 
 int RunMirrorCommand(const MirrorOptions& opts) {
-  Reporter rep(opts.out, opts.dry_run);
+  Endpoint src, dst;
   try {
-    Endpoint src = ParseEndpoint(opts.src);
-    Endpoint dst = ParseEndpoint(opts.dst);
+    src = ParseEndpoint(opts.src);
+    dst = ParseEndpoint(opts.dst);
+  } catch (const Error& e) {
+    Reporter(opts.out, opts.spec.dry_run, false).Error(e.what(), static_cast<int>(e.code()));
+    return static_cast<int>(e.code());
+  }
+  Reporter rep(opts.out, opts.spec.dry_run, dst.remote());
+  try {
     if (src.remote() && dst.remote())
       throw Error(ExitCode::Usage, "SRC and DST are both remote; one side must be local (run ktsync on one of the hosts)");
-    if (!src.remote() && !dst.remote()) return RunLocalMirror(opts, rep);
-    return RunRemoteMirror(opts, rep);
+    RunSpec run = MakeRunSpec(opts, src, dst);
+    if (run.no_encryption && run.remote && !run.remote->daemon)
+      rep.Warn("--no-encryption: file data will cross the network in plaintext");
+    TransferMeter meter;
+    std::optional<ProgressLine> progress;
+    if (!opts.spec.dry_run) progress.emplace(opts.out, meter, [&rep](const std::string& l) { rep.JsonLine(l); });
+    Problems problems;
+    RunResult result = RunMirror(run, problems, rep, &meter);
+    if (progress) progress->Finish(!problems.HasErrors());
+    rep.Problems(problems);
+    int code = static_cast<int>(RunExitCode(problems, result.stats));
+    rep.Summary(result.totals, result.stats, code);
+    return code;
   } catch (const Error& e) {
     rep.Error(e.what(), static_cast<int>(e.code()));
     return static_cast<int>(e.code());
   }
+}
+
+int RunServeCommand(const ServeOptions& o) {
+  if (!o.stdio) {
+    DaemonConfig d;
+    d.listen = o.listen;
+    d.root = o.root;
+    d.secret_file = o.secret_file;
+    d.state_dir = o.state_dir;
+    d.read_only = o.read_only;
+    d.write_only = o.write_only;
+    d.max_connections = o.max_connections;
+    d.auth_timeout_sec = o.auth_timeout_sec;
+    d.no_ktls = o.no_ktls;
+    d.verbose = o.verbose;
+    return RunDaemon(d, ServeSession);
+  }
+  // Started by a client over ssh: stdout is the protocol, so nothing else may print there.
+  FdStream control(UniqueFd(::dup(0)), UniqueFd(::dup(1)), "client");
+  ServerConfig sc;
+  sc.state_dir = o.state_dir;
+  sc.no_ktls = o.no_ktls;
+  sc.log = [](const std::string& m) { std::cerr << "ktsync (remote): " << m << "\n"; };
+  return ServeSession(control, sc);
 }
 
 }  // namespace ktsync

@@ -60,27 +60,13 @@ std::string HexBytes(std::string_view s) {
   return out;
 }
 
-bool IsDeletion(ActionKind k) { return k == ActionKind::Delete || k == ActionKind::RemoveForType; }
-
-// Deletions describe the DST entry; everything else describes the SRC entry.
-const Entry& Subject(const Action& a, const Manifest& src, const Manifest& dst) {
-  return IsDeletion(a.kind) || a.src < 0 ? dst[a.dst] : src[a.src];
-}
-
-bool IsSilent(const Action& a) {
+bool IsSilent(const ItemView& a) {
   return a.kind == ActionKind::DirMeta && (a.changes == 0 || (a.changes & kChNew));
 }
 
-const Entry* LeaderOf(const Action& a, const Manifest& src) {
-  if (a.kind != ActionKind::HardLink || a.src < 0) return nullptr;
-  int64_t leader = src[a.src].link_leader;
-  if (leader < 0 || static_cast<size_t>(leader) >= src.size()) return nullptr;
-  return &src[leader];
-}
+bool ShowsTarget(const ItemView& a) { return !IsDeletion(a.kind) && a.type == EntryType::Symlink; }
 
-bool ShowsTarget(const Action& a, const Entry& e) {
-  return !IsDeletion(a.kind) && e.type == EntryType::Symlink;
-}
+bool ShowsLeader(const ItemView& a) { return a.kind == ActionKind::HardLink && !a.leader.empty(); }
 
 char YChar(ActionKind k, bool push) {
   switch (k) {
@@ -200,44 +186,42 @@ std::string JsonEscape(std::string_view s) {
   return out;
 }
 
-std::string ItemizeCode(const Action& a, const Manifest& src, const Manifest& dst, bool push) {
+std::string ItemizeCode(const ItemView& a, bool push) {
   if (IsDeletion(a.kind)) return "*deleting  ";
   std::string code;
   code += YChar(a.kind, push);
-  code += TypeLetter(Subject(a, src, dst).type);
+  code += TypeLetter(a.type);
   code += AttrChars(a.changes);
   return code;
 }
 
-std::string ItemizeLine(const Action& a, const Manifest& src, const Manifest& dst, bool push) {
+std::string ItemizeLine(const ItemView& a, bool push) {
   if (IsSilent(a)) return "";
-  const Entry& e = Subject(a, src, dst);
-  std::string line = ItemizeCode(a, src, dst, push);
+  std::string line = ItemizeCode(a, push);
   line += ' ';
-  if (e.IsDir()) {
-    line += e.path.empty() ? "." : EscapeItemName(e.path);
+  if (a.type == EntryType::Dir) {
+    line += a.path.empty() ? "." : EscapeItemName(a.path);
     line += '/';
   } else {
-    line += EscapeItemName(e.path);
+    line += EscapeItemName(a.path);
   }
-  if (ShowsTarget(a, e)) line += " -> " + EscapeItemName(e.link_target());
-  if (const Entry* leader = LeaderOf(a, src)) line += " => " + EscapeItemName(leader->path);
+  if (ShowsTarget(a)) line += " -> " + EscapeItemName(a.target);
+  if (ShowsLeader(a)) line += " => " + EscapeItemName(a.leader);
   return line;
 }
 
-std::string ItemJson(const Action& a, const Manifest& src, const Manifest& dst, bool push) {
+std::string ItemJson(const ItemView& a, bool push) {
   if (IsSilent(a)) return "";
-  const Entry& e = Subject(a, src, dst);
   std::string out = "{\"event\":\"item\",\"op\":\"";
   out += OpName(a.kind);
   out += '"';
-  AppendJsonField(out, "path", e.path.empty() ? std::string_view(".") : e.path);
+  AppendJsonField(out, "path", a.path.empty() ? std::string_view(".") : a.path);
   out += ",\"type\":\"";
-  out += TypeLetter(e.type);
-  out += "\",\"itemize\":\"" + ItemizeCode(a, src, dst, push) + '"';
-  out += ",\"size\":" + std::to_string(e.size);
-  if (ShowsTarget(a, e)) AppendJsonField(out, "target", e.link_target());
-  if (const Entry* leader = LeaderOf(a, src)) AppendJsonField(out, "leader", leader->path);
+  out += TypeLetter(a.type);
+  out += "\",\"itemize\":\"" + ItemizeCode(a, push) + '"';
+  out += ",\"size\":" + std::to_string(a.size);
+  if (ShowsTarget(a)) AppendJsonField(out, "target", a.target);
+  if (ShowsLeader(a)) AppendJsonField(out, "leader", a.leader);
   out += '}';
   return out;
 }

@@ -33,20 +33,19 @@
 
 namespace ktsync {
 
-// The 11-character itemize code of an action ("*deleting  " for deletions).
-std::string ItemizeCode(const Action& a, const Manifest& src, const Manifest& dst, bool push);
+// The 11-character itemize code of a change ("*deleting  " for deletions).
+std::string ItemizeCode(const ItemView& a, bool push);
 
-// "code name[ -> target| => leader]" without newline, or "" when the action prints nothing:
+// "code name[ -> target| => leader]" without newline, or "" when the change prints nothing:
 // a DirMeta with no changes of its own (only re-applied because a child changed) or for a
 // new directory (its MkDir line already shows it).
-std::string ItemizeLine(const Action& a, const Manifest& src, const Manifest& dst, bool push);
+std::string ItemizeLine(const ItemView& a, bool push);
 
 // {"event":"item","op":"send|meta|mkdir|symlink|special|hardlink|delete|remove|dirmeta",
 //  "path":...,"type":"f|d|L|S|D","itemize":"<11 chars>","size":N[,"target":...]
 //  [,"leader":...][,"path_hex":...]} without newline; "" exactly when ItemizeLine is "".
 // `push` only affects the itemize field of sends.
-std::string ItemJson(const Action& a, const Manifest& src, const Manifest& dst,
-                     bool push = false);
+std::string ItemJson(const ItemView& a, bool push = false);
 
 // rsync-style name escaping described above.
 std::string EscapeItemName(std::string_view name);

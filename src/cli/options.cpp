@@ -20,7 +20,7 @@ constexpr const char* kMirrorHelp =
     "ktsync://host[:port]/path (a `ktsync serve` daemon).";
 
 // rsync's --exclude-from: one pattern per line; '#'/';' comments; "+ " / "- " prefixes.
-void AddRulesFromFile(const std::string& file, std::vector<std::pair<bool, std::string>>& out) {
+void AddRulesFromFile(const std::string& file, std::vector<FilterRule>& out) {
   std::ifstream in(file == "-" ? "/dev/stdin" : file);
   if (!in) throw Error(ExitCode::Usage, ErrnoMessage("--exclude-from " + file, errno));
   std::string line;
@@ -28,11 +28,11 @@ void AddRulesFromFile(const std::string& file, std::vector<std::pair<bool, std::
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.rfind("+ ", 0) == 0) {
-      out.emplace_back(true, line.substr(2));
+      out.push_back({true, line.substr(2)});
     } else if (line.rfind("- ", 0) == 0) {
-      out.emplace_back(false, line.substr(2));
+      out.push_back({false, line.substr(2)});
     } else {
-      out.emplace_back(false, line);
+      out.push_back({false, line});
     }
   }
 }
@@ -54,11 +54,12 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   auto* m = app.add_subcommand("mirror", "Make DST an exact mirror of SRC");
   m->footer(kMirrorHelp);
   MirrorOptions& o = cmd.mirror;
+  MirrorSpec& spec = o.spec;
   m->add_option("SRC", o.src, "Source directory (local, [user@]host:/path or ktsync://host/path)")
       ->required();
   m->add_option("DST", o.dst, "Destination directory (created if missing; parent must exist)")
       ->required();
-  m->add_flag("-n,--dry-run", o.dry_run, "List every pending change exactly; change nothing");
+  m->add_flag("-n,--dry-run", spec.dry_run, "List every pending change exactly; change nothing");
   m->add_flag("-i,--itemize-changes", o.out.itemize, "Print one rsync-style line per change");
   m->add_flag("--json", o.out.json, "Print JSON lines (plan, item, progress, summary, error)");
   m->add_flag("--stats", o.out.stats, "Print a summary: counts, bytes, time per phase, encryption");
@@ -67,38 +68,38 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--progress", o.out.progress, "Show live progress even when not on a terminal");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
 
-  m->add_flag("--delete", o.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
+  m->add_flag("--delete", spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
   m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
-  m->add_option("--max-delete", o.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
-  m->add_option("--max-delete-percent", o.max_delete_percent,
+  m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
+  m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
                 "Refuse (exit 25) if more than P% of DST's entries would be deleted")
       ->check(CLI::Range(0.0, 100.0));
-  m->add_flag("--delete-on-error", o.delete_on_error, "Still delete extraneous entries after an error");
-  m->add_flag("-c,--checksum", o.plan.checksum, "Compare content hashes, not size+mtime");
-  m->add_flag("-H,--hard-links", o.plan.hard_links, "Preserve hard links (default)");
+  m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
+  m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
+  m->add_flag("-H,--hard-links", spec.plan.hard_links, "Preserve hard links (default)");
   m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
   m->add_flag("--owner", x.owner, "Preserve owner (default when run as root)");
   m->add_flag("--no-owner", x.no_owner, "Do not preserve owner");
   m->add_flag("--group", x.group, "Preserve group (default)");
   m->add_flag("--no-group", x.no_group, "Do not preserve group");
   m->add_flag("--numeric-ids", o.numeric_ids, "Keep uid/gid numbers (ktsync always maps by number)");
-  m->add_flag("--fsync", o.fsync, "Make each completed file and rename durable before going on");
+  m->add_flag("--fsync", spec.fsync, "Make each completed file and rename durable before going on");
 
   auto* ex = m->add_option_function<std::string>(
-      "--exclude", [&o](const std::string& p) { o.filters.emplace_back(false, p); },
+      "--exclude", [&spec](const std::string& p) { spec.filters.push_back({false, p}); },
       "Exclude paths matching PATTERN (rsync glob rules; repeatable)");
   ex->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
   auto* in = m->add_option_function<std::string>(
-      "--include", [&o](const std::string& p) { o.filters.emplace_back(true, p); },
+      "--include", [&spec](const std::string& p) { spec.filters.push_back({true, p}); },
       "Include paths matching PATTERN even if a later --exclude matches (first match wins)");
   in->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
   auto* exf = m->add_option_function<std::string>(
-      "--exclude-from", [&o](const std::string& f) { AddRulesFromFile(f, o.filters); },
+      "--exclude-from", [&spec](const std::string& f) { AddRulesFromFile(f, spec.filters); },
       "Read exclude patterns from FILE, one per line");
   exf->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("FILE");
 
   m->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
-  m->add_flag("-x,--one-file-system", o.one_file_system, "Do not cross filesystem boundaries (default)");
+  m->add_flag("-x,--one-file-system", spec.one_file_system, "Do not cross filesystem boundaries (default)");
   m->add_flag("--cross-filesystems", x.cross, "Descend into other filesystems mounted inside SRC");
 
   m->add_option("-e,--ssh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
@@ -115,13 +116,13 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--timeout", o.timeout_sec, "Fail if no I/O happens for this many seconds");
 
   // CLI11's callback() and final_callback() are one slot: everything goes in this one.
-  m->final_callback([&cmd, &o, &x]() {
+  m->final_callback([&cmd, &o, &spec, &x]() {
     cmd.kind = Command::Kind::Mirror;
-    if (x.no_delete) o.plan.delete_extraneous = false;
-    o.plan.owner = x.owner && !x.no_owner;
-    o.plan.group = x.group && !x.no_group;
-    if (x.cross) o.one_file_system = false;
-    if (x.no_hard_links) o.plan.hard_links = false;
+    if (x.no_delete) spec.plan.delete_extraneous = false;
+    spec.plan.owner = x.owner && !x.no_owner;
+    spec.plan.group = x.group && !x.no_group;
+    if (x.cross) spec.one_file_system = false;
+    if (x.no_hard_links) spec.plan.hard_links = false;
     if (!x.bw.empty()) o.bwlimit = ParseRate(x.bw);
     if (o.require_ktls && (o.no_ktls || o.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");

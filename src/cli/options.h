@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "manifest/plan.h"
+#include "manifest/mirror_spec.h"
 
 namespace ktsync {
 
@@ -23,25 +23,18 @@ struct OutputOptions {
 };
 
 // A mirror is meant to be identical, so unlike rsync -a, hard links are kept by default.
-inline PlanOptions DefaultPlanOptions() {
-  PlanOptions p;
-  p.hard_links = true;
-  return p;
+inline MirrorSpec DefaultMirrorSpec() {
+  MirrorSpec s;
+  s.plan.hard_links = true;
+  return s;
 }
 
 struct MirrorOptions {
   std::string src;
   std::string dst;
-  bool dry_run = false;
   OutputOptions out;
-  PlanOptions plan = DefaultPlanOptions();
-  std::vector<std::pair<bool, std::string>> filters;  // (include?, pattern) in command-line order
-  std::optional<uint64_t> max_delete;
-  std::optional<double> max_delete_percent;
-  bool delete_on_error = false;
-  bool fsync = false;
+  MirrorSpec spec = DefaultMirrorSpec();  // what the run does, on both ends
   std::string state_dir;        // "" = $XDG_STATE_HOME/ktsync
-  bool one_file_system = true;
   bool numeric_ids = false;
 
   // Network.

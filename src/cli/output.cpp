@@ -1,5 +1,7 @@
 #include "cli/output.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -47,18 +49,22 @@ std::string Rate(uint64_t bytes, double secs) {
   return HumanBytes(static_cast<uint64_t>(static_cast<double>(bytes) / secs)) + "/s";
 }
 
-void StatsText(const Plan& plan, const RunStats& s, bool dry_run) {
+void StatsText(const PlanTotals& totals, const RunStats& s, bool dry_run) {
   std::ostringstream o;
   o << "\nNumber of entries: " << s.src_entries << " in SRC, " << s.dst_entries << " in DST\n"
     << "Total file size in SRC: " << s.src_file_bytes << " (" << HumanBytes(s.src_file_bytes) << ")\n"
     << "Hashed: " << s.hashed_src << " SRC, " << s.hashed_dst << " DST files; cache hits: "
     << s.cache_hits_src << " SRC, " << s.cache_hits_dst << " DST\n";
   if (dry_run) {
-    o << TotalsText(plan.totals);
+    o << TotalsText(totals);
   } else {
     o << "Files sent: " << s.files_sent << " (" << s.bytes_sent << " bytes, " << HumanBytes(s.bytes_sent)
       << ")\n"
-      << "Deleted: " << s.deleted << (s.deletes_skipped ? " (deletions skipped after errors)" : "") << "\n"
+      << "Deleted: " << s.deleted
+      << (!s.deletes_refused.empty() ? " (deletions refused: over the --max-delete limit)"
+          : s.deletes_skipped        ? " (deletions skipped after errors)"
+                                     : "")
+      << "\n"
       << "Metadata-only updates: " << s.meta_fixed << "\n"
       << "Other changes (dirs, links, specials): " << s.created_other << "\n";
   }
@@ -67,23 +73,23 @@ void StatsText(const Plan& plan, const RunStats& s, bool dry_run) {
   if (!s.encryption_recv.empty()) o << "Encryption, receiving: " << s.encryption_recv << "\n";
   if (s.streams) o << "Data streams: " << s.streams << "\n";
   o << "Read-ahead I/O: " << DescribeIoBackend() << "\n";
-  o << "Time: scan " << Seconds(s.scan_s) << ", hash " << Seconds(s.hash_s) << ", plan "
-    << Seconds(s.plan_s) << ", transfer " << Seconds(s.transfer_s) << ", finish "
-    << Seconds(s.finish_s) << ", total " << Seconds(s.total_s) << "\n"
+  o << "Time: scan " << Seconds(s.scan_s) << " (of which hash " << Seconds(s.hash_s) << "), plan complete at "
+    << Seconds(s.plan_s) << ", then transfer " << Seconds(s.transfer_s) << ", finish " << Seconds(s.finish_s)
+    << ", total " << Seconds(s.total_s) << "\n"
     << "Throughput: " << Rate(s.bytes_sent, s.transfer_s) << "\n";
   std::cout << o.str() << std::flush;
 }
 
-void SummaryJson(const Plan& plan, const RunStats& s, bool dry_run, int exit_code) {
+void SummaryJson(const PlanTotals& totals, const RunStats& s, bool dry_run, int exit_code) {
   std::ostringstream o;
   o << "{\"event\":\"summary\",\"dry_run\":" << (dry_run ? "true" : "false")
     << ",\"exit_code\":" << exit_code << ",\"src_entries\":" << s.src_entries
     << ",\"dst_entries\":" << s.dst_entries << ",\"src_file_bytes\":" << s.src_file_bytes
     << ",\"hashed_src\":" << s.hashed_src << ",\"hashed_dst\":" << s.hashed_dst
     << ",\"cache_hits_src\":" << s.cache_hits_src << ",\"cache_hits_dst\":" << s.cache_hits_dst
-    << ",\"files_to_send\":" << plan.totals.files_to_send
-    << ",\"bytes_to_send\":" << plan.totals.bytes_to_send << ",\"to_delete\":" << plan.totals.to_delete
-    << ",\"meta_only\":" << plan.totals.meta_only << ",\"files_sent\":" << s.files_sent
+    << ",\"files_to_send\":" << totals.files_to_send
+    << ",\"bytes_to_send\":" << totals.bytes_to_send << ",\"to_delete\":" << totals.to_delete
+    << ",\"meta_only\":" << totals.meta_only << ",\"files_sent\":" << s.files_sent
     << ",\"bytes_sent\":" << s.bytes_sent << ",\"wire_bytes\":" << s.wire_bytes
     << ",\"deleted\":" << s.deleted << ",\"meta_fixed\":" << s.meta_fixed
     << ",\"created_other\":" << s.created_other
@@ -124,12 +130,29 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
-Reporter::Reporter(const OutputOptions& opts, bool dry_run) : opts_(opts), dry_run_(dry_run) {}
+Reporter::Reporter(const OutputOptions& opts, bool dry_run, bool push)
+    : opts_(opts), dry_run_(dry_run), push_(push), flush_lines_(::isatty(STDOUT_FILENO) != 0) {}
+
+Reporter::~Reporter() {
+  std::lock_guard lock(mu_);
+  std::cout << pending_ << std::flush;
+}
+
+double Reporter::Elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Reporter::Out(const std::string& text) {
+  pending_ += text;
+  if (flush_lines_ || pending_.size() > (1 << 16)) {
+    std::cout << pending_ << std::flush;
+    pending_.clear();
+  }
+}
 
 void Reporter::Warn(const std::string& message) {
-  if (opts_.json) {
-    std::cout << "{\"event\":\"warning\",\"message\":\"" << JsonEscape(message) << "\"}\n" << std::flush;
-  }
+  std::lock_guard lock(mu_);
+  if (opts_.json) Out("{\"event\":\"warning\",\"message\":\"" + JsonEscape(message) + "\"}\n");
   if (!opts_.quiet) std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n";
 }
 
@@ -137,65 +160,95 @@ void Reporter::Info(const std::string& message) {
   if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
 }
 
-void Reporter::PlanItems(const Plan& plan, const Manifest& src, const Manifest& dst, bool push) {
+bool Reporter::WantsItems() const { return opts_.json || (!opts_.quiet && (opts_.itemize || dry_run_)); }
+
+void Reporter::Item(const ItemView& item) {
+  if (!WantsItems()) return;
+  std::string line;
   if (opts_.json) {
-    std::string out = "{\"event\":\"plan\",\"totals\":" + TotalsJson(plan.totals) + "}\n";
-    for (const Action& a : plan.actions) {
-      std::string item = ItemJson(a, src, dst, push);
-      if (!item.empty()) out += item + "\n";
-    }
-    std::cout << out << std::flush;
-    return;
+    line = ItemJson(item, push_);
+    if (line.empty()) return;
+    line.pop_back();  // the closing brace: the time goes in
+    char t[32];
+    std::snprintf(t, sizeof t, ",\"t\":%.6f}\n", Elapsed());
+    line += t;
+  } else {
+    line = ItemizeLine(item, push_);
+    if (line.empty()) return;
+    line += '\n';
   }
-  if (opts_.quiet || !(opts_.itemize || dry_run_)) return;
-  std::string out;
-  for (const Action& a : plan.actions) {
-    std::string line = ItemizeLine(a, src, dst, push);
-    if (line.empty()) continue;
-    out += line;
-    out += '\n';
-    if (out.size() > (1 << 16)) {
-      std::cout << out;
-      out.clear();
-    }
-  }
-  std::cout << out << std::flush;
+  std::lock_guard lock(mu_);
+  Out(line);
+}
+
+void Reporter::JsonLine(const std::string& line) {
+  std::lock_guard lock(mu_);
+  Out(line);
+}
+
+void Reporter::Scanned(TreeRole role, uint64_t entries) {
+  if (!opts_.json) return;
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "{\"event\":\"scanned\",\"side\":\"%s\",\"entries\":%llu,\"t\":%.6f}\n",
+                role == TreeRole::Source ? "src" : "dst", static_cast<unsigned long long>(entries), Elapsed());
+  std::lock_guard lock(mu_);
+  Out(buf);
+}
+
+void Reporter::Planned(const PlanTotals& totals) {
+  if (!opts_.json) return;
+  char t[64];
+  std::snprintf(t, sizeof t, "{\"event\":\"plan\",\"t\":%.6f,\"totals\":", Elapsed());
+  std::lock_guard lock(mu_);
+  Out(t + TotalsJson(totals) + "}\n");
 }
 
 void Reporter::Problems(const ktsync::Problems& problems) {
+  std::lock_guard lock(mu_);
   for (const Problem& p : problems.Snapshot()) {
     const char* kind = p.kind == ProblemKind::Vanished ? "vanished" : "error";
     if (opts_.json) {
-      std::cout << "{\"event\":\"error\",\"kind\":\"" << kind << "\",\"path\":\"" << JsonEscape(p.path) << "\""
-                << PathHexField(p.path) << ",\"message\":\"" << JsonEscape(p.message) << "\"}\n";
+      Out("{\"event\":\"error\",\"kind\":\"" + std::string(kind) + "\",\"path\":\"" + JsonEscape(p.path) + "\"" +
+          PathHexField(p.path) + ",\"message\":\"" + JsonEscape(p.message) + "\"}\n");
     }
     std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << TerminalSafe(p.message)
               << "\n";
   }
-  std::cout << std::flush;
 }
 
-void Reporter::Summary(const Plan& plan, const RunStats& stats, int exit_code) {
+void Reporter::Summary(const PlanTotals& totals, const RunStats& stats, int exit_code) {
+  {
+    std::lock_guard lock(mu_);
+    std::cout << pending_;
+    pending_.clear();
+  }
   if (opts_.json) {
-    SummaryJson(plan, stats, dry_run_, exit_code);
+    SummaryJson(totals, stats, dry_run_, exit_code);
     return;
   }
   if (opts_.quiet) return;
   if (opts_.stats || opts_.verbose > 0) {
-    StatsText(plan, stats, dry_run_);
+    StatsText(totals, stats, dry_run_);
   } else if (dry_run_) {
-    std::cout << "\n" << TotalsText(plan.totals) << std::flush;
+    std::cout << "\n" << TotalsText(totals) << std::flush;
   }
-  if (stats.deletes_skipped)
+  if (!stats.deletes_refused.empty()) {
+    std::cerr << "ktsync: deletions were refused: " << stats.deletes_refused
+              << "; the other changes were made (review with --dry-run)\n";
+  } else if (stats.deletes_skipped) {
     std::cerr << "ktsync: deletions were skipped because of the errors above "
                  "(fix them and rerun, or use --delete-on-error)\n";
+  }
 }
 
 void Reporter::Error(const std::string& message, int exit_code) {
-  if (opts_.json)
-    std::cout << "{\"event\":\"error\",\"fatal\":true,\"exit_code\":" << exit_code << ",\"message\":\""
-              << JsonEscape(message) << "\"}\n"
-              << std::flush;
+  std::lock_guard lock(mu_);
+  if (opts_.json) {
+    Out("{\"event\":\"error\",\"fatal\":true,\"exit_code\":" + std::to_string(exit_code) + ",\"message\":\"" +
+        JsonEscape(message) + "\"}\n");
+  }
+  std::cout << pending_ << std::flush;
+  pending_.clear();
   std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
 }
 

@@ -1,11 +1,14 @@
 // ProgressLine: one live line on stderr (a terminal, or --progress) with bytes and files
-// done of the exact totals the plan knows, rate and ETA; with --json, "progress" events on
-// stdout once a second. It never goes backwards and ends at 100 % when the run completes.
+// done of the totals planned so far (they grow while the trees are still compared: "+"
+// marks them until the plan is complete), rate and ETA; with --json, "progress" events
+// once a second. It never goes backwards and ends at 100 % when the run completes.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <mutex>
 #include <thread>
 
@@ -19,7 +22,8 @@ class ProgressLine {
   // Shown when not quiet and (--progress, or stderr is a terminal), unless --no-progress.
   static bool Wanted(const OutputOptions& o);
 
-  ProgressLine(const OutputOptions& o, const TransferMeter& meter, uint64_t files_total, uint64_t bytes_total);
+  // `json_line` writes one JSON event line (the Reporter's, so lines never interleave).
+  ProgressLine(const OutputOptions& o, const TransferMeter& meter, std::function<void(const std::string&)> json_line);
   ~ProgressLine();  // stops; the last line shows the final counts
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
@@ -28,11 +32,14 @@ class ProgressLine {
 
  private:
   void Loop();
+  void Sample();
   void Render(bool final);
 
   const TransferMeter& meter_;
-  uint64_t files_total_;
-  uint64_t bytes_total_;
+  std::function<void(const std::string&)> json_line_;
+  uint64_t files_total_ = 0;
+  uint64_t bytes_total_ = 0;
+  bool planned_ = false;
   bool line_ = false;
   bool json_ = false;
   uint64_t shown_files_ = 0;
@@ -48,7 +55,8 @@ class ProgressLine {
 
 // "1:02:03" / "2:03" for an ETA or elapsed time.
 std::string FormatDuration(double seconds);
-// The progress text itself, pure (tested without a terminal).
-std::string ProgressText(uint64_t bytes, uint64_t bytes_total, uint64_t files, uint64_t files_total, double secs);
+// The progress text itself, pure (tested without a terminal). `planned`: the totals are final.
+std::string ProgressText(uint64_t bytes, uint64_t bytes_total, uint64_t files, uint64_t files_total, double secs,
+                         bool planned = true);
 
 }  // namespace ktsync

@@ -6,20 +6,83 @@
 
 namespace ktsync {
 
-void CheckPathOrder(const Manifest& m, const char* side) {
-  if (m.empty()) return;
-  if (!m[0].path.empty()) {
-    throw Error(ExitCode::StreamData, std::string(side) + " manifest does not start with the root "
-                                          "entry (first path '" + m[0].path + "'): refusing to plan");
+namespace {
+
+bool IsProperAncestor(std::string_view dir, std::string_view path) {
+  if (dir.empty()) return !path.empty();
+  return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+MergeWalk::MergeWalk(EntrySource& src, EntrySource& dst) : src_(src, "source"), dst_(dst, "destination") {}
+
+Entry* MergeWalk::Side::Head() {
+  while (pos_ == batch_.entries.size()) {
+    if (ended_) return nullptr;
+    if (!source_.NextBatch(batch_)) {
+      ended_ = true;
+      batch_.entries.clear();
+      batch_.first = next_ordinal_;
+      pos_ = 0;
+      return nullptr;
+    }
+    if (batch_.first != next_ordinal_) {
+      throw Error(ExitCode::StreamData, std::string(name_) + " entries skip from ordinal " +
+                                            std::to_string(next_ordinal_) + " to " + std::to_string(batch_.first));
+    }
+    pos_ = 0;
   }
-  for (size_t k = 1; k < m.size(); ++k) {
-    if (ComparePaths(m[k - 1].path, m[k].path) >= 0) {
-      throw Error(ExitCode::StreamData, std::string(side) + " manifest is not in path order at '" +
-                                            m[k].path + "' (after '" + m[k - 1].path +
-                                            "'): refusing to plan");
+  return &batch_.entries[pos_];
+}
+
+// Because entries arrive sorted and each one's parent was checked, the parent of a new
+// entry was listed iff it is the previous entry or one of that entry's ancestors.
+void MergeWalk::Side::Check(const Entry& e) {
+  if (next_ordinal_ == 0) {
+    if (!e.path.empty()) {
+      throw Error(ExitCode::StreamData, std::string(name_) + " stream does not start with the root entry (first path '" +
+                                            e.path + "'): refusing to plan");
+    }
+    if (!e.IsDir()) throw Error(ExitCode::StreamData, std::string(name_) + " root is not a directory");
+  } else {
+    if (ComparePaths(prev_path_, e.path) >= 0) {
+      throw Error(ExitCode::StreamData, std::string(name_) + " stream is not in path order at '" + e.path +
+                                            "' (after '" + prev_path_ + "'): refusing to plan");
+    }
+    std::string_view parent = ParentPath(e.path);
+    if (parent == prev_path_ ? !prev_dir_ : !IsProperAncestor(parent, prev_path_)) {
+      throw Error(ExitCode::StreamData, std::string(name_) + " entry '" + e.path +
+                                            "' is not beneath a directory listed before it: refusing to plan");
     }
   }
+  prev_path_ = e.path;
+  prev_dir_ = e.IsDir();
 }
+
+Entry MergeWalk::Side::Take(int64_t* index) {
+  Entry& e = batch_.entries[pos_++];
+  Check(e);
+  *index = next_ordinal_++;
+  return std::move(e);
+}
+
+bool MergeWalk::Next(EntryPair& out) {
+  Entry* s = src_.Head();
+  Entry* d = dst_.Head();
+  if (!s && !d) return false;
+  int c = !s ? 1 : !d ? -1 : ComparePaths(s->path, d->path);
+  out.src.reset();
+  out.dst.reset();
+  out.src_index = -1;
+  int64_t unused;
+  if (c <= 0) out.src = src_.Take(&out.src_index);
+  if (c >= 0) out.dst = dst_.Take(&unused);
+  return true;
+}
+
+// Ordinals are consecutive, so the index after a consumed batch is that of the next one.
+int64_t MergeWalk::next_src_index() const { return src_.head_index(); }
 
 bool MtimeEqual(int64_t a, int64_t b, int64_t tolerance_ns) {
   // Unsigned arithmetic: a - b overflows int64 for far-apart hostile values.
@@ -50,25 +113,6 @@ ContentDiff CompareFileContent(const Entry& s, const Entry& d, const PlanOptions
   if (s.hash && d.hash && *s.hash == *d.hash) return {true, 0};
   // rsync shows 'c' only under --checksum; without it the differing mtime ('t') says why.
   return {false, static_cast<uint16_t>(opts.checksum ? kChChecksum : 0)};
-}
-
-bool IsLinkFollower(const Manifest& src, int64_t i, const PlanOptions& opts) {
-  if (!opts.hard_links || !src[i].IsFile()) return false;
-  int64_t leader = src[i].link_leader;
-  return leader >= 0 && leader < i && src[leader].IsFile();
-}
-
-HashNeeds ListHashNeeds(const Manifest& src, const Manifest& dst, const PlanOptions& opts) {
-  HashNeeds needs;
-  MergeWalk(src, dst, [&](int64_t i, int64_t j) {
-    if (i < 0 || j < 0) return;
-    // A follower is linked to its leader, never compared by content.
-    if (IsLinkFollower(src, i, opts)) return;
-    if (!PairNeedsHash(src[i], dst[j], opts)) return;
-    if (!src[i].hash) needs.src.push_back(i);
-    if (!dst[j].hash) needs.dst.push_back(j);
-  });
-  return needs;
 }
 
 }  // namespace ktsync

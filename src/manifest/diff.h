@@ -1,42 +1,60 @@
-// Diff primitives shared by PlanMirror and ListHashNeeds: the one-pass merge of two
-// path-ordered manifests, and the per-pair comparisons (content, metadata).
+// Diff primitives: the merge of two path-ordered entry streams into pairs, and the per-pair
+// comparisons (content, metadata) the Planner decides with.
 //
-// MergeWalk refuses input that is not strictly in path order (or whose first entry is not the
-// root): a duplicated or misordered path from a hostile or buggy peer would otherwise pair the
-// wrong entries and plan deletions of files that exist in the source.
+// MergeWalk refuses a stream that is not strictly in path order, does not start with the
+// root, skips ordinals, or lists an entry whose parent is not a directory listed before it:
+// a duplicated or misordered path from a hostile or buggy peer would otherwise pair the wrong
+// entries and plan deletions of files that exist in the source.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "manifest/entry.h"
 #include "manifest/plan.h"
 
 namespace ktsync {
 
-// Throws Error(StreamData) naming the offending path unless `m` is strictly in path order
-// with the root ("") first. An empty manifest is accepted.
-void CheckPathOrder(const Manifest& m, const char* side);
+// A stream of entries in path order, a batch at a time.
+class EntrySource {
+ public:
+  virtual ~EntrySource() = default;
+  // Replaces `out` with the next batch (its `first` is the ordinal of its first entry);
+  // false at the end of the stream.
+  virtual bool NextBatch(EntryBatch& out) = 0;
+};
 
-// Calls visit(i, j) for every path in src ∪ dst, in path order: i indexes src, j indexes dst,
-// -1 on the side where the path is absent. Checks path order of both sides first.
-template <class Visit>
-void MergeWalk(const Manifest& src, const Manifest& dst, Visit&& visit) {
-  CheckPathOrder(src, "source");
-  CheckPathOrder(dst, "destination");
-  size_t i = 0, j = 0;
-  while (i < src.size() || j < dst.size()) {
-    int c = i == src.size()   ? 1
-            : j == dst.size() ? -1
-                              : ComparePaths(src[i].path, dst[j].path);
-    if (c < 0) {
-      visit(static_cast<int64_t>(i++), int64_t{-1});
-    } else if (c > 0) {
-      visit(int64_t{-1}, static_cast<int64_t>(j++));
-    } else {
-      visit(static_cast<int64_t>(i++), static_cast<int64_t>(j++));
-    }
-  }
-}
+class MergeWalk {
+ public:
+  MergeWalk(EntrySource& src, EntrySource& dst);
+
+  // The next pair in path order; false when both streams ended. Throws Error(StreamData)
+  // naming the offending path when a stream breaks the order rules above.
+  bool Next(EntryPair& out);
+  // Ordinal of the next SRC entry Next has not returned yet (the count, at the end).
+  int64_t next_src_index() const;
+
+ private:
+  class Side {
+   public:
+    Side(EntrySource& source, const char* name) : source_(source), name_(name) {}
+    Entry* Head();           // null at the end of the stream
+    int64_t head_index() const { return batch_.first + static_cast<int64_t>(pos_); }
+    Entry Take(int64_t* index);
+
+   private:
+    void Check(const Entry& e);
+    EntrySource& source_;
+    const char* name_;
+    EntryBatch batch_;
+    size_t pos_ = 0;
+    bool ended_ = false;
+    int64_t next_ordinal_ = 0;
+    std::string prev_path_;
+    bool prev_dir_ = false;
+  };
+  Side src_, dst_;
+};
 
 // |a - b| <= tolerance, without overflow for any int64 inputs.
 bool MtimeEqual(int64_t a, int64_t b, int64_t tolerance_ns);
@@ -57,9 +75,5 @@ struct ContentDiff {
 // Content comparison of two regular files at the same path. A pair that needed hashes and
 // lacks one on either side is different: never assumed equal.
 ContentDiff CompareFileContent(const Entry& s, const Entry& d, const PlanOptions& opts);
-
-// True when src entry `i` is a hard-link follower that -H handles by linking, not sending.
-// A link_leader that does not point at an earlier regular file is ignored (hostile input).
-bool IsLinkFollower(const Manifest& src, int64_t i, const PlanOptions& opts);
 
 }  // namespace ktsync

@@ -1,9 +1,10 @@
-// Entry and Manifest: what a scan records about one tree.
+// Entry: what a scan records about one tree entry; a tree is a stream of them.
 //
-// A Manifest is a vector of Entry in *path order* (ComparePaths): a directory comes right
-// before its contents, siblings sort by byte value of their names. Both sides produce this
-// order, so a diff is a merge of two sorted sequences. Entry 0 is always the root itself
-// (path ""), so the root directory's mode and mtime are mirrored too.
+// Entries come in *path order* (ComparePaths): a directory comes right before its contents,
+// siblings sort by byte value of their names. Both sides produce this order, so a diff is a
+// merge of two sorted streams. The first entry (ordinal 0) is always the root itself (path
+// ""), so the root directory's mode and mtime are mirrored too. An entry's *ordinal* is its
+// position in its stream; a peer names source entries by ordinal, never by path.
 //
 // Paths are relative, '/'-separated byte strings with no leading or trailing '/', no "."
 // or ".." components and no NUL: any other byte (newline, invalid UTF-8) is kept as is.
@@ -31,7 +32,7 @@ enum class EntryType : uint8_t {
 };
 
 // Fields that only symlinks and devices have. Kept out of line, so they cost every other
-// entry 8 bytes instead of 40: a million-entry manifest is held whole on each side.
+// entry 8 bytes instead of 40 in the queues and windows that hold entries in flight.
 class RareFields {
  public:
   RareFields() = default;
@@ -74,9 +75,9 @@ struct Entry {
 
   std::optional<Hash128> hash;  // XXH3-128 of content, when known (cache hit or computed)
 
-  // Index (in the same manifest) of the first entry that is the same inode, when this
+  // Ordinal (in the same stream) of the first entry that is the same inode, when this
   // regular file is a later hard link to it; -1 otherwise. Set only when hard links are
-  // being preserved (-H).
+  // being preserved (-H). A file with nlink > 1 and no leader may lead later entries.
   int64_t link_leader = -1;
 
   RareFields rare;  // symlink target (byte for byte), device number
@@ -84,7 +85,7 @@ struct Entry {
   uint32_t mode = 0;      // permission bits only (07777)
   uint32_t uid = 0;
   uint32_t gid = 0;
-  uint32_t nlink = 1;     // local, as dev/ino
+  uint32_t nlink = 1;     // links to the inode (files with more than one may lead hard links)
   EntryType type = EntryType::File;
 
   // A directory on another filesystem, listed but not descended (-x): what DST has beneath
@@ -100,6 +101,12 @@ struct Entry {
 };
 
 using Manifest = std::vector<Entry>;
+
+// Consecutive entries of one stream: entries[k] has ordinal first + k.
+struct EntryBatch {
+  int64_t first = 0;
+  std::vector<Entry> entries;
+};
 
 // Which file, in which state: what must be unchanged for a cached hash to hold, and what a
 // committed file is stat'ed as so the destination cache can key on it.

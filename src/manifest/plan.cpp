@@ -1,15 +1,19 @@
-// PlanMirror: one merge walk over both manifests (manifest/diff.h) that sorts each decision
-// into its phase list, then concatenates the phases in the order plan.h documents.
+// Planner: one pass over the merged pairs. Each decision is emitted as soon as it is known;
+// a pair that needs content hashes holds back the Apply output after it (plan order), so
+// the sink never sees a directory's DirMeta before a change to one of its children.
 //
 // Directory metadata is decided when the walk leaves a directory's subtree: only then is it
 // known whether a child was created, replaced or deleted (each of which bumps the directory's
-// mtime, so the directory needs its DirMeta re-applied at the end even if it matched).
-#include <optional>
-#include <string_view>
-#include <vector>
+// mtime, so the directory needs its DirMeta re-applied at the end even if it matched). A
+// child still undecided at that point settles it when it is resolved: the DirMeta waits
+// behind it.
+#include "manifest/plan.h"
+
+#include <memory>
+#include <utility>
 
 #include "manifest/diff.h"
-#include "manifest/plan.h"
+#include "util/error.h"
 
 namespace ktsync {
 namespace {
@@ -20,249 +24,396 @@ bool IsUnder(std::string_view path, std::string_view dir) {
   return path.size() > dir.size() && path[dir.size()] == '/' && path.starts_with(dir);
 }
 
-// Zero inode means the peer did not send local identity: never conclude "same file" from it.
-bool SameInode(const Entry& a, const Entry& b) {
-  return a.ino != 0 && a.dev == b.dev && a.ino == b.ino;
+bool IsFollower(const Entry& s, const PlanOptions& opts) {
+  return opts.hard_links && s.IsFile() && s.link_leader >= 0;
 }
 
-// A remote DST manifest has no inode numbers, but its owner marked each hard-link group.
-int64_t LinkGroup(const Manifest& m, int64_t k) {
-  return m[k].link_leader >= 0 ? m[k].link_leader : k;
+bool MayLead(const Entry& s, const PlanOptions& opts) {
+  return opts.hard_links && s.IsFile() && s.link_leader < 0 && s.nlink > 1;
 }
-
-class Planner {
- public:
-  Planner(const Manifest& src, const Manifest& dst, const PlanOptions& opts)
-      : src_(src), dst_(dst), opts_(opts) {
-    if (opts.hard_links) {
-      leader_dst_.assign(src.size(), -1);
-      sent_.assign(src.size(), false);
-    }
-  }
-
-  Plan Run() {
-    MergeWalk(src_, dst_, [this](int64_t i, int64_t j) { Visit(i, j); });
-    while (!open_dirs_.empty()) open_dirs_.pop_back();
-    return Assemble();
-  }
-
- private:
-  struct OpenDir {
-    std::string_view path;
-    size_t slot;  // index into dirmeta_
-  };
-
-  void Visit(int64_t i, int64_t j) {
-    std::string_view path = i >= 0 ? src_[i].path : dst_[j].path;
-    while (!open_dirs_.empty() && !IsUnder(path, open_dirs_.back().path)) open_dirs_.pop_back();
-    if (removing_) {
-      if (IsUnder(path, *removing_)) {
-        // Inside a DST directory that is being retyped: it must go whatever delete says.
-        if (j >= 0) Add(remove_, ActionKind::RemoveForType, -1, j, 0);
-        if (i >= 0) Create(i);  // only with a malformed SRC; apply will report it
-        return;
-      }
-      removing_.reset();
-    }
-    if (skipped_) {
-      if (IsUnder(path, *skipped_)) return;  // beneath a mount point SRC did not descend (-x)
-      skipped_.reset();
-    }
-    if (path.empty()) return VisitRoot(i, j);
-    if (i >= 0 && j >= 0) {
-      if (src_[i].type == dst_[j].type) return VisitSameType(i, j);
-      RemoveForType(j);
-      TouchParent(path);
-      Create(i);
-    } else if (i >= 0) {
-      TouchParent(path);
-      Create(i);
-    } else if (opts_.delete_extraneous) {
-      Add(delete_, ActionKind::Delete, -1, j, 0);
-      TouchParent(path);
-    }
-  }
-
-  // The root is neither created nor deleted here; only its metadata is mirrored.
-  void VisitRoot(int64_t i, int64_t j) {
-    if (i < 0) return;
-    OpenDirectory(i, j, j < 0 ? uint16_t{kChNew} : MetaBits(src_[i], dst_[j], opts_));
-  }
-
-  void VisitSameType(int64_t i, int64_t j) {
-    const Entry& s = src_[i];
-    const Entry& d = dst_[j];
-    switch (s.type) {
-      case EntryType::Dir:
-        if (s.contents_skipped) skipped_ = s.path;
-        return OpenDirectory(i, j, MetaBits(s, d, opts_));
-      case EntryType::File:
-        return IsLinkFollower(src_, i, opts_) ? PlanFollower(i, j) : PlanFile(i, j);
-      case EntryType::Symlink:
-        return PlanReplaceOrMeta(ActionKind::Symlink, i, j, s.link_target() != d.link_target(),
-                                 kChTarget);
-      case EntryType::CharDev:
-      case EntryType::BlockDev:
-        return PlanReplaceOrMeta(ActionKind::Special, i, j, s.rdev() != d.rdev(), 0);
-      case EntryType::Fifo:
-      case EntryType::Socket:
-        return PlanReplaceOrMeta(ActionKind::Special, i, j, false, 0);
-    }
-  }
-
-  void PlanFile(int64_t i, int64_t j) {
-    if (opts_.hard_links) leader_dst_[i] = j;
-    ContentDiff content = CompareFileContent(src_[i], dst_[j], opts_);
-    uint16_t meta = MetaBits(src_[i], dst_[j], opts_);
-    if (!content.same) {
-      Send(i, j, content.bits | meta);
-      TouchParent(src_[i].path);
-    } else if (meta != 0) {
-      Add(main_, ActionKind::MetaOnly, i, j, meta);
-    }
-  }
-
-  // A -H follower shares its leader's inode, so its data and metadata come with the leader.
-  // It is left alone when DST already has it linked to the DST file at the leader's path and
-  // that file is kept (a re-sent leader is a new inode, so the link must be redone).
-  void PlanFollower(int64_t i, int64_t j) {
-    int64_t leader = src_[i].link_leader;
-    int64_t leader_dst = leader_dst_[leader];
-    if (j >= 0 && leader_dst >= 0 && !sent_[leader] &&
-        (SameInode(dst_[j], dst_[leader_dst]) ||
-         (dst_[j].ino == 0 && LinkGroup(dst_, j) == LinkGroup(dst_, leader_dst)))) {
-      return;
-    }
-    uint16_t changes = kChNew;
-    if (j >= 0) {
-      changes = MetaBits(src_[i], dst_[j], opts_);
-      if (src_[i].size != dst_[j].size) changes |= kChSize;
-    }
-    Add(link_, ActionKind::HardLink, i, j, changes);
-    TouchParent(src_[i].path);
-  }
-
-  void PlanReplaceOrMeta(ActionKind kind, int64_t i, int64_t j, bool differs, uint16_t why) {
-    uint16_t meta = MetaBits(src_[i], dst_[j], opts_);
-    if (differs) {
-      Add(main_, kind, i, j, why | meta);
-      TouchParent(src_[i].path);
-    } else if (meta != 0) {
-      Add(main_, ActionKind::MetaOnly, i, j, meta);
-    }
-  }
-
-  // Creation of a SRC entry absent from DST (or whose DST entry is removed in phase 1).
-  void Create(int64_t i) {
-    switch (src_[i].type) {
-      case EntryType::Dir:
-        Add(mkdir_, ActionKind::MkDir, i, -1, kChNew);
-        return OpenDirectory(i, -1, kChNew);
-      case EntryType::File:
-        if (IsLinkFollower(src_, i, opts_)) return PlanFollower(i, -1);
-        return Send(i, -1, kChNew);
-      case EntryType::Symlink:
-        return Add(main_, ActionKind::Symlink, i, -1, kChNew);
-      case EntryType::Fifo:
-      case EntryType::Socket:
-      case EntryType::CharDev:
-      case EntryType::BlockDev:
-        return Add(main_, ActionKind::Special, i, -1, kChNew);
-    }
-  }
-
-  void Send(int64_t i, int64_t j, uint16_t changes) {
-    Add(main_, ActionKind::SendFile, i, j, changes);
-    if (opts_.hard_links) sent_[i] = true;
-  }
-
-  void RemoveForType(int64_t j) {
-    Add(remove_, ActionKind::RemoveForType, -1, j, 0);
-    if (dst_[j].IsDir()) removing_ = dst_[j].path;
-  }
-
-  void OpenDirectory(int64_t i, int64_t j, uint16_t changes) {
-    open_dirs_.push_back({src_[i].path, dirmeta_.size()});
-    Add(dirmeta_, ActionKind::DirMeta, i, j, changes);
-    dirmeta_keep_.push_back(changes != 0);
-  }
-
-  // A created, replaced or deleted child changes its parent's mtime.
-  void TouchParent(std::string_view child) {
-    if (!open_dirs_.empty() && open_dirs_.back().path == ParentPath(child)) {
-      dirmeta_keep_[open_dirs_.back().slot] = true;
-    }
-  }
-
-  static void Add(std::vector<Action>& phase, ActionKind kind, int64_t i, int64_t j,
-                  uint16_t changes) {
-    phase.push_back(Action{kind, i, j, changes});
-  }
-
-  Plan Assemble() {
-    Plan plan;
-    auto& out = plan.actions;
-    out.reserve(remove_.size() + mkdir_.size() + main_.size() + link_.size() + delete_.size() +
-                dirmeta_.size());
-    out.insert(out.end(), remove_.rbegin(), remove_.rend());  // deepest first
-    out.insert(out.end(), mkdir_.begin(), mkdir_.end());      // parents first
-    out.insert(out.end(), main_.begin(), main_.end());
-    out.insert(out.end(), link_.begin(), link_.end());
-    out.insert(out.end(), delete_.rbegin(), delete_.rend());  // deepest first
-    for (size_t k = dirmeta_.size(); k-- > 0;) {              // deepest first
-      if (dirmeta_keep_[k]) out.push_back(dirmeta_[k]);
-    }
-    plan.totals = Totals(out);
-    return plan;
-  }
-
-  PlanTotals Totals(const std::vector<Action>& actions) const {
-    PlanTotals t;
-    for (const Action& a : actions) {
-      switch (a.kind) {
-        case ActionKind::SendFile:
-          ++t.files_to_send;
-          t.bytes_to_send += src_[a.src].size;
-          break;
-        case ActionKind::Delete:
-        case ActionKind::RemoveForType:
-          ++t.to_delete;
-          break;
-        case ActionKind::MetaOnly:
-          ++t.meta_only;
-          break;
-        case ActionKind::DirMeta:
-          if (a.changes != 0 && !(a.changes & kChNew)) ++t.meta_only;
-          break;
-        case ActionKind::MkDir:
-        case ActionKind::Symlink:
-        case ActionKind::Special:
-        case ActionKind::HardLink:
-          ++t.created_other;
-          break;
-      }
-    }
-    return t;
-  }
-
-  const Manifest& src_;
-  const Manifest& dst_;
-  const PlanOptions& opts_;
-  std::vector<Action> remove_, mkdir_, main_, link_, delete_, dirmeta_;
-  std::vector<bool> dirmeta_keep_;  // parallel to dirmeta_
-  std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
-  std::optional<std::string_view> removing_;
-  std::optional<std::string_view> skipped_;  // a SRC dir whose contents were not scanned  // DST directory being removed for a retype
-  // -H bookkeeping, indexed by SRC entry: the DST file at the same path, and whether the
-  // entry is (re)sent as a new inode.
-  std::vector<int64_t> leader_dst_;
-  std::vector<bool> sent_;
-};
 
 }  // namespace
 
-Plan PlanMirror(const Manifest& src, const Manifest& dst, const PlanOptions& opts) {
-  return Planner(src, dst, opts).Run();
+bool IsDeletion(ActionKind k) { return k == ActionKind::Delete || k == ActionKind::RemoveForType; }
+
+ItemView ViewOf(const Action& a) {
+  ItemView v;
+  v.kind = a.kind;
+  v.changes = a.changes;
+  v.type = a.entry.type;
+  v.size = a.entry.size;
+  v.path = a.entry.path;
+  if (!IsDeletion(a.kind) && a.entry.type == EntryType::Symlink) v.target = a.entry.link_target();
+  v.leader = a.leader;
+  return v;
+}
+
+Planner::Planner(const PlanOptions& opts, PlanSink& sink, size_t max_leaders)
+    : opts_(opts), sink_(sink), max_leaders_(max_leaders) {}
+
+void Planner::Visit(EntryPair p) {
+  if (p.src) ++src_entries_;
+  if (p.dst) ++dst_entries_;
+  const std::string& path = p.src ? p.src->path : p.dst->path;
+  if (retyping_) {
+    if (IsUnder(path, *retyping_)) {
+      // The merge guarantees SRC has nothing beneath a SRC non-directory.
+      if (p.src) throw Error(ExitCode::StreamData, "source entry '" + path + "' lies beneath a non-directory");
+      Count(ActionKind::RemoveForType);
+      sink_.Remove(Make(ActionKind::RemoveForType, *p.dst, -1, 0, true));
+      return;
+    }
+    EndRetype();  // before Leave: the new entry's parent must still be open
+  }
+  Leave(path);
+  if (skipped_) {
+    if (IsUnder(path, *skipped_)) return;  // beneath a mount point SRC did not descend (-x)
+    skipped_.reset();
+  }
+  if (path.empty()) return VisitRoot(p);
+  if (p.src && p.dst) {
+    if (p.src->type == p.dst->type) return VisitSameType(p);
+    return StartRetype(p);
+  }
+  if (p.src) {
+    Touch(ParentOf(path));
+    return Create(std::move(*p.src), p.src_index);
+  }
+  if (!opts_.delete_extraneous) return;
+  if (DirState* parent = ParentOf(path)) {
+    parent->keep = true;
+    parent->deletes = true;
+  }
+  Count(ActionKind::Delete);
+  sink_.Delete(Make(ActionKind::Delete, *p.dst, -1, 0, true));
+}
+
+void Planner::Leave(std::string_view path) {
+  while (!open_dirs_.empty() && !IsUnder(path, open_dirs_.back().path)) CloseDir();
+}
+
+Planner::DirState* Planner::ParentOf(std::string_view child) {
+  if (open_dirs_.empty() || open_dirs_.back().path != ParentPath(child)) return nullptr;
+  return open_dirs_.back().state.get();
+}
+
+void Planner::Touch(DirState* parent) {
+  if (parent) parent->keep = true;
+}
+
+void Planner::VisitRoot(EntryPair& p) {
+  if (!p.src) return;
+  OpenDirectory(*p.src, p.src_index, p.dst.has_value(), p.dst ? MetaBits(*p.src, *p.dst, opts_) : uint16_t{kChNew});
+}
+
+void Planner::VisitSameType(EntryPair& p) {
+  const Entry& s = *p.src;
+  const Entry& d = *p.dst;
+  switch (s.type) {
+    case EntryType::Dir:
+      if (s.contents_skipped) skipped_ = s.path;
+      return OpenDirectory(s, p.src_index, true, MetaBits(s, d, opts_));
+    case EntryType::File:
+      if (KnownFollower(*p.src, p.src_index)) return VisitFollower(std::move(*p.src), p.src_index, std::move(p.dst));
+      return VisitFile(p);
+    case EntryType::Symlink:
+      return ReplaceOrMeta(p, ActionKind::Symlink, s.link_target() != d.link_target(), kChTarget);
+    case EntryType::CharDev:
+    case EntryType::BlockDev:
+      return ReplaceOrMeta(p, ActionKind::Special, s.rdev() != d.rdev(), 0);
+    case EntryType::Fifo:
+    case EntryType::Socket:
+      return ReplaceOrMeta(p, ActionKind::Special, false, 0);
+  }
+}
+
+void Planner::VisitFile(EntryPair& p) {
+  Entry& s = *p.src;
+  Entry& d = *p.dst;
+  if (!PairNeedsHash(s, d, opts_) || (s.hash && d.hash)) {
+    DirState* parent = ParentOf(s.path);
+    return DecideFile(std::move(s), p.src_index, std::move(d), parent);
+  }
+  RememberLeader(s, p.src_index, nullptr, /*undecided=*/true);
+  Waiting w;
+  w.kind = Waiting::Pair;
+  w.parent = ParentState(s.path);
+  w.src_index = p.src_index;
+  w.src = std::move(s);
+  w.dst = std::move(d);
+  waiting_.push_back(std::move(w));
+  if (pairs_waiting_++ == 0) oldest_undecided_ = p.src_index;
+}
+
+void Planner::DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent) {
+  ContentDiff content = CompareFileContent(s, d, opts_);
+  uint16_t meta = MetaBits(s, d, opts_);
+  RememberLeader(s, src_index, content.same ? &d : nullptr, false);
+  if (!content.same) {
+    Touch(parent);
+    Emit(Make(ActionKind::SendFile, s, src_index, content.bits | meta, true));
+  } else if (meta != 0) {
+    Emit(Make(ActionKind::MetaOnly, s, src_index, meta, true));
+  }
+}
+
+// True when `s` is a -H follower of a remembered leader. A leader that is not remembered (a
+// link added during the scan, beyond the leader's link count; or a peer's bad index) makes
+// `s` a file of its own: it is copied, never linked to something unchecked.
+bool Planner::KnownFollower(Entry& s, int64_t src_index) {
+  if (!IsFollower(s, opts_)) return false;
+  if (s.link_leader < src_index && leaders_.contains(s.link_leader)) return true;
+  s.link_leader = -1;
+  return false;
+}
+
+void Planner::VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d) {
+  if (!leaders_.at(s.link_leader).undecided) {
+    DirState* parent = ParentOf(s.path);
+    return DecideFollower(std::move(s), src_index, std::move(d), parent);
+  }
+  Waiting w;
+  w.kind = Waiting::Follower;
+  w.parent = ParentState(s.path);
+  w.src_index = src_index;
+  w.src = std::move(s);
+  w.has_dst = d.has_value();
+  if (d) w.dst = std::move(*d);
+  waiting_.push_back(std::move(w));
+}
+
+// A -H follower shares its leader's inode, so its data and metadata come with the leader.
+// It is left alone when DST already has it linked to the DST file at the leader's path and
+// that file is kept (a re-sent leader is a new inode, so the link must be redone).
+void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, DirState* parent) {
+  auto it = leaders_.find(s.link_leader);
+  if (it == leaders_.end()) {  // more names than the leader's link count said: a file of its own
+    s.link_leader = -1;
+    if (d) return DecideFile(std::move(s), src_index, std::move(*d), parent);
+    Touch(parent);
+    return Emit(Make(ActionKind::SendFile, s, src_index, kChNew, false));
+  }
+  Leader& leader = it->second;
+  bool linked = d && leader.dst_kept && d->ino != 0 && d->dev == leader.dst_dev && d->ino == leader.dst_ino;
+  std::string leader_path = leader.path;
+  if (--leader.followers_left == 0) leaders_.erase(it);  // the whole group is placed
+  if (linked) return;
+  uint16_t changes = kChNew;
+  if (d) {
+    changes = MetaBits(s, *d, opts_);
+    if (s.size != d->size) changes |= kChSize;
+  }
+  Touch(parent);
+  Action a = Make(ActionKind::HardLink, s, src_index, changes, d.has_value());
+  a.leader = std::move(leader_path);
+  Emit(std::move(a));
+}
+
+void Planner::ReplaceOrMeta(EntryPair& p, ActionKind kind, bool differs, uint16_t why) {
+  uint16_t meta = MetaBits(*p.src, *p.dst, opts_);
+  if (differs) {
+    Touch(ParentOf(p.src->path));
+    Emit(Make(kind, *p.src, p.src_index, why | meta, true));
+  } else if (meta != 0) {
+    Emit(Make(ActionKind::MetaOnly, *p.src, p.src_index, meta, true));
+  }
+}
+
+// Creation of a SRC entry absent from DST (or whose DST entry was removed for a retype).
+void Planner::Create(Entry s, int64_t src_index) {
+  switch (s.type) {
+    case EntryType::Dir:
+      Emit(Make(ActionKind::MkDir, s, src_index, kChNew, false));
+      return OpenDirectory(s, src_index, false, kChNew);
+    case EntryType::File:
+      if (KnownFollower(s, src_index)) return VisitFollower(std::move(s), src_index, std::nullopt);
+      RememberLeader(s, src_index, nullptr, false);
+      return Emit(Make(ActionKind::SendFile, s, src_index, kChNew, false));
+    case EntryType::Symlink:
+      return Emit(Make(ActionKind::Symlink, s, src_index, kChNew, false));
+    case EntryType::Fifo:
+    case EntryType::Socket:
+    case EntryType::CharDev:
+    case EntryType::BlockDev:
+      return Emit(Make(ActionKind::Special, s, src_index, kChNew, false));
+  }
+}
+
+// A DST entry of another type is in the way. A non-directory goes at once; a directory's
+// whole subtree must go first (deepest first), so the new entry waits until the walk has
+// seen the last of it.
+void Planner::StartRetype(EntryPair& p) {
+  Touch(ParentOf(p.src->path));
+  Count(ActionKind::RemoveForType);
+  Action remove = Make(ActionKind::RemoveForType, *p.dst, -1, 0, true);
+  if (p.dst->IsDir()) {
+    sink_.Remove(std::move(remove));
+    retyping_ = p.dst->path;
+    retype_src_ = std::move(*p.src);
+    retype_src_index_ = p.src_index;
+    return;
+  }
+  Emit(std::move(remove));
+  Create(std::move(*p.src), p.src_index);
+}
+
+void Planner::EndRetype() {
+  sink_.EndRemoval();
+  retyping_.reset();
+  Entry s = std::move(*retype_src_);
+  retype_src_.reset();
+  Create(std::move(s), retype_src_index_);
+}
+
+void Planner::OpenDirectory(const Entry& s, int64_t src_index, bool exists, uint16_t changes) {
+  auto state = std::make_shared<DirState>();
+  state->meta = Make(ActionKind::DirMeta, s, src_index, changes, exists);
+  state->keep = changes != 0;
+  open_dirs_.push_back({s.path, std::move(state)});
+}
+
+void Planner::CloseDir() {
+  std::shared_ptr<DirState> state = std::move(open_dirs_.back().state);
+  open_dirs_.pop_back();
+  if (waiting_.empty()) return EmitDir(*state);
+  Waiting w;
+  w.kind = Waiting::Dir;
+  w.parent = std::move(state);
+  waiting_.push_back(std::move(w));
+}
+
+void Planner::EmitDir(DirState& d) {
+  if (!d.keep) return;
+  Count(d.meta);
+  if (d.deletes) {
+    sink_.AfterDeletes(std::move(d.meta));
+  } else {
+    sink_.Apply(std::move(d.meta));
+  }
+}
+
+void Planner::Emit(Action a) {
+  if (!waiting_.empty()) {
+    Waiting w;
+    w.kind = Waiting::Ready;
+    w.action = std::move(a);
+    waiting_.push_back(std::move(w));
+    return;
+  }
+  Count(a);
+  sink_.Apply(std::move(a));
+}
+
+std::shared_ptr<Planner::DirState> Planner::ParentState(std::string_view child) {
+  return ParentOf(child) ? open_dirs_.back().state : nullptr;
+}
+
+bool Planner::WantsHashes(int64_t next_src_index) const {
+  if (pairs_waiting_ == 0) return false;
+  return pairs_waiting_ >= kMaxUndecided || (next_src_index >= 0 && next_src_index - oldest_undecided_ >= kMaxUndecidedSpan);
+}
+
+Planner::HashNeeds Planner::TakeHashNeeds() {
+  HashNeeds needs;
+  for (Waiting& w : waiting_) {
+    if (w.kind != Waiting::Pair) continue;
+    if (!w.src.hash) needs.src.emplace_back(w.src_index, &w.src);
+    if (!w.dst.hash) needs.dst.push_back(&w.dst);
+  }
+  return needs;
+}
+
+void Planner::Resolve() {
+  std::deque<Waiting> items;
+  items.swap(waiting_);
+  pairs_waiting_ = 0;
+  oldest_undecided_ = -1;
+  // waiting_ is empty now, so everything below reaches the sink at once, in order.
+  for (Waiting& w : items) {
+    switch (w.kind) {
+      case Waiting::Ready:
+        Count(w.action);
+        sink_.Apply(std::move(w.action));
+        break;
+      case Waiting::Pair:
+        DecideFile(std::move(w.src), w.src_index, std::move(w.dst), w.parent.get());
+        break;
+      case Waiting::Follower:
+        DecideFollower(std::move(w.src), w.src_index, w.has_dst ? std::optional<Entry>(std::move(w.dst)) : std::nullopt,
+                       w.parent.get());
+        break;
+      case Waiting::Dir:
+        EmitDir(*w.parent);
+        break;
+    }
+  }
+}
+
+int64_t Planner::OldestUndecided(int64_t next_src_index) const {
+  return pairs_waiting_ > 0 ? oldest_undecided_ : next_src_index;
+}
+
+void Planner::Finish() {
+  Resolve();
+  if (retyping_) EndRetype();
+  while (!open_dirs_.empty()) CloseDir();
+}
+
+Action Planner::Make(ActionKind kind, const Entry& e, int64_t src_index, uint16_t changes, bool replaces) const {
+  Action a;
+  a.kind = kind;
+  a.changes = changes;
+  a.replaces = replaces;
+  a.src_index = src_index;
+  a.entry = e;
+  return a;
+}
+
+void Planner::RememberLeader(const Entry& s, int64_t src_index, const Entry* kept_dst, bool undecided) {
+  if (!MayLead(s, opts_)) return;
+  auto [it, fresh] = leaders_.try_emplace(src_index);
+  Leader& l = it->second;
+  if (fresh) {
+    if (leaders_.size() > max_leaders_) {
+      throw Error(ExitCode::StreamData, "more than " + std::to_string(max_leaders_) +
+                                            " source files with several hard links are waiting for their other "
+                                            "names; mirror with --no-hard-links");
+    }
+    l.path = s.path;
+    l.followers_left = s.nlink - 1;
+  }
+  l.undecided = undecided;
+  l.dst_kept = kept_dst && kept_dst->ino != 0;
+  l.dst_dev = kept_dst ? kept_dst->dev : 0;
+  l.dst_ino = kept_dst ? kept_dst->ino : 0;
+}
+
+void Planner::Count(ActionKind k) {
+  if (IsDeletion(k)) ++totals_.to_delete;
+}
+
+void Planner::Count(const Action& a) {
+  switch (a.kind) {
+    case ActionKind::SendFile:
+      ++totals_.files_to_send;
+      totals_.bytes_to_send += a.entry.size;
+      break;
+    case ActionKind::Delete:
+    case ActionKind::RemoveForType:
+      break;  // counted where they are emitted (Count(kind)): they bypass the waiting queue
+    case ActionKind::MetaOnly:
+      ++totals_.meta_only;
+      break;
+    case ActionKind::DirMeta:
+      if (a.changes != 0 && !(a.changes & kChNew)) ++totals_.meta_only;
+      break;
+    case ActionKind::MkDir:
+    case ActionKind::Symlink:
+    case ActionKind::Special:
+    case ActionKind::HardLink:
+      ++totals_.created_other;
+      break;
+  }
 }
 
 }  // namespace ktsync

@@ -1,20 +1,33 @@
-// Diff and plan: pure functions from two manifests (source and destination, both in path
-// order) to the list of actions that makes the destination identical to the source.
-// No filesystem, no sockets: the local mirror, the network receiver and --dry-run all run
-// the very same Plan, so what a dry-run prints is what a real run does.
+// Plan: the streaming decision of what makes DST identical to SRC. Pure: no filesystem, no
+// sockets. The local mirror, both ends of a network run and --dry-run all feed the same
+// Planner, so what a dry run prints is what a real run does.
 //
-// Execution order is the order of Plan::actions, grouped in phases:
-//   1. RemoveForType  entries in DST whose type differs from SRC (deepest first)
-//   2. MkDir          new directories (parents first)
-//   3. SendFile, MetaOnly, Symlink, Special   (path order)
-//   4. HardLink       after every leader exists
-//   5. Delete         extraneous entries, deepest first (skipped after any error)
-//   6. DirMeta        directory mode/owner/mtime, deepest first, so later phases
-//                     cannot disturb a parent's mtime
+// The Planner is fed pairs in path order (diff.h merges the two scans into them) and emits
+// self-contained Actions to a PlanSink as soon as they are decided, so data can move while
+// the trees are still being listed. Its memory is bounded: the open directories along the
+// current path, the undecided pairs (at most kMaxUndecided, waiting for content hashes)
+// and, with hard links, one small record per source inode that has several links.
+//
+// What the sink must do with each kind of output (plan order = emission order):
+//   Apply         RemoveForType of a non-directory, MkDir, SendFile, MetaOnly, Symlink,
+//                 Special in plan order; HardLink and DirMeta only once every SendFile
+//                 emitted before them is done (a link needs its leader's data, a directory's
+//                 mtime must be set after its last child changed).
+//   Remove        RemoveForType of a DST directory that changes type, then of its whole
+//                 subtree (parents first); the sink removes them deepest first at
+//                 EndRemoval, before the next Apply (which creates the new entry).
+//   Delete        extraneous DST entries, parents first: at the very end, deepest first,
+//                 and only when the deletion gate allows (no error, or --delete-on-error).
+//   AfterDeletes  DirMeta of a directory whose children are deleted: after the deletions.
 #pragma once
 
 #include <cstdint>
-#include <utility>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "manifest/entry.h"
@@ -24,13 +37,13 @@ namespace ktsync {
 enum class ActionKind : uint8_t {
   RemoveForType = 1,  // dst: remove entry whose type changes (part of a replace, not a delete)
   MkDir = 2,          // src: create directory
-  SendFile = 3,       // src (+dst if replacing): whole-file transfer
-  MetaOnly = 4,       // src+dst: same content, fix mode/owner/mtime without copying data
-  Symlink = 5,        // src (+dst): create or replace a symlink
-  Special = 6,        // src (+dst): fifo, socket or device node
-  HardLink = 7,       // src: link src path to the path of src entry link_leader
+  SendFile = 3,       // src: whole-file transfer (replaces the DST file when `replaces`)
+  MetaOnly = 4,       // src: same content, fix mode/owner/mtime without copying data
+  Symlink = 5,        // src: create or replace a symlink
+  Special = 6,        // src: fifo, socket or device node
+  HardLink = 7,       // src: link the path to `leader`
   Delete = 8,         // dst: extraneous entry
-  DirMeta = 9,        // src+dst: set directory metadata
+  DirMeta = 9,        // src: set directory metadata
 };
 
 // What differs, for itemize output and stats (bit set).
@@ -44,19 +57,37 @@ enum ChangeBits : uint16_t {
   kChGroup = 1 << 6,
   kChTarget = 1 << 7,    // symlink target differs
 };
+inline constexpr uint16_t kAllChangeBits = (1 << 8) - 1;
 
 struct Action {
-  ActionKind kind;
-  int64_t src = -1;  // index into the source manifest, or -1
-  int64_t dst = -1;  // index into the destination manifest, or -1
+  ActionKind kind = ActionKind::MetaOnly;
   uint16_t changes = 0;
-  bool operator==(const Action&) const = default;
+  bool replaces = false;    // DST has an entry at this path that the action overwrites or updates
+  int64_t src_index = -1;   // the SRC entry's ordinal: what a remote source is asked for
+  Entry entry;              // the SRC entry; the DST entry for RemoveForType and Delete
+  std::string leader;       // HardLink: the path this entry becomes another name of
 };
+
+bool IsDeletion(ActionKind k);  // Delete or RemoveForType
+
+// What a user is shown of an action (itemize line, JSON item), and all a push server sends
+// its client of one: the action's kind and changes and its entry's visible fields.
+struct ItemView {
+  ActionKind kind = ActionKind::MetaOnly;
+  uint16_t changes = 0;
+  EntryType type = EntryType::File;
+  uint64_t size = 0;
+  std::string path;
+  std::string target;  // symlinks (not for deletions)
+  std::string leader;  // hard links
+  bool operator==(const ItemView&) const = default;
+};
+ItemView ViewOf(const Action& a);
 
 struct PlanOptions {
   bool checksum = false;      // compare content hashes instead of size+mtime
   bool delete_extraneous = true;
-  bool hard_links = false;    // -H: src link_leader is honoured
+  bool hard_links = false;    // -H: SRC link_leader is honoured
   bool owner = false;         // mirror uid (root or --owner)
   bool group = false;         // mirror gid
   bool times = true;          // mirror mtimes
@@ -68,27 +99,137 @@ struct PlanTotals {
   uint64_t files_to_send = 0;
   uint64_t bytes_to_send = 0;
   uint64_t to_delete = 0;        // Delete + RemoveForType entries
-  uint64_t meta_only = 0;        // MetaOnly + DirMeta
+  uint64_t meta_only = 0;        // MetaOnly + DirMeta with changes of its own
   uint64_t created_other = 0;    // MkDir, Symlink, Special, HardLink
 };
 
-struct Plan {
-  std::vector<Action> actions;
-  PlanTotals totals;
+class PlanSink {
+ public:
+  virtual ~PlanSink() = default;
+  virtual void Apply(Action a) = 0;
+  virtual void Remove(Action a) = 0;
+  virtual void EndRemoval() = 0;
+  virtual void Delete(Action a) = 0;
+  virtual void AfterDeletes(Action a) = 0;
 };
 
-// A file pair whose sameness needs content hashes (size equal but mtime differs, or
-// --checksum). The caller fills Entry::hash on both sides (cache or compute, locally or by
-// one batched request to the peer) and then calls PlanMirror.
-struct HashNeeds {
-  std::vector<int64_t> src;  // indices into the source manifest lacking a hash
-  std::vector<int64_t> dst;  // indices into the destination manifest lacking a hash
+// One step of the merge: the SRC and/or DST entry at one path.
+struct EntryPair {
+  std::optional<Entry> src;
+  int64_t src_index = -1;  // ordinal of `src` in its stream
+  std::optional<Entry> dst;
 };
 
-HashNeeds ListHashNeeds(const Manifest& src, const Manifest& dst, const PlanOptions& opts);
+class Planner {
+ public:
+  // Undecided pairs at most, and the widest span of SRC ordinals they may cover: the
+  // caller resolves hashes before either is exceeded (WantsHashes), so a remote source
+  // never holds more than this many entries for our requests.
+  static constexpr size_t kMaxUndecided = 4096;
+  static constexpr int64_t kMaxUndecidedSpan = 16384;
 
-// Both manifests must be in path order with the root at index 0. A pair that needed a
-// hash and still lacks one is treated as different (sent whole): never assumed equal.
-Plan PlanMirror(const Manifest& src, const Manifest& dst, const PlanOptions& opts);
+  // `max_leaders` bounds the hard-link leaders remembered at once (a peer's stream could
+  // claim every file has links); beyond it the run ends with Error(StreamData).
+  Planner(const PlanOptions& opts, PlanSink& sink, size_t max_leaders = SIZE_MAX);
+
+  // Pairs in path order, the root's first (MergeWalk guarantees both).
+  void Visit(EntryPair p);
+
+  // True when the undecided pairs must be resolved before the next Visit of a pair whose
+  // SRC ordinal is `next_src_index` (or any pair, when -1).
+  bool WantsHashes(int64_t next_src_index) const;
+  // Entries of undecided pairs that still lack a content hash. The pointers stay valid
+  // until Resolve; the caller fills Entry::hash where it can (a hash left empty counts
+  // as different: a pair is never assumed equal).
+  struct HashNeeds {
+    std::vector<std::pair<int64_t, Entry*>> src;  // (ordinal, entry)
+    std::vector<Entry*> dst;
+  };
+  HashNeeds TakeHashNeeds();
+  bool HasUndecided() const { return pairs_waiting_ > 0; }
+  // Decides every undecided pair and emits what waited behind them, in plan order.
+  void Resolve();
+  // Oldest SRC ordinal the caller may still need to ask the source about (hashes or data
+  // of an undecided pair); `next_src_index` when none is undecided.
+  int64_t OldestUndecided(int64_t next_src_index) const;
+  // End of both streams (after a last Resolve): closes the open directories.
+  void Finish();
+
+  const PlanTotals& totals() const { return totals_; }
+  uint64_t src_entries() const { return src_entries_; }
+  uint64_t dst_entries() const { return dst_entries_; }
+
+ private:
+  // A directory whose DirMeta is not emitted yet: open, or closed behind an undecided pair
+  // that may still change it.
+  struct DirState {
+    Action meta;
+    bool keep = false;      // changed itself, or a child was created, replaced or deleted
+    bool deletes = false;   // a child is deleted: the DirMeta waits for the deletions
+  };
+  struct OpenDir {
+    std::string path;
+    std::shared_ptr<DirState> state;
+  };
+  // A hard-link leader candidate: a SRC file with more than one link.
+  struct Leader {
+    std::string path;
+    uint64_t dst_dev = 0, dst_ino = 0;  // the DST file at the same path, when kept
+    bool dst_kept = false;              // that DST file stays (same content, not re-sent)
+    bool undecided = false;             // its pair waits for hashes
+    uint32_t followers_left = 0;        // forgotten once all its other names were seen
+  };
+  // Plan order is kept through undecided pairs: while one waits, later Apply output waits
+  // behind it (Delete, Remove and AfterDeletes output does not depend on it).
+  struct Waiting {
+    enum Kind { Ready, Pair, Follower, Dir } kind = Ready;
+    Action action;                      // Ready
+    Entry src, dst;                     // Pair; Follower: src (+dst when has_dst)
+    int64_t src_index = -1;
+    bool has_dst = false;
+    std::shared_ptr<DirState> parent;   // Pair, Follower: their directory; Dir: itself
+  };
+
+  void Leave(std::string_view path);
+  DirState* ParentOf(std::string_view child);
+  std::shared_ptr<DirState> ParentState(std::string_view child);
+  static void Touch(DirState* parent);
+  void VisitRoot(EntryPair& p);
+  void VisitSameType(EntryPair& p);
+  void VisitFile(EntryPair& p);
+  void DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent);
+  bool KnownFollower(Entry& s, int64_t src_index);
+  void VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d);
+  void DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, DirState* parent);
+  void ReplaceOrMeta(EntryPair& p, ActionKind kind, bool differs, uint16_t why);
+  void Create(Entry s, int64_t src_index);
+  void StartRetype(EntryPair& p);
+  void EndRetype();
+  void OpenDirectory(const Entry& s, int64_t src_index, bool exists, uint16_t changes);
+  void CloseDir();
+  void EmitDir(DirState& d);
+  void Emit(Action a);
+  void Count(ActionKind k);
+  void Count(const Action& a);
+  Action Make(ActionKind kind, const Entry& e, int64_t src_index, uint16_t changes, bool replaces) const;
+  void RememberLeader(const Entry& s, int64_t src_index, const Entry* kept_dst, bool undecided);
+
+  const PlanOptions opts_;
+  PlanSink& sink_;
+  const size_t max_leaders_;
+  PlanTotals totals_;
+  uint64_t src_entries_ = 0, dst_entries_ = 0;
+  std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
+  std::optional<std::string> skipped_;   // a SRC dir whose contents were not scanned (-x)
+  // A DST directory being replaced by another type: its subtree goes to Remove, and the
+  // SRC entry that takes its place is created when the walk leaves it.
+  std::optional<std::string> retyping_;
+  std::optional<Entry> retype_src_;
+  int64_t retype_src_index_ = -1;
+  std::deque<Waiting> waiting_;
+  size_t pairs_waiting_ = 0;          // Pair items in waiting_
+  int64_t oldest_undecided_ = -1;     // SRC ordinal of the first of them
+  std::unordered_map<int64_t, Leader> leaders_;  // by SRC ordinal (-H only)
+};
 
 }  // namespace ktsync

@@ -69,15 +69,14 @@ struct DevInoHash {
 
 class Scanner {
  public:
-  Scanner(const ScanOptions& opts, Problems& problems)
+  Scanner(const ScanOptions& opts, Problems& problems, ScanSink& sink)
       : opts_(opts),
         problems_(problems),
+        sink_(sink),
         filtering_(opts.filter != nullptr && !opts.filter->empty()),
-        dents_(kDentsBufSize) {
-    if (opts.expected_entries != 0) result_.entries.reserve(opts.expected_entries);
-  }
+        dents_(kDentsBufSize) {}
 
-  ScanResult Run(int root_dirfd, std::string_view root_name) {
+  ScanSummary Run(int root_dirfd, std::string_view root_name) {
     // Our own open file description: the caller's fd keeps its offset, and may be O_PATH.
     UniqueFd root(::openat(root_dirfd, ".", kOpenDirFlags));
     if (!root) throw SysError("open " + std::string(root_name), errno, ExitCode::SelectFiles);
@@ -93,7 +92,7 @@ class Scanner {
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
     Walk();
     ahead_.reset();
-    return std::move(result_);
+    return std::move(summary_);
   }
 
  private:
@@ -143,7 +142,7 @@ class Scanner {
   // to descend into.
   UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype) {
     if (!opts_.temp_prefix.empty() && name_sv.starts_with(opts_.temp_prefix)) {
-      if (opts_.collect_temps) result_.stale_temps.push_back(path_);
+      if (opts_.collect_temps && summary_.stale_temps.size() < kMaxStaleTemps) summary_.stale_temps.push_back(path_);
       return {};
     }
     // d_type lets an excluded entry cost no syscall at all.
@@ -222,17 +221,17 @@ class Scanner {
 
   void Push(Entry e) {
     if (e.type == EntryType::File) {
-      ++result_.files;
-      result_.bytes += e.size;
+      ++summary_.files;
+      summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
-        auto [it, fresh] = leaders_.try_emplace(DevIno{e.dev, e.ino},
-                                                static_cast<int64_t>(result_.entries.size()));
+        auto [it, fresh] = leaders_.try_emplace(DevIno{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
         if (!fresh) e.link_leader = it->second;
       }
     } else if (e.type == EntryType::Dir) {
-      ++result_.dirs;
+      ++summary_.dirs;
     }
-    result_.entries.push_back(std::move(e));
+    ++summary_.entries;
+    sink_.Add(std::move(e));
   }
 
   void Report(int err, const char* op, bool vanished) {
@@ -245,8 +244,9 @@ class Scanner {
 
   const ScanOptions& opts_;
   Problems& problems_;
+  ScanSink& sink_;
   const bool filtering_;
-  ScanResult result_;
+  ScanSummary summary_;
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited
   std::vector<Frame> stack_;
@@ -259,9 +259,20 @@ class Scanner {
 
 }  // namespace
 
-ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems,
-                    std::string_view root_name) {
-  return Scanner(opts, problems).Run(root_dirfd, root_name);
+ScanSummary ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems, ScanSink& sink,
+                     std::string_view root_name) {
+  return Scanner(opts, problems, sink).Run(root_dirfd, root_name);
+}
+
+ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems, std::string_view root_name) {
+  struct Collect : ScanSink {
+    Manifest* out;
+    void Add(Entry e) override { out->push_back(std::move(e)); }
+  } collect;
+  ScanResult r;
+  collect.out = &r.entries;
+  r.summary = ScanTree(root_dirfd, opts, problems, collect, root_name);
+  return r;
 }
 
 }  // namespace ktsync

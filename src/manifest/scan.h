@@ -1,4 +1,5 @@
-// ScanTree: lists one local tree as a Manifest in path order, root first.
+// ScanTree: lists one local tree in path order, root first, handing each entry to a sink as
+// soon as it is stat'ed (the mirror streams them on while the walk goes on).
 //
 // Contract:
 // * Symlinks are never followed: recorded as Symlink with their target. Every directory is
@@ -9,7 +10,7 @@
 // * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
 // * Filtered-out entries are not listed; a filtered-out directory is not descended.
 // * Names starting with temp_prefix are ktsync's own leftovers: never listed, optionally
-//   collected so the caller can remove them.
+//   collected (at most kMaxStaleTemps) so the caller can remove them.
 // * One unreadable or vanished entry goes to Problems (Vanished for ENOENT, Failed
 //   otherwise) and the scan goes on. Only a root that cannot be read throws
 //   Error(ExitCode::SelectFiles).
@@ -37,8 +38,7 @@ struct ScanOptions {
   // (dev, ino) never listed nor descended, e.g. ktsync's own state dir inside the tree.
   std::vector<std::pair<uint64_t, uint64_t>> skip_inodes;
   std::string_view temp_prefix = ".ktsync-tmp.";  // empty: no name is treated as a temp
-  bool collect_temps = false;       // put temp entries' paths in ScanResult::stale_temps
-  size_t expected_entries = 0;      // capacity hint (e.g. last run's count); 0 = unknown
+  bool collect_temps = false;       // put temp entries' paths in ScanSummary::stale_temps
   // A second thread warms the inode cache from the far end of the tree (stat_ahead.h):
   // a cold scan takes about a quarter less. Off where nothing reads the disk (tests).
   bool stat_ahead = false;
@@ -47,17 +47,34 @@ struct ScanOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-struct ScanResult {
-  Manifest entries;                     // path order; entries[0] is the root (path "")
+// Receives the entries in path order; link_leader is an ordinal (0 is the root).
+class ScanSink {
+ public:
+  virtual ~ScanSink() = default;
+  virtual void Add(Entry e) = 0;
+};
+
+struct ScanSummary {
   std::vector<std::string> stale_temps; // relative paths, in path order
+  uint64_t entries = 0;                 // everything listed, the root included
   uint64_t dirs = 0;                    // directories listed, the root included
   uint64_t files = 0;                   // regular files listed
   uint64_t bytes = 0;                   // sum of their sizes
 };
 
+// Temps beyond this many are left for a later run: the list is held in memory.
+inline constexpr size_t kMaxStaleTemps = 10000;
+
 // root_dirfd: a directory fd (O_PATH is enough); it is not read from or moved, the scan
 // opens its own handle. `root_name` only labels error messages (e.g. the SRC argument).
-ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems,
-                    std::string_view root_name = ".");
+ScanSummary ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems, ScanSink& sink,
+                     std::string_view root_name = ".");
+
+// The whole tree in one vector (tests, and tools that want it all).
+struct ScanResult {
+  Manifest entries;  // path order; entries[0] is the root (path "")
+  ScanSummary summary;
+};
+ScanResult ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems, std::string_view root_name = ".");
 
 }  // namespace ktsync

@@ -13,30 +13,14 @@ bool IsWithin(const std::string& inner, const std::string& outer) {
 
 }  // namespace
 
-void CheckSourceNotEmpty(const Manifest& src, const Manifest& dst, const std::string& src_name,
+void CheckSourceNotEmpty(uint64_t src_entries, uint64_t dst_entries, const std::string& src_name,
                          const std::string& dst_name) {
-  if (src.size() > 1 || dst.size() <= 1) return;
+  if (src_entries > 1 || dst_entries <= 1) return;
   throw Error(ExitCode::UnsafeSource,
               "refusing to mirror: SRC " + src_name + " is empty but DST " + dst_name + " has " +
-                  std::to_string(dst.size() - 1) +
+                  std::to_string(dst_entries - 1) +
                   " entries that would all be deleted (is SRC the right path, and mounted?); "
                   "if you really want DST emptied, empty it yourself");
-}
-
-void CheckDeleteLimits(const Plan& plan, uint64_t dst_entries, std::optional<uint64_t> max_delete,
-                       std::optional<double> max_delete_percent) {
-  uint64_t n = plan.totals.to_delete;
-  if (max_delete && n > *max_delete)
-    throw Error(ExitCode::MaxDelete, "refusing to mirror: " + std::to_string(n) +
-                                         " entries would be deleted, more than --max-delete " +
-                                         std::to_string(*max_delete) +
-                                         "; nothing was changed (review with --dry-run)");
-  uint64_t base = dst_entries > 1 ? dst_entries - 1 : 0;  // the root is never deleted
-  if (max_delete_percent && base > 0 && 100.0 * static_cast<double>(n) / static_cast<double>(base) > *max_delete_percent)
-    throw Error(ExitCode::MaxDelete,
-                "refusing to mirror: " + std::to_string(n) + " of " + std::to_string(base) +
-                    " entries in DST would be deleted, more than --max-delete-percent " +
-                    std::to_string(*max_delete_percent) + "; nothing was changed (review with --dry-run)");
 }
 
 void CheckNotNested(const std::string& src_abs, const std::string& dst_abs) {

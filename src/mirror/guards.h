@@ -3,22 +3,16 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
-
-#include "manifest/plan.h"
 
 namespace ktsync {
 
 // An empty SRC mirrored onto a non-empty DST would delete everything: almost always a
-// wrong path or an unmounted disk, so it is refused (exit 42).
-void CheckSourceNotEmpty(const Manifest& src, const Manifest& dst, const std::string& src_name,
+// wrong path or an unmounted disk, so it is refused (exit 42). Counts include the root.
+// The pipeline checks it when the SRC stream has ended: an empty SRC plans nothing but
+// deletions, which wait for the end, so nothing has changed yet.
+void CheckSourceNotEmpty(uint64_t src_entries, uint64_t dst_entries, const std::string& src_name,
                          const std::string& dst_name);
-
-// --max-delete N / --max-delete-percent P: refuse the whole run (exit 25) when the plan
-// would delete more, so nothing is half-applied.
-void CheckDeleteLimits(const Plan& plan, uint64_t dst_entries, std::optional<uint64_t> max_delete,
-                       std::optional<double> max_delete_percent);
 
 // Local runs: SRC and DST must not contain each other (canonical absolute paths).
 void CheckNotNested(const std::string& src_abs, const std::string& dst_abs);

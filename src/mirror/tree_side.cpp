@@ -23,19 +23,12 @@ UniqueFd OpenDirOrThrow(const std::string& path, const std::string& role) {
   throw SysError(role + " " + path, err, ExitCode::SelectFiles);
 }
 
-Manifest EmptyRoot() {
-  Entry root;
-  root.type = EntryType::Dir;
-  root.mode = 0755;
-  return Manifest{root};
-}
-
 }  // namespace
 
 TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, WarnFn warn) {
   TreeSide t;
   t.name_ = path;
-  t.cfg_ = cfg;
+  t.SetConfig(cfg);
   t.root_ = OpenDirOrThrow(path, "SRC");
   t.abs_path_ = CanonicalRoot(path);
   t.OpenStore(std::move(warn));
@@ -45,13 +38,12 @@ TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, Wa
 TreeSide TreeSide::OpenDest(const std::string& path, const TreeConfig& cfg, bool dry_run, WarnFn warn) {
   TreeSide t;
   t.name_ = path;
-  t.cfg_ = cfg;
+  t.SetConfig(cfg);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) throw SysError("DST " + path, errno, ExitCode::SelectFiles);
     if (dry_run) {
       t.abs_path_ = path;
-      t.manifest_ = EmptyRoot();
       t.store_.emplace(HashStore::InMemory());
       return t;
     }
@@ -77,14 +69,13 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   UniqueFd base = OpenDirOrThrow(root, "root");
   TreeSide t;
   t.name_ = "/" + rel;
-  t.cfg_ = cfg;
+  t.SetConfig(cfg);
   t.abs_path_ = CanonicalRoot(root) + (rel.empty() ? "" : "/" + rel);
   t.root_ = rel.empty() ? std::move(base) : ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!t.root_) {
     int err = errno;
     if (err != ENOENT || !as_dest) throw SysError(t.name_, err, ExitCode::SelectFiles);
     if (dry_run) {
-      t.manifest_ = EmptyRoot();
       t.store_.emplace(HashStore::InMemory());
       return t;
     }
@@ -103,33 +94,32 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   return t;
 }
 
+void TreeSide::SetConfig(const TreeConfig& cfg) {
+  cfg_ = cfg;
+  filter_ = Filter();
+  for (const FilterRule& r : cfg.filters) filter_.Add(r);
+}
+
 void TreeSide::OpenStore(WarnFn warn) {
   store_.emplace(HashStore::Open(abs_path_, cfg_.state_dir, std::move(warn)));
 }
 
-void TreeSide::Scan(Problems& problems, const std::atomic<bool>* cancel) {
-  if (!root_) return;  // dry run against a DST that does not exist yet
-  Filter filter;
-  for (const FilterRule& r : cfg_.filters) filter.Add(r);
+ScanOptions TreeSide::MakeScanOptions() const {
   ScanOptions so;
-  so.filter = &filter;
+  so.filter = &filter_;
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;
   so.collect_temps = true;
   so.temp_prefix = kTempPrefix;
-  so.cancel = cancel;
   so.stat_ahead = true;
   // The cache must never be mirrored, even when the user keeps it inside the tree.
   if (auto id = StateDirId(cfg_.state_dir)) so.skip_inodes.emplace_back(id->dev, id->ino);
-  ScanResult r = ScanTree(root_.get(), so, problems, name_);
-  manifest_ = std::move(r.entries);
-  stale_temps_ = std::move(r.stale_temps);
-  file_bytes_ = r.bytes;
+  return so;
 }
 
-void TreeSide::FillHashes(const std::vector<int64_t>& indices, Problems& problems) {
-  if (!root_ || indices.empty()) return;
-  EnsureHashes(root_.get(), manifest_, indices, *store_, problems);
+void TreeSide::FillHashes(const std::vector<Entry*>& entries, Problems& problems) {
+  if (!root_ || entries.empty()) return;
+  EnsureHashes(root_.get(), entries, *store_, problems);
 }
 
 void TreeSide::CommitStore() { store_->Commit(); }

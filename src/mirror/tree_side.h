@@ -1,12 +1,8 @@
-// TreeSide: one local tree taking part in a mirror, as source or destination — its root fd,
-// its hash cache (SQLite store) and its manifest. The local mirror uses two; a remote
-// `ktsync serve` uses one and talks to the client about the other.
-//
-// Order of use: Open* -> Scan -> FillHashes (only the indices the diff asks for) -> ...
-// -> CommitStore.
+// TreeSide: one local tree taking part in a mirror, as source or destination: its root fd,
+// its lock (destination), its hash cache (SQLite store) and how it is scanned. The local
+// mirror opens two; each end of a network run opens one. ScanStream (scan_stream.h) lists it.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -14,6 +10,7 @@
 
 #include "manifest/entry.h"
 #include "manifest/filter.h"
+#include "manifest/scan.h"
 #include "store/hash_store.h"
 #include "store/root_lock.h"
 #include "util/problems.h"
@@ -43,26 +40,23 @@ class TreeSide {
   static TreeSide OpenBeneath(const std::string& root, const std::string& rel, bool as_dest,
                               bool dry_run, const TreeConfig& cfg, WarnFn warn);
 
-  // `cancel`: see ScanOptions::cancel (the manifest is then partial and must not be used).
-  void Scan(Problems& problems, const std::atomic<bool>* cancel = nullptr);
-  // Fills Entry::hash for `indices` from the cache, or by reading the file (then cached).
-  void FillHashes(const std::vector<int64_t>& indices, Problems& problems);
+  // How to list this tree (the filter is built from the config and lives here).
+  ScanOptions MakeScanOptions() const;
+  // Fills Entry::hash of these entries from the cache, or by reading the file (then cached).
+  void FillHashes(const std::vector<Entry*>& entries, Problems& problems);
   void CommitStore();
 
-  // Temp files an interrupted run left behind (found by Scan; DST removes them).
-  const std::vector<std::string>& stale_temps() const { return stale_temps_; }
-
+  // False for a dry run's DST that does not exist yet: it is listed as an empty root.
   bool exists() const { return root_.valid(); }
   int root_fd() const { return root_.get(); }
   const std::string& abs_path() const { return abs_path_; }
   const std::string& name() const { return name_; }
-  Manifest& manifest() { return manifest_; }
-  const Manifest& manifest() const { return manifest_; }
   HashStore& store() { return *store_; }
-  uint64_t file_bytes() const { return file_bytes_; }
+  const TreeConfig& config() const { return cfg_; }
 
  private:
   TreeSide() = default;
+  void SetConfig(const TreeConfig& cfg);
   void OpenStore(WarnFn warn);
 
   std::string name_;      // as the user wrote it, for messages
@@ -71,9 +65,7 @@ class TreeSide {
   UniqueFd root_;
   RootLock lock_;
   std::optional<HashStore> store_;
-  Manifest manifest_;
-  std::vector<std::string> stale_temps_;
-  uint64_t file_bytes_ = 0;
+  Filter filter_;
 };
 
 }  // namespace ktsync

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <optional>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "util/hash.h"
 #include "util/open_beneath.h"
 #include "util/read_ahead.h"
+#include "util/work_queue.h"
 #include "util/read_hint.h"
 
 namespace ktsync {
@@ -93,36 +93,27 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
   Hash128 h = r.hasher.Digest();
   e.hash = h;
   store.Record(e.path, key, h);
-  ++store.stats().hashed;
+  store.CountHashed();
 }
 
 }  // namespace
 
-void EnsureHashes(int root_dirfd, Manifest& m, const std::vector<int64_t>& indices,
-                  HashStore& store, Problems& problems) {
+void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems) {
   std::vector<Entry*> to_read;
-  for (int64_t i : indices) {
-    if (i < 0 || static_cast<size_t>(i) >= m.size()) continue;
-    Entry& e = m[static_cast<size_t>(i)];
-    if (!e.IsFile() || e.hash) continue;
-    if (std::optional<Hash128> cached = store.Lookup(e))
-      e.hash = cached;
+  for (Entry* e : entries) {
+    if (!e->IsFile() || e->hash) continue;
+    if (std::optional<Hash128> cached = store.Lookup(*e))
+      e->hash = cached;
     else
-      to_read.push_back(&e);
+      to_read.push_back(e);
   }
-  if (!to_read.empty()) {
-    std::vector<ReadAheadFile> ahead;
-    ahead.reserve(to_read.size());
-    for (const Entry* e : to_read) ahead.push_back({&e->path, e->size});
-    std::atomic<size_t> next{0};
-    ReadAhead read_ahead(root_dirfd, std::move(ahead), next);
-    Reader reader;
-    for (Entry* e : to_read) {
-      next.fetch_add(1);
-      HashOne(root_dirfd, *e, store, problems, reader);
-    }
-  }
-  store.Commit();
+  if (to_read.empty()) return;
+  WorkQueue<Entry*> queue(to_read.size(), [](Entry* const& e) { return ReadAheadFile{e->path, e->size}; });
+  for (Entry* e : to_read) queue.Push(e);
+  queue.Close();
+  ReadAhead read_ahead(root_dirfd, queue, /*start=*/to_read.size() > 1);
+  Reader reader;
+  for (Entry* e; queue.Pop(e);) HashOne(root_dirfd, *e, store, problems, reader);
 }
 
 }  // namespace ktsync

@@ -16,9 +16,8 @@
 
 namespace ktsync {
 
-// For each m[i], i in `indices`, that is a regular file without a hash: sets Entry::hash.
-// Counts stats().hashed for every file actually read. Commits the store at the end.
-void EnsureHashes(int root_dirfd, Manifest& m, const std::vector<int64_t>& indices,
-                  HashStore& store, Problems& problems);
+// For each entry that is a regular file without a hash: sets Entry::hash (paths are beneath
+// root_dirfd). Counts CountHashed() for every file actually read.
+void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems);
 
 }  // namespace ktsync

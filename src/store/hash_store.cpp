@@ -201,6 +201,7 @@ std::optional<Hash128> HashStore::Lookup(const Entry& e) {
 }
 
 std::optional<Hash128> HashStore::Lookup(std::string_view path, const CacheKey& key) {
+  std::lock_guard lock(*mu_);
   std::optional<Hash128> found;
   auto it = pending_.empty() ? pending_.end() : pending_.find(path);
   if (it != pending_.end()) {
@@ -233,6 +234,7 @@ std::optional<Hash128> HashStore::Lookup(std::string_view path, const CacheKey& 
 void HashStore::Record(const Entry& e, const Hash128& h) { Record(e.path, CacheKey::Of(e), h); }
 
 void HashStore::Record(std::string_view path, const CacheKey& key, const Hash128& h) {
+  std::lock_guard lock(*mu_);
   auto it = pending_.find(path);
   if (it == pending_.end()) {
     pending_.emplace(std::string(path), Row{key, h});
@@ -244,6 +246,7 @@ void HashStore::Record(std::string_view path, const CacheKey& key, const Hash128
 }
 
 void HashStore::Forget(std::string_view path) {
+  std::lock_guard lock(*mu_);
   auto it = pending_.find(path);
   if (it == pending_.end()) {
     pending_.emplace(std::string(path), std::nullopt);
@@ -254,7 +257,7 @@ void HashStore::Forget(std::string_view path) {
 }
 
 void HashStore::MaybeAutoCommit() {
-  if (pending_.size() >= kAutoCommitRows) Commit();
+  if (pending_.size() >= kAutoCommitRows) CommitLocked();
 }
 
 void HashStore::EndRead() {
@@ -300,6 +303,21 @@ void HashStore::WritePending() {
 }
 
 void HashStore::Commit() {
+  std::lock_guard lock(*mu_);
+  CommitLocked();
+}
+
+StoreStats HashStore::stats() const {
+  std::lock_guard lock(*mu_);
+  return stats_;
+}
+
+void HashStore::CountHashed() {
+  std::lock_guard lock(*mu_);
+  ++stats_.hashed;
+}
+
+void HashStore::CommitLocked() {
   if (pending_.empty() || !db_.valid()) return;
   try {
     WritePending();

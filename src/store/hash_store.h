@@ -15,12 +15,15 @@
 // automatically every kAutoCommitRows), so concurrent runs on one root wait on each other
 // only briefly; SQLite's WAL locking keeps the file consistent between them.
 //
-// Not thread-safe; do not carry an open HashStore across fork(). Uncommitted writes are
-// dropped by the destructor: call Commit().
+// Thread-safe (one lock: copiers and receivers record while the planner looks up); do not
+// carry an open HashStore across fork(). Uncommitted writes are dropped by the destructor:
+// call Commit().
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,8 +72,8 @@ class HashStore {
   void Forget(std::string_view path);  // entry deleted or replaced
   void Commit();                       // flush buffered writes in one transaction
 
-  const StoreStats& stats() const { return stats_; }
-  StoreStats& stats() { return stats_; }
+  StoreStats stats() const;
+  void CountHashed();  // a file was read to compute its hash
   std::string db_path() const { return db_path_; }  // "" when in memory
   bool persistent() const { return !db_path_.empty(); }
 
@@ -96,8 +99,10 @@ class HashStore {
   void WritePending();
   void Warn(const std::string& msg) const;
   void MaybeAutoCommit();
+  void CommitLocked();
   void EndRead();
 
+  std::unique_ptr<std::mutex> mu_ = std::make_unique<std::mutex>();  // movable store, one lock
   std::string root_;
   std::string db_path_;
   WarnFn warn_;

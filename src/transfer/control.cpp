@@ -10,9 +10,6 @@
 namespace ktsync {
 namespace {
 
-// A hostile peer must not be able to make us hold an unbounded manifest.
-constexpr uint64_t kMaxManifestEntries = 50'000'000;
-
 std::unique_ptr<ByteStream> Secure(UniqueFd sock, const DataSecurity& sec, bool server, const std::string& peer,
                                    int timeout_ms) {
   if (!sec.encrypt) return std::make_unique<FdStream>(std::move(sock), peer);
@@ -34,63 +31,6 @@ Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello) {
   c.writer.Write(FrameType::Hello, out);
   if (peer_hello) return Negotiate(Hello{}, *peer_hello);
   return Negotiate(Hello{}, DecodeHello(c.reader.Expect(FrameType::Hello).payload));
-}
-
-namespace {
-
-void WriteEntryBatches(Control& c, std::span<const Entry> rest, std::string& out) {
-  while (!rest.empty()) {
-    out.clear();
-    size_t n = EncodeEntryBatch(rest, out);
-    c.writer.Write(FrameType::ManifestBatch, out);
-    rest = rest.subspan(n);
-  }
-}
-
-void WriteManifestEnd(Control& c, size_t count, std::string& out) {
-  out.clear();
-  ByteWriter(out).U64(count);
-  c.writer.Write(FrameType::ManifestEnd, out);
-}
-
-}  // namespace
-
-void SendManifest(Control& c, const Manifest& m) {
-  std::string out;
-  WriteEntryBatches(c, m, out);
-  WriteManifestEnd(c, m.size(), out);
-}
-
-void SendManifest(Control& c, size_t count, const std::function<Manifest(size_t begin, size_t end)>& slice) {
-  constexpr size_t kSlice = 8192;
-  std::string out;
-  for (size_t begin = 0; begin < count; begin += kSlice) WriteEntryBatches(c, slice(begin, begin + kSlice), out);
-  WriteManifestEnd(c, count, out);
-}
-
-Manifest ReceiveManifest(Control& c) {
-  Manifest m;
-  for (;;) {
-    std::optional<Frame> f = c.reader.Next();
-    if (!f) throw Error(ExitCode::SocketIo, c.stream.peer() + ": connection closed while receiving the file list");
-    if (f->type == FrameType::ManifestBatch) {
-      DecodeEntryBatch(f->payload, m);
-      if (m.size() > kMaxManifestEntries) ThrowProtocolError("file list larger than 50 million entries");
-      continue;
-    }
-    if (f->type == FrameType::ManifestEnd) {
-      ByteReader r(f->payload, "ManifestEnd");
-      if (r.U64("count") != m.size()) r.Fail("entry count does not match the entries sent");
-      r.ExpectEnd();
-      if (m.empty()) ThrowProtocolError("empty file list (the root entry is missing)");
-      return m;
-    }
-    if (f->type == FrameType::Error) {
-      ErrorMessage e = DecodeError(f->payload);
-      throw Error(e.code, c.stream.peer() + ": " + e.message);
-    }
-    ThrowProtocolError(std::string("unexpected ") + FrameTypeName(f->type) + " while receiving the file list");
-  }
 }
 
 void SendError(Control& c, const Error& e) noexcept {
@@ -115,7 +55,7 @@ std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t
 }
 
 std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecurity& sec, const SessionToken& token,
-                                                 int timeout_ms, std::string* why) {
+                                                 int timeout_ms, uint32_t* stream_no, std::string* why) {
   try {
     TuneDataSocket(sock.get());
     SetIoTimeout(sock.get(), timeout_ms / 1000 + 1);  // a silent peer cannot hold the slot
@@ -126,6 +66,7 @@ std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecuri
       *why = "data connection presented the wrong session token";
       return nullptr;
     }
+    *stream_no = h.stream;
     if (auto* tls = dynamic_cast<TlsStream*>(s.get())) SetIoTimeout(tls->fd(), 0);
     else SetIoTimeout(static_cast<FdStream*>(s.get())->read_fd(), 0);
     return s;
@@ -135,20 +76,38 @@ std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecuri
   }
 }
 
-void DataQueue::Push(std::unique_ptr<ByteStream> s) {
+void DataQueue::Push(uint32_t stream_no, std::unique_ptr<ByteStream> s) {
   std::lock_guard lock(mu_);
-  q_.push_back(std::move(s));
-  cv_.notify_one();
+  if (stream_no == kReverseControlStream) {
+    if (reverse_taken_ || !reverse_.empty()) return;  // one per session: a second is dropped
+    reverse_.push_back(std::move(s));
+  } else {
+    q_.push_back(std::move(s));
+  }
+  cv_.notify_all();
+}
+
+std::unique_ptr<ByteStream> DataQueue::Take(std::deque<std::unique_ptr<ByteStream>>& q,
+                                            std::chrono::milliseconds timeout, const char* what) {
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !q.empty() || !closed_.empty(); }))
+    throw Error(ExitCode::Timeout, std::string("no ") + what + " arrived within " +
+                                       std::to_string(timeout.count() / 1000) +
+                                       " s (is a firewall blocking the data port?)");
+  if (q.empty()) throw Error(ExitCode::SocketIo, closed_);
+  auto s = std::move(q.front());
+  q.pop_front();
+  return s;
 }
 
 std::unique_ptr<ByteStream> DataQueue::Pop(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, timeout, [&] { return !q_.empty() || !closed_.empty(); }))
-    throw Error(ExitCode::Timeout, "no data connection arrived within " + std::to_string(timeout.count() / 1000) +
-                                       " s (is a firewall blocking the data port?)");
-  if (q_.empty()) throw Error(ExitCode::SocketIo, closed_);
-  auto s = std::move(q_.front());
-  q_.pop_front();
+  return Take(q_, timeout, "data connection");
+}
+
+std::unique_ptr<ByteStream> DataQueue::PopReverseControl(std::chrono::milliseconds timeout) {
+  auto s = Take(reverse_, timeout, "second control connection");
+  std::lock_guard lock(mu_);
+  reverse_taken_ = true;
   return s;
 }
 
@@ -185,7 +144,8 @@ void DataListener::AcceptLoop() {
     }
     if (!sock) continue;
     std::string why;
-    if (auto s = AcceptDataConnection(std::move(sock), sec_, token_, 10000, &why)) queue_.Push(std::move(s));
+    uint32_t no = 0;
+    if (auto s = AcceptDataConnection(std::move(sock), sec_, token_, 10000, &no, &why)) queue_.Push(no, std::move(s));
   }
 }
 

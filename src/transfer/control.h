@@ -1,5 +1,6 @@
-// Control-channel building blocks shared by the client and server sessions: the opening
-// handshake, streaming a manifest in batches, and opening/accepting data connections.
+// Control-channel building blocks shared by the client and server ends of a session: the
+// opening handshake, errors, and opening/accepting data connections (and a daemon
+// session's second control connection, kReverseControlStream).
 #pragma once
 
 #include <array>
@@ -35,14 +36,6 @@ struct Control {
 // tell a control connection from a data one); returns the agreed version.
 Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello = std::nullopt);
 
-// Streams `m` as ManifestBatch frames followed by ManifestEnd.
-void SendManifest(Control& c, const Manifest& m);
-// The same for `count` entries that exist only as a view: `slice(begin, end)` yields them a
-// slice at a time, so the whole list is never copied.
-void SendManifest(Control& c, size_t count, const std::function<Manifest(size_t begin, size_t end)>& slice);
-// Receives a manifest (validated: root first, path order, parents present, safe paths).
-Manifest ReceiveManifest(Control& c);
-
 void SendError(Control& c, const Error& e) noexcept;  // best effort: the peer may be gone
 
 // How a data connection is secured.
@@ -59,25 +52,34 @@ std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t
                                                const SessionToken& token, uint32_t stream_no, int timeout_ms);
 
 // Server side: data connections that passed TLS and presented this session's token, in
-// arrival order. Fed by a DataListener (ssh mode) or by the daemon's accept loop.
+// arrival order, and the reverse control connection apart. Fed by a DataListener (ssh
+// mode) or by the daemon's accept loop.
 class DataQueue {
  public:
-  void Push(std::unique_ptr<ByteStream> s);
-  // Throws Error(Timeout) when no connection arrives in time.
+  // `stream_no` from the DataHello: kReverseControlStream, or a data stream's number.
+  void Push(uint32_t stream_no, std::unique_ptr<ByteStream> s);
+  // The next data connection. Throws Error(Timeout) when none arrives in time.
   std::unique_ptr<ByteStream> Pop(std::chrono::milliseconds timeout);
+  // The reverse control connection (only one is ever taken; later ones are dropped).
+  std::unique_ptr<ByteStream> PopReverseControl(std::chrono::milliseconds timeout);
   void Close(std::string why);  // wakes waiters with an error
 
  private:
+  std::unique_ptr<ByteStream> Take(std::deque<std::unique_ptr<ByteStream>>& q, std::chrono::milliseconds timeout,
+                                   const char* what);
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<ByteStream>> q_;
+  std::deque<std::unique_ptr<ByteStream>> reverse_;
+  bool reverse_taken_ = false;
   std::string closed_;
 };
 
-// Accepts one data connection on `sock`: TLS (or plain) + DataHello with the right token.
-// Returns null (and closes it) for anything else: a scanner or a wrong key gets nothing.
+// Accepts one data connection on `sock`: TLS (or plain) + DataHello with the right token;
+// `stream_no` gets the DataHello's stream number. Returns null (and closes it) for anything
+// else: a scanner or a wrong key gets nothing.
 std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecurity& sec, const SessionToken& token,
-                                                 int timeout_ms, std::string* why);
+                                                 int timeout_ms, uint32_t* stream_no, std::string* why);
 
 // ssh mode: a listener of this run's own, accepting into a DataQueue until destroyed.
 class DataListener {

@@ -13,7 +13,7 @@
 #include "transfer/control.h"
 #include "transfer/net.h"
 #include "transfer/secret.h"
-#include "transfer/server_session.h"
+#include "transfer/server_link.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -54,11 +54,11 @@ class SessionRegistry {
     std::lock_guard lock(mu_);
     sessions_.erase(t);
   }
-  bool Route(const SessionToken& t, std::unique_ptr<ByteStream> s) {
+  bool Route(const DataHello& h, std::unique_ptr<ByteStream> s) {
     std::lock_guard lock(mu_);
-    auto it = sessions_.find(t);
+    auto it = sessions_.find(h.token);
     if (it == sessions_.end()) return false;
-    it->second.Push(std::move(s));
+    it->second.Push(h.stream, std::move(s));
     return true;
   }
 
@@ -69,7 +69,7 @@ class SessionRegistry {
 
 class Daemon {
  public:
-  explicit Daemon(const DaemonConfig& cfg) : cfg_(cfg) {
+  Daemon(const DaemonConfig& cfg, const SessionHandler& handler) : cfg_(cfg), handler_(handler) {
     struct stat st;
     if (::stat(cfg.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
       throw Error(ExitCode::SelectFiles, "--root " + cfg.root + " is not a directory");
@@ -127,7 +127,7 @@ class Daemon {
       if (first->type == FrameType::DataHello) {
         DataHello h = DecodeDataHello(first->payload);
         SetIoTimeout(fd, 0);
-        if (!registry_.Route(h.token, std::move(s))) Log("data connection for an unknown session dropped");
+        if (!registry_.Route(h, std::move(s))) Log("data connection for an unknown session dropped");
         return;
       }
       if (first->type != FrameType::Hello) {
@@ -160,16 +160,16 @@ class Daemon {
     sc.read_only = cfg_.read_only;
     sc.write_only = cfg_.write_only;
     sc.no_ktls = cfg_.no_ktls;
-    sc.daemon_key = key_;
     sc.peer_hello = hello;
     sc.register_session = [this](const SessionToken& t) { return registry_.Add(t); };
     sc.unregister_session = [this](const SessionToken& t) { registry_.Remove(t); };
     sc.log = [this](const std::string& m) { Log(m); };
-    int rc = RunServerSession(s, sc);
+    int rc = handler_(s, sc);
     Log("session ended with exit code " + std::to_string(rc));
   }
 
   DaemonConfig cfg_;
+  const SessionHandler& handler_;
   std::array<unsigned char, 32> key_{};
   UniqueFd listener_;
   SessionRegistry registry_;
@@ -179,8 +179,8 @@ class Daemon {
 
 }  // namespace
 
-int RunDaemon(const DaemonConfig& cfg) {
-  Daemon d(cfg);
+int RunDaemon(const DaemonConfig& cfg, const SessionHandler& handler) {
+  Daemon d(cfg, handler);
   d.Serve();
   return 0;
 }

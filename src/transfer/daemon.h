@@ -9,9 +9,17 @@
 // connection (DataHello: routed by its session token to a running session).
 #pragma once
 
+#include <functional>
 #include <string>
 
+#include "transfer/server_link.h"
+#include "transfer/stream.h"
+
 namespace ktsync {
+
+// Runs one authenticated client's session over `control` (a ServerLink and whatever the
+// request asks for); returns the exit code it ended with, for the log.
+using SessionHandler = std::function<int(ByteStream& control, const ServerConfig& cfg)>;
 
 struct DaemonConfig {
   std::string listen;  // ADDR:PORT
@@ -26,7 +34,8 @@ struct DaemonConfig {
   int verbose = 0;
 };
 
-// Serves until killed. Throws ktsync::Error if it cannot start (bad secret file, port busy).
-int RunDaemon(const DaemonConfig& cfg);
+// Serves until killed, each session by `handler`. Throws ktsync::Error if it cannot start
+// (bad secret file, port busy).
+int RunDaemon(const DaemonConfig& cfg, const SessionHandler& handler);
 
 }  // namespace ktsync

@@ -1,14 +1,16 @@
-// The bulk phase: file contents moving over N data connections.
+// The bulk phase: file contents moving over N data connections, while the plan is still
+// being made.
 //
-// Sender: N threads take files from one shared list (so a big file on one stream does not
-// hold up small files on the others), read each once — hashing the bytes as they go — and
-// write FileBegin / FileData* / FileEnd frames. A source that changes while it is read gets
-// FileEnd with the discard flag and is reported as vanished (exit 24), never committed.
+// Sender: N threads take files from one queue (so a big file on one stream does not hold
+// up small files on the others; ReadAhead warms the queue), read each once, hashing the
+// bytes as they go, and write FileBegin / FileData* / FileEnd frames. Every file taken gets
+// its FileEnd: one that changed while read, or could not be opened, ends with the discard
+// flag (and its problem is recorded here), so the receiver hears of every file it asked for.
 //
-// Receiver: N threads accept whatever arrives, write each file into a temp file beside its
-// target and rename it into place only when the hash of the written bytes equals FileEnd's.
-// Every frame is checked against the plan: only files the plan asked for, each once, never
-// longer than announced.
+// Receiver: N threads accept whatever arrives, write each file unnamed (or under a temp name)
+// beside its target and link it into place only when the hash of the written bytes equals
+// FileEnd's. Every frame is checked: only files the destination asked for, each once, never
+// longer than announced. Each asked-for file is reported once, committed or not.
 //
 // A stream ends with Done; Done with payload "rotate" means "continue on a new connection"
 // (keys are replaced long before AES-GCM's usage limit). `StreamOpener` yields the next
@@ -16,17 +18,22 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
-#include "apply/apply_plan.h"
+#include "apply/apply_action.h"
 #include "apply/dest_tree.h"
-#include "store/hash_store.h"
 #include "transfer/rate_limiter.h"
 #include "transfer/stream.h"
 #include "util/problems.h"
 #include "util/transfer_meter.h"
+#include "util/work_queue.h"
 
 namespace ktsync {
 
@@ -37,18 +44,21 @@ using StreamOpener = std::function<std::unique_ptr<ByteStream>(int stream_no)>;
 inline constexpr uint64_t kDefaultRotateBytes = 256ull << 30;
 
 struct SendItem {
-  int64_t wire_index;   // the index the receiver knows the file by
-  const Entry* entry;   // in the sender's manifest
+  int64_t wire_index = -1;  // the index the receiver knows the file by
+  Entry entry;              // as this side listed it
 };
+using SendQueue = WorkQueue<SendItem>;
+SendQueue::Describe DescribeSendItem();  // for the queue's ReadAhead
 
+// Valid only during the OnFileSent call.
 struct SentFile {
   const Entry* entry;
   Hash128 hash;
-  CacheKey key;  // the file as it was read, for the sender's hash cache
+  FileIdentity key;  // the file as it was read, for the sender's hash cache
 };
 
-// Called for each file as it is sent or committed, from the stream threads but one call at a
-// time: the caller records hashes as files go, so nothing per file piles up in memory.
+// Called for each file as it is sent, from the stream threads but one call at a time: the
+// caller records hashes as files go, so nothing per file piles up in memory.
 using OnFileSent = std::function<void(const SentFile&)>;
 
 struct DataSendOptions {
@@ -65,39 +75,76 @@ struct DataSendResult {
   uint64_t wire_bytes = 0;
 };
 
-// Runs one sender thread per stream until `items` are all sent; ends each stream with Done.
+// Runs one sender thread per stream until `queue` is closed and empty; ends each stream
+// with Done. Throws the first run-ending error (the peer gone) once every thread stopped.
 DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
-                         const std::vector<SendItem>& items, const DataSendOptions& opts, Problems& problems);
+                         SendQueue& queue, const DataSendOptions& opts, Problems& problems);
 
-struct ReceivedFile {
-  int64_t src_index;
-  Hash128 hash;
-  FinalInfo info;
+// Files the destination asked for and has not received, by wire index; shared by the
+// receiver threads.
+class ExpectedFiles {
+ public:
+  struct File {
+    Entry entry;          // the source's entry: size, and the metadata to commit with
+    uint64_t cookie = 0;  // the caller's, handed back when the file is done
+  };
+  void Add(int64_t index, File f);
+  // Takes the file out; nullopt when it was not asked for (or already arrived).
+  std::optional<File> Claim(int64_t index);
+  std::vector<std::pair<int64_t, File>> TakeAll();  // what never arrived
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<int64_t, File> files_;
 };
 
-using OnFileReceived = std::function<void(const ReceivedFile&)>;  // as OnFileSent
+struct ReceivedFile {
+  int64_t index;
+  const ExpectedFiles::File& file;
+  bool ok;        // committed; otherwise its problem was recorded (or the sender's will be)
+  Hash128 hash;   // ok only
+  FinalInfo info; // ok only
+};
+// Called once per claimed file, from the stream threads (concurrently).
+using OnFileReceived = std::function<void(const ReceivedFile&)>;
 
 struct DataReceiveOptions {
   ApplyOptions apply;
-  OnFileReceived on_received;           // optional
-  const Manifest* src = nullptr;        // entries the plan sends, indexed by wire index
-  std::vector<int64_t> expected;        // wire indices of every SendFile action
-  TransferMeter* meter = nullptr;       // live progress, optional
+  OnFileReceived on_file;
+  // The first run-ending error of any stream (the others are then stopped), once.
+  std::function<void(std::exception_ptr)> on_fatal;
+  TransferMeter* meter = nullptr;  // live progress, optional
 };
 
 struct DataReceiveResult {
   uint64_t wire_bytes = 0;
-  // Expected files the sender ended with the discard flag or never sent. The sender reports
-  // why; the receiver must still not delete anything when this is not 0 (no
-  // --delete-on-error), and a sender that reports nothing is lying.
-  uint64_t skipped_by_sender = 0;
 };
 
-// Runs one receiver thread per stream until each stream's final Done. Throws the first
-// run-ending error (peer gone, protocol violation) after all threads stopped; temp files
-// of unfinished files are removed before it returns or throws.
-DataReceiveResult ReceiveFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
-                               const DestTree& tree, const DataReceiveOptions& opts, ApplyCounters& counters,
-                               Problems& problems);
+// One receiver thread per stream, from construction until each stream's final Done.
+class FileReceiver {
+ public:
+  FileReceiver(std::vector<std::unique_ptr<ByteStream>> streams, StreamOpener reopen, const DestTree& tree,
+               ExpectedFiles& expected, DataReceiveOptions opts, Problems& problems);
+  ~FileReceiver();  // stops whatever still runs; unfinished files are dropped
+  FileReceiver(const FileReceiver&) = delete;
+  FileReceiver& operator=(const FileReceiver&) = delete;
+
+  // Waits for every stream's Done; rethrows the first run-ending error.
+  DataReceiveResult Join();
+
+ private:
+  class Stream;
+  void Fatal(std::exception_ptr e);
+
+  StreamOpener reopen_;
+  ExpectedFiles& expected_;
+  DataReceiveOptions opts_;
+  Problems& problems_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::mutex mu_;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace ktsync

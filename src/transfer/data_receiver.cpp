@@ -1,45 +1,43 @@
-#include <atomic>
-#include <mutex>
 #include <optional>
-#include <thread>
 
-#include "transfer/data_channel.h"
 #include "transfer/byte_io.h"
+#include "transfer/data_channel.h"
 #include "util/error.h"
 #include "util/hash.h"
 
 namespace ktsync {
-namespace {
 
-// Which files the plan asked for, each to be received once; shared by all streams.
-class ExpectedFiles {
+void ExpectedFiles::Add(int64_t index, File f) {
+  std::lock_guard lock(mu_);
+  files_.insert_or_assign(index, std::move(f));
+}
+
+std::optional<ExpectedFiles::File> ExpectedFiles::Claim(int64_t index) {
+  std::lock_guard lock(mu_);
+  auto it = files_.find(index);
+  if (it == files_.end()) return std::nullopt;
+  File f = std::move(it->second);
+  files_.erase(it);
+  return f;
+}
+
+std::vector<std::pair<int64_t, ExpectedFiles::File>> ExpectedFiles::TakeAll() {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<int64_t, File>> out;
+  for (auto& [index, f] : files_) out.emplace_back(index, std::move(f));
+  files_.clear();
+  return out;
+}
+
+size_t ExpectedFiles::size() const {
+  std::lock_guard lock(mu_);
+  return files_.size();
+}
+
+class FileReceiver::Stream {
  public:
-  ExpectedFiles(const std::vector<int64_t>& indices, size_t src_size) : state_(src_size) {
-    for (int64_t i : indices) state_[static_cast<size_t>(i)].store(1);
-  }
-  // Claims `index`; false when the plan did not ask for it or it already arrived.
-  bool Claim(int64_t index) {
-    if (index < 0 || static_cast<size_t>(index) >= state_.size()) return false;
-    uint8_t want = 1;
-    return state_[static_cast<size_t>(index)].compare_exchange_strong(want, 2);
-  }
-  uint64_t Unclaimed() const {
-    uint64_t n = 0;
-    for (const auto& s : state_) n += s.load() == 1;
-    return n;
-  }
-
- private:
-  std::vector<std::atomic<uint8_t>> state_;  // 0 not expected, 1 expected, 2 claimed
-};
-
-class StreamReceiver {
- public:
-  StreamReceiver(std::unique_ptr<ByteStream> stream, int no, const StreamOpener& reopen, const DestTree& tree,
-                 const DataReceiveOptions& opts, ExpectedFiles& expected, std::mutex& report_mu,
-                 ApplyCounters& counters, Problems& problems)
-      : stream_(std::move(stream)), no_(no), reopen_(reopen), tree_(tree.Clone()), opts_(opts),
-        expected_(expected), report_mu_(report_mu), counters_(counters), problems_(problems),
+  Stream(std::unique_ptr<ByteStream> stream, int no, FileReceiver& owner, const DestTree& tree)
+      : stream_(std::move(stream)), no_(no), owner_(owner), tree_(tree.Clone()),
         buf_(std::make_unique_for_overwrite<char[]>(kMaxFramePayload)) {}
 
   void Run() {
@@ -54,10 +52,12 @@ class StreamReceiver {
         case FrameType::FileData: Data(payload); break;
         case FrameType::FileEnd: End(payload); break;
         case FrameType::Done:
-          // in_file_, not file_: a file whose temp could not be created is still mid-stream.
-          if (in_file_) ThrowProtocolError("stream ended in the middle of " + Path());
+          // file_ (the claimed entry), not pending_: a file whose temp could not be created
+          // is still mid-stream.
+          if (file_) ThrowProtocolError("stream ended in the middle of " + file_->entry.path);
           if (payload == "rotate") {
-            stream_ = reopen_(no_);
+            std::lock_guard lock(mu_);
+            stream_ = owner_.reopen_(no_);
             continue;
           }
           ExpectEmptyPayload(FrameType::Done, payload);
@@ -69,123 +69,133 @@ class StreamReceiver {
     }
   }
 
+  void Interrupt() {
+    std::lock_guard lock(mu_);
+    stream_->ShutdownRead();
+  }
+
+  // The stream died mid-file: that file is done too, not ok.
+  void Abandon() {
+    if (!file_) return;
+    ExpectedFiles::File f = std::move(*file_);
+    file_.reset();
+    pending_.reset();
+    if (owner_.opts_.on_file) owner_.opts_.on_file(ReceivedFile{index_, f, false, Hash128{}, FinalInfo{}});
+  }
+
   uint64_t wire_bytes = 0;
-  uint64_t discarded = 0;
 
  private:
   void Begin(std::string_view payload) {
-    if (in_file_) ThrowProtocolError("FileBegin inside another file");
-    FileBegin b = DecodeFileBegin(payload, opts_.src->size());
-    if (!expected_.Claim(b.index))
-      ThrowProtocolError("peer sent file #" + std::to_string(b.index) + ", which the plan did not ask for (or twice)");
-    const Entry& e = (*opts_.src)[static_cast<size_t>(b.index)];
-    if (b.size != e.size) ThrowProtocolError(e.path + ": announced size differs from the manifest");
-    in_file_ = true;
+    if (file_) ThrowProtocolError("FileBegin inside another file");
+    FileBegin b = DecodeFileBegin(payload);
+    file_ = owner_.expected_.Claim(b.index);
+    if (!file_) ThrowProtocolError("peer sent file #" + std::to_string(b.index) + ", which was not asked for (or twice)");
+    const Entry& e = file_->entry;
+    if (b.size != e.size) ThrowProtocolError(e.path + ": announced size differs from the file list");
     index_ = b.index;
     left_ = b.size;
     hasher_.Reset();
     try {
-      file_.emplace(tree_.CreateFile(e));
+      pending_.emplace(tree_.CreateFile(e));
     } catch (const Error& err) {
-      problems_.Fail(e.path, err.what());  // the data still arrives; it is read and dropped
+      owner_.problems_.Fail(e.path, err.what());  // the data still arrives; it is read and dropped
     }
   }
 
   void Data(std::string_view payload) {
-    if (!in_file_) ThrowProtocolError("file data outside a file");
-    if (payload.size() > left_) ThrowProtocolError("file longer than announced: " + Path());
+    if (!file_) ThrowProtocolError("file data outside a file");
+    if (payload.size() > left_) ThrowProtocolError("file longer than announced: " + file_->entry.path);
     left_ -= payload.size();
     hasher_.Update(payload.data(), payload.size());
-    if (opts_.meter) opts_.meter->AddBytes(payload.size());
-    if (!file_) return;
+    if (owner_.opts_.meter) owner_.opts_.meter->AddBytes(payload.size());
+    if (!pending_) return;
     try {
-      file_->Write(payload.data(), payload.size());
+      pending_->Write(payload.data(), payload.size());
     } catch (const Error& err) {
-      problems_.Fail(Path(), err.what());
-      file_.reset();  // removes the temp file
+      owner_.problems_.Fail(file_->entry.path, err.what());
+      pending_.reset();  // removes the temp file
     }
   }
 
   void End(std::string_view payload) {
-    if (!in_file_) ThrowProtocolError("FileEnd outside a file");
+    if (!file_) ThrowProtocolError("FileEnd outside a file");
     FileEnd end = DecodeFileEnd(payload);
-    in_file_ = false;
-    const Entry& e = (*opts_.src)[static_cast<size_t>(index_)];
-    if (end.flags & kFileEndDiscard) {  // the sender reports why; DST keeps what it had
-      ++discarded;
-      file_.reset();
-      return;
-    }
-    if (left_ != 0) ThrowProtocolError("file shorter than announced: " + e.path);
-    if (!file_) return;
-    Hash128 actual = hasher_.Digest();
-    try {
-      FinalInfo info = file_->Commit(end.hash, actual, e, opts_.apply.meta, opts_.apply.fsync);
-      counters_.files_written.fetch_add(1);
-      counters_.bytes_written.fetch_add(e.size);
-      if (opts_.meter) opts_.meter->AddFile();
-      if (opts_.on_received) {
-        std::lock_guard lock(report_mu_);
-        opts_.on_received({index_, actual, info});
-      }
-    } catch (const Error& err) {
-      problems_.Fail(e.path, err.what());
-    }
+    ExpectedFiles::File f = std::move(*file_);
     file_.reset();
+    ReceivedFile r{index_, f, false, Hash128{}, FinalInfo{}};
+    // Discarded: the sender reports why; DST keeps what it had.
+    if (!(end.flags & kFileEndDiscard)) {
+      if (left_ != 0) ThrowProtocolError("file shorter than announced: " + f.entry.path);
+      if (pending_) {
+        r.hash = hasher_.Digest();
+        try {
+          r.info = pending_->Commit(end.hash, r.hash, f.entry, owner_.opts_.apply.meta, owner_.opts_.apply.fsync);
+          r.ok = true;
+        } catch (const Error& err) {
+          owner_.problems_.Fail(f.entry.path, err.what());
+        }
+      }
+    }
+    pending_.reset();
+    if (owner_.opts_.on_file) owner_.opts_.on_file(r);
   }
 
-  std::string Path() const { return (*opts_.src)[static_cast<size_t>(index_)].path; }
-
   std::unique_ptr<ByteStream> stream_;
+  std::mutex mu_;  // stream_ is replaced on rotation while Interrupt may come
   int no_;
-  const StreamOpener& reopen_;
+  FileReceiver& owner_;
   DestTree tree_;
-  const DataReceiveOptions& opts_;
-  ExpectedFiles& expected_;
-  std::mutex& report_mu_;
-  ApplyCounters& counters_;
-  Problems& problems_;
   std::unique_ptr<char[]> buf_;
-  bool in_file_ = false;
+  std::optional<ExpectedFiles::File> file_;  // the file between FileBegin and FileEnd
   int64_t index_ = -1;
   uint64_t left_ = 0;
   Hasher hasher_;
-  std::optional<PendingFile> file_;
+  std::optional<PendingFile> pending_;
 };
 
-}  // namespace
-
-DataReceiveResult ReceiveFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
-                               const DestTree& tree, const DataReceiveOptions& opts, ApplyCounters& counters,
-                               Problems& problems) {
-  ExpectedFiles expected(opts.expected, opts.src->size());
-  std::mutex report_mu;
-  std::vector<std::unique_ptr<StreamReceiver>> receivers;
+FileReceiver::FileReceiver(std::vector<std::unique_ptr<ByteStream>> streams, StreamOpener reopen,
+                           const DestTree& tree, ExpectedFiles& expected, DataReceiveOptions opts, Problems& problems)
+    : reopen_(std::move(reopen)), expected_(expected), opts_(std::move(opts)), problems_(problems) {
   for (size_t i = 0; i < streams.size(); ++i)
-    receivers.push_back(std::make_unique<StreamReceiver>(std::move(streams[i]), static_cast<int>(i), reopen, tree,
-                                                         opts, expected, report_mu, counters, problems));
-  std::mutex mu;
-  std::exception_ptr first_error;
-  auto work = [&](StreamReceiver& r) {
-    try {
-      r.Run();
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!first_error) first_error = std::current_exception();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < receivers.size(); ++i) threads.emplace_back(work, std::ref(*receivers[i]));
-  if (!receivers.empty()) work(*receivers[0]);
-  for (auto& t : threads) t.join();
-  DataReceiveResult r;
-  for (auto& rc : receivers) {
-    r.wire_bytes += rc->wire_bytes;
-    r.skipped_by_sender += rc->discarded;
+    streams_.push_back(std::make_unique<Stream>(std::move(streams[i]), static_cast<int>(i), *this, tree));
+  for (auto& s : streams_) {
+    threads_.emplace_back([this, st = s.get()] {
+      try {
+        st->Run();
+      } catch (...) {
+        std::exception_ptr e = std::current_exception();
+        st->Abandon();
+        Fatal(e);
+      }
+    });
   }
-  receivers.clear();  // drops unfinished temp files before an error propagates
-  if (first_error) std::rethrow_exception(first_error);
-  r.skipped_by_sender += expected.Unclaimed();
+}
+
+FileReceiver::~FileReceiver() {
+  if (threads_.empty()) return;
+  for (auto& s : streams_) s->Interrupt();
+  for (auto& t : threads_) t.join();
+}
+
+void FileReceiver::Fatal(std::exception_ptr e) {
+  {
+    std::lock_guard lock(mu_);
+    if (error_) return;
+    error_ = e;
+  }
+  for (auto& s : streams_) s->Interrupt();  // the run ends: the other streams stop too
+  if (opts_.on_fatal) opts_.on_fatal(e);
+}
+
+DataReceiveResult FileReceiver::Join() {
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  DataReceiveResult r;
+  for (auto& s : streams_) r.wire_bytes += s->wire_bytes;
+  streams_.clear();  // drops unfinished temp files before an error propagates
+  std::lock_guard lock(mu_);
+  if (error_) std::rethrow_exception(error_);
   return r;
 }
 

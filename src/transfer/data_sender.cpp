@@ -2,7 +2,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -35,13 +34,19 @@ class StreamSender {
   void Send(const SendItem& item) {
     if (since_rotate_ >= opts_.rotate_after_bytes) Rotate();
     SendOne(item);
+    ++taken_;
   }
+
+  // Out with what is batched: nothing more is queued yet, and the receiver may be waiting.
+  void Flush() { batch_.Flush(); }
 
   void Finish() {
     batch_.Add(FrameType::Done, {});
     batch_.Flush();
     stream_->ShutdownWrite();
     // Wait for the receiver's close: it has then written (or rejected) everything we sent.
+    // A stream that carried nothing needs no wait (the receiver may never have taken it).
+    if (taken_ == 0 && rotated_wire_ == 0) return;
     char sink[64];
     while (stream_->ReadSome(sink, sizeof sink) > 0) {
     }
@@ -61,8 +66,19 @@ class StreamSender {
     since_rotate_ = 0;
   }
 
+  // A file that cannot be sent still gets FileBegin + FileEnd(discard): the receiver
+  // learns at once that it is not coming.
+  void Skip(const SendItem& item) {
+    std::string msg;
+    EncodeFileBegin(FileBegin{item.wire_index, item.entry.size}, msg);
+    batch_.Add(FrameType::FileBegin, msg);
+    msg.clear();
+    EncodeFileEnd(FileEnd{Hash128{}, kFileEndDiscard}, msg);
+    batch_.Add(FrameType::FileEnd, msg);
+  }
+
   void SendOne(const SendItem& item) {
-    const Entry& e = *item.entry;
+    const Entry& e = item.entry;
     // O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open forever.
     UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     struct stat before;
@@ -71,11 +87,11 @@ class StreamSender {
         problems_.Vanish(e.path, e.path + ": vanished before it could be sent");
       else
         problems_.Fail(e.path, ErrnoMessage("cannot open " + e.path + " to send it", errno));
-      return;
+      return Skip(item);
     }
     if (::fstat(fd.get(), &before) != 0 || !SameAsScanned(before, e)) {
       problems_.Vanish(e.path, e.path + ": changed since it was scanned; not sent (rerun to pick it up)");
-      return;
+      return Skip(item);
     }
     AdviseSequentialRead(fd.get(), e.size);
     std::string msg;
@@ -124,7 +140,7 @@ class StreamSender {
       if (opts_.meter) opts_.meter->AddFile();
       if (opts_.on_sent) {
         std::lock_guard lock(report_mu_);
-        opts_.on_sent({&e, end.hash, CacheKey{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
+        opts_.on_sent({&e, end.hash, FileIdentity{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
       }
     }
   }
@@ -139,34 +155,40 @@ class StreamSender {
   Hasher hasher_;
   uint64_t since_rotate_ = 0;
   uint64_t rotated_wire_ = 0;
+  uint64_t taken_ = 0;
 };
 
 }  // namespace
 
+SendQueue::Describe DescribeSendItem() {
+  return [](const SendItem& it) { return ReadAheadFile{it.entry.path, it.entry.size}; };
+}
+
 DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const StreamOpener& reopen,
-                         const std::vector<SendItem>& items, const DataSendOptions& opts, Problems& problems) {
-  std::atomic<size_t> next{0};
+                         SendQueue& queue, const DataSendOptions& opts, Problems& problems) {
   std::mutex report_mu;
   std::vector<std::unique_ptr<StreamSender>> senders;
   for (size_t i = 0; i < streams.size(); ++i)
     senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts,
                                                      report_mu, problems));
-
-  std::vector<ReadAheadFile> ahead;
-  ahead.reserve(items.size());
-  for (const SendItem& it : items) ahead.push_back({&it.entry->path, it.entry->size});
-  ReadAhead read_ahead(opts.src_root_fd, std::move(ahead), next);
+  ReadAhead read_ahead(opts.src_root_fd, queue);
 
   std::mutex mu;
   std::exception_ptr first_error;
   auto work = [&](StreamSender& s) {
     try {
-      for (size_t i; (i = next.fetch_add(1)) < items.size();) s.Send(items[i]);
+      for (SendItem item;;) {
+        if (!queue.TryPop(item)) {
+          s.Flush();
+          if (!queue.Pop(item)) break;
+        }
+        s.Send(item);
+      }
       s.Finish();
     } catch (...) {
       std::lock_guard lock(mu);
       if (!first_error) first_error = std::current_exception();
-      next.store(items.size());  // the others stop taking new files
+      queue.Close(/*discard=*/true);  // the others stop taking new files
     }
   };
   std::vector<std::thread> threads;

@@ -20,45 +20,57 @@ enum RequestFlag : uint32_t {
   kFlagNoKtls = 1 << 11,
   kFlagNoEncryption = 1 << 12,
   kFlagRequireKtls = 1 << 13,
-  kAllFlags = (1 << 14) - 1,
+  kFlagWantItems = 1 << 14,
+  kFlagMaxDelete = 1 << 15,
+  kFlagMaxDeletePercent = 1 << 16,
+  kAllFlags = (1 << 17) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
   uint32_t f = 0;
   auto set = [&f](bool on, uint32_t bit) { f |= on ? bit : 0; };
-  set(r.plan.checksum, kFlagChecksum);
-  set(r.plan.delete_extraneous, kFlagDelete);
-  set(r.plan.hard_links, kFlagHardLinks);
-  set(r.plan.owner, kFlagOwner);
-  set(r.plan.group, kFlagGroup);
-  set(r.plan.times, kFlagTimes);
-  set(r.plan.perms, kFlagPerms);
-  set(r.dry_run, kFlagDryRun);
-  set(r.one_file_system, kFlagOneFs);
-  set(r.fsync, kFlagFsync);
-  set(r.delete_on_error, kFlagDeleteOnError);
+  const MirrorSpec& m = r.spec;
+  set(m.plan.checksum, kFlagChecksum);
+  set(m.plan.delete_extraneous, kFlagDelete);
+  set(m.plan.hard_links, kFlagHardLinks);
+  set(m.plan.owner, kFlagOwner);
+  set(m.plan.group, kFlagGroup);
+  set(m.plan.times, kFlagTimes);
+  set(m.plan.perms, kFlagPerms);
+  set(m.dry_run, kFlagDryRun);
+  set(m.one_file_system, kFlagOneFs);
+  set(m.fsync, kFlagFsync);
+  set(m.deletes.delete_on_error, kFlagDeleteOnError);
   set(r.no_ktls, kFlagNoKtls);
   set(r.no_encryption, kFlagNoEncryption);
   set(r.require_ktls, kFlagRequireKtls);
+  set(r.want_items, kFlagWantItems);
+  set(m.deletes.max_delete.has_value(), kFlagMaxDelete);
+  set(m.deletes.max_delete_percent.has_value(), kFlagMaxDeletePercent);
   return f;
 }
 
 void SetFlags(uint32_t f, SessionRequest& r) {
-  r.plan.checksum = f & kFlagChecksum;
-  r.plan.delete_extraneous = f & kFlagDelete;
-  r.plan.hard_links = f & kFlagHardLinks;
-  r.plan.owner = f & kFlagOwner;
-  r.plan.group = f & kFlagGroup;
-  r.plan.times = f & kFlagTimes;
-  r.plan.perms = f & kFlagPerms;
-  r.dry_run = f & kFlagDryRun;
-  r.one_file_system = f & kFlagOneFs;
-  r.fsync = f & kFlagFsync;
-  r.delete_on_error = f & kFlagDeleteOnError;
+  MirrorSpec& m = r.spec;
+  m.plan.checksum = f & kFlagChecksum;
+  m.plan.delete_extraneous = f & kFlagDelete;
+  m.plan.hard_links = f & kFlagHardLinks;
+  m.plan.owner = f & kFlagOwner;
+  m.plan.group = f & kFlagGroup;
+  m.plan.times = f & kFlagTimes;
+  m.plan.perms = f & kFlagPerms;
+  m.dry_run = f & kFlagDryRun;
+  m.one_file_system = f & kFlagOneFs;
+  m.fsync = f & kFlagFsync;
+  m.deletes.delete_on_error = f & kFlagDeleteOnError;
   r.no_ktls = f & kFlagNoKtls;
   r.no_encryption = f & kFlagNoEncryption;
   r.require_ktls = f & kFlagRequireKtls;
+  r.want_items = f & kFlagWantItems;
 }
+
+// --max-delete-percent travels as millionths of a percent: no floating point on the wire.
+constexpr double kPercentUnits = 1e6;
 
 }  // namespace
 
@@ -67,9 +79,11 @@ void EncodeRequest(const SessionRequest& r, std::string& out) {
   w.U8(static_cast<uint8_t>(r.role));
   w.Str16(r.path);
   w.U32(Flags(r));
-  w.I64(r.plan.mtime_tolerance_ns);
-  w.U32(static_cast<uint32_t>(r.filters.size()));
-  for (const FilterRule& f : r.filters) {
+  w.I64(r.spec.plan.mtime_tolerance_ns);
+  w.U64(r.spec.deletes.max_delete.value_or(0));
+  w.U64(static_cast<uint64_t>(r.spec.deletes.max_delete_percent.value_or(0) * kPercentUnits));
+  w.U32(static_cast<uint32_t>(r.spec.filters.size()));
+  for (const FilterRule& f : r.spec.filters) {
     w.U8(f.include ? 1 : 0);
     w.Str16(f.pattern);
   }
@@ -89,13 +103,18 @@ SessionRequest DecodeRequest(std::string_view payload) {
   uint32_t flags = rd.U32("flags");
   if (flags & ~static_cast<uint32_t>(kAllFlags)) rd.Fail("unknown option flags");
   SetFlags(flags, r);
-  r.plan.mtime_tolerance_ns = rd.I64("modify window");
-  if (r.plan.mtime_tolerance_ns < 0) rd.Fail("negative modify window");
+  r.spec.plan.mtime_tolerance_ns = rd.I64("modify window");
+  if (r.spec.plan.mtime_tolerance_ns < 0) rd.Fail("negative modify window");
+  uint64_t max_delete = rd.U64("max delete");
+  uint64_t percent = rd.U64("max delete percent");
+  if (percent > 100 * kPercentUnits) rd.Fail("max delete percent above 100");
+  if (flags & kFlagMaxDelete) r.spec.deletes.max_delete = max_delete;
+  if (flags & kFlagMaxDeletePercent) r.spec.deletes.max_delete_percent = static_cast<double>(percent) / kPercentUnits;
   uint32_t n = rd.Count(kMaxFilterRules, 3, "filter count");
   for (uint32_t i = 0; i < n; ++i) {
     uint8_t inc = rd.U8("filter kind");
     if (inc > 1) rd.Fail("bad filter kind");
-    r.filters.push_back({inc == 1, std::string(rd.Str16(kMaxPatternBytes, "filter pattern"))});
+    r.spec.filters.push_back({inc == 1, std::string(rd.Str16(kMaxPatternBytes, "filter pattern"))});
   }
   r.streams = rd.U16("streams");
   if (r.streams < 1 || r.streams > kMaxStreams) rd.Fail("stream count out of range");

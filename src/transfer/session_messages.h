@@ -8,8 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "manifest/filter.h"
-#include "manifest/plan.h"
+#include "manifest/mirror_spec.h"
 #include "transfer/wire.h"
 #include "util/problems.h"
 
@@ -23,15 +22,11 @@ enum class ServerRole : uint8_t {
 struct SessionRequest {
   ServerRole role = ServerRole::Send;
   std::string path;  // ssh: absolute path; daemon: relative to --root
-  PlanOptions plan;
-  bool dry_run = false;
-  bool one_file_system = true;
-  bool fsync = false;
-  bool delete_on_error = false;
+  MirrorSpec spec;
   bool no_ktls = false;
   bool no_encryption = false;
   bool require_ktls = false;  // the server, when it sends, must encrypt in the kernel
-  std::vector<FilterRule> filters;
+  bool want_items = false;    // push: send an Item per change made (-i, --json, -v, -n)
   uint16_t streams = 1;
   uint16_t data_port = 0;
   uint64_t bwlimit = 0;
@@ -60,7 +55,7 @@ struct SessionReady {
 void EncodeReady(const SessionReady& r, std::string& out);
 SessionReady DecodeReady(std::string_view payload);
 
-// One per-entry problem or note the server reports to the client before Result.
+// One per-entry problem or note a peer reports before its Result.
 struct SessionReport {
   enum Kind : uint8_t { Failed = 0, Vanished = 1, Note = 2 } kind = Failed;
   std::string key;      // path for problems, a name for notes ("encryption_recv")

@@ -1,5 +1,8 @@
 #include "transfer/stream.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -147,6 +150,12 @@ FdStream::FdStream(UniqueFd fd, std::string peer) : ByteStream(std::move(peer)),
   IgnoreSigpipe();
   read_is_socket_ = write_is_socket_ = IsSocketFd(in_.get());
   if (write_is_socket_) DisableNagle(in_.get());
+  if (!read_is_socket_) OpenWake();
+}
+
+void FdStream::OpenWake() {
+  wake_.reset(::eventfd(0, EFD_CLOEXEC));
+  if (!wake_) throw SysError("eventfd", errno);
 }
 
 FdStream::FdStream(UniqueFd read_fd, UniqueFd write_fd, std::string peer)
@@ -155,6 +164,7 @@ FdStream::FdStream(UniqueFd read_fd, UniqueFd write_fd, std::string peer)
   read_is_socket_ = IsSocketFd(in_.get());
   write_is_socket_ = IsSocketFd(out_.get());
   if (write_is_socket_) DisableNagle(out_.get());
+  if (!read_is_socket_) OpenWake();
 }
 
 void FdStream::WriteAll(const void* data, size_t len) {
@@ -169,6 +179,7 @@ void FdStream::WriteV(const struct iovec* iov, int iovcnt) {
 }
 
 size_t FdStream::ReadSome(void* buf, size_t len) {
+  if (!read_is_socket_) WaitReadable();
   for (;;) {
     ssize_t n = read_is_socket_ ? recv(in_.get(), buf, len, 0) : read(in_.get(), buf, len);
     if (n >= 0) return static_cast<size_t>(n);
@@ -180,6 +191,28 @@ uint64_t FdStream::SendFile(int file_fd, uint64_t offset, uint64_t len) {
   if (write_fd() < 0) throw Error(ExitCode::SocketIo, peer() + ": write after the sending side was shut down");
   if (!write_is_socket_) return ByteStream::SendFile(file_fd, offset, len);
   return SendFileFully(write_fd(), file_fd, offset, len, peer());
+}
+
+// A pipe cannot be shut down, and closing it does not wake a thread blocked reading it:
+// reads from a pipe wait in poll() together with an eventfd that ShutdownRead signals.
+void FdStream::WaitReadable() {
+  for (;;) {
+    struct pollfd p[2] = {{in_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    int r = ::poll(p, 2, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) ThrowIoError(peer(), "waiting to receive", errno);
+    if (p[1].revents) throw Error(ExitCode::SocketIo, peer() + ": reading was stopped");
+    return;
+  }
+}
+
+void FdStream::ShutdownRead() {
+  if (read_is_socket_) {
+    ::shutdown(in_.get(), SHUT_RD);
+    return;
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof one);
 }
 
 void FdStream::ShutdownWrite() {

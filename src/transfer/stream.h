@@ -2,7 +2,9 @@
 //
 // ByteStream is a blocking, reliable, ordered byte pipe: FdStream for plain fds (pipes to
 // ssh, or a plain TCP socket with --no-encryption), TlsStream (tls_channel.h) for TLS.
-// A stream is used by one thread at a time; all failures throw ktsync::Error naming the peer.
+// A stream is used by one thread at a time, except that an FdStream may be read by one
+// thread and written by another (its directions are separate fds or a socket); all
+// failures throw ktsync::Error naming the peer.
 //
 // FrameReader/FrameWriter move wire frames (wire.h) over a ByteStream: a frame is written
 // with one WriteV (header + payload in one syscall / one run of TLS records), and read into
@@ -34,6 +36,9 @@ class ByteStream {
   virtual size_t ReadSome(void* buf, size_t len) = 0;            // 0 = clean end of stream
   // No more writes; the peer reads a clean end of stream. Reading may go on.
   virtual void ShutdownWrite() = 0;
+  // From any thread: a read blocked in (or entering) ReadSome fails at once. For tearing
+  // down a reader thread when the run ends early.
+  virtual void ShutdownRead() = 0;
   // Sends `len` bytes of file_fd starting at `offset` (sendfile(2) where the kernel can, so
   // with kTLS the bytes never enter userspace; else pread + WriteAll). Returns the bytes
   // sent: fewer than `len` only when the file ended early, and then the caller must pad or
@@ -86,14 +91,19 @@ class FdStream : public ByteStream {
   size_t ReadSome(void* buf, size_t len) override;
   // Socket: shutdown(SHUT_WR). Separate write fd: closes it.
   void ShutdownWrite() override;
+  void ShutdownRead() override;
   uint64_t SendFile(int file_fd, uint64_t offset, uint64_t len) override;
 
   int read_fd() const { return in_.get(); }
   int write_fd() const { return two_fds_ ? out_.get() : in_.get(); }  // -1 once shut
 
  private:
+  void OpenWake();
+  void WaitReadable();
+
   UniqueFd in_;
   UniqueFd out_;  // unused when in_ is used both ways
+  UniqueFd wake_;  // eventfd that ShutdownRead signals (reads from a pipe only)
   bool two_fds_ = false;
   bool write_is_socket_ = false;
   bool read_is_socket_ = false;

@@ -392,6 +392,8 @@ void TlsStream::ThrowIoFailure(int ssl_error, int sys_errno, const char* op) {
   Fail(Error(ExitCode::StreamData, peer() + ": TLS error while " + op + ": " + e.text));
 }
 
+void TlsStream::ShutdownRead() { ::shutdown(sock_.get(), SHUT_RD); }
+
 void TlsStream::ShutdownWrite() {
   CheckUsable();
   if (write_shut_) return;

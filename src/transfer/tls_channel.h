@@ -16,7 +16,8 @@
 // OpenSSL still parses the record types).
 //
 // Threads: one thread at a time per stream (an OpenSSL SSL object is not safe for a read and
-// a write running concurrently). Use a connection per direction when both must flow at once.
+// a write running concurrently). Use a connection per direction when both must flow at once
+// (the daemon's control channel does). ShutdownRead alone may come from another thread.
 // After any error the stream is dead: every later call throws the same error.
 #pragma once
 
@@ -67,6 +68,7 @@ class TlsStream : public ByteStream {
   void WriteV(const struct iovec* iov, int iovcnt) override;
   size_t ReadSome(void* buf, size_t len) override;  // 0 only after the peer's close_notify
   void ShutdownWrite() override;                    // sends close_notify; reads may go on
+  void ShutdownRead() override;                     // shutdown(SHUT_RD) of the socket
   uint64_t SendFile(int file_fd, uint64_t offset, uint64_t len) override;
 
   KtlsStatus ktls() const { return ktls_; }

@@ -48,14 +48,27 @@ std::optional<Hash128> GetOptionalHash(ByteReader& r) {
 
 bool IsDevice(EntryType t) { return t == EntryType::CharDev || t == EntryType::BlockDev; }
 
-// Fixed part of an encoded entry: path len, type, mode, uid, gid, size, mtime, hash flag, leader.
-constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 1 + 8;
+// Fixed part of an encoded entry: path len, type, mode, uid, gid, size, mtime, flags.
+constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 1;
+
+// Entry flag bits.
+enum : uint8_t {
+  kEntryHash = 1,          // a content hash follows
+  kEntrySkipped = 2,       // contents_skipped (directories only)
+  kEntryMultiLink = 4,     // a regular file with more links: nlink u32 follows
+  kEntryFollower = 8,      // a hard-link follower: link_leader i64 follows
+  kEntryFlags = 15,
+};
+
+bool MultiLink(const Entry& e) { return e.IsFile() && e.nlink > 1 && e.link_leader < 0; }
 
 size_t EncodedEntryBytes(const Entry& e) {
   size_t n = kEntryFixedBytes + e.path.size();
   if (e.type == EntryType::Symlink) n += 2 + e.link_target().size();
   if (IsDevice(e.type)) n += 8;
   if (e.hash) n += 16;
+  if (MultiLink(e)) n += 4;
+  if (e.link_leader >= 0) n += 8;
   return n;
 }
 
@@ -69,10 +82,11 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.I64(e.mtime_ns);
   if (e.type == EntryType::Symlink) w.Str16(e.link_target());
   if (IsDevice(e.type)) w.U64(e.rdev());
-  // Flag byte: bit 0 a hash follows, bit 1 contents_skipped (directories only).
-  w.U8((e.hash ? 1 : 0) | (e.contents_skipped ? 2 : 0));
+  w.U8((e.hash ? kEntryHash : 0) | (e.contents_skipped ? kEntrySkipped : 0) | (MultiLink(e) ? kEntryMultiLink : 0) |
+       (e.link_leader >= 0 ? kEntryFollower : 0));
   if (e.hash) PutHash(w, *e.hash);
-  w.I64(e.link_leader);
+  if (MultiLink(e)) w.U32(e.nlink);
+  if (e.link_leader >= 0) w.I64(e.link_leader);
 }
 
 // The path rules that a peer must never get around: safe, and within Linux's limits.
@@ -125,51 +139,23 @@ Entry DecodeEntry(ByteReader& r) {
   }
   if (IsDevice(e.type)) e.set_rdev(r.U64("rdev"));
   uint8_t flags = r.U8("entry flags");
-  if (flags > 3) r.Fail("unknown entry flags " + std::to_string(flags) + " for " + Quoted(e.path));
-  e.contents_skipped = flags & 2;
+  if (flags & ~kEntryFlags) r.Fail("unknown entry flags " + std::to_string(flags) + " for " + Quoted(e.path));
+  e.contents_skipped = flags & kEntrySkipped;
   if (e.contents_skipped && !e.IsDir()) r.Fail("non-directory " + Quoted(e.path) + " marked as not descended");
-  if (flags & 1) e.hash = GetHash(r);
-  e.link_leader = r.I64("link leader");
+  if (flags & kEntryHash) e.hash = GetHash(r);
+  if ((flags & (kEntryMultiLink | kEntryFollower)) && !e.IsFile()) r.Fail("non-file " + Quoted(e.path) + " has links");
+  if ((flags & kEntryMultiLink) && (flags & kEntryFollower)) r.Fail(Quoted(e.path) + " both leads and follows a link");
+  if (flags & kEntryMultiLink) {
+    e.nlink = r.U32("link count");
+    if (e.nlink < 2) r.Fail("multi-link file " + Quoted(e.path) + " with " + std::to_string(e.nlink) + " links");
+  }
+  if (flags & kEntryFollower) e.link_leader = r.I64("link leader");
   return e;
 }
 
 bool IsProperAncestor(std::string_view dir, std::string_view path) {
   if (dir.empty()) return !path.empty();
   return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
-}
-
-// Manifest order, parents before children, and sane hard-link leaders. Because entries
-// arrive sorted and each one's parent was checked, the parent of a new entry was received
-// iff it is the previous entry or one of that entry's ancestors: no lookup needed.
-void CheckPlacement(const Entry& e, const Manifest& m, ByteReader& r) {
-  if (m.empty()) {
-    if (!e.path.empty()) r.Fail("first entry " + Quoted(e.path) + " is not the root");
-  } else {
-    const Entry& prev = m.back();
-    if (ComparePaths(prev.path, e.path) >= 0) {
-      r.Fail("entry " + Quoted(e.path) + " is out of order or duplicated (after " + Quoted(prev.path) + ")");
-    }
-    std::string_view parent = ParentPath(e.path);
-    bool ok = parent == prev.path ? prev.IsDir() : IsProperAncestor(parent, prev.path);
-    if (!ok) r.Fail("parent of " + Quoted(e.path) + " is not a directory received before it");
-  }
-  if (e.link_leader == -1) return;
-  int64_t own = static_cast<int64_t>(m.size());
-  if (e.link_leader < 0 || e.link_leader >= own) {
-    r.Fail("hard-link leader " + std::to_string(e.link_leader) + " of entry " + std::to_string(own) + " is invalid");
-  }
-  const Entry& leader = m[static_cast<size_t>(e.link_leader)];
-  if (!e.IsFile() || !leader.IsFile() || leader.link_leader != -1) {
-    r.Fail("hard link " + Quoted(e.path) + " does not point at a leading regular file");
-  }
-}
-
-bool ActionNeedsSrc(ActionKind k) { return k != ActionKind::RemoveForType && k != ActionKind::Delete; }
-bool ActionNeedsDst(ActionKind k) { return k == ActionKind::RemoveForType || k == ActionKind::Delete; }
-
-void CheckIndex(ByteReader& r, int64_t v, uint64_t count, bool required, std::string_view field) {
-  bool ok = v == -1 ? !required : (v >= 0 && static_cast<uint64_t>(v) < count);
-  if (!ok) r.Fail(std::string(field) + " index " + std::to_string(v) + " is out of range (" + std::to_string(count) + " entries)");
 }
 
 // Header of a capped batch: placeholder count, patched once the items are written.
@@ -197,8 +183,6 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::ManifestEnd: return "ManifestEnd";
     case FrameType::HashRequest: return "HashRequest";
     case FrameType::HashReply: return "HashReply";
-    case FrameType::PlanBatch: return "PlanBatch";
-    case FrameType::PlanEnd: return "PlanEnd";
     case FrameType::SendList: return "SendList";
     case FrameType::FileBegin: return "FileBegin";
     case FrameType::FileData: return "FileData";
@@ -209,6 +193,8 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::DataHello: return "DataHello";
     case FrameType::Ready: return "Ready";
     case FrameType::Report: return "Report";
+    case FrameType::Credit: return "Credit";
+    case FrameType::Item: return "Item";
   }
   return "unknown";
 }
@@ -226,7 +212,7 @@ FrameHeader DecodeFrameHeader(const unsigned char in[kFrameHeaderBytes]) {
   uint8_t type = in[0];
   uint32_t length = 0;
   for (int i = 3; i >= 0; --i) length = (length << 8) | in[1 + i];
-  if (type < static_cast<uint8_t>(FrameType::Hello) || type > static_cast<uint8_t>(FrameType::Report)) {
+  if (std::string_view(FrameTypeName(static_cast<FrameType>(type))) == "unknown") {
     std::string hint;
     if (std::all_of(in, in + kFrameHeaderBytes, [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
       hint = " (got text " + Quoted(std::string_view(reinterpret_cast<const char*>(in), kFrameHeaderBytes)) +
@@ -296,13 +282,34 @@ size_t EncodeEntryBatch(std::span<const Entry> entries, std::string& out) {
   return EncodeBatch(entries, kMaxBatchEntries, out, checked_size, EncodeEntry);
 }
 
-void DecodeEntryBatch(std::string_view payload, Manifest& manifest) {
+// Entries arrive sorted and each one's parent was checked, so the parent of a new entry was
+// received iff it is the previous entry or one of that entry's ancestors: no lookup needed.
+void ManifestDecoder::Decode(std::string_view payload, EntryBatch& out) {
   ByteReader r(payload, "ManifestBatch");
   uint32_t n = r.Count(kMaxBatchEntries, kEntryFixedBytes, "entry count");
+  out.first = count_;
+  out.entries.clear();
+  out.entries.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     Entry e = DecodeEntry(r);
-    CheckPlacement(e, manifest, r);
-    manifest.push_back(std::move(e));
+    if (count_ == 0) {
+      if (!e.path.empty() || !e.IsDir()) r.Fail("first entry " + Quoted(e.path) + " is not the root directory");
+    } else {
+      if (ComparePaths(prev_path_, e.path) >= 0) {
+        r.Fail("entry " + Quoted(e.path) + " is out of order or duplicated (after " + Quoted(prev_path_) + ")");
+      }
+      std::string_view parent = ParentPath(e.path);
+      if (parent == prev_path_ ? !prev_dir_ : !IsProperAncestor(parent, prev_path_)) {
+        r.Fail("parent of " + Quoted(e.path) + " is not a directory received before it");
+      }
+    }
+    if (e.link_leader != -1 && (e.link_leader < 0 || e.link_leader >= count_)) {
+      r.Fail("hard-link leader " + std::to_string(e.link_leader) + " of entry " + std::to_string(count_) + " is invalid");
+    }
+    prev_path_ = e.path;
+    prev_dir_ = e.IsDir();
+    ++count_;
+    out.entries.push_back(std::move(e));
   }
   r.ExpectEnd();
 }
@@ -312,13 +319,13 @@ size_t EncodeIndexList(std::span<const int64_t> indices, std::string& out) {
                      [](ByteWriter& w, int64_t v) { w.I64(v); });
 }
 
-void DecodeIndexList(std::string_view payload, uint64_t limit, std::vector<int64_t>& out) {
+void DecodeIndexList(std::string_view payload, std::vector<int64_t>& out) {
   ByteReader r(payload, "index list");
   uint32_t n = r.Count(kMaxBatchIndices, 8, "index count");
   out.reserve(out.size() + n);
   for (uint32_t i = 0; i < n; ++i) {
     int64_t v = r.I64("index");
-    CheckIndex(r, v, limit, true, "entry");
+    if (v < 0) r.Fail("negative index " + std::to_string(v));
     out.push_back(v);
   }
   r.ExpectEnd();
@@ -333,48 +340,71 @@ size_t EncodeHashReply(std::span<const HashReplyItem> items, std::string& out) {
                      });
 }
 
-void DecodeHashReply(std::string_view payload, uint64_t limit, std::vector<HashReplyItem>& out) {
+void DecodeHashReply(std::string_view payload, std::vector<HashReplyItem>& out) {
   ByteReader r(payload, "HashReply");
   uint32_t n = r.Count(kMaxBatchIndices, 8 + 1, "hash count");
   for (uint32_t i = 0; i < n; ++i) {
     HashReplyItem it;
     it.index = r.I64("index");
-    CheckIndex(r, it.index, limit, true, "entry");
+    if (it.index < 0) r.Fail("negative index " + std::to_string(it.index));
     it.hash = GetOptionalHash(r);
     out.push_back(it);
   }
   r.ExpectEnd();
 }
 
-size_t EncodePlanBatch(std::span<const Action> actions, std::string& out) {
-  return EncodeBatch(actions, kMaxBatchActions, out, [](const Action&) { return size_t{1 + 8 + 8 + 2}; },
-                     [](ByteWriter& w, const Action& a) {
-                       w.U8(static_cast<uint8_t>(a.kind));
-                       w.I64(a.src);
-                       w.I64(a.dst);
-                       w.U16(a.changes);
-                     });
+void EncodeCredit(const Credit& c, std::string& out) {
+  ByteWriter w(out);
+  w.I64(c.release_below);
+  w.I64(c.send_below);
 }
 
-void DecodePlanBatch(std::string_view payload, uint64_t src_count, uint64_t dst_count, std::vector<Action>& out) {
-  ByteReader r(payload, "PlanBatch");
-  uint32_t n = r.Count(kMaxBatchActions, 1 + 8 + 8 + 2, "action count");
-  out.reserve(out.size() + n);
-  for (uint32_t i = 0; i < n; ++i) {
-    uint8_t kind = r.U8("action kind");
-    if (kind < static_cast<uint8_t>(ActionKind::RemoveForType) || kind > static_cast<uint8_t>(ActionKind::DirMeta)) {
-      r.Fail("unknown action kind " + std::to_string(kind));
-    }
-    Action a{static_cast<ActionKind>(kind)};
-    a.src = r.I64("src");
-    a.dst = r.I64("dst");
-    a.changes = r.U16("changes");
-    CheckIndex(r, a.src, src_count, ActionNeedsSrc(a.kind), "source");
-    CheckIndex(r, a.dst, dst_count, ActionNeedsDst(a.kind), "destination");
-    if (a.changes & ~uint16_t{0xff}) r.Fail("unknown change bits " + std::to_string(a.changes));
-    out.push_back(a);
+Credit DecodeCredit(std::string_view payload) {
+  ByteReader r(payload, "Credit");
+  Credit c;
+  c.release_below = r.I64("release");
+  c.send_below = r.I64("send");
+  r.ExpectEnd();
+  if (c.release_below < 0 || c.send_below < c.release_below) r.Fail("credit range is inverted");
+  return c;
+}
+
+void EncodeItem(const ItemView& v, std::string& out) {
+  ByteWriter w(out);
+  w.U8(static_cast<uint8_t>(v.kind));
+  w.U16(v.changes);
+  w.U8(static_cast<uint8_t>(v.type));
+  w.U64(v.size);
+  w.Str16(v.path);
+  w.Str16(v.target);
+  w.Str16(v.leader);
+}
+
+ItemView DecodeItem(std::string_view payload) {
+  ByteReader r(payload, "Item");
+  ItemView v;
+  uint8_t kind = r.U8("kind");
+  if (kind < static_cast<uint8_t>(ActionKind::RemoveForType) || kind > static_cast<uint8_t>(ActionKind::DirMeta)) {
+    r.Fail("unknown action kind " + std::to_string(kind));
+  }
+  v.kind = static_cast<ActionKind>(kind);
+  v.changes = r.U16("changes");
+  if (v.changes & ~kAllChangeBits) r.Fail("unknown change bits " + std::to_string(v.changes));
+  uint8_t type = r.U8("type");
+  if (type < static_cast<uint8_t>(EntryType::File) || type > static_cast<uint8_t>(EntryType::BlockDev)) {
+    r.Fail("unknown entry type " + std::to_string(type));
+  }
+  v.type = static_cast<EntryType>(type);
+  v.size = r.U64("size");
+  v.path = r.Str16(kMaxPathBytes, "path");
+  if (std::string why = PathProblem(v.path); !why.empty()) r.Fail(why);
+  v.target = r.Str16(kMaxLinkTargetBytes, "target");
+  v.leader = r.Str16(kMaxPathBytes, "leader");
+  if (!v.leader.empty()) {
+    if (std::string why = PathProblem(v.leader); !why.empty()) r.Fail(why);
   }
   r.ExpectEnd();
+  return v;
 }
 
 void EncodeFileBegin(const FileBegin& m, std::string& out) {
@@ -383,11 +413,11 @@ void EncodeFileBegin(const FileBegin& m, std::string& out) {
   w.U64(m.size);
 }
 
-FileBegin DecodeFileBegin(std::string_view payload, uint64_t limit) {
+FileBegin DecodeFileBegin(std::string_view payload) {
   ByteReader r(payload, "FileBegin");
   FileBegin m;
   m.index = r.I64("index");
-  CheckIndex(r, m.index, limit, true, "entry");
+  if (m.index < 0) r.Fail("negative file index " + std::to_string(m.index));
   m.size = r.U64("size");
   r.ExpectEnd();
   return m;

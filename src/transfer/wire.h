@@ -31,11 +31,10 @@ enum class FrameType : uint8_t {
   Hello = 1,
   Request = 2,        // payload defined by the session layer
   ManifestBatch = 3,  // entry batch
-  ManifestEnd = 4,    // empty
+  ManifestEnd = 4,    // entry count
   HashRequest = 5,    // index list
   HashReply = 6,
-  PlanBatch = 7,
-  PlanEnd = 8,        // empty
+  // 7 and 8 carried a client's plan in protocol v2; the destination plans since v3.
   SendList = 9,       // index list
   FileBegin = 10,
   FileData = 11,      // raw file bytes
@@ -45,7 +44,9 @@ enum class FrameType : uint8_t {
   Done = 15,          // empty
   DataHello = 16,
   Ready = 17,         // server -> client after Request: data port, host, session token
-  Report = 18,        // server -> client before Result: one per-entry problem or note
+  Report = 18,        // a per-entry problem or note, before Result
+  Credit = 19,        // destination -> source: which entries it may forget and send
+  Item = 20,          // push server -> client: one change made (for -i, --json)
 };
 
 const char* FrameTypeName(FrameType t);
@@ -68,8 +69,9 @@ void ExpectEmptyPayload(FrameType type, std::string_view payload);
 // ---- Hello ---------------------------------------------------------------------------
 
 inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C', '\0', '\1'};
-inline constexpr uint16_t kProtocolVersion = 2;  // 2: Ready says whether a sending server uses kTLS
-inline constexpr uint16_t kMinProtocolVersion = 2;  // oldest version this build still speaks
+// 2: Ready says whether a sending server uses kTLS. 3: streams; the destination plans.
+inline constexpr uint16_t kProtocolVersion = 3;
+inline constexpr uint16_t kMinProtocolVersion = 3;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;
@@ -100,23 +102,35 @@ inline constexpr size_t kMaxLinkTargetBytes = 4096;
 // (with its subtree); EncodeEntryBatch throws Error(ExitCode::FileIo) on such an entry.
 std::string WireEntryProblem(const Entry& e);
 
-// Local identity (dev, ino, nlink, ctime) is never sent. size is sent as 0 for non-files,
-// link_target only for symlinks, rdev only for devices.
+// Local identity (dev, ino, ctime) is never sent. size is sent as 0 for non-files,
+// link_target only for symlinks, rdev only for devices, nlink only for regular files that
+// have more than one link, link_leader only for hard-link followers.
 size_t EncodeEntryBatch(std::span<const Entry> entries, std::string& out);
-// Appends to `manifest`, which holds every entry received so far (so the position of each
-// new entry is its index): the first entry must be the root (""), each later path must sort
-// after the previous one and have a directory already received as its parent, and
-// link_leader must be -1 or an earlier regular file. After an error `manifest` may hold part
-// of the batch (the run ends anyway).
-void DecodeEntryBatch(std::string_view payload, Manifest& manifest);
+
+// Decodes a manifest stream batch by batch, holding only the previous entry: the first
+// entry must be the root (""), each later path must sort after the previous one and have a
+// directory received before it as its parent (which, entries being sorted, is the previous
+// entry or one of its ancestors), and link_leader must be -1 or an earlier ordinal. Whether
+// a leader really is a multi-link file is the planner's check (it remembers those).
+class ManifestDecoder {
+ public:
+  // Replaces `out` with the batch's entries; out.first is the ordinal of the first.
+  void Decode(std::string_view payload, EntryBatch& out);
+  int64_t count() const { return count_; }  // entries decoded so far
+
+ private:
+  int64_t count_ = 0;
+  std::string prev_path_;
+  bool prev_dir_ = false;
+};
 
 // ---- Index lists (HashRequest, SendList) and hash replies ------------------------------
 
 inline constexpr uint32_t kMaxBatchIndices = 262144;  // 2 MiB of u64
 
 size_t EncodeIndexList(std::span<const int64_t> indices, std::string& out);
-// Appends; each index must be < limit (the size of the manifest it points into).
-void DecodeIndexList(std::string_view payload, uint64_t limit, std::vector<int64_t>& out);
+// Appends; each index must be >= 0 (the receiver checks it against what it listed).
+void DecodeIndexList(std::string_view payload, std::vector<int64_t>& out);
 
 struct HashReplyItem {
   int64_t index = -1;
@@ -125,16 +139,26 @@ struct HashReplyItem {
 };
 
 size_t EncodeHashReply(std::span<const HashReplyItem> items, std::string& out);
-void DecodeHashReply(std::string_view payload, uint64_t limit, std::vector<HashReplyItem>& out);
+void DecodeHashReply(std::string_view payload, std::vector<HashReplyItem>& out);
 
-// ---- Plan ----------------------------------------------------------------------------
+// ---- Credit, Item --------------------------------------------------------------------
 
-inline constexpr uint32_t kMaxBatchActions = 131072;
+// Before the first Credit, a source may send this many entries.
+inline constexpr int64_t kInitialCredit = 32768;
 
-size_t EncodePlanBatch(std::span<const Action> actions, std::string& out);
-// Appends; kind must be known, src/dst -1 or within the manifests, present where the kind
-// needs it, and changes only known ChangeBits.
-void DecodePlanBatch(std::string_view payload, uint64_t src_count, uint64_t dst_count, std::vector<Action>& out);
+// The destination's flow control: entries below `release_below` will never be asked about
+// again (the source forgets them), and the source may send entries below `send_below`.
+struct Credit {
+  int64_t release_below = 0;
+  int64_t send_below = 0;
+  bool operator==(const Credit&) const = default;
+};
+void EncodeCredit(const Credit& c, std::string& out);
+Credit DecodeCredit(std::string_view payload);  // 0 <= release_below <= send_below
+
+void EncodeItem(const ItemView& v, std::string& out);
+// Kind, type and change bits must be known; the strings are bounded like an entry's.
+ItemView DecodeItem(std::string_view payload);
 
 // ---- File transfer -------------------------------------------------------------------
 
@@ -144,10 +168,10 @@ struct FileBegin {
   bool operator==(const FileBegin&) const = default;
 };
 void EncodeFileBegin(const FileBegin& m, std::string& out);
-FileBegin DecodeFileBegin(std::string_view payload, uint64_t limit);
+FileBegin DecodeFileBegin(std::string_view payload);  // index >= 0; the receiver checks it was asked for
 
-// The source changed while it was read: the receiver drops what it got (DST keeps its old
-// content) and the sender reports the file as vanished.
+// The source changed while it was read, or could not be read at all: the receiver drops
+// what it got (DST keeps its old content) and the sender reports why.
 inline constexpr uint8_t kFileEndDiscard = 1;
 
 struct FileEnd {
@@ -173,6 +197,11 @@ void EncodeError(const ErrorMessage& m, std::string& out);  // message truncated
 ErrorMessage DecodeError(std::string_view payload);
 
 using SessionToken = std::array<uint8_t, 16>;
+
+// A DataHello with this stream number opens the daemon session's second control
+// connection (server -> client): a TLS stream is used by one thread at a time, and both
+// directions of the control channel flow at once.
+inline constexpr uint32_t kReverseControlStream = 0xffffffff;
 
 struct DataHello {
   SessionToken token{};

@@ -27,12 +27,8 @@ constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
 
 }  // namespace
 
-ReadAhead::ReadAhead(int root_fd, std::vector<ReadAheadFile> files, const std::atomic<size_t>& taken)
-    : root_fd_(root_fd), files_(std::move(files)), taken_(taken) {
-  // One small file is read as soon as it could be warmed: no thread for it.
-  size_t eligible = 0;
-  for (size_t i = 0; i < files_.size() && eligible < 2; ++i) eligible += Eligible(i) ? 1 : 0;
-  if (eligible >= 2) thread_ = std::thread([this] { Run(); });
+ReadAhead::ReadAhead(int root_fd, const ReadAheadList& files, bool start) : root_fd_(root_fd), files_(files) {
+  if (start) thread_ = std::thread([this] { Run(); });
 }
 
 ReadAhead::~ReadAhead() {
@@ -50,20 +46,22 @@ ReadAhead::~ReadAhead() {
 void ReadAhead::Run() {
   try {
     std::optional<IoRing> ring = IoRing::Create(kBatch);
-    size_t done = 0;  // files before `done` are warmed, or already taken by the readers
+    uint64_t done = 0;  // files before `done` are warmed, or already taken by the readers
     int cached_batches = 0;
-    while (done < files_.size()) {
-      size_t taken = taken_.load();
+    std::vector<std::pair<uint64_t, ReadAheadFile>> batch;
+    for (;;) {
+      uint64_t taken = files_.taken();
       done = std::max(done, taken);
-      size_t end = std::min({files_.size(), taken + kWindow, done + kBatch});
-      if (done >= end) {
+      batch.clear();
+      if (done < taken + kWindow) files_.Peek(done, std::min<uint64_t>(kBatch, taken + kWindow - done), batch);
+      if (batch.empty()) {
         if (!Pause()) return;
         continue;
       }
       // A tree already in the page cache gains nothing and would pay CPU the readers need.
-      cached_batches = WarmBatch(ring ? &*ring : nullptr, done, end) ? cached_batches + 1 : 0;
+      cached_batches = WarmBatch(ring ? &*ring : nullptr, batch) ? cached_batches + 1 : 0;
       if (cached_batches == kCachedBatchesToStop) return;
-      done = end;
+      done = batch.back().first + 1;
       std::lock_guard lock(mu_);
       if (stop_) return;
     }
@@ -98,28 +96,28 @@ bool WhollyCached(int fd, uint64_t size) {
 // one submission for the whole batch. (Linked open->fadvise->close chains per file on
 // direct descriptors were measured slower: 8.6 s instead of 5.4 s for a cold
 // 100,000-file push.) Returns whether every file was already wholly cached.
-bool ReadAhead::WarmBatch(IoRing* ring, size_t begin, size_t end) {
+bool ReadAhead::WarmBatch(IoRing* ring, const std::vector<std::pair<uint64_t, ReadAheadFile>>& batch) {
   std::vector<std::pair<UniqueFd, uint64_t>> open;  // fd, file size
   if (ring) {
     open_how how{};
     how.flags = kOpenFlags | O_CLOEXEC | O_NOFOLLOW;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
     unsigned n = 0;
-    for (size_t i = begin; i < end; ++i) {
-      if (!Eligible(i)) continue;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!Eligible(batch[i].second)) continue;
       io_uring_sqe* sqe = ring->NextSqe();
-      io_uring_prep_openat2(sqe, root_fd_, files_[i].path->c_str(), &how);
+      io_uring_prep_openat2(sqe, root_fd_, batch[i].second.path.c_str(), &how);
       io_uring_sqe_set_data64(sqe, i);
       ++n;
     }
     ring->SubmitAndReap(n, [&](uint64_t i, int res) {
-      if (res >= 0) open.emplace_back(UniqueFd(res), files_[i].size);
+      if (res >= 0) open.emplace_back(UniqueFd(res), batch[i].second.size);
     });
   } else {
-    for (size_t i = begin; i < end; ++i) {
-      if (!Eligible(i)) continue;
-      UniqueFd fd = OpenBeneath(root_fd_, *files_[i].path, kOpenFlags);
-      if (fd) open.emplace_back(std::move(fd), files_[i].size);
+    for (const auto& [pos, f] : batch) {
+      if (!Eligible(f)) continue;
+      UniqueFd fd = OpenBeneath(root_fd_, f.path, kOpenFlags);
+      if (fd) open.emplace_back(std::move(fd), f.size);
     }
   }
   std::vector<int> cold;

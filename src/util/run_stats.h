@@ -21,14 +21,20 @@ struct RunStats {
   uint64_t deleted = 0;
   uint64_t meta_fixed = 0;
   uint64_t created_other = 0;
-  bool deletes_skipped = false;  // errors happened, so deletions were not performed
+  bool deletes_skipped = false;  // deletions were not performed: errors, or a limit
+  std::string deletes_refused;   // the --max-delete limit that stopped them ("" = none did)
 
   // Per direction of the data channel: how encryption ran and why.
   std::string encryption_send;   // e.g. "kernel TLS" or "userspace TLS (kernel TLS unavailable: ...)"
   std::string encryption_recv;
   int streams = 0;
 
+  // Phases overlap (data moves while the trees are listed): scan_s is the time until both
+  // trees were listed and compared, hash_s the part of it spent waiting for content hashes,
+  // plan_s the time until the plan was complete, transfer_s from then until the last file
+  // was done, finish_s the deletions, directory times and caches after that.
   double scan_s = 0, hash_s = 0, plan_s = 0, transfer_s = 0, finish_s = 0, total_s = 0;
+  double first_change_s = -1;    // when the first change was done (-1: none)
 };
 
 }  // namespace ktsync

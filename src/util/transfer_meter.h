@@ -1,6 +1,7 @@
 // TransferMeter: live counts of file data moved, updated by the threads that move it
 // (relaxed atomics: one add per chunk, never a lock on the hot path) and sampled by the
-// progress display.
+// progress display. The totals grow while the plan is still being made (data moves while
+// the trees are listed); `planned` says they are final.
 #pragma once
 
 #include <atomic>
@@ -11,8 +12,15 @@ namespace ktsync {
 struct TransferMeter {
   std::atomic<uint64_t> files{0};
   std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> files_total{0};
+  std::atomic<uint64_t> bytes_total{0};
+  std::atomic<bool> planned{false};
   void AddBytes(uint64_t n) { bytes.fetch_add(n, std::memory_order_relaxed); }
   void AddFile() { files.fetch_add(1, std::memory_order_relaxed); }
+  void AddPlanned(uint64_t size) {
+    files_total.fetch_add(1, std::memory_order_relaxed);
+    bytes_total.fetch_add(size, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace ktsync

@@ -173,30 +173,37 @@ for run in runs:
             continue
         if last["exit_code"] != want_rc:
             bad(run, last_n, "summary exit_code %r, process exited %d" % (last["exit_code"], want_rc))
-        if body[0][1]["event"] != "plan" or kinds.count("plan") != 1:
-            bad(run, body[0][0], "the first event is %r, not the only plan" % body[0][1]["event"])
+        if kinds.count("plan") != 1:
+            bad(run, 0, "%d plan events, not one" % kinds.count("plan"))
             continue
-        totals = body[0][1]["totals"]
+        totals = next(o for _, o in body if o["event"] == "plan")["totals"]
         for k in ("files_to_send", "bytes_to_send", "to_delete", "meta_only"):
             if last[k] != totals[k]:
                 bad(run, last_n, "summary %s %r != plan totals %r" % (k, last[k], totals[k]))
+        # The run's own events interleave (data moves while the trees are compared); then
+        # the per-entry errors, then the summary.
         order = [o["event"] for _, o in body]
-        rank = {"plan": 0, "item": 1, "progress": 2, "error": 3, "summary": 4}
+        rank = {"scanned": 0, "plan": 0, "item": 0, "progress": 0, "error": 1, "summary": 2}
         if [rank[e] for e in order] != sorted(rank[e] for e in order):
             bad(run, 0, "events out of the documented order: %s" % " ".join(dict.fromkeys(order)))
+        sides = [o["side"] for _, o in body if o["event"] == "scanned"]
+        if sides.count("src") != 1 or sides.count("dst") > 1:
+            bad(run, 0, "scanned events %r: src once, dst at most once" % sides)
         prog = [o for _, o in body if o["event"] == "progress"]
         if last["dry_run"] and prog:
             bad(run, 0, "progress events in a dry run")
         if not last["dry_run"] and not prog:
             bad(run, 0, "no progress event in a real run")
         for a, b in zip(prog, prog[1:]):
-            if b["bytes"] < a["bytes"] or b["files"] < a["files"]:
+            if (b["bytes"] < a["bytes"] or b["files"] < a["files"] or b["bytes_total"] < a["bytes_total"]
+                    or b["files_total"] < a["files_total"]):
                 bad(run, 0, "progress went backwards: %r then %r" % (a, b))
         for p in prog:
-            if p["bytes_total"] != totals["bytes_to_send"] or p["files_total"] != totals["files_to_send"]:
-                bad(run, 0, "progress totals differ from the plan: %r" % p)
             if p["bytes"] > p["bytes_total"] or p["files"] > p["files_total"]:
                 bad(run, 0, "progress beyond its totals: %r" % p)
+        if prog and (prog[-1]["bytes_total"] != totals["bytes_to_send"]
+                     or prog[-1]["files_total"] != totals["files_to_send"]):
+            bad(run, 0, "the last progress's totals differ from the plan: %r" % prog[-1])
         if prog and want_rc == 0 and (prog[-1]["bytes"] != prog[-1]["bytes_total"]
                                       or prog[-1]["files"] != prog[-1]["files_total"]):
             bad(run, 0, "successful run's last progress is not complete: %r" % prog[-1])

@@ -1,0 +1,30 @@
+// MirrorSpec: what a mirror does, as both ends of a network run must agree on it. The command
+// line is turned into one (cli/options.cpp), a client sends it in its Request, and every
+// part of the pipeline takes its settings from it (mirror/run.cpp maps it, once).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "manifest/filter.h"
+#include "manifest/plan.h"
+
+namespace ktsync {
+
+struct DeleteLimits {
+  bool delete_on_error = false;              // rsync's --ignore-errors
+  std::optional<uint64_t> max_delete;        // --max-delete N
+  std::optional<double> max_delete_percent;  // --max-delete-percent P (of DST's entries)
+};
+
+struct MirrorSpec {
+  PlanOptions plan;
+  std::vector<FilterRule> filters;  // (include?, pattern) in command-line order
+  bool one_file_system = true;
+  bool dry_run = false;
+  bool fsync = false;
+  DeleteLimits deletes;
+};
+
+}  // namespace ktsync

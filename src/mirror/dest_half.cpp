@@ -1,0 +1,150 @@
+#include "mirror/dest_half.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "apply/apply_action.h"
+#include "manifest/diff.h"
+#include "mirror/applier.h"
+#include "mirror/guards.h"
+
+namespace ktsync {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
+
+// Spooled actions go next to the tree's hash cache (our own directory, on disk), or to
+// $TMPDIR when the cache lives in memory.
+std::string SpoolDir(TreeSide& dst) {
+  std::string db = dst.store().db_path();
+  return db.empty() ? "" : std::string(ParentPath(db));
+}
+
+// Scan problems of DST were made failures by its ScanStream; its hash problems (a file
+// that changed while read) are too: nothing vanished from the *source*.
+void HashDestination(TreeSide& dst, const std::vector<Entry*>& entries, Problems& problems) {
+  Problems mine;
+  dst.FillHashes(entries, mine);
+  for (Problem& p : mine.Snapshot()) problems.Fail(std::move(p.path), std::move(p.message));
+}
+
+class Pipeline {
+ public:
+  Pipeline(TreeSide& dst, ScanStream& dst_scan, Source& src, Mover& mover, const DestOptions& opts,
+           Problems& problems, RunObserver& observer, TransferMeter* meter)
+      : dst_(dst),
+        dst_scan_(dst_scan),
+        src_(src),
+        opts_(opts),
+        problems_(problems),
+        observer_(observer),
+        meter_(meter),
+        applier_(mover, problems, observer, meter, SpoolDir(dst)),
+        planner_(opts.plan, applier_, opts.max_link_leaders) {}
+
+  PlanTotals Run(Mover& mover, RunStats& stats) {
+    Clock::time_point t0 = Clock::now();
+    MergeAndPlan(dst_scan_);
+    observer_.Scanned(TreeRole::Destination, dst_scan_.summary().entries);
+    Clock::time_point scanned = Clock::now();
+    // SRC's stream has ended: an empty SRC planned only deletions, which wait for the end.
+    CheckSourceNotEmpty(planner_.src_entries(), planner_.dst_entries(), opts_.src_name, dst_.name());
+    planner_.Finish();
+    const PlanTotals& totals = planner_.totals();
+    if (meter_) meter_->planned = true;
+    observer_.Planned(totals);
+    Clock::time_point planned = Clock::now();
+
+    applier_.Drain();
+    bool src_errors = src_.Finish(stats);  // the source's last problems count for the gate
+    Clock::time_point moved = Clock::now();
+
+    if (!mover.dry() && dst_.exists()) {
+      DestTree tree(UniqueFd(::dup(dst_.root_fd())));
+      RemoveStaleTemps(tree, dst_scan_.summary().stale_temps);
+    }
+    DeletionDecision gate =
+        DecideDeletions(problems_.HasErrors() || src_errors, totals.to_delete, planner_.dst_entries(), opts_.deletes);
+    applier_.Finish(gate);
+    if (gate.verdict == DeletionDecision::SkipLimit) stats.deletes_refused = gate.message;
+    dst_.CommitStore();
+
+    const ApplyCounts& c = applier_.counts();
+    stats.src_entries = planner_.src_entries();
+    stats.dst_entries = planner_.dst_entries();
+    stats.src_file_bytes = src_file_bytes_;
+    StoreStats ds = dst_.store().stats();
+    stats.hashed_dst = ds.hashed;
+    stats.cache_hits_dst = ds.hits;
+    stats.files_sent = c.files_written;
+    stats.bytes_sent = c.bytes_written;
+    stats.deleted = c.deleted;
+    stats.meta_fixed = c.meta_fixed;
+    stats.created_other = c.created_other;
+    stats.deletes_skipped = c.deletes_skipped;
+    Clock::time_point end = Clock::now();
+    stats.scan_s = Seconds(t0, scanned);
+    stats.hash_s = hash_s_;
+    stats.plan_s = Seconds(t0, planned);
+    stats.transfer_s = Seconds(planned, moved);
+    stats.finish_s = Seconds(moved, end);
+    stats.total_s = Seconds(t0, end);
+    return totals;
+  }
+
+ private:
+  void MergeAndPlan(EntrySource& dst_scan) {
+    MergeWalk walk(src_, dst_scan);
+    EntryPair pair;
+    while (walk.Next(pair)) {
+      if (pair.src && pair.src->IsFile()) src_file_bytes_ += pair.src->size;
+      planner_.Visit(std::move(pair));
+      int64_t next = walk.next_src_index();
+      if (planner_.WantsHashes(next)) ResolveHashes();
+      src_.Release(planner_.OldestUndecided(next));
+    }
+    if (planner_.HasUndecided()) ResolveHashes();
+  }
+
+  // Both ends read at once: the source's hashes are asked for (or computed) first, ours
+  // are computed while they come.
+  void ResolveHashes() {
+    Clock::time_point t = Clock::now();
+    Planner::HashNeeds needs = planner_.TakeHashNeeds();
+    if (!needs.src.empty()) src_.StartHashes(needs.src);
+    HashDestination(dst_, needs.dst, problems_);
+    if (!needs.src.empty()) src_.FinishHashes();
+    planner_.Resolve();
+    hash_s_ += Seconds(t, Clock::now());
+  }
+
+  TreeSide& dst_;
+  ScanStream& dst_scan_;
+  Source& src_;
+  const DestOptions& opts_;
+  Problems& problems_;
+  RunObserver& observer_;
+  TransferMeter* meter_;
+  Applier applier_;
+  Planner planner_;
+  uint64_t src_file_bytes_ = 0;
+  double hash_s_ = 0;
+};
+
+}  // namespace
+
+PlanTotals RunDestHalf(TreeSide& dst, ScanStream& dst_scan, Source& src, Mover& mover, const DestOptions& opts,
+                       Problems& problems, RunObserver& observer, TransferMeter* meter, RunStats& stats) {
+  Pipeline pipeline(dst, dst_scan, src, mover, opts, problems, observer, meter);
+  try {
+    return pipeline.Run(mover, stats);
+  } catch (...) {
+    mover.Abort();  // its threads report to the pipeline's Applier, which goes next
+    throw;
+  }
+}
+
+}  // namespace ktsync

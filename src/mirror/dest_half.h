@@ -1,0 +1,43 @@
+// The destination half of a mirror: the one pipeline every run goes through on the side that
+// holds DST (a local mirror, a pull's client, a push's server):
+//
+//   scan DST ─┐
+//             ├─ merge ─ plan ─ (content hashes, in batches) ─ apply via the Mover ─ finish
+//   SRC ──────┘                                                 (files while scanning)
+//
+// Both trees stream in; nothing holds a whole listing, and the first file moves as soon as
+// it is planned. Finish: every file done, the source's last problems in, the guards and
+// the deletion gate decide, deletions and the directory times that wait for them, caches.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "manifest/plan.h"
+#include "mirror/deletion_gate.h"
+#include "mirror/mover.h"
+#include "mirror/run_observer.h"
+#include "mirror/scan_stream.h"
+#include "mirror/source.h"
+#include "mirror/tree_side.h"
+#include "util/problems.h"
+#include "util/run_stats.h"
+#include "util/transfer_meter.h"
+
+namespace ktsync {
+
+struct DestOptions {
+  PlanOptions plan;
+  DeleteLimits deletes;
+  size_t max_link_leaders = SIZE_MAX;  // bounded when a peer sends SRC (planner.h)
+  std::string src_name;                // names SRC in the empty-source refusal
+};
+
+// `dst_scan` lists `dst` (the caller starts it early: it overlaps the other side's start).
+// Per-entry problems (both halves') land in `problems`; run-ending failures throw
+// ktsync::Error. Returns the plan's totals; `stats` gets this side's numbers.
+PlanTotals RunDestHalf(TreeSide& dst, ScanStream& dst_scan, Source& src, Mover& mover, const DestOptions& opts,
+                       Problems& problems, RunObserver& observer, TransferMeter* meter, RunStats& stats);
+
+}  // namespace ktsync

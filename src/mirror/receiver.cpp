@@ -1,0 +1,102 @@
+#include "mirror/receiver.h"
+
+#include <unistd.h>
+
+#include "transfer/control.h"
+#include "util/error.h"
+
+namespace ktsync {
+
+Receiver::Receiver(TreeSide& dst, const ApplyOptions& opts, SourceChannel& channel, OpenStreams open,
+                   StreamOpener reopen, Problems& problems, TransferMeter* meter, RunStats& stats)
+    : dst_(dst),
+      opts_(opts),
+      channel_(channel),
+      open_(std::move(open)),
+      reopen_(std::move(reopen)),
+      problems_(problems),
+      meter_(meter),
+      stats_(stats),
+      tree_(UniqueFd(::dup(dst.root_fd()))) {}
+
+Receiver::~Receiver() { receiver_.reset(); }
+
+void Receiver::Apply(const Action& a) { ApplyAction(a, tree_, opts_); }
+
+void Receiver::Start() {
+  std::vector<std::unique_ptr<ByteStream>> streams = open_();
+  stats_.encryption_recv = DescribeEncryption(*streams[0], /*send=*/false);
+  stats_.streams = static_cast<int>(streams.size());
+  DataReceiveOptions ro;
+  ro.apply = opts_;
+  ro.meter = meter_;
+  ro.on_file = [this](const ReceivedFile& r) { OnFile(r); };
+  ro.on_fatal = [this](std::exception_ptr e) { OnFatal(e); };
+  receiver_ = std::make_unique<FileReceiver>(std::move(streams), reopen_, tree_, expected_, std::move(ro), problems_);
+}
+
+void Receiver::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
+  done_ = &done;
+  bool first = !receiver_;
+  {
+    std::unique_lock lock(mu_);
+    if (in_flight_.size() >= kMaxInFlight) {
+      lock.unlock();
+      channel_.Flush();  // what we wait for must have been asked for
+      lock.lock();
+      cv_.wait(lock, [&] { return in_flight_.size() < kMaxInFlight || failed_; });
+    }
+    if (failed_) throw Error(ExitCode::SocketIo, "the data connections failed");
+    expected_.Add(a.src_index, {a.entry, seq});
+    int64_t index = a.src_index;
+    in_flight_.emplace(seq, std::move(a));
+    lock.unlock();
+    channel_.RequestFile(index);
+  }
+  if (first) {
+    // A push's client connects once it is asked for a file: ask first, then wait for it.
+    channel_.Flush();
+    Start();
+  }
+}
+
+void Receiver::OnFile(const ReceivedFile& r) {
+  if (r.ok) dst_.store().Record(r.file.entry.path, r.info, r.hash);
+  Action a;
+  {
+    std::lock_guard lock(mu_);
+    auto it = in_flight_.find(r.file.cookie);
+    if (it == in_flight_.end()) return;
+    a = std::move(it->second);
+    in_flight_.erase(it);
+    cv_.notify_all();
+  }
+  done_->FileDone(r.file.cookie, a, r.ok);
+}
+
+void Receiver::Fail(int64_t, const ExpectedFiles::File& f, const std::string& why) {
+  if (!why.empty()) problems_.Fail(f.entry.path, why);
+  OnFile(ReceivedFile{-1, f, false, Hash128{}, FinalInfo{}});
+}
+
+// The run ends: every file still asked for is done (not ok), so nobody waits for it.
+void Receiver::OnFatal(std::exception_ptr) {
+  {
+    std::lock_guard lock(mu_);
+    failed_ = true;
+    cv_.notify_all();
+  }
+  for (auto& [index, f] : expected_.TakeAll()) Fail(index, f, "");
+}
+
+void Receiver::Drain() {
+  channel_.EndRequests();
+  if (!receiver_) return;
+  DataReceiveResult r = receiver_->Join();
+  stats_.wire_bytes = r.wire_bytes;
+  // The sender ends every file it was asked for; one it never mentioned is its bug.
+  for (auto& [index, f] : expected_.TakeAll())
+    Fail(index, f, channel_.peer_name() + ": the source never sent " + f.entry.path + ", which it was asked for");
+}
+
+}  // namespace ktsync

@@ -1,0 +1,66 @@
+// Receiver: the mover of a network run's destination half (a pull's client, a push's
+// server). Changes other than file data are made here through a DestTree; a file's data is
+// asked of the source through the SourceChannel and arrives on the data connections, opened
+// when the first file is wanted. At most kMaxInFlight files are asked for and not done.
+#pragma once
+
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "apply/apply_action.h"
+#include "apply/dest_tree.h"
+#include "mirror/mover.h"
+#include "mirror/tree_side.h"
+#include "transfer/data_channel.h"
+#include "transfer/source_channel.h"
+#include "util/run_stats.h"
+#include "util/transfer_meter.h"
+
+namespace ktsync {
+
+class Receiver final : public Mover {
+ public:
+  static constexpr size_t kMaxInFlight = 8192;
+  using OpenStreams = std::function<std::vector<std::unique_ptr<ByteStream>>()>;
+
+  // `stats` gets the encryption, stream count and wire bytes of the data connections.
+  Receiver(TreeSide& dst, const ApplyOptions& opts, SourceChannel& channel, OpenStreams open, StreamOpener reopen,
+           Problems& problems, TransferMeter* meter, RunStats& stats);
+  ~Receiver() override;
+
+  void Apply(const Action& a) override;
+  void Fetch(Action a, uint64_t seq, FileDoneSink& done) override;
+  void Flush() override { channel_.Flush(); }
+  void Drain() override;
+  void Abort() override { receiver_.reset(); }
+
+ private:
+  void Start();
+  void OnFile(const ReceivedFile& r);
+  void OnFatal(std::exception_ptr e);
+  void Fail(int64_t index, const ExpectedFiles::File& f, const std::string& why);
+
+  TreeSide& dst_;
+  const ApplyOptions opts_;
+  SourceChannel& channel_;
+  OpenStreams open_;
+  StreamOpener reopen_;
+  Problems& problems_;
+  TransferMeter* meter_;
+  RunStats& stats_;
+  DestTree tree_;
+  FileDoneSink* done_ = nullptr;
+  ExpectedFiles expected_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<uint64_t, Action> in_flight_;  // by seq
+  bool failed_ = false;
+  std::unique_ptr<FileReceiver> receiver_;  // last: its threads call back into the above
+};
+
+}  // namespace ktsync

@@ -1,0 +1,334 @@
+#include "mirror/run.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "mirror/dry_run.h"
+#include "mirror/guards.h"
+#include "mirror/local_copier.h"
+#include "mirror/local_source.h"
+#include "mirror/receiver.h"
+#include "mirror/remote_source.h"
+#include "mirror/remote_stats.h"
+#include "mirror/source_half.h"
+#include "store/state_dir.h"
+#include "transfer/control.h"
+#include "transfer/dest_channel.h"
+#include "transfer/source_channel.h"
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+constexpr int kAutoStreams = 2;  // one per core on the machines we target; --streams overrides
+// A peer's stream may claim that every file has more links: what one run remembers of them.
+constexpr size_t kMaxPeerLinkLeaders = 4'000'000;
+
+using Clock = std::chrono::steady_clock;
+
+// Shows nothing: the first, comparing pass of a run with --max-delete.
+class SilentObserver final : public RunObserver {
+ public:
+  void Warn(const std::string&) override {}
+  bool WantsItems() const override { return false; }
+  void Item(const ItemView&) override {}
+};
+
+// A server's: warnings to the operator's log; a push's items to the client when it wants them.
+class ServerObserver final : public RunObserver {
+ public:
+  ServerObserver(const ServerConfig& cfg, SourceChannel* items) : cfg_(cfg), items_(items) {}
+  void Warn(const std::string& m) override {
+    if (cfg_.log) cfg_.log(m);
+  }
+  bool WantsItems() const override { return items_ != nullptr; }
+  void Item(const ItemView& item) override { items_->SendItem(item); }
+
+ private:
+  const ServerConfig& cfg_;
+  SourceChannel* items_;
+};
+
+TreeSide::WarnFn WarnTo(RunObserver& o) {
+  return [&o](const std::string& m) { o.Warn(m); };
+}
+
+void RecordReports(const std::vector<SessionReport>& reports, uint64_t dropped, const std::string& peer,
+                   Problems& problems, RunStats& stats) {
+  for (const SessionReport& r : reports) {
+    if (r.kind == SessionReport::Note) {
+      if (r.key == "encryption") stats.encryption_recv = r.message + " (remote)";
+      if (r.key == "deletes_refused") stats.deletes_refused = r.message;
+    } else if (r.kind == SessionReport::Vanished) {
+      problems.Vanish(r.key, peer + ": " + r.message);
+    } else {
+      problems.Fail(r.key, peer + ": " + r.message);
+    }
+  }
+  if (dropped > 0) problems.Fail("", peer + ": " + std::to_string(dropped) + " more problems were not listed");
+}
+
+int StreamCount(const RunSpec& r) { return r.streams > 0 ? r.streams : kAutoStreams; }
+
+RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  // Before anything is created: a DST inside SRC (or the reverse) is refused untouched.
+  CheckNotNested(CanonicalRoot(r.src), CanonicalPathOf(r.dst));
+  TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
+  TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
+  TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
+  LocalSource source(src, problems, observer);  // the two scans run side by side
+  ScanStream dst_scan(dst, problems, /*failures_only=*/true);
+  DryRunMover dry;
+  std::optional<LocalCopier> copier;
+  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec), problems, meter, r.bwlimit);
+  Mover& mover = copier ? static_cast<Mover&>(*copier) : dry;
+  RunResult out;
+  out.totals = RunDestHalf(dst, dst_scan, source, mover, MakeDestOptions(r.spec, src.name()), problems, observer,
+                           meter, out.stats);
+  return out;
+}
+
+SessionRequest MakeRequest(const RunSpec& r, bool want_items) {
+  SessionRequest req;
+  req.role = r.push ? ServerRole::Receive : ServerRole::Send;
+  req.path = r.remote->path;
+  req.spec = r.spec;
+  req.no_ktls = r.no_ktls;
+  req.no_encryption = r.no_encryption;
+  req.require_ktls = r.require_ktls;
+  req.want_items = want_items;
+  req.streams = static_cast<uint16_t>(StreamCount(r));
+  req.data_port = r.data_port;
+  req.bwlimit = r.bwlimit;
+  return req;
+}
+
+std::vector<std::unique_ptr<ByteStream>> OpenAll(int n, const StreamOpener& open) {
+  std::vector<std::unique_ptr<ByteStream>> streams;
+  for (int i = 0; i < n; ++i) streams.push_back(open(i));
+  return streams;
+}
+
+RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
+  ScanStream scan(src, problems, /*failures_only=*/false);  // overlaps the login
+  ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.no_encryption, r.no_ktls, r.timeout_sec);
+  DestChannel channel(link.in(), link.out(), [&observer](const ItemView& v) { observer.Item(v); },
+                      /*dest_reports_end=*/true);
+  SourceHalfOptions so;
+  so.reopen = [&link](int no) { return link.OpenData(no); };
+  so.open_streams = [&] { return OpenAll(StreamCount(r), so.reopen); };
+  so.require_ktls = r.require_ktls;
+  so.open_first = r.require_ktls;
+  so.bwlimit = r.bwlimit;
+  RunResult out;
+  Problems ours;  // sent to the server, which closes its deletion gate on them
+  RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
+  for (Problem& p : ours.Snapshot()) {
+    if (p.kind == ProblemKind::Vanished) {
+      problems.Vanish(std::move(p.path), std::move(p.message));
+    } else {
+      problems.Fail(std::move(p.path), std::move(p.message));
+    }
+  }
+  DestChannel::DestEnd end = channel.AwaitEnd();
+  RecordReports(end.reports, end.reports_dropped, link.name(), problems, out.stats);
+  uint64_t files_sent = out.stats.files_sent;
+  DestStatsFromWire(end.stats, out.stats, out.totals);
+  if (out.stats.files_sent == 0) out.stats.files_sent = files_sent;
+  observer.Planned(out.totals);
+  channel.SendDone();
+  if (std::string w = link.Close(); !w.empty()) observer.Warn(w);
+  return out;
+}
+
+RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
+  auto open_dst = [&] { return TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer)); };
+  // Opened before connecting, DST's scan overlaps the login; only when opening changes
+  // nothing: a missing DST is created once the remote has answered.
+  std::optional<TreeSide> dst;
+  std::optional<ScanStream> dst_scan;
+  struct stat st;
+  if (r.spec.dry_run || ::stat(r.dst.c_str(), &st) == 0) {
+    dst.emplace(open_dst());
+    dst_scan.emplace(*dst, problems, /*failures_only=*/true);
+  }
+  ClientLink link(*r.remote, MakeRequest(r, false), r.no_encryption, r.no_ktls, r.timeout_sec);
+  if (r.require_ktls && !link.ready().send_ktls_unavailable.empty()) {
+    throw Error(ExitCode::KtlsUnavailable, "--require-ktls: the remote sender would encrypt in userspace, not the kernel: " +
+                                               link.ready().send_ktls_unavailable);
+  }
+  if (!dst) {
+    dst.emplace(open_dst());
+    dst_scan.emplace(*dst, problems, /*failures_only=*/true);
+  }
+  SourceChannel channel(link.in(), link.out());
+  RemoteSource source(channel, problems, observer, link.name(), /*record_problems=*/true);
+  RunResult out;
+  DryRunMover dry;
+  std::optional<Receiver> receiver;
+  if (!r.spec.dry_run) {
+    StreamOpener reopen = [&link](int no) { return link.OpenData(no); };
+    receiver.emplace(*dst, MakeApplyOptions(r.spec), channel, [&, reopen] { return OpenAll(StreamCount(r), reopen); },
+                     reopen, problems, meter, out.stats);
+  }
+  Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
+  DestOptions opts = MakeDestOptions(r.spec, link.name());
+  opts.max_link_leaders = kMaxPeerLinkLeaders;
+  out.totals = RunDestHalf(*dst, *dst_scan, source, mover, opts, problems, observer, meter, out.stats);
+  channel.SendDone();
+  if (std::string w = link.Close(); !w.empty()) observer.Warn(w);
+  return out;
+}
+
+RunResult RunOnce(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  if (!r.remote) return RunLocal(r, problems, observer, meter);
+  if (r.no_encryption && r.remote->daemon)
+    throw Error(ExitCode::Usage, "--no-encryption is only for host:/path (ssh) remotes; a daemon always uses TLS");
+  return r.push ? Push(r, problems, observer, meter) : Pull(r, problems, observer, meter);
+}
+
+TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& observer) {
+  const SessionRequest& req = link.request();
+  TreeConfig tc = MakeTreeConfig(req.spec, link.config().state_dir);
+  if (!link.config().root.empty()) {
+    std::string rel = req.path;
+    while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+    while (!rel.empty() && rel.back() == '/') rel.pop_back();
+    return TreeSide::OpenBeneath(link.config().root, rel, as_dest, req.spec.dry_run, tc, WarnTo(observer));
+  }
+  if (req.path.empty() || req.path[0] != '/')
+    throw Error(ExitCode::SelectFiles, "remote path '" + req.path + "' must be absolute");
+  return as_dest ? TreeSide::OpenDest(req.path, tc, req.spec.dry_run, WarnTo(observer))
+                 : TreeSide::OpenSource(req.path, tc, WarnTo(observer));
+}
+
+// Push: the client holds SRC; this end plans and applies.
+void ServeDestination(ServerLink& link) {
+  const SessionRequest& req = link.request();
+  Problems problems;
+  ServerObserver log(link.config(), nullptr);
+  TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
+  ScanStream dst_scan(dst, problems, /*failures_only=*/true);
+  SourceChannel channel(link.in(), link.out());
+  ServerObserver observer(link.config(), req.want_items ? &channel : nullptr);
+  RemoteSource source(channel, problems, observer, "client", /*record_problems=*/false);
+  RunResult out;
+  DryRunMover dry;
+  std::optional<Receiver> receiver;
+  if (!req.spec.dry_run) {
+    receiver.emplace(dst, MakeApplyOptions(req.spec), channel, [&] { return OpenAll(req.streams, [&](int) {
+                       return link.TakeData(); }); },
+                     [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
+  }
+  Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
+  DestOptions opts = MakeDestOptions(req.spec, "the client's SRC");
+  opts.max_link_leaders = kMaxPeerLinkLeaders;
+  out.totals = RunDestHalf(dst, dst_scan, source, mover, opts, problems, observer, nullptr, out.stats);
+  for (const Problem& p : problems.Snapshot()) {
+    channel.SendReport({p.kind == ProblemKind::Vanished ? SessionReport::Vanished : SessionReport::Failed, p.path,
+                        p.message});
+  }
+  if (!out.stats.encryption_recv.empty()) channel.SendReport({SessionReport::Note, "encryption", out.stats.encryption_recv});
+  if (!out.stats.deletes_refused.empty())
+    channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});
+  channel.SendResult(DestStatsToWire(out.stats, out.totals));
+  channel.ExpectDone();
+}
+
+// Pull: the client holds DST; this end lists SRC and sends what it is asked for.
+void ServeSource(ServerLink& link) {
+  const SessionRequest& req = link.request();
+  Problems problems;
+  ServerObserver log(link.config(), nullptr);
+  TreeSide src = OpenServerTree(link, /*as_dest=*/false, log);
+  ScanStream scan(src, problems, /*failures_only=*/false);
+  DestChannel channel(link.in(), link.out(), nullptr, /*dest_reports_end=*/false);
+  SourceHalfOptions so;
+  so.reopen = [&link](int) { return link.TakeData(); };
+  so.open_streams = [&] { return OpenAll(req.streams, so.reopen); };
+  so.require_ktls = req.require_ktls;
+  so.bwlimit = req.bwlimit;
+  RunStats stats;
+  RunSourceHalf(src, scan, channel, so, problems, log, nullptr, stats);
+  channel.AwaitDone();
+}
+
+}  // namespace
+
+RunResult RunMirror(const RunSpec& run, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  const DeleteLimits& limits = run.spec.deletes;
+  if (!run.spec.dry_run && (limits.max_delete || limits.max_delete_percent)) {
+    RunSpec count = run;
+    count.spec.dry_run = true;
+    Problems ignored;
+    SilentObserver silent;
+    RunResult planned = RunOnce(count, ignored, silent, nullptr);
+    if (!planned.stats.deletes_refused.empty()) {
+      throw Error(ExitCode::MaxDelete, "refusing to mirror: " + planned.stats.deletes_refused +
+                                           "; nothing was changed (review with --dry-run)");
+    }
+  }
+  Clock::time_point t0 = Clock::now();
+  RunResult out = RunOnce(run, problems, observer, meter);
+  out.stats.total_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return out;
+}
+
+int ServeSession(ByteStream& control, const ServerConfig& cfg) {
+  std::optional<ServerLink> link;
+  try {
+    link.emplace(control, cfg);
+    if (link->request().role == ServerRole::Receive) {
+      ServeDestination(*link);
+    } else {
+      ServeSource(*link);
+    }
+    return 0;
+  } catch (const Error& e) {
+    if (link) {
+      link->SendError(e);
+    } else {
+      Control c(control);
+      SendError(c, e);
+    }
+    return static_cast<int>(e.code());
+  }
+}
+
+ExitCode RunExitCode(const Problems& problems, const RunStats& stats) {
+  ExitCode code = problems.ExitCodeFor();
+  if (code == ExitCode::Ok && !stats.deletes_refused.empty()) return ExitCode::MaxDelete;
+  return code;
+}
+
+TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir) {
+  TreeConfig cfg;
+  cfg.state_dir = state_dir;
+  cfg.one_file_system = spec.one_file_system;
+  cfg.hard_links = spec.plan.hard_links;
+  cfg.filters = spec.filters;
+  return cfg;
+}
+
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec) {
+  ApplyOptions ao;
+  ao.meta.perms = spec.plan.perms;
+  ao.meta.times = spec.plan.times;
+  ao.meta.owner = spec.plan.owner;
+  ao.meta.group = spec.plan.group;
+  ao.fsync = spec.fsync;
+  return ao;
+}
+
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name) {
+  DestOptions o;
+  o.plan = spec.plan;
+  o.deletes = spec.deletes;
+  o.src_name = std::move(src_name);
+  return o;
+}
+
+}  // namespace ktsync

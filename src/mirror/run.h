@@ -1,0 +1,62 @@
+// The entry points of a mirror run, and the one mapping from a MirrorSpec to what each stage
+// of the pipeline does. Every run is the destination half (dest_half.h) on the side that
+// holds DST, fed by SRC's scan here (local) or by the source half (source_half.h) on the
+// peer; the CLI and the daemon call these and nothing else of the pipeline.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "apply/apply_action.h"
+#include "manifest/mirror_spec.h"
+#include "mirror/dest_half.h"
+#include "mirror/run_observer.h"
+#include "mirror/tree_side.h"
+#include "transfer/client_link.h"
+#include "transfer/server_link.h"
+#include "util/problems.h"
+#include "util/run_stats.h"
+#include "util/transfer_meter.h"
+
+namespace ktsync {
+
+struct RunSpec {
+  MirrorSpec spec;
+  std::string state_dir;  // "" = default location
+  std::string src, dst;   // local paths; for a network run, the local one of them
+  // A network run: the peer, and whether it holds DST (push) or SRC (pull).
+  std::optional<RemoteTarget> remote;
+  bool push = false;
+  int streams = 0;        // 0 = automatic
+  uint16_t data_port = 0;
+  uint64_t bwlimit = 0;   // bytes per second, 0 = unlimited
+  bool require_ktls = false;
+  bool no_ktls = false;
+  bool no_encryption = false;
+  int timeout_sec = 0;
+};
+
+struct RunResult {
+  RunStats stats;
+  PlanTotals totals;
+};
+
+// Runs the mirror. Per-entry problems (both sides') land in `problems`; run-ending failures
+// throw ktsync::Error. With --max-delete limits a real run first compares the trees without
+// changing anything and refuses (exit 25) before any change when the limit would be passed.
+RunResult RunMirror(const RunSpec& run, Problems& problems, RunObserver& observer, TransferMeter* meter);
+
+// One session of `ktsync serve` (--stdio, or one daemon client). Returns its exit code, which
+// the client also gets as an Error frame when it is not 0.
+int ServeSession(ByteStream& control, const ServerConfig& cfg);
+
+// The run's exit code: 23/24 for problems, else 25 when a --max-delete limit stopped the
+// deletions, else 0.
+ExitCode RunExitCode(const Problems& problems, const RunStats& stats);
+
+// The mapping from a spec to each stage.
+TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir);
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec);
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name);
+
+}  // namespace ktsync

@@ -1,0 +1,100 @@
+#include "transfer/client_link.h"
+
+#include "transfer/net.h"
+#include "transfer/secret.h"
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+constexpr int kConnectTimeoutMs = 15000;
+
+}  // namespace
+
+ClientLink::ClientLink(const RemoteTarget& target, SessionRequest request, bool no_encryption, bool no_ktls,
+                       int timeout_sec)
+    : target_(target), request_(std::move(request)) {
+  name_ = (target.daemon ? "ktsync://" + FormatHostPort(target.host, target.port) : target.host + ":") + target.path;
+  data_.encrypt = !no_encryption;
+  data_.allow_ktls = !no_ktls;
+  data_.io_timeout_sec = timeout_sec;
+  Connect();
+  Greet();
+}
+
+ClientLink::~ClientLink() {
+  control_.reset();
+  reverse_.reset();
+  if (ssh_) ssh_->Wait();
+}
+
+void ClientLink::Connect() {
+  if (!target_.daemon) {
+    ssh_ = std::make_unique<SshProcess>();
+    ssh_->Spawn(BuildSshArgv(target_.ssh_command, target_.user, target_.host, target_.remote_ktsync));
+    control_ = std::make_unique<FdStream>(std::move(ssh_->from_remote()), std::move(ssh_->to_remote()),
+                                          target_.host + " (over ssh)");
+    data_.key = RandomKey();  // fresh for this run; travels only inside ssh
+    data_.identity = kDataIdentity;
+    request_.data_key = data_.key;
+    return;
+  }
+  if (target_.secret_file.empty())
+    throw Error(ExitCode::Usage, "ktsync://" + target_.host + " needs --secret-file FILE with the daemon's secret");
+  std::string secret = ReadSecretFile(target_.secret_file, /*enforce_private=*/true);
+  TlsParams p;
+  p.key = DeriveKey(secret, "daemon");
+  p.identity = kDaemonIdentity;
+  p.allow_ktls = false;  // control traffic is small; kTLS is for the data path
+  p.handshake_timeout_ms = kConnectTimeoutMs;
+  p.peer_name = FormatHostPort(target_.host, target_.port);
+  UniqueFd sock = ConnectTcp(target_.host, target_.port, kConnectTimeoutMs);
+  if (data_.io_timeout_sec > 0) SetIoTimeout(sock.get(), data_.io_timeout_sec);
+  control_ = TlsStream::Connect(std::move(sock), p);
+  data_.key = p.key;
+  data_.identity = kDaemonIdentity;
+  data_host_ = target_.host;
+  data_port_ = target_.port;
+}
+
+void ClientLink::Greet() {
+  Control c(*control_);
+  try {
+    ExchangeHello(c);
+  } catch (const Error& e) {
+    // An early failure over ssh is usually ssh's (or a missing remote ktsync): say which.
+    if (!ssh_) throw;
+    control_.reset();
+    int status = ssh_->Wait();
+    if (status == 0) throw;
+    ExitCode code = ExitCode::StartProtocol;
+    std::string msg = DescribeSshExit(status, target_.host, target_.remote_ktsync, &code);
+    throw Error(code, msg);
+  }
+  std::string out;
+  EncodeRequest(request_, out);
+  c.writer.Write(FrameType::Request, out);
+  ready_ = DecodeReady(c.reader.Expect(FrameType::Ready).payload);
+  if (!target_.daemon) {
+    data_host_ = ready_.data_host.empty() ? target_.host : ready_.data_host;
+    data_port_ = ready_.data_port;
+    return;
+  }
+  reverse_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, kReverseControlStream, kConnectTimeoutMs);
+}
+
+std::unique_ptr<ByteStream> ClientLink::OpenData(int no) {
+  return OpenDataConnection(data_host_, data_port_, data_, ready_.token, static_cast<uint32_t>(no), kConnectTimeoutMs);
+}
+
+std::string ClientLink::Close() {
+  control_->ShutdownWrite();
+  if (!ssh_) return "";
+  control_.reset();
+  reverse_.reset();
+  int status = ssh_->Wait();
+  ssh_.reset();
+  return status == 0 ? "" : "ssh exited with status " + std::to_string(status) + " after the run";
+}
+
+}  // namespace ktsync

@@ -1,0 +1,69 @@
+// ServerLink: the server end of one session, set up: greeted, the client's Request read and
+// allowed, Ready sent with where its data connections go, and (daemon) the second control
+// connection taken. `ktsync serve --stdio` (started by a client over ssh) and each client of
+// a `ktsync serve --listen` daemon get one. What runs over it is the caller's business.
+//
+// Control channel: the server reads in() and writes out(); over ssh both are stdin/stdout,
+// for a daemon out() is the client's second TLS connection (one thread per TLS stream).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "transfer/control.h"
+#include "transfer/session_messages.h"
+
+namespace ktsync {
+
+struct ServerConfig {
+  std::string root;       // daemon: requests are confined beneath it; ssh: "" (absolute paths)
+  std::string state_dir;
+  bool read_only = false;
+  bool write_only = false;
+  bool no_ktls = false;
+  // Daemon: called with the new session's token; returns the queue its data connections
+  // will be routed to. ssh mode (null): the session opens a DataListener of its own.
+  std::function<DataQueue*(const SessionToken&)> register_session;
+  std::function<void(const SessionToken&)> unregister_session;
+  std::function<void(const std::string&)> log;  // warnings for the server's operator
+  std::optional<Hello> peer_hello;               // daemon: the client's Hello, already read
+};
+
+class ServerLink {
+ public:
+  // Throws Error; the caller reports it to the client (SendError).
+  ServerLink(ByteStream& control, const ServerConfig& cfg);
+  ~ServerLink();
+
+  const SessionRequest& request() const { return request_; }
+  const ServerConfig& config() const { return cfg_; }
+  ByteStream& in() { return control_; }
+  ByteStream& out() { return reverse_ ? *reverse_ : control_; }
+
+  // The client's next data connection (each waits at most kDataConnectTimeout).
+  std::unique_ptr<ByteStream> TakeData();
+  // Best effort: tells the client why the session ended (it may be gone).
+  void SendError(const Error& e) noexcept;
+
+  static constexpr auto kDataConnectTimeout = std::chrono::seconds(30);
+
+ private:
+  void CheckAllowed() const;
+  std::string SendKtlsUnavailable() const;
+  void PrepareData();
+
+  ByteStream& control_;
+  const ServerConfig& cfg_;
+  SessionRequest request_;
+  SessionToken token_{};
+  bool registered_ = false;
+  DataQueue* queue_ = nullptr;
+  std::unique_ptr<DataListener> listener_;
+  std::unique_ptr<ByteStream> reverse_;  // daemon: server -> client
+};
+
+}  // namespace ktsync

@@ -1,0 +1,223 @@
+#include "transfer/source_channel.h"
+
+#include "transfer/byte_io.h"
+#include "util/error.h"
+
+namespace ktsync {
+
+SourceChannel::SourceChannel(ByteStream& in, ByteStream& out)
+    : in_(in), out_(out), reader_([this] { ReadLoop(); }) {}
+
+SourceChannel::~SourceChannel() {
+  if (!reader_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (!ended_ && !error_) in_.ShutdownRead();
+  }
+  reader_.join();
+}
+
+void SourceChannel::ReadLoop() {
+  try {
+    FrameReader reader(in_);
+    for (;;) {
+      std::optional<Frame> f = reader.Next();
+      if (!f) throw Error(ExitCode::SocketIo, in_.peer() + ": connection closed before the run finished");
+      Handle(f->type, f->payload);
+      std::lock_guard lock(mu_);
+      if (ended_) return;
+    }
+  } catch (...) {
+    std::lock_guard lock(mu_);
+    error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+void SourceChannel::Handle(FrameType type, std::string_view payload) {
+  std::unique_lock lock(mu_);
+  if (ended_) ThrowProtocolError(std::string(FrameTypeName(type)) + " after the source's Result");
+  switch (type) {
+    case FrameType::ManifestBatch: {
+      if (manifest_ended_) ThrowProtocolError("entries after the end of the file list");
+      EntryBatch b;
+      decoder_.Decode(payload, b);
+      if (decoder_.count() > granted_) {
+        ThrowProtocolError("the source sent entries up to " + std::to_string(decoder_.count()) + ", beyond the " +
+                           std::to_string(granted_) + " it was allowed");
+      }
+      batches_.push_back(std::move(b));
+      break;
+    }
+    case FrameType::ManifestEnd: {
+      ByteReader r(payload, "ManifestEnd");
+      if (r.I64("count") != decoder_.count()) r.Fail("entry count does not match the entries sent");
+      r.ExpectEnd();
+      if (manifest_ended_ || decoder_.count() == 0) ThrowProtocolError("file list ended twice, or without its root");
+      manifest_ended_ = true;
+      break;
+    }
+    case FrameType::HashReply: {
+      std::vector<HashReplyItem> items;
+      DecodeHashReply(payload, items);
+      for (const HashReplyItem& it : items) {
+        if (hash_waiting_.empty() || hash_waiting_.front() != it.index) ThrowProtocolError("hash reply out of order");
+        hash_waiting_.pop_front();
+        hash_replies_.push_back(it);
+      }
+      break;
+    }
+    case FrameType::Report: {
+      SessionReport r = DecodeReport(payload);
+      if (end_.reports.size() < kMaxReports) {
+        end_.reports.push_back(std::move(r));
+      } else {
+        ++end_.reports_dropped;
+      }
+      break;
+    }
+    case FrameType::Result:
+      end_.stats = DecodeStats(payload);
+      ended_ = true;
+      break;
+    case FrameType::Error: {
+      ErrorMessage m = DecodeError(payload);
+      throw Error(m.code, in_.peer() + ": " + m.message);
+    }
+    default:
+      ThrowProtocolError(std::string("unexpected ") + FrameTypeName(type) + " from the source");
+  }
+  cv_.notify_all();
+}
+
+void SourceChannel::WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready) {
+  cv_.wait(lock, [&] { return ready() || error_; });
+  if (!ready() && error_) std::rethrow_exception(error_);
+}
+
+bool SourceChannel::NextBatch(EntryBatch& out) {
+  {
+    std::lock_guard lock(write_mu_);
+    FlushLocked();  // the source may be waiting for these before it can go on
+  }
+  std::unique_lock lock(mu_);
+  WaitFor(lock, [&] { return !batches_.empty() || manifest_ended_; });
+  if (batches_.empty()) return false;
+  out = std::move(batches_.front());
+  batches_.pop_front();
+  return true;
+}
+
+void SourceChannel::Release(int64_t below) {
+  std::lock_guard lock(write_mu_);
+  if (below <= released_) return;
+  released_ = below;
+  if (below + kWindow - granted_ < kWindow / 4) return;  // not worth a frame yet
+  FlushLocked();
+  {
+    std::lock_guard l(mu_);
+    granted_ = below + kWindow;
+  }
+  buf_.clear();
+  EncodeCredit(Credit{below, below + kWindow}, buf_);
+  Write(FrameType::Credit, buf_);
+}
+
+void SourceChannel::RequestHashes(const std::vector<int64_t>& indices) {
+  std::lock_guard lock(write_mu_);
+  FlushLocked();
+  {
+    std::lock_guard l(mu_);
+    hash_waiting_.insert(hash_waiting_.end(), indices.begin(), indices.end());
+  }
+  std::span<const int64_t> rest(indices);
+  while (!rest.empty()) {
+    buf_.clear();
+    size_t n = EncodeIndexList(rest, buf_);
+    Write(FrameType::HashRequest, buf_);
+    rest = rest.subspan(n);
+  }
+}
+
+std::vector<HashReplyItem> SourceChannel::AwaitHashes() {
+  std::unique_lock lock(mu_);
+  WaitFor(lock, [&] { return hash_waiting_.empty(); });
+  return std::move(hash_replies_);
+}
+
+void SourceChannel::RequestFile(int64_t index) {
+  std::lock_guard lock(write_mu_);
+  file_batch_.push_back(index);
+  if (file_batch_.size() >= kFileRequestBatch) FlushLocked();
+}
+
+void SourceChannel::Flush() {
+  std::lock_guard lock(write_mu_);
+  FlushLocked();
+}
+
+void SourceChannel::FlushLocked() {
+  if (file_batch_.empty()) return;
+  std::span<const int64_t> rest(file_batch_);
+  while (!rest.empty()) {
+    buf_.clear();
+    size_t n = EncodeIndexList(rest, buf_);
+    Write(FrameType::SendList, buf_);
+    rest = rest.subspan(n);
+  }
+  file_batch_.clear();
+}
+
+void SourceChannel::EndRequests() {
+  std::lock_guard lock(write_mu_);
+  if (requests_ended_) return;
+  FlushLocked();
+  requests_ended_ = true;
+  Write(FrameType::Done, {});
+}
+
+SourceChannel::SourceEnd SourceChannel::AwaitEnd() {
+  EndRequests();
+  std::unique_lock lock(mu_);
+  WaitFor(lock, [&] { return ended_; });
+  return std::move(end_);
+}
+
+void SourceChannel::SendItem(const ItemView& item) {
+  std::lock_guard lock(write_mu_);
+  buf_.clear();
+  EncodeItem(item, buf_);
+  Write(FrameType::Item, buf_);
+}
+
+void SourceChannel::SendReport(const SessionReport& r) {
+  std::lock_guard lock(write_mu_);
+  buf_.clear();
+  EncodeReport(r, buf_);
+  Write(FrameType::Report, buf_);
+}
+
+void SourceChannel::SendResult(const Stats& s) {
+  std::lock_guard lock(write_mu_);
+  buf_.clear();
+  EncodeStats(s, buf_);
+  Write(FrameType::Result, buf_);
+}
+
+void SourceChannel::ExpectDone() {
+  {
+    std::unique_lock lock(mu_);
+    WaitFor(lock, [&] { return ended_; });
+  }
+  reader_.join();  // the reader stopped after Result: the stream is ours to read
+  FrameReader(in_).Expect(FrameType::Done);
+}
+
+void SourceChannel::SendDone() {
+  std::lock_guard lock(write_mu_);
+  Write(FrameType::Done, {});
+}
+
+void SourceChannel::Write(FrameType type, std::string_view payload) { FrameWriter(out_).Write(type, payload); }
+
+}  // namespace ktsync

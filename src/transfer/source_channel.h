@@ -1,0 +1,107 @@
+// SourceChannel: the control channel as the destination end of a session sees it, the peer
+// holding SRC (a pull's server, a push's client). Protocol only: it carries entries,
+// requests and reports and checks them; what to do with them is the caller's.
+//
+// One reader thread drains everything the source sends, so neither end ever waits on the
+// other's reading; every kind of frame is bounded by what this end allowed:
+//   ManifestBatch  only within the Credit granted (kWindow entries past the released ones),
+//                  checked in order by a ManifestDecoder; then ManifestEnd with the count.
+//   HashReply      only for requested entries, in request order.
+//   Report         the source's problems: at most kMaxReports kept, the rest counted.
+//   Result         the source's numbers, once, last (the reader then stops).
+//   Error          the run ends with the peer's code and message.
+// Anything else, or out of turn, ends the run with a protocol error (exit 12).
+//
+// Writes (credits, requests, and a push server's items and results) come from any thread.
+// File requests are batched; any other write sends the batch first, so a Credit that
+// releases an entry never overtakes the request for it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "manifest/plan.h"
+#include "transfer/session_messages.h"
+#include "transfer/stream.h"
+#include "transfer/wire.h"
+
+namespace ktsync {
+
+class SourceChannel {
+ public:
+  static constexpr int64_t kWindow = kInitialCredit;  // entries granted past the released ones
+  static constexpr size_t kMaxReports = 100000;
+  static constexpr size_t kFileRequestBatch = 1024;  // file requests per SendList
+
+  SourceChannel(ByteStream& in, ByteStream& out);
+  ~SourceChannel();  // stops the reader, interrupting a read when the run ends early
+  SourceChannel(const SourceChannel&) = delete;
+  SourceChannel& operator=(const SourceChannel&) = delete;
+
+  // The next batch of SRC entries; false after ManifestEnd. Rethrows the reader's error.
+  bool NextBatch(EntryBatch& out);
+  // Entries below `below` will not be asked about again; grants the source more room.
+  void Release(int64_t below);
+  void RequestHashes(const std::vector<int64_t>& indices);
+  // Waits for the replies to every RequestHashes so far, in request order.
+  std::vector<HashReplyItem> AwaitHashes();
+  void RequestFile(int64_t index);  // batched
+  void Flush();                     // sends the batched file requests
+  void EndRequests();               // Done: nothing more will be asked (once; later calls no-ops)
+
+  struct SourceEnd {
+    std::vector<SessionReport> reports;
+    uint64_t reports_dropped = 0;  // beyond kMaxReports
+    Stats stats;
+  };
+  // Waits for the source's Result (its last problems come before it).
+  SourceEnd AwaitEnd();
+
+  // Toward the peer, from any thread: a push server's changes, problems and numbers.
+  void SendItem(const ItemView& item);
+  void SendReport(const SessionReport& r);
+  void SendResult(const Stats& s);
+  // After Result: the peer's last Done (a push client's goodbye), read by the caller.
+  void ExpectDone();
+  // Pull: tells the server the session is over.
+  void SendDone();
+  const std::string& peer_name() const { return in_.peer(); }
+
+ private:
+  void ReadLoop();
+  void Handle(FrameType type, std::string_view payload);
+  void Write(FrameType type, std::string_view payload);  // write_mu_ held
+  void FlushLocked();
+  void WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
+
+  ByteStream& in_;
+  ByteStream& out_;
+
+  std::mutex write_mu_;
+  std::vector<int64_t> file_batch_;
+  std::string buf_;
+  bool requests_ended_ = false;
+  int64_t granted_ = kWindow;   // send_below of the last Credit (the first is implicit)
+  int64_t released_ = 0;
+
+  std::mutex mu_;  // what the reader hands over
+  std::condition_variable cv_;
+  ManifestDecoder decoder_;
+  std::deque<EntryBatch> batches_;
+  bool manifest_ended_ = false;
+  std::deque<int64_t> hash_waiting_;  // requested, not yet answered
+  std::vector<HashReplyItem> hash_replies_;
+  SourceEnd end_;
+  bool ended_ = false;
+  std::exception_ptr error_;
+  std::thread reader_;  // last: starts once everything above is set
+};
+
+}  // namespace ktsync
