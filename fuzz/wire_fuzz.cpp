@@ -27,6 +27,7 @@ class MemoryStream : public ByteStream {
   void WriteAll(const void*, size_t) override {}
   void WriteV(const struct iovec*, int) override {}
   void ShutdownWrite() override {}
+  void ShutdownRead() override {}
   size_t ReadSome(void* buf, size_t len) override {
     size_t n = std::min({len, data_.size(), size_t{1} + (step_++ * 37) % 4099});
     std::memcpy(buf, data_.data(), n);

@@ -112,7 +112,8 @@ std::vector<std::unique_ptr<ByteStream>> OpenAll(int n, const StreamOpener& open
 
 RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
-  ScanStream scan(src, problems, /*failures_only=*/false);  // overlaps the login
+  Problems ours;  // sent to the server, which closes its deletion gate on them
+  ScanStream scan(src, ours, /*failures_only=*/false);  // overlaps the login
   ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.no_encryption, r.no_ktls, r.timeout_sec);
   DestChannel channel(link.in(), link.out(), [&observer](const ItemView& v) { observer.Item(v); },
                       /*dest_reports_end=*/true);
@@ -123,7 +124,6 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   so.open_first = r.require_ktls;
   so.bwlimit = r.bwlimit;
   RunResult out;
-  Problems ours;  // sent to the server, which closes its deletion gate on them
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
   for (Problem& p : ours.Snapshot()) {
     if (p.kind == ProblemKind::Vanished) {
