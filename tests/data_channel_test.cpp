@@ -187,11 +187,14 @@ class DataChannelTest : public ::testing::Test {
     auto run = std::make_unique<Run>();
     SendQueue queue(m.size() + 1, DescribeSendItem());
     ExpectedFiles expected;
+    std::vector<SendItem> items;
     for (size_t i = 0; i < m.size(); ++i) {
       if (!m[i].IsFile()) continue;
-      queue.Push({static_cast<int64_t>(i), m[i]});
+      items.push_back({static_cast<int64_t>(i), m[i]});
       expected.Add(static_cast<int64_t>(i), {m[i], i});
     }
+    queue.PushAll(items);
+    expected.Close();
     queue.Close();
     std::vector<std::unique_ptr<ByteStream>> send_streams, recv_streams;
     for (int i = 0; i < streams; ++i) {
@@ -457,6 +460,7 @@ class HostileSenderTest : public DataChannelTest {
     std::vector<std::unique_ptr<ByteStream>> streams;
     streams.push_back(std::move(receiver_end_));
     for (int64_t i : expected_) expected_files_.Add(i, {src_m_[static_cast<size_t>(i)], static_cast<uint64_t>(i)});
+    if (close_expected_) expected_files_.Close();
     std::mutex mu;
     std::vector<Received> reported;
     try {
@@ -484,6 +488,7 @@ class HostileSenderTest : public DataChannelTest {
   Manifest src_m_;
   std::vector<int64_t> expected_;
   ExpectedFiles expected_files_;
+  bool close_expected_ = true;  // the destination has asked for everything it will
   std::map<std::string, std::string> dst_before_, outside_before_;
   std::unique_ptr<ByteStream> hostile_, receiver_end_;
   DataReceiveResult result_;
@@ -539,6 +544,16 @@ TEST_F(HostileSenderTest, FilesNeverSentAreLeftForTheCaller) {
   for (auto& [index, f] : expected_files_.TakeAll()) left.push_back(index);
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<int64_t>{1, 4, 6}));
+}
+
+// Done says "all you asked for is sent": before the destination's last request it is a lie.
+TEST_F(HostileSenderTest, DoneWhileFilesMayStillBeAskedForIsAProtocolError) {
+  close_expected_ = false;
+  Begin(2, 3);
+  Data("bbb");
+  End("bbb");
+  Done();
+  ExpectError(Receive(), ExitCode::StreamData, "ended while files were still due");
 }
 
 TEST_F(HostileSenderTest, SameFileTwiceIsAProtocolError) {

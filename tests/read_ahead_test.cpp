@@ -129,7 +129,8 @@ TEST_F(ReadAheadTest, WarmsFilesQueuedAfterItStarted) {
   WorkQueue<ReadAheadFile> queue(64, [](const ReadAheadFile& f) { return f; });
   ReadAhead ahead(root_.get(), queue);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // it waits on an empty queue
-  for (const ReadAheadFile& f : Files()) queue.Push(f);
+  std::vector<ReadAheadFile> files = Files();
+  queue.PushAll(files);
   EXPECT_TRUE(BecomesResident(7)) << "last file queued";
   queue.Close(/*discard=*/true);
 }

@@ -68,7 +68,8 @@ int RunMirrorCommand(const MirrorOptions& opts) {
       rep.Warn("--no-encryption: file data will cross the network in plaintext");
     TransferMeter meter;
     std::optional<ProgressLine> progress;
-    if (!opts.spec.dry_run) progress.emplace(opts.out, meter, [&rep](const std::string& l) { rep.JsonLine(l); });
+    if (!opts.spec.dry_run)
+      progress.emplace(opts.out, meter, [&rep](const std::string& l) { rep.JsonLine(l); }, rep.started());
     Problems problems;
     RunResult result = RunMirror(run, problems, rep, &meter);
     if (progress) progress->Finish(!problems.HasErrors());

@@ -138,10 +138,6 @@ Reporter::~Reporter() {
   std::cout << pending_ << std::flush;
 }
 
-double Reporter::Elapsed() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
-
 void Reporter::Out(const std::string& text) {
   pending_ += text;
   if (flush_lines_ || pending_.size() > (1 << 16)) {

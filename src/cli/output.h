@@ -39,14 +39,12 @@ class Reporter final : public RunObserver {
   bool json() const { return opts_.json; }
 
  private:
-  double Elapsed() const;
   void Out(const std::string& text);  // mu_ held; flushed at once on a terminal
 
   OutputOptions opts_;
   bool dry_run_;
   bool push_;
   bool flush_lines_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::string pending_;
 };

@@ -42,8 +42,9 @@ std::string ProgressText(uint64_t bytes, uint64_t bytes_total, uint64_t files, u
 }
 
 ProgressLine::ProgressLine(const OutputOptions& o, const TransferMeter& meter,
-                           std::function<void(const std::string&)> json_line)
-    : meter_(meter), json_line_(std::move(json_line)), line_(Wanted(o)), json_(o.json) {
+                           std::function<void(const std::string&)> json_line,
+                           std::chrono::steady_clock::time_point started)
+    : meter_(meter), json_line_(std::move(json_line)), line_(Wanted(o)), json_(o.json), start_(started) {
   if (line_ || json_) thread_ = std::thread([this] { Loop(); });
 }
 

@@ -22,8 +22,10 @@ class ProgressLine {
   // Shown when not quiet and (--progress, or stderr is a terminal), unless --no-progress.
   static bool Wanted(const OutputOptions& o);
 
-  // `json_line` writes one JSON event line (the Reporter's, so lines never interleave).
-  ProgressLine(const OutputOptions& o, const TransferMeter& meter, std::function<void(const std::string&)> json_line);
+  // `json_line` writes one JSON event line (the Reporter's, so lines never interleave);
+  // `started` is the run's clock (RunObserver::started).
+  ProgressLine(const OutputOptions& o, const TransferMeter& meter, std::function<void(const std::string&)> json_line,
+               std::chrono::steady_clock::time_point started);
   ~ProgressLine();  // stops; the last line shows the final counts
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
@@ -44,7 +46,7 @@ class ProgressLine {
   bool json_ = false;
   uint64_t shown_files_ = 0;
   uint64_t shown_bytes_ = 0;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  const std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_json_ = start_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -71,8 +71,16 @@ void Applier::FileDone(uint64_t seq, const Action& a, bool ok) {
     Report(a);
   }
   std::lock_guard lock(mu_);
+  if (!ok && a.entry.nlink > 1) failed_leaders_.insert(a.entry.path);
   in_flight_.erase(seq);
   cv_.notify_all();
+}
+
+// A link to a leader whose copy failed would make it another name of whatever DST still
+// holds there (its old file): the follower stays as it is instead.
+bool Applier::LeaderFailed(const std::string& leader) {
+  std::lock_guard lock(mu_);
+  return failed_leaders_.contains(leader);
 }
 
 bool Applier::FilesDoneThrough(uint64_t seq) const { return in_flight_.empty() || *in_flight_.begin() > seq; }
@@ -90,16 +98,7 @@ void Applier::RunReadyDeferred() {
 }
 
 void Applier::Drain() {
-  mover_.Flush();
-  for (;;) {
-    RunReadyDeferred();
-    std::unique_lock lock(mu_);
-    if (in_flight_.empty()) break;
-    cv_.wait(lock, [&] {
-      return in_flight_.empty() || (!deferred_.empty() && FilesDoneThrough(deferred_.front().after));
-    });
-  }
-  mover_.Drain();
+  mover_.Drain();  // every file is done when it returns: it knows how each one ends
   RunReadyDeferred();
 }
 
@@ -118,6 +117,8 @@ void Applier::Finish(const DeletionDecision& gate) {
 
 void Applier::Run(const Action& a) {
   try {
+    if (a.kind == ActionKind::HardLink && LeaderFailed(a.leader))
+      throw Error(ExitCode::Partial, "not linked to " + a.leader + ", which could not be copied");
     mover_.Apply(a);
   } catch (const Error& e) {
     problems_.Fail(a.entry.path, e.what());

@@ -2,7 +2,8 @@
 // in the order plan.h requires, whatever the mover is (a local copy, a receiver, a dry run):
 //   * Apply output in plan order; a SendFile is handed to the mover and finishes later;
 //     HardLink and DirMeta wait until every SendFile before them is done (at most
-//     kMaxDeferred of them wait; then the planner waits for files to finish).
+//     kMaxDeferred of them wait; then the planner waits for files to finish); a HardLink
+//     whose leader's copy failed is not made (its problem says why);
 //   * a retyped directory's subtree is removed deepest first at EndRemoval;
 //   * deletions and the DirMetas that wait for them are spooled (bounded memory) and carried
 //     out by Finish, deletions only when the deletion gate allows.
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_set>
 
 #include "manifest/plan.h"
 #include "mirror/action_spool.h"
@@ -68,6 +70,7 @@ class Applier final : public PlanSink, public FileDoneSink {
   };
   void Run(const Action& a);
   bool FilesDoneThrough(uint64_t seq) const;  // mu_ held
+  bool LeaderFailed(const std::string& leader);
   void RunReadyDeferred();
   void Report(const Action& a);
 
@@ -82,6 +85,7 @@ class Applier final : public PlanSink, public FileDoneSink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<uint64_t> in_flight_;
+  std::unordered_set<std::string> failed_leaders_;  // files with nlink > 1 not copied
 };
 
 }  // namespace ktsync

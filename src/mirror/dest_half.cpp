@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
-
 #include "apply/apply_action.h"
 #include "manifest/diff.h"
 #include "mirror/applier.h"
@@ -12,9 +10,6 @@
 namespace ktsync {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
 
 // Spooled actions go next to the tree's hash cache (our own directory, on disk), or to
 // $TMPDIR when the cache lives in memory.
@@ -31,6 +26,20 @@ void HashDestination(TreeSide& dst, const std::vector<Entry*>& entries, Problems
   for (Problem& p : mine.Snapshot()) problems.Fail(std::move(p.path), std::move(p.message));
 }
 
+// The planner is about to wait for entries: first the mover hands on what it batched.
+class FlushingSource final : public EntrySource {
+ public:
+  FlushingSource(EntrySource& entries, Mover& mover) : entries_(entries), mover_(mover) {}
+  bool NextBatch(EntryBatch& out) override {
+    mover_.Flush();
+    return entries_.NextBatch(out);
+  }
+
+ private:
+  EntrySource& entries_;
+  Mover& mover_;
+};
+
 class Pipeline {
  public:
   Pipeline(TreeSide& dst, ScanStream& dst_scan, Source& src, Mover& mover, const DestOptions& opts,
@@ -42,27 +51,27 @@ class Pipeline {
         problems_(problems),
         observer_(observer),
         meter_(meter),
+        mover_(mover),
         applier_(mover, problems, observer, meter, SpoolDir(dst)),
         planner_(opts.plan, applier_, opts.max_link_leaders) {}
 
-  PlanTotals Run(Mover& mover, RunStats& stats) {
-    Clock::time_point t0 = Clock::now();
+  PlanTotals Run(RunStats& stats) {
     MergeAndPlan(dst_scan_);
     observer_.Scanned(TreeRole::Destination, dst_scan_.summary().entries);
-    Clock::time_point scanned = Clock::now();
+    double scanned = observer_.Elapsed();
     // SRC's stream has ended: an empty SRC planned only deletions, which wait for the end.
     CheckSourceNotEmpty(planner_.src_entries(), planner_.dst_entries(), opts_.src_name, dst_.name());
     planner_.Finish();
     const PlanTotals& totals = planner_.totals();
     if (meter_) meter_->planned = true;
     observer_.Planned(totals);
-    Clock::time_point planned = Clock::now();
+    double planned = observer_.Elapsed();
 
     applier_.Drain();
     bool src_errors = src_.Finish(stats);  // the source's last problems count for the gate
-    Clock::time_point moved = Clock::now();
+    double moved = observer_.Elapsed();
 
-    if (!mover.dry() && dst_.exists()) {
+    if (!mover_.dry() && dst_.exists()) {
       DestTree tree(UniqueFd(::dup(dst_.root_fd())));
       RemoveStaleTemps(tree, dst_scan_.summary().stale_temps);
     }
@@ -85,19 +94,20 @@ class Pipeline {
     stats.meta_fixed = c.meta_fixed;
     stats.created_other = c.created_other;
     stats.deletes_skipped = c.deletes_skipped;
-    Clock::time_point end = Clock::now();
-    stats.scan_s = Seconds(t0, scanned);
+    double end = observer_.Elapsed();
+    stats.scan_s = scanned;
     stats.hash_s = hash_s_;
-    stats.plan_s = Seconds(t0, planned);
-    stats.transfer_s = Seconds(planned, moved);
-    stats.finish_s = Seconds(moved, end);
-    stats.total_s = Seconds(t0, end);
+    stats.plan_s = planned;
+    stats.transfer_s = moved - planned;
+    stats.finish_s = end - moved;
+    stats.total_s = end;
     return totals;
   }
 
  private:
   void MergeAndPlan(EntrySource& dst_scan) {
-    MergeWalk walk(src_, dst_scan);
+    FlushingSource src(src_, mover_), dst(dst_scan, mover_);
+    MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
       if (pair.src && pair.src->IsFile()) src_file_bytes_ += pair.src->size;
@@ -112,13 +122,13 @@ class Pipeline {
   // Both ends read at once: the source's hashes are asked for (or computed) first, ours
   // are computed while they come.
   void ResolveHashes() {
-    Clock::time_point t = Clock::now();
+    double t = observer_.Elapsed();
     Planner::HashNeeds needs = planner_.TakeHashNeeds();
     if (!needs.src.empty()) src_.StartHashes(needs.src);
     HashDestination(dst_, needs.dst, problems_);
     if (!needs.src.empty()) src_.FinishHashes();
     planner_.Resolve();
-    hash_s_ += Seconds(t, Clock::now());
+    hash_s_ += observer_.Elapsed() - t;
   }
 
   TreeSide& dst_;
@@ -128,6 +138,7 @@ class Pipeline {
   Problems& problems_;
   RunObserver& observer_;
   TransferMeter* meter_;
+  Mover& mover_;
   Applier applier_;
   Planner planner_;
   uint64_t src_file_bytes_ = 0;
@@ -140,7 +151,7 @@ PlanTotals RunDestHalf(TreeSide& dst, ScanStream& dst_scan, Source& src, Mover& 
                        Problems& problems, RunObserver& observer, TransferMeter* meter, RunStats& stats) {
   Pipeline pipeline(dst, dst_scan, src, mover, opts, problems, observer, meter);
   try {
-    return pipeline.Run(mover, stats);
+    return pipeline.Run(stats);
   } catch (...) {
     mover.Abort();  // its threads report to the pipeline's Applier, which goes next
     throw;

@@ -20,6 +20,7 @@ LocalCopier::LocalCopier(TreeSide& src, TreeSide& dst, const ApplyOptions& opts,
 LocalCopier::~LocalCopier() { Abort(); }
 
 void LocalCopier::Abort() {
+  handing_.clear();
   queue_.Close(/*discard=*/true);
   for (auto& t : workers_) t.join();
   workers_.clear();
@@ -33,10 +34,18 @@ void LocalCopier::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
     ahead_.emplace(src_.root_fd(), queue_);
     for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { Work(); });
   }
-  queue_.Push(Job{std::move(a), seq, &done});
+  handing_bytes_ += a.entry.size;
+  handing_.push_back(Job{std::move(a), seq, &done});
+  if (handing_.size() >= kGroupItems || handing_bytes_ >= kGroupBytes) Flush();
+}
+
+void LocalCopier::Flush() {
+  queue_.PushAll(handing_);
+  handing_bytes_ = 0;
 }
 
 void LocalCopier::Drain() {
+  Flush();
   queue_.Close();
   for (auto& t : workers_) t.join();
   workers_.clear();
@@ -45,16 +54,19 @@ void LocalCopier::Drain() {
 
 void LocalCopier::Work() {
   DestTree mine = tree_.Clone();
-  for (Job job; queue_.Pop(job);) {
-    const Entry& e = job.action.entry;
-    CopyResult r = CopyLocalFile(src_.root_fd(), e, mine, opts_.meta, opts_.fsync, problems_);
-    if (r.ok) {
-      src_.store().Record(e, r.hash);
-      dst_.store().Record(e.path, r.info, r.hash);
-      if (meter_) meter_->AddBytes(e.size);
-      limiter_.Acquire(e.size);
+  std::vector<Job> jobs;
+  while (queue_.PopSome(jobs)) {
+    for (Job& job : jobs) {
+      const Entry& e = job.action.entry;
+      CopyResult r = CopyLocalFile(src_.root_fd(), e, mine, opts_.meta, opts_.fsync, problems_);
+      if (r.ok) {
+        src_.store().Record(e, r.hash);
+        dst_.store().Record(e.path, r.info, r.hash);
+        if (meter_) meter_->AddBytes(e.size);
+        limiter_.Acquire(e.size);
+      }
+      job.done->FileDone(job.seq, job.action, r.ok);
     }
-    job.done->FileDone(job.seq, job.action, r.ok);
   }
 }
 

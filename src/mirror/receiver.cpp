@@ -17,9 +17,19 @@ Receiver::Receiver(TreeSide& dst, const ApplyOptions& opts, SourceChannel& chann
       problems_(problems),
       meter_(meter),
       stats_(stats),
-      tree_(UniqueFd(::dup(dst.root_fd()))) {}
+      tree_(UniqueFd(::dup(dst.root_fd()))) {
+  channel_.OnFailure([this](std::exception_ptr e) { OnChannelFailure(e); });
+}
 
-Receiver::~Receiver() { receiver_.reset(); }
+Receiver::~Receiver() {
+  channel_.OnFailure(nullptr);
+  Abort();
+}
+
+void Receiver::Abort() {
+  std::lock_guard lock(receiver_mu_);
+  receiver_.reset();
+}
 
 void Receiver::Apply(const Action& a) { ApplyAction(a, tree_, opts_); }
 
@@ -32,6 +42,11 @@ void Receiver::Start() {
   ro.meter = meter_;
   ro.on_file = [this](const ReceivedFile& r) { OnFile(r); };
   ro.on_fatal = [this](std::exception_ptr e) { OnFatal(e); };
+  std::lock_guard lock(receiver_mu_);
+  {
+    std::lock_guard l(mu_);
+    if (failure_) std::rethrow_exception(failure_);  // the channel failed while we connected
+  }
   receiver_ = std::make_unique<FileReceiver>(std::move(streams), reopen_, tree_, expected_, std::move(ro), problems_);
 }
 
@@ -44,9 +59,9 @@ void Receiver::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
       lock.unlock();
       channel_.Flush();  // what we wait for must have been asked for
       lock.lock();
-      cv_.wait(lock, [&] { return in_flight_.size() < kMaxInFlight || failed_; });
+      cv_.wait(lock, [&] { return in_flight_.size() <= kRoomToAsk || failure_; });
     }
-    if (failed_) throw Error(ExitCode::SocketIo, "the data connections failed");
+    if (failure_) std::rethrow_exception(failure_);
     expected_.Add(a.src_index, {a.entry, seq});
     int64_t index = a.src_index;
     in_flight_.emplace(seq, std::move(a));
@@ -62,6 +77,7 @@ void Receiver::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
 
 void Receiver::OnFile(const ReceivedFile& r) {
   if (r.ok) dst_.store().Record(r.file.entry.path, r.info, r.hash);
+  if (r.discarded) ++discarded_;
   Action a;
   {
     std::lock_guard lock(mu_);
@@ -69,34 +85,49 @@ void Receiver::OnFile(const ReceivedFile& r) {
     if (it == in_flight_.end()) return;
     a = std::move(it->second);
     in_flight_.erase(it);
-    cv_.notify_all();
+    if (in_flight_.size() <= kRoomToAsk) cv_.notify_all();  // what Fetch waits for
   }
   done_->FileDone(r.file.cookie, a, r.ok);
 }
 
-void Receiver::Fail(int64_t, const ExpectedFiles::File& f, const std::string& why) {
+void Receiver::Fail(const ExpectedFiles::File& f, const std::string& why) {
   if (!why.empty()) problems_.Fail(f.entry.path, why);
-  OnFile(ReceivedFile{-1, f, false, Hash128{}, FinalInfo{}});
+  OnFile(ReceivedFile{-1, f, false, false, Hash128{}, FinalInfo{}});
 }
 
-// The run ends: every file still asked for is done (not ok), so nobody waits for it.
-void Receiver::OnFatal(std::exception_ptr) {
+// The run ends: every file still asked for is done (not ok), so nobody waits for it, and
+// the planner, perhaps waiting for the source's next entries, hears of it.
+void Receiver::OnFatal(std::exception_ptr e) {
   {
     std::lock_guard lock(mu_);
-    failed_ = true;
+    if (!failure_) failure_ = e;
     cv_.notify_all();
   }
-  for (auto& [index, f] : expected_.TakeAll()) Fail(index, f, "");
+  channel_.Fail(e);
+  for (auto& [index, f] : expected_.TakeAll()) Fail(f, "");
+}
+
+// From the channel's reader: the data connections stop too, so a Drain waiting for them
+// ends with the channel's error.
+void Receiver::OnChannelFailure(std::exception_ptr e) {
+  std::lock_guard lock(receiver_mu_);
+  if (receiver_) {
+    receiver_->Stop(e);  // calls OnFatal
+  } else {
+    OnFatal(e);
+  }
 }
 
 void Receiver::Drain() {
+  expected_.Close();
   channel_.EndRequests();
   if (!receiver_) return;
   DataReceiveResult r = receiver_->Join();
   stats_.wire_bytes = r.wire_bytes;
+  stats_.files_discarded = discarded_;
   // The sender ends every file it was asked for; one it never mentioned is its bug.
   for (auto& [index, f] : expected_.TakeAll())
-    Fail(index, f, channel_.peer_name() + ": the source never sent " + f.entry.path + ", which it was asked for");
+    Fail(f, channel_.peer_name() + ": the source never sent " + f.entry.path + ", which it was asked for");
 }
 
 }  // namespace ktsync

@@ -2,8 +2,11 @@
 // server). Changes other than file data are made here through a DestTree; a file's data is
 // asked of the source through the SourceChannel and arrives on the data connections, opened
 // when the first file is wanted. At most kMaxInFlight files are asked for and not done.
+// Every file asked for is done, one way or another: when the data connections fail, when
+// the control channel fails, and when the source ends without sending it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <functional>
@@ -26,6 +29,9 @@ namespace ktsync {
 class Receiver final : public Mover {
  public:
   static constexpr size_t kMaxInFlight = 8192;
+  // A full Fetch waits until a whole request batch fits: asking for one file per SendList
+  // cost the source four syscalls a file.
+  static constexpr size_t kRoomToAsk = kMaxInFlight - SourceChannel::kFileRequestBatch;
   using OpenStreams = std::function<std::vector<std::unique_ptr<ByteStream>>()>;
 
   // `stats` gets the encryption, stream count and wire bytes of the data connections.
@@ -37,13 +43,14 @@ class Receiver final : public Mover {
   void Fetch(Action a, uint64_t seq, FileDoneSink& done) override;
   void Flush() override { channel_.Flush(); }
   void Drain() override;
-  void Abort() override { receiver_.reset(); }
+  void Abort() override;
 
  private:
   void Start();
   void OnFile(const ReceivedFile& r);
   void OnFatal(std::exception_ptr e);
-  void Fail(int64_t index, const ExpectedFiles::File& f, const std::string& why);
+  void OnChannelFailure(std::exception_ptr e);
+  void Fail(const ExpectedFiles::File& f, const std::string& why);
 
   TreeSide& dst_;
   const ApplyOptions opts_;
@@ -59,7 +66,9 @@ class Receiver final : public Mover {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<uint64_t, Action> in_flight_;  // by seq
-  bool failed_ = false;
+  std::exception_ptr failure_;                      // what ended the run
+  std::atomic<uint64_t> discarded_{0};
+  std::mutex receiver_mu_;  // receiver_ is started and stopped here, stopped by the channel too
   std::unique_ptr<FileReceiver> receiver_;  // last: its threads call back into the above
 };
 

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 
 #include "mirror/dry_run.h"
 #include "mirror/guards.h"
@@ -25,7 +24,6 @@ constexpr int kAutoStreams = 2;  // one per core on the machines we target; --st
 // A peer's stream may claim that every file has more links: what one run remembers of them.
 constexpr size_t kMaxPeerLinkLeaders = 4'000'000;
 
-using Clock = std::chrono::steady_clock;
 
 // Shows nothing: the first, comparing pass of a run with --max-delete.
 class SilentObserver final : public RunObserver {
@@ -271,9 +269,8 @@ RunResult RunMirror(const RunSpec& run, Problems& problems, RunObserver& observe
                                            "; nothing was changed (review with --dry-run)");
     }
   }
-  Clock::time_point t0 = Clock::now();
   RunResult out = RunOnce(run, problems, observer, meter);
-  out.stats.total_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  out.stats.total_s = observer.Elapsed();
   return out;
 }
 

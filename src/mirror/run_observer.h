@@ -3,6 +3,7 @@
 // finish on the movers' threads), so implementations lock.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,14 @@ class RunObserver {
   virtual void Scanned(TreeRole, uint64_t /*entries*/) {}
   // The plan is complete: its totals are final.
   virtual void Planned(const PlanTotals&) {}
+
+  // The run's one clock, started with the observer: event times, phase times and the
+  // total all count from here, so they can be compared.
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  double Elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count(); }
+
+ private:
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace ktsync

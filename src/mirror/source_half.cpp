@@ -55,10 +55,13 @@ class SourceHalf {
           continue;
         }
         if (!sender_.joinable()) StartSending();
+        std::vector<SendItem> items;
+        items.reserve(r->entries.size());
         for (auto& [index, entry] : r->entries) {
           if (meter_) meter_->AddPlanned(entry.size);
-          queue_.Push(SendItem{index, std::move(entry)});
+          items.push_back(SendItem{index, std::move(entry)});
         }
+        queue_.PushAll(items);
       }
       if (meter_) meter_->planned = true;
       queue_.Close();

@@ -109,11 +109,13 @@ void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore&
   }
   if (to_read.empty()) return;
   WorkQueue<Entry*> queue(to_read.size(), [](Entry* const& e) { return ReadAheadFile{e->path, e->size}; });
-  for (Entry* e : to_read) queue.Push(e);
+  bool ahead = to_read.size() > 1;
+  queue.PushAll(to_read);
   queue.Close();
-  ReadAhead read_ahead(root_dirfd, queue, /*start=*/to_read.size() > 1);
+  ReadAhead read_ahead(root_dirfd, queue, ahead);
   Reader reader;
-  for (Entry* e; queue.Pop(e);) HashOne(root_dirfd, *e, store, problems, reader);
+  // One at a time: ReadAhead warms what is not taken yet.
+  for (std::vector<Entry*> next; queue.PopSome(next, 1);) HashOne(root_dirfd, *next[0], store, problems, reader);
 }
 
 }  // namespace ktsync

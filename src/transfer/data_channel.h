@@ -93,16 +93,21 @@ class ExpectedFiles {
   std::optional<File> Claim(int64_t index);
   std::vector<std::pair<int64_t, File>> TakeAll();  // what never arrived
   size_t size() const;
+  // Nothing more will be asked for. Before this, a sender's final Done is a protocol error.
+  void Close();
+  bool closed() const;
 
  private:
   mutable std::mutex mu_;
   std::unordered_map<int64_t, File> files_;
+  bool closed_ = false;
 };
 
 struct ReceivedFile {
   int64_t index;
   const ExpectedFiles::File& file;
   bool ok;        // committed; otherwise its problem was recorded (or the sender's will be)
+  bool discarded; // the sender ended it with the discard flag: its report says why
   Hash128 hash;   // ok only
   FinalInfo info; // ok only
 };
@@ -132,6 +137,9 @@ class FileReceiver {
 
   // Waits for every stream's Done; rethrows the first run-ending error.
   DataReceiveResult Join();
+  // The run ends for a reason found elsewhere (the control channel failed): the streams
+  // stop, on_fatal is called, and Join rethrows `why` (unless an error came first).
+  void Stop(std::exception_ptr why) { Fatal(why); }
 
  private:
   class Stream;

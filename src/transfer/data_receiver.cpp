@@ -34,6 +34,16 @@ size_t ExpectedFiles::size() const {
   return files_.size();
 }
 
+void ExpectedFiles::Close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+}
+
+bool ExpectedFiles::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
 class FileReceiver::Stream {
  public:
   Stream(std::unique_ptr<ByteStream> stream, int no, FileReceiver& owner, const DestTree& tree)
@@ -61,6 +71,7 @@ class FileReceiver::Stream {
             continue;
           }
           ExpectEmptyPayload(FrameType::Done, payload);
+          if (!owner_.expected_.closed()) ThrowProtocolError("data connection ended while files were still due");
           stream_->ShutdownWrite();
           return;
         default:
@@ -80,7 +91,7 @@ class FileReceiver::Stream {
     ExpectedFiles::File f = std::move(*file_);
     file_.reset();
     pending_.reset();
-    if (owner_.opts_.on_file) owner_.opts_.on_file(ReceivedFile{index_, f, false, Hash128{}, FinalInfo{}});
+    if (owner_.opts_.on_file) owner_.opts_.on_file(ReceivedFile{index_, f, false, false, Hash128{}, FinalInfo{}});
   }
 
   uint64_t wire_bytes = 0;
@@ -121,12 +132,14 @@ class FileReceiver::Stream {
   void End(std::string_view payload) {
     if (!file_) ThrowProtocolError("FileEnd outside a file");
     FileEnd end = DecodeFileEnd(payload);
+    bool discarded = end.flags & kFileEndDiscard;
+    // Thrown while file_ is held, so that Abandon reports the file.
+    if (!discarded && left_ != 0) ThrowProtocolError("file shorter than announced: " + file_->entry.path);
     ExpectedFiles::File f = std::move(*file_);
     file_.reset();
-    ReceivedFile r{index_, f, false, Hash128{}, FinalInfo{}};
+    ReceivedFile r{index_, f, false, discarded, Hash128{}, FinalInfo{}};
     // Discarded: the sender reports why; DST keeps what it had.
-    if (!(end.flags & kFileEndDiscard)) {
-      if (left_ != 0) ThrowProtocolError("file shorter than announced: " + f.entry.path);
+    if (!discarded) {
       if (pending_) {
         r.hash = hasher_.Digest();
         try {
@@ -183,8 +196,8 @@ void FileReceiver::Fatal(std::exception_ptr e) {
     std::lock_guard lock(mu_);
     if (error_) return;
     error_ = e;
+    for (auto& s : streams_) s->Interrupt();  // the run ends: the other streams stop too
   }
-  for (auto& s : streams_) s->Interrupt();  // the run ends: the other streams stop too
   if (opts_.on_fatal) opts_.on_fatal(e);
 }
 
@@ -192,9 +205,9 @@ DataReceiveResult FileReceiver::Join() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   DataReceiveResult r;
+  std::lock_guard lock(mu_);  // a Stop may come from another thread
   for (auto& s : streams_) r.wire_bytes += s->wire_bytes;
   streams_.clear();  // drops unfinished temp files before an error propagates
-  std::lock_guard lock(mu_);
   if (error_) std::rethrow_exception(error_);
   return r;
 }

@@ -177,14 +177,15 @@ DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const
   std::exception_ptr first_error;
   auto work = [&](StreamSender& s) {
     try {
-      for (SendItem item;;) {
-        if (!queue.TryPop(item)) {
+      for (std::vector<SendItem> items;;) {
+        if (!queue.TryPopSome(items)) {
           s.Flush();
-          if (!queue.Pop(item)) break;
+          if (!queue.PopSome(items)) break;
         }
-        s.Send(item);
+        for (const SendItem& item : items) s.Send(item);
       }
-      s.Finish();
+      // A failed run ends its streams without Done, and waits for no receiver.
+      if (!queue.discarded()) s.Finish();
     } catch (...) {
       std::lock_guard lock(mu);
       if (!first_error) first_error = std::current_exception();

@@ -12,7 +12,7 @@ SourceChannel::~SourceChannel() {
   if (!reader_.joinable()) return;
   {
     std::lock_guard lock(mu_);
-    if (!ended_ && !error_) in_.ShutdownRead();
+    if (!reader_done_) in_.ShutdownRead();
   }
   reader_.join();
 }
@@ -25,12 +25,44 @@ void SourceChannel::ReadLoop() {
       if (!f) throw Error(ExitCode::SocketIo, in_.peer() + ": connection closed before the run finished");
       Handle(f->type, f->payload);
       std::lock_guard lock(mu_);
-      if (ended_) return;
+      if (ended_) {
+        reader_done_ = true;
+        return;
+      }
     }
   } catch (...) {
-    std::lock_guard lock(mu_);
-    error_ = std::current_exception();
-    cv_.notify_all();
+    std::exception_ptr e = std::current_exception();
+    {
+      std::lock_guard lock(mu_);
+      if (!error_) error_ = e;
+      reader_done_ = true;
+      cv_.notify_all();
+    }
+    std::lock_guard lock(failure_mu_);
+    if (on_failure_ && !failure_told_) {
+      failure_told_ = true;
+      on_failure_(e);
+    }
+  }
+}
+
+void SourceChannel::Fail(std::exception_ptr why) {
+  std::lock_guard lock(mu_);
+  if (!error_) error_ = why;
+  cv_.notify_all();
+}
+
+void SourceChannel::OnFailure(std::function<void(std::exception_ptr)> f) {
+  std::lock_guard lock(failure_mu_);
+  on_failure_ = std::move(f);
+  std::exception_ptr e;
+  {
+    std::lock_guard l(mu_);
+    e = error_;
+  }
+  if (e && on_failure_ && !failure_told_) {
+    failure_told_ = true;
+    on_failure_(e);
   }
 }
 
@@ -77,6 +109,8 @@ void SourceChannel::Handle(FrameType type, std::string_view payload) {
       break;
     }
     case FrameType::Result:
+      if (!manifest_ended_ || !hash_waiting_.empty() || !requests_over_)
+        ThrowProtocolError("Result before the file list, the hash replies or the requests ended");
       end_.stats = DecodeStats(payload);
       ended_ = true;
       break;
@@ -170,9 +204,12 @@ void SourceChannel::FlushLocked() {
 
 void SourceChannel::EndRequests() {
   std::lock_guard lock(write_mu_);
-  if (requests_ended_) return;
+  {
+    std::lock_guard l(mu_);
+    if (requests_over_) return;
+    requests_over_ = true;
+  }
   FlushLocked();
-  requests_ended_ = true;
   Write(FrameType::Done, {});
 }
 

@@ -8,7 +8,8 @@
 //                  checked in order by a ManifestDecoder; then ManifestEnd with the count.
 //   HashReply      only for requested entries, in request order.
 //   Report         the source's problems: at most kMaxReports kept, the rest counted.
-//   Result         the source's numbers, once, last (the reader then stops).
+//   Result         the source's numbers, once, last: after ManifestEnd, the replies to
+//                  every hash request and this end's Done (the reader then stops).
 //   Error          the run ends with the peer's code and message.
 // Anything else, or out of turn, ends the run with a protocol error (exit 12).
 //
@@ -73,6 +74,13 @@ class SourceChannel {
   // Pull: tells the server the session is over.
   void SendDone();
   const std::string& peer_name() const { return in_.peer(); }
+  // `f` is called once, on the reader's thread, if the channel fails (at once when it
+  // already has): whoever waits for file data stops waiting. Reset it (nullptr) before
+  // its target goes away; once that returns, `f` is not running.
+  void OnFailure(std::function<void(std::exception_ptr)> f);
+  // The run ends for a reason found elsewhere (the data connections failed): every wait
+  // here ends by rethrowing `why` (unless the channel failed first).
+  void Fail(std::exception_ptr why);
 
  private:
   void ReadLoop();
@@ -87,7 +95,6 @@ class SourceChannel {
   std::mutex write_mu_;
   std::vector<int64_t> file_batch_;
   std::string buf_;
-  bool requests_ended_ = false;
   int64_t granted_ = kWindow;   // send_below of the last Credit (the first is implicit)
   int64_t released_ = 0;
 
@@ -101,6 +108,12 @@ class SourceChannel {
   SourceEnd end_;
   bool ended_ = false;
   std::exception_ptr error_;
+  bool reader_done_ = false;
+  bool requests_over_ = false;  // EndRequests was called
+
+  std::mutex failure_mu_;  // held while on_failure_ runs
+  std::function<void(std::exception_ptr)> on_failure_;
+  bool failure_told_ = false;
   std::thread reader_;  // last: starts once everything above is set
 };
 

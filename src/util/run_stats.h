@@ -18,6 +18,7 @@ struct RunStats {
   uint64_t files_sent = 0;       // whole files written to DST
   uint64_t bytes_sent = 0;       // their content bytes
   uint64_t wire_bytes = 0;       // bytes on the data connections (0 for local)
+  uint64_t files_discarded = 0;  // received as "discarded": the source must report each one
   uint64_t deleted = 0;
   uint64_t meta_fixed = 0;
   uint64_t created_other = 0;
@@ -29,12 +30,12 @@ struct RunStats {
   std::string encryption_recv;
   int streams = 0;
 
-  // Phases overlap (data moves while the trees are listed): scan_s is the time until both
-  // trees were listed and compared, hash_s the part of it spent waiting for content hashes,
-  // plan_s the time until the plan was complete, transfer_s from then until the last file
-  // was done, finish_s the deletions, directory times and caches after that.
+  // Phases overlap (data moves while the trees are listed), and count from the start of
+  // the run (RunObserver's clock): scan_s is the time until both trees were listed and
+  // compared, hash_s the part of it spent waiting for content hashes, plan_s the time until
+  // the plan was complete, transfer_s from then until the last file was done, finish_s the
+  // deletions, directory times and caches after that.
   double scan_s = 0, hash_s = 0, plan_s = 0, transfer_s = 0, finish_s = 0, total_s = 0;
-  double first_change_s = -1;    // when the first change was done (-1: none)
 };
 
 }  // namespace ktsync

@@ -19,6 +19,11 @@
 
 namespace ktsync {
 
+// Items are handed over in groups of up to kGroupItems adding up to at most kGroupBytes
+// (a larger one alone): a hand-off per file costs more than copying a small one.
+inline constexpr size_t kGroupItems = 64;
+inline constexpr uint64_t kGroupBytes = 1 << 20;
+
 template <class Item>
 class WorkQueue final : public ReadAheadList {
  public:
@@ -26,50 +31,60 @@ class WorkQueue final : public ReadAheadList {
 
   WorkQueue(size_t capacity, Describe describe) : capacity_(capacity), describe_(std::move(describe)) {}
 
-  // Blocks while the queue is full; false (the item dropped) once closed.
-  bool Push(Item item) {
+  // Push for each of `items`, under one lock: one hand-off instead of one per item. A
+  // producer that found the queue full waits until it is half empty, not for each slot.
+  // False once closed (the rest dropped). `items` is left empty.
+  bool PushAll(std::vector<Item>& items) {
     std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return items_.size() < capacity_ || closed_; });
-    if (closed_) return false;
-    items_.push_back(std::move(item));
-    not_empty_.notify_one();
-    return true;
+    bool open = true;
+    for (Item& item : items) {
+      if (items_.size() >= capacity_) {
+        not_empty_.notify_all();
+        not_full_.wait(lock, [&] { return items_.size() <= capacity_ / 2 || closed_; });
+      }
+      if (closed_) {
+        open = false;
+        break;
+      }
+      items_.push_back(std::move(item));
+    }
+    items.clear();
+    not_empty_.notify_all();
+    return open;
   }
 
+  // Takes at least one item and then more while they add up to at most `max_bytes` (by
+  // their description's size) and `max_items`: small files go in groups, a large one alone.
   // Blocks until an item is there; false once the queue is closed and empty.
-  bool Pop(Item& out) {
+  bool PopSome(std::vector<Item>& out, size_t max_items = kGroupItems, uint64_t max_bytes = kGroupBytes) {
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
-    if (items_.empty()) return false;
-    out = std::move(items_.front());
-    items_.pop_front();
-    ++taken_;
-    not_full_.notify_one();
-    return true;
+    return TakeSome(out, max_items, max_bytes);
   }
 
-  // An item if one is queued now; never blocks.
-  bool TryPop(Item& out) {
+  // PopSome if items are queued now; never blocks.
+  bool TryPopSome(std::vector<Item>& out, size_t max_items = kGroupItems, uint64_t max_bytes = kGroupBytes) {
     std::lock_guard lock(mu_);
-    if (items_.empty()) return false;
-    out = std::move(items_.front());
-    items_.pop_front();
-    ++taken_;
-    not_full_.notify_one();
-    return true;
+    return TakeSome(out, max_items, max_bytes);
   }
 
-  // No more items: readers drain what is queued, then Pop returns false. With `discard`,
-  // what is queued is dropped too (the run failed; Push blockers wake up).
+  // No more items: readers drain what is queued, then PopSome returns false. With
+  // `discard`, what is queued is dropped too (the run failed; a waiting PushAll wakes up).
   void Close(bool discard = false) {
     std::lock_guard lock(mu_);
     closed_ = true;
+    discarded_ = discarded_ || discard;
     if (discard) {
       taken_ += items_.size();
       items_.clear();
     }
     not_empty_.notify_all();
     not_full_.notify_all();
+  }
+
+  bool discarded() const {  // closed with `discard`: the run failed
+    std::lock_guard lock(mu_);
+    return discarded_;
   }
 
   uint64_t taken() const override {
@@ -85,6 +100,21 @@ class WorkQueue final : public ReadAheadList {
   }
 
  private:
+  bool TakeSome(std::vector<Item>& out, size_t max_items, uint64_t max_bytes) {  // mu_ held
+    out.clear();
+    uint64_t bytes = 0;
+    while (!items_.empty() && out.size() < max_items) {
+      uint64_t size = describe_(items_.front()).size;
+      if (!out.empty() && bytes + size > max_bytes) break;
+      bytes += size;
+      out.push_back(std::move(items_.front()));
+      items_.pop_front();
+      ++taken_;
+    }
+    if (items_.size() <= capacity_ / 2) not_full_.notify_one();
+    return !out.empty();
+  }
+
   const size_t capacity_;
   const Describe describe_;
   mutable std::mutex mu_;
@@ -92,6 +122,7 @@ class WorkQueue final : public ReadAheadList {
   std::deque<Item> items_;
   uint64_t taken_ = 0;
   bool closed_ = false;
+  bool discarded_ = false;
 };
 
 }  // namespace ktsync

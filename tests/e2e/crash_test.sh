@@ -104,9 +104,10 @@ EOF
 }
 
 # sampler DIR STOPFILE: until STOPFILE exists, check every file under its final name.
+# It also stops when STOPFILE's directory is gone: a test that died left it running.
 sampler() {
     local n=0
-    while [[ ! -e $2 ]]; do
+    while [[ ! -e $2 && -d ${2%/*} ]]; do
         check_versions "$1" >>"$T/sampler.bad" || true
         n=$((n + 1))
         sleep 0.02
