@@ -4,11 +4,13 @@
 For every dataset and scenario (see tools.py) each tool runs --runs times
 (--info-runs for rows the issue sets no target for, to fit the full run in
 about half an hour), alternating (round r starts with the r-th tool), each run
-from a freshly reset
-destination, with ktsync's state databases wiped and (when allowed) the page
-cache dropped.  The first run of every tool is verified against the expected
-tree with `rsync -ani --delete`.  Results: DATA/results/<time>/{results.json,
-results.csv,report.md,logs/} and bench/results/latest.md.
+from a freshly reset destination, with ktsync's state databases wiped and (when
+allowed) the page cache dropped.  The first run of every tool is verified
+against the expected tree with `rsync -ani --delete`.  With a baseline binary
+(--baseline, default /var/tmp/ktsync-base) the previous ktsync runs every ktsync
+scenario too, as "ktsync-base", against its own copy on the remote side.
+Results: DATA/results/<time>/{results.json,results.csv,report.md,logs/} and
+bench/results/latest.md.
 """
 import argparse
 import csv
@@ -35,8 +37,11 @@ from measure import Runner, can_drop_caches, drop_caches, write_wrappers  # noqa
 from sshd import PrivateSshd, free_port  # noqa: E402
 
 DATASETS = ["large", "small", "many"]
+DEFAULT_BASELINE = "/var/tmp/ktsync-base"
 T0 = time.monotonic()
 ITEM_RE = re.compile(r"^(\*deleting  |[<>ch.*][fdLDS][.+a-zA-Z?]{9}) ")
+JSON_T_RE = re.compile(r'"t":([-+0-9.eE]+)')
+JSON_KEEP_ITEMS = 20  # item lines of a --json log kept (a 1M-entry push prints 1M)
 
 
 def progress(msg):
@@ -48,17 +53,23 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small datasets (large 4x64 MiB, many 20k, mem 100k), 1 run each")
+                   help="small datasets (large 4x64 MiB, many 20k, mem 100k and 10k), 1 run each")
     p.add_argument("--runs", type=int, help="timed runs per tool (default 3, --quick 1)")
     p.add_argument("--info-runs", type=int,
                    help="runs of rows without a target (default: min(--runs, 2))")
-    p.add_argument("--mem-runs", type=int, default=1, help="runs of the 1M-entry memory bench")
+    p.add_argument("--mem-runs", type=int, default=1,
+                   help="runs per tool on the memory trees (1M and 100k entries)")
     p.add_argument("--only", action="append", default=[],
-                   help="dataset(s) to run: large, small, many, mem (repeatable, comma list)")
+                   help="dataset(s) to run: large, small, many, mem (repeatable, comma list; "
+                   "mem runs mem-100k and mem)")
     p.add_argument("--scenario", action="append", default=[],
                    help="scenario(s): " + ", ".join(tools.SCENARIO_ORDER))
     p.add_argument("--data", default="/var/tmp/ktsync-bench", help="data dir")
     p.add_argument("--ktsync", default=os.path.join(os.path.dirname(HERE), "build", "ktsync"))
+    p.add_argument("--baseline", metavar="PATH",
+                   help="previous ktsync binary, run side by side as ktsync-base (default %s "
+                   "if executable)" % DEFAULT_BASELINE)
+    p.add_argument("--no-baseline", action="store_true", help="do not run the baseline")
     p.add_argument("--dst-fs", choices=["auto", "loop", "plain"], default="auto",
                    help="where destinations live (see dstfs.py)")
     p.add_argument("--warm", action="store_true", help="never drop the page cache")
@@ -66,22 +77,37 @@ def parse_args(argv):
     a = p.parse_args(argv)
     a.runs = a.runs or (1 if a.quick else 3)
     a.info_runs = a.info_runs or min(a.runs, 2)
-    a.only = [x for v in a.only for x in v.split(",") if x] or DATASETS + ["mem"]
+    only = [x for v in a.only for x in v.split(",") if x] or DATASETS + ["mem"]
     a.scenario = [x for v in a.scenario for x in v.split(",") if x] or tools.SCENARIO_ORDER
-    for x in a.only:
-        if x not in DATASETS + ["mem"]:
+    for x in only:
+        if x not in DATASETS + tools.MEM_DATASETS:
             p.error("unknown dataset " + x)
+    # "mem" means both memory trees (the 100k one for the flatness check), small first.
+    a.only = []
+    for x in only:
+        for y in (tools.MEM_DATASETS if x == "mem" else [x]):
+            if y not in a.only:
+                a.only.append(y)
     for x in a.scenario:
         if x not in tools.SCENARIO_ORDER:
             p.error("unknown scenario " + x)
     a.data = os.path.abspath(a.data)
     a.ktsync = os.path.abspath(a.ktsync)
+    if a.no_baseline:
+        if a.baseline:
+            p.error("--baseline and --no-baseline")
+    elif a.baseline:
+        a.baseline = os.path.abspath(a.baseline)
+        if not os.access(a.baseline, os.X_OK):
+            p.error("--baseline %s: not an executable file" % a.baseline)
+    elif os.path.isfile(DEFAULT_BASELINE) and os.access(DEFAULT_BASELINE, os.X_OK):
+        a.baseline = DEFAULT_BASELINE
     return a
 
 
 def rmtree(path):
-    if os.path.lexists(path):
-        shutil.rmtree(path)
+    if os.path.lexists(path):  # rm: faster than shutil.rmtree on the 1M-entry trees
+        subprocess.run(["rm", "-rf", "--", path], check=True)
 
 
 def wait_listen(port, seconds=10.0):
@@ -108,10 +134,51 @@ def tree_diffs(expected, dst):
         ["rsync exit %d" % out.returncode] if out.returncode else [])
 
 
-def count_check(dst, want_files):
-    """Cheap check for the 1M-entry tree: the number of files (names only, no stat)."""
-    n = sum(len(files) for _, _, files in os.walk(dst))
-    return "ok (%d files)" % n if n == want_files else "%d of %d FILES" % (n, want_files)
+def json_times(log):
+    """Read a `ktsync mirror --json` log: the time of the first item (and of the first
+    `send` item: a file committed at DST), of the `scanned` events and of `plan`; then
+    rewrite LOG without all but the first JSON_KEEP_ITEMS item lines (a 1M-entry push
+    prints a million).  Times are the events' "t" (seconds since ktsync started); the
+    earliest t of each kind is taken (items are printed as changes finish)."""
+    out = {"items": 0, "first_item_t": None, "first_send_t": None}
+    kept = []
+    with open(log, errors="replace") as f:
+        for line in f:
+            if line.startswith('{"event":"item"'):
+                out["items"] += 1
+                if out["items"] <= JSON_KEEP_ITEMS:
+                    kept.append(line)
+                m = JSON_T_RE.match(line, line.rfind('"t":'))  # "t" is the last field
+                if not m:
+                    continue
+                t = float(m.group(1))
+                if out["first_item_t"] is None or t < out["first_item_t"]:
+                    out["first_item_t"] = t
+                if '"op":"send"' in line and (out["first_send_t"] is None
+                                              or t < out["first_send_t"]):
+                    out["first_send_t"] = t
+                continue
+            kept.append(line)
+            if not line.startswith("{"):
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("event") == "scanned" and "t" in ev:
+                out["scanned_%s_t" % ev.get("side")] = ev["t"]
+                out["scanned_%s_entries" % ev.get("side")] = ev.get("entries")
+            elif ev.get("event") == "plan" and "t" in ev:
+                out["plan_t"] = ev["t"]
+            elif ev.get("event") == "summary":
+                out["summary_seconds"] = ev.get("seconds")
+    if out["items"] > JSON_KEEP_ITEMS:
+        kept.append("# bench: %d more item lines of the --json stream dropped\n"
+                    % (out["items"] - JSON_KEEP_ITEMS))
+    with open(log + ".tmp", "w") as f:
+        f.writelines(kept)
+    os.replace(log + ".tmp", log)
+    return out
 
 
 class Bench:
@@ -147,12 +214,16 @@ class Bench:
         top = os.path.join(self.a.data, self.profile, ds)
         src, base = os.path.join(top, src_name), os.path.join(top, "src")
         dst = os.path.join(dst_root, "dst")
-        drop = self.can_drop and ds != "mem"
+        mem = tools.is_mem(ds)
+        drop = self.can_drop and not mem
         self.reset_dst(dst_kind, base, dst)
         self.wipe_state()
         port = free_port() if tool == "plain-pipe" else None
-        argv, recv_argv = self.cmds.build(tool, src, dst, port)
-        self.commands.setdefault(tool, shlex.join(argv))
+        # Pushes of the memory trees print the --json stream: the time to first byte.
+        json_out = mem and sc == "push" and tool in tools.JSON_TOOLS
+        argv, recv_argv = self.cmds.build(tool, src, dst, port, json=json_out)
+        self.commands.setdefault(tool + (" (memory trees)" if json_out else ""),
+                                 shlex.join(argv))
         if recv_argv:
             self.commands.setdefault(tool + " (receiver)", shlex.join(recv_argv))
         drop_caches(drop)
@@ -166,6 +237,8 @@ class Bench:
                 raise RuntimeError("plaintext receiver did not listen on port %d" % port)
         res = self.runner.run(argv, log, side)
         res.update(dataset=ds, scenario=sc, tool=tool, run=run, dropped=drop)
+        if json_out:
+            res.update(json_times(log))
         if res["rc"] != 0:
             with open(log, errors="replace") as f:
                 tail = f.read()[-1500:]
@@ -173,12 +246,16 @@ class Bench:
                                   "rc": res["rc"], "command": shlex.join(argv), "tail": tail})
             progress("FAILED rc=%d: %s\n%s" % (res["rc"], shlex.join(argv), tail))
         elif run == 0:
-            res["check"] = (count_check(dst, info["files"]) if ds == "mem" else
-                            self.check(sc, tool, base, src, dst, log, info))
+            res["check"] = self.check(sc, tool, base, src, dst, log, info)
         self.samples.append(res)
-        progress("%s/%s run %d/%d %-20s %7.2f s%s" % (
-            ds, sc, run + 1, runs, tool,
-            res["wall"], "  check: " + res["check"] if "check" in res else ""))
+        ttfb = ""
+        if res.get("first_send_t") is not None or res.get("scanned_src_t") is not None:
+            ttfb = "  first send %s s, src scanned %s s" % tuple(
+                "-" if res.get(k) is None else "%.2f" % res[k]
+                for k in ("first_send_t", "scanned_src_t"))
+        progress("%s/%s run %d/%d %-20s %7.2f s%s%s" % (
+            ds, sc, run + 1, runs, tool, res["wall"],
+            "  check: " + res["check"] if "check" in res else "", ttfb))
 
     def check(self, sc, tool, base, src, dst, log, info):
         if sc == "dryrun":
@@ -215,20 +292,23 @@ class Bench:
     def runs_for(self, ds, sc, tool):
         """Rows with a target get --runs; rows without one --info-runs; ktsync as
         many as its most-run competitor; the memory bench --mem-runs."""
-        if ds == "mem":
+        if tools.is_mem(ds):
             return self.a.mem_runs
-        names = tools.tools_for(ds, sc)
+        names = self.tools_for(ds, sc)
         if tool != names[0]:
             return self.a.runs if tools.target_for(ds, sc, tool) else self.a.info_runs
         return max(self.runs_for(ds, sc, t) for t in names[1:])
 
+    def tools_for(self, ds, sc):
+        return tools.tools_for(ds, sc, baseline=bool(self.a.baseline))
+
     def run_dataset(self, ds):
         info = gen_dataset.info(self.profile, ds)
-        mem = ds == "mem"
-        if not mem:  # the memory tree is run warm (see dstfs.py)
+        mem = tools.is_mem(ds)
+        if not mem:  # the memory trees are run warm (see dstfs.py)
             progress("%s: priming (one untimed read of the dataset)" % ds)
             self.prime(ds)
-        table = tools.MEM_SCENARIOS if mem else tools.SCENARIOS
+        table = tools.scenarios_for(ds)
         dst_root = self.dst.mem_root() if mem else self.dst.root
         if not mem:
             progress("%s: warming the destination filesystem (one untimed copy)" % ds)
@@ -236,7 +316,7 @@ class Bench:
         for sc in tools.SCENARIO_ORDER:
             if sc not in table or sc not in self.a.scenario:
                 continue
-            names = tools.tools_for(ds, sc)
+            names = self.tools_for(ds, sc)
             counts = {t: self.runs_for(ds, sc, t) for t in names}
             for r in range(max(counts.values())):
                 order = names[r % len(names):] + names[:r % len(names)]
@@ -253,15 +333,23 @@ class Bench:
         for ds in a.only:
             gen_dataset.ensure(a.data, self.profile, ds, log=sys.stderr)
             infos[ds] = gen_dataset.info(self.profile, ds)
-        self.snapshot_ktsync()
+        a.ktsync, self.ktsync_origin = self.snapshot(a.ktsync, "ktsync")
+        self.baseline_origin = None
+        if a.baseline:
+            a.baseline, self.baseline_origin = self.snapshot(a.baseline, "ktsync-base")
+            progress("baseline: " + self.baseline_origin)
+        else:
+            progress("baseline: none (%s)" % ("--no-baseline" if a.no_baseline else
+                                              DEFAULT_BASELINE + " not found"))
         self.dst = DstFs(a.data, a.dst_fs).setup()
         progress("destinations: " + self.dst.description)
         self.sshd = PrivateSshd(os.path.join(a.data, "ssh")).start()
         wrap = write_wrappers(os.path.join(a.data, "bin"), a.ktsync,
-                              os.path.join(a.data, "tmp", "remote.time"), self.state_remote)
+                              os.path.join(a.data, "tmp", "remote.time"), self.state_remote,
+                              a.baseline)
         self.runner = Runner(os.path.join(a.data, "tmp"), self.sshd)
         self.cmds = tools.Commands(a.ktsync, self.sshd, wrap, self.state_local,
-                                   self.runner.remote_time)
+                                   self.runner.remote_time, a.baseline)
         try:
             meta = self.environment()
             large = os.path.join(a.data, self.profile, "large", "src")
@@ -277,22 +365,46 @@ class Bench:
         self.write(meta, infos, ceil)
         return 0
 
-    def snapshot_ktsync(self):
-        """Run a private copy: others may relink build/ktsync during the bench."""
-        src = self.a.ktsync
-        st = os.stat(src)
-        dst = os.path.join(self.a.data, "bin", "ktsync")
+    def snapshot(self, src, name):
+        """Run a private copy DATA/bin/NAME: others may relink build/ktsync during the
+        bench.  A binary being relinked is missing, not yet executable or still
+        growing: wait until it is executable and unchanged for 3 s, and copy again if
+        it changed during the copy.  -> (path of the copy, description of the original)."""
+        dst = os.path.join(self.a.data, "bin", name)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(src, dst + ".new")
+
+        def sig():
+            try:
+                st = os.stat(src)
+            except FileNotFoundError:
+                return None
+            return (st.st_size, st.st_mtime_ns) if os.access(src, os.X_OK) else None
+
+        for attempt in range(120):
+            before = sig()
+            time.sleep(3)
+            if before is None or sig() != before:
+                if attempt % 5 == 0:
+                    progress("%s missing or being relinked; waiting" % src)
+                continue
+            shutil.copy2(src, dst + ".new")
+            if sig() != before or os.path.getsize(dst + ".new") != before[0]:
+                continue
+            if subprocess.run([dst + ".new", "--version"], capture_output=True).returncode:
+                continue
+            break
+        else:
+            raise RuntimeError("%s: no stable executable to copy after 6 minutes" % src)
         os.replace(dst + ".new", dst)
         with open(dst, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]
-        self.ktsync_origin = "%s (built %s, sha256 %s...)" % (
-            src, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime)), digest)
-        self.a.ktsync = dst
+        return dst, "%s (built %s, sha256 %s...)" % (
+            src, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(before[1] / 1e9)), digest)
 
     def environment(self):
         ver = subprocess.run([self.a.ktsync, "--version"], capture_output=True, text=True)
+        base_ver = subprocess.run([self.a.baseline, "--version"], capture_output=True,
+                                  text=True).stdout.strip() if self.a.baseline else None
         rs = subprocess.run(["rsync", "--version"], capture_output=True, text=True)
         with open("/proc/loadavg") as f:
             load = " ".join(f.read().split()[:3])
@@ -300,6 +412,7 @@ class Bench:
                 "profile": self.profile, "runs": self.a.runs, "info_runs": self.a.info_runs,
                 "mem_runs": self.a.mem_runs,
                 "ktsync": self.ktsync_origin, "ktsync_version": ver.stdout.strip(),
+                "baseline": self.baseline_origin, "baseline_version": base_ver,
                 "rsync_version": rs.stdout.splitlines()[0] if rs.stdout else "?",
                 "kernel": os.uname().release, "cpus": os.cpu_count(),
                 "ktls_available": "tls" in open("/proc/sys/net/ipv4/tcp_available_ulp").read(),
@@ -314,7 +427,8 @@ class Bench:
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump(doc, f, indent=1)
         keys = ["dataset", "scenario", "tool", "run", "wall", "rc", "cli_user", "cli_sys",
-                "cli_rss_kb", "srv_cpu", "rem_user", "rem_sys", "rem_rss_kb", "dropped", "check"]
+                "cli_rss_kb", "srv_cpu", "rem_user", "rem_sys", "rem_rss_kb", "dropped", "check",
+                "first_item_t", "first_send_t", "scanned_src_t", "plan_t"]
         with open(os.path.join(self.out, "results.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
             w.writeheader()

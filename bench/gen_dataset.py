@@ -11,8 +11,10 @@ hash of the dataset name, so every byte is reproducible and incompressible.
 File sizes, the changed-file sample and all mtimes come from seeded PRNGs and
 fixed epochs, so two generations of the same spec are byte- and time-identical.
 
-The memory tree ("mem") is N empty files in 1000-file directories; it only has
-src/ and its file mtimes are left at creation time (no run compares them).
+The memory trees ("mem": 1M, "mem-100k": 100k; --quick 100k and 10k) are N empty
+files in 1000-file directories (1M: 1000 dirs, 1,001,001 entries with the root); they
+only have src/ and their file mtimes are left at creation time (every reset and
+check copies or compares them as they are).
 
 CLI:  gen_dataset.py DATA_ROOT NAME [--quick]     (prints the dataset dir)
 """
@@ -39,12 +41,14 @@ SPECS = {
         "small": ("small", 10_000, (1 * KIB, 12 * KIB)),
         "many": ("small", 100_000, (1 * KIB, 12 * KIB)),
         "mem": ("mem", 1_000_000, 0),
+        "mem-100k": ("mem", 100_000, 0),
     },
     "quick": {
         "large": ("large", 4, 64 * MIB),
         "small": ("small", 10_000, (1 * KIB, 12 * KIB)),
         "many": ("small", 20_000, (1 * KIB, 12 * KIB)),
         "mem": ("mem", 100_000, 0),
+        "mem-100k": ("mem", 10_000, 0),  # --quick: 10x smaller, so flatness is still checked
     },
 }
 
@@ -186,8 +190,17 @@ def info(profile, name):
     sizes = file_sizes(name, kind, count, size) if kind != "mem" else [0] * count
     changed = changed_files(name, kind, count) if kind != "mem" else []
     index = {p: i for i, p in enumerate(file_list(kind, count))} if changed else {}
+    if kind == "mem":
+        dirs = (count + MEM_FILES_PER_DIR - 1) // MEM_FILES_PER_DIR
+    else:  # every directory, the intermediate levels included
+        dirs = set()
+        for p in {os.path.dirname(p) for p in file_list(kind, count)} - {""}:
+            while p and p not in dirs:
+                dirs.add(p)
+                p = os.path.dirname(p)
+        dirs = len(dirs)
     return {"name": name, "kind": kind, "files": count, "bytes": sum(sizes),
-            "changed_files": len(changed),
+            "entries": count + dirs + 1, "changed_files": len(changed),
             "changed_bytes": sum(sizes[index[p]] for p in changed)}
 
 

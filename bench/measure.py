@@ -67,17 +67,23 @@ def parse_time_file(path):
     return user, sys_, rss, n
 
 
-def write_wrappers(bin_dir, ktsync, remote_time, remote_state):
-    """Remote-side wrappers; return {"ktsync": path, "rsync": path, "tar": path}."""
+def write_wrappers(bin_dir, ktsync, remote_time, remote_state, base=None):
+    """Remote-side wrappers; return {"ktsync": path, "rsync": path, "tar": path} and,
+    with BASE (the baseline binary), "ktsync-base": the baseline's own remote."""
     os.makedirs(bin_dir, exist_ok=True)
     timed = "exec /usr/bin/time -a -o '%s' -f '%s'" % (remote_time, TIME_FMT)
+
+    def kt(binary):
+        return "KTSYNC_STATE_DIR='%s'; export KTSYNC_STATE_DIR\n%s '%s' \"$@\"\n" % (
+            remote_state, timed, binary)
     scripts = {
-        "ktsync": "KTSYNC_STATE_DIR='%s'; export KTSYNC_STATE_DIR\n%s '%s' \"$@\"\n"
-                  % (remote_state, timed, ktsync),
+        "ktsync": kt(ktsync),
         "rsync": "%s rsync \"$@\"\n" % timed,
         # tar-remote DST: create DST and unpack stdin into it.
         "tar": "mkdir -p \"$1\" || exit 1\n%s tar -b 512 -xf - -C \"$1\"\n" % timed,
     }
+    if base:
+        scripts["ktsync-base"] = kt(base)
     paths = {}
     for name, body in scripts.items():
         path = os.path.join(bin_dir, name + "-remote")

@@ -4,6 +4,8 @@ Per dataset: a comparison table (ktsync median vs each competitor's median,
 ratio = ktsync / competitor wall time, the issue's target where there is one)
 and a per-tool table (spread, throughput, CPU, peak RSS, verification).
 Medians are over successful runs; peak RSS is the maximum over runs.
+The memory trees get their own section (RSS per side at both sizes, flatness,
+time to first byte); every verdict goes into the Targets table at the top.
 """
 import statistics
 
@@ -38,12 +40,15 @@ def summarize(samples):
             "rem_rss": max((s.get("rem_rss_kb", 0) for s in ok), default=0) / 1024 or None,
             "check": next((s["check"] for s in ss if "check" in s), "-"),
         }
+        for f in ("first_item_t", "first_send_t", "scanned_src_t", "plan_t",
+                  "scanned_src_entries", "items"):
+            out[key][f] = _med([s.get(f) for s in ok])
     return out
 
 
 def _remote(tool):
     """Tools whose far side runs through sshd (server CPU = sshd session tree)."""
-    return tool not in ("ktsync-local", "rsync-local", "cp", "plain-pipe")
+    return tool not in ("rsync-local", "cp", "plain-pipe") and not tool.endswith("-local")
 
 
 def _f(x, fmt="%.2f"):
@@ -60,6 +65,16 @@ def _wall(st):
     if st["wall"] is None:
         return "FAILED"
     return _f(st["wall"]) + (" (%d failed)" % st["fails"] if st["fails"] else "")
+
+
+def verdict(ds, sc, what, measured, ratio, max_ratio, words, strict=False):
+    """One row of the Targets table.  STRICT: the ratio must be below MAX_RATIO."""
+    if ratio is None:
+        met = "?"
+    else:
+        met = "yes" if (ratio < max_ratio if strict else ratio <= max_ratio) else "NO"
+    return {"ds": ds, "sc": sc, "what": what, "measured": measured, "ratio": ratio,
+            "target": "%s %.2f (%s)" % ("<" if strict else "<=", max_ratio, words), "met": met}
 
 
 def comparison_rows(ds, summ, scenarios):
@@ -79,8 +94,10 @@ def comparison_rows(ds, summ, scenarios):
             tgt = tools.target_for(ds, sc, comp)
             met = "-"
             if tgt:
-                met = "?" if ratio is None else ("yes" if ratio <= tgt[0] else "NO")
-                verdicts.append((ds, sc, comp, tgt, ratio, met))
+                v = verdict(ds, sc, "vs " + tools.LABELS[comp],
+                            "%s s vs %s s" % (_f(k["wall"]), _f(c["wall"])), ratio, *tgt)
+                met = v["met"]
+                verdicts.append(v)
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 sc, _wall(k), tools.LABELS[comp], _wall(c), _f(ratio),
                 "%s (<=%.2f)" % (tgt[1], tgt[0]) if tgt else "-", met,
@@ -140,31 +157,102 @@ def render_ceilings(c, infos, summ):
     return lines + [""]
 
 
+MEM_SIDES = {"push": (("client", "cli_rss"), ("remote", "rem_rss")),
+             "pull": (("client", "cli_rss"), ("remote", "rem_rss")),
+             "local": (("process", "cli_rss"),)}
+
+
+def _n(info):
+    return format(info["files"], ",") if info else "?"
+
+
 def render_memory(summ, infos, meta):
-    info = infos.get("mem")
-    if not info:
-        return []
-    lines = ["## Memory: %s-entry tree of empty files" % format(info["files"], ","), "",
-             "Destinations on %s: wall times here are not comparable with the tables "
-             "above; peak RSS is the point." % meta.get("mem_dst", "?"), "",
-             "| scenario | tool | wall s | RSS client MB | RSS remote MB | target | met? |",
-             "|---|---|---|---|---|---|---|"]
-    for sc in ("local", "push"):
+    """-> (lines, verdicts) of the memory trees: tables, RSS, flatness, first byte."""
+    big, small = infos.get("mem"), infos.get("mem-100k")
+    if not big and not small:
+        return [], []
+    lines = ["## Memory: trees of empty files (%s)" % ", ".join(
+        "`%s` %s files, %s entries" % (ds, _n(infos[ds]), format(infos[ds]["entries"], ","))
+        for ds in tools.MEM_DATASETS if ds in infos), "",
+        "Destinations on %s: wall times here are not comparable with the tables "
+        "above.  ktsync and ktsync-base push these trees with `--json` (the time to first "
+        "byte); rsync prints nothing." % meta.get("mem_dst", "?"), ""]
+    verdicts = []
+    for ds in tools.MEM_DATASETS:
+        info = infos.get(ds)
+        if not info:
+            continue
+        table = tools.scenarios_for(ds)
+        rows, v = comparison_rows(ds, summ, table)
+        verdicts += v
+        lines += ["### `%s`: %s empty files" % (ds, _n(info)), "", COMP_HEAD] + rows + [
+            "", TOOL_HEAD] + tool_rows(ds, summ, table, info) + [""]
+
+    # Peak RSS per side at both sizes: the limit (big tree) and flatness (big vs small).
+    lim, flat = tools.MEM_LIMIT_MB, tools.MEM_FLAT_MB
+    lines += ["### Peak RSS per side", "",
+              "Limit: each ktsync side <= %d MB at `mem`; flat: RSS at `mem` <= RSS at "
+              "`mem-100k` + %d MB.  rsync and ktsync-base for reference." % (lim, flat), "",
+              "| scenario | side | tool | RSS MB `mem-100k` | RSS MB `mem` | growth MB | "
+              "<= %d MB? | flat? |" % lim, "|" + "---|" * 8]
+    for sc in ("push", "pull", "local"):
         for t in tools.MEM_SCENARIOS[sc][2]:
-            st = summ.get(("mem", sc, t))
+            for side, field in MEM_SIDES[sc]:
+                sb, ss = summ.get(("mem", sc, t)), summ.get(("mem-100k", sc, t))
+                if not sb and not ss:
+                    continue
+                rb = sb[field] if sb and sb["wall"] is not None else None
+                rs = ss[field] if ss and ss["wall"] is not None else None
+                ok_lim = ok_flat = "-"
+                if t.startswith("ktsync") and not t.startswith(tools.BASE):
+                    what = "peak RSS %s, %s" % (side, tools.LABELS[t])
+                    if sb:
+                        v = verdict("mem", sc, what, "%s MB" % _f(rb, "%.0f"),
+                                    rb / lim if rb else None, 1.0, "<= %d MB" % lim)
+                        verdicts.append(v)
+                        ok_lim = v["met"]
+                    if sb and ss:
+                        v = verdict("mem", sc, "flat: " + what,
+                                    "%s MB at %s vs %s MB at %s" % (
+                                        _f(rb, "%.0f"), _n(big), _f(rs, "%.0f"), _n(small)),
+                                    rb / (rs + flat) if rb and rs else None, 1.0,
+                                    "RSS <= %s-file RSS + %d MB" % (_n(small), flat))
+                        verdicts.append(v)
+                        ok_flat = v["met"]
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    sc, side, tools.LABELS[t], _f(rs, "%.0f"), _f(rb, "%.0f"),
+                    _f(rb - rs if rb and rs else None, "%+.0f"), ok_lim, ok_flat))
+    lines.append("")
+
+    # Time to first byte: the first file committed at DST before SRC's scan ended.
+    rows = []
+    for ds in tools.MEM_DATASETS:
+        for t in tools.JSON_TOOLS:
+            st = summ.get((ds, "push", t))
             if not st:
                 continue
-            met = "-"
-            if t.startswith("ktsync"):
-                peak = max(st["cli_rss"] or 0, st["rem_rss"] or 0)
-                met = "?" if st["wall"] is None else (
-                    "yes" if peak <= tools.MEM_TARGET_MB else "NO")
-            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                sc, tools.LABELS[t], _wall(st), _f(st["cli_rss"], "%.0f"),
-                _f(st["rem_rss"], "%.0f"),
-                "each side <= %d MB" % tools.MEM_TARGET_MB if t.startswith("ktsync") else "-",
-                met))
-    return lines + [""]
+            first, scanned = st["first_send_t"], st["scanned_src_t"]
+            before = "?" if first is None or scanned is None else (
+                "yes" if first < scanned else "NO")
+            rows.append("| `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
+                ds, tools.LABELS[t], _f(st["first_item_t"], "%.3f"), _f(first, "%.3f"),
+                _f(scanned, "%.3f"), _f(st["plan_t"], "%.3f"), _wall(st), before))
+            if ds == "mem" and t == "ktsync":
+                verdicts.append(verdict(
+                    ds, "push", "time to first byte: first `send` item vs `scanned` src",
+                    "first file done %s s, SRC scanned %s s" % (
+                        _f(first, "%.2f"), _f(scanned, "%.2f")),
+                    first / scanned if first is not None and scanned else None, 1.0,
+                    "first file committed at DST before the SRC scan ended", strict=True))
+    if rows:
+        lines += ["### Time to first byte (push, `--json`)", "",
+                  "Seconds since ktsync started (the events' `t`, median over runs): first "
+                  "`item` event, first `item` with `op` `send` (printed when the file is "
+                  "committed at DST), the `scanned` event of side `src` (the client's scan "
+                  "ended), the `plan` event.  ktsync-base prints no times (`-`).", "",
+                  "| tree | tool | first item s | first send s | src scanned s | plan s | "
+                  "wall s | first send before scan ended? |", "|" + "---|" * 8] + rows + [""]
+    return lines, verdicts
 
 
 def render(doc):
@@ -172,6 +260,9 @@ def render(doc):
     out = ["# ktsync benchmark (%s, %s profile)" % (meta["date"], meta["profile"]), "",
            "- ktsync: %s (%s); %s" % (meta["ktsync"], meta["ktsync_version"],
                                       meta["rsync_version"]),
+           "- baseline (`ktsync-base`, the previous design, against its own copy on the "
+           "remote side): %s" % ("%s (%s)" % (meta["baseline"], meta.get("baseline_version"))
+                                 if meta.get("baseline") else "none"),
            "- kernel %s, %d CPUs, kTLS ULP available: %s; load average at start %s, at end %s"
            % (meta["kernel"], meta["cpus"], meta["ktls_available"], meta["loadavg_start"],
               meta.get("loadavg_end", "?")),
@@ -184,7 +275,7 @@ def render(doc):
     verdicts = []
     body = []
     for ds, info in infos.items():
-        if ds == "mem":
+        if tools.is_mem(ds):
             continue
         body += ["## `%s`: %s files, %.0f MiB; 1%% change = %d file(s), %.1f MiB" % (
             ds, format(info["files"], ","), info["bytes"] / MIB, info["changed_files"],
@@ -193,13 +284,20 @@ def render(doc):
         verdicts += v
         body += [COMP_HEAD] + rows + ["", TOOL_HEAD] + tool_rows(ds, summ, tools.SCENARIOS,
                                                                  info) + [""]
-    met = sum(1 for v in verdicts if v[5] == "yes")
+    mem_lines, v = render_memory(summ, infos, meta)
+    verdicts += v
+    met = sum(1 for v in verdicts if v["met"] == "yes")
     out += ["## Targets: %d of %d met" % (met, len(verdicts)), "",
-            "| dataset | scenario | vs | ratio | target | met? |", "|---|---|---|---|---|---|"]
-    out += ["| %s | %s | %s | %s | <= %.2f (%s) | %s |" % (
-        ds, sc, tools.LABELS[comp], _f(r), t[0], t[1], m) for ds, sc, comp, t, r, m in verdicts]
+            "ratio: ktsync / competitor wall time; for memory, RSS / limit and RSS at the "
+            "big tree / (RSS at the small one + %d MB); for the first byte, first file "
+            "done / SRC scanned." % tools.MEM_FLAT_MB, "",
+            "| dataset | scenario | vs / measure | measured | ratio | target | met? |",
+            "|---|---|---|---|---|---|---|"]
+    out += ["| %s | %s | %s | %s | %s | %s | %s |" % (
+        v["ds"], v["sc"], v["what"], v["measured"], _f(v["ratio"]), v["target"], v["met"])
+        for v in verdicts]
     out += [""] + render_ceilings(doc["ceilings"], infos, summ) + body
-    out += render_memory(summ, infos, meta)
+    out += mem_lines
     if doc["failures"]:
         out += ["## Failures", ""]
         for f in doc["failures"]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - THE benchmark command.  See bench/README.md.
 #   bench/run.sh [--quick] [--runs N] [--only large,small,many,mem] [--scenario push,...]
-#                [--data DIR] [--ktsync PATH] [--dst-fs auto|loop|plain] [--warm]
+#                [--data DIR] [--ktsync PATH] [--baseline PATH | --no-baseline]
+#                [--mem-runs N] [--dst-fs auto|loop|plain] [--warm]
 # Checks the tools it needs, then runs bench/bench.py with the same arguments.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -15,27 +15,50 @@ issue asks for in that scenario:
 The aes128-gcm variant of rsync runs where bytes dominate (every initial push,
 and change/pull of large); on the small-file sets the cipher makes no measurable
 difference and the full run has to fit in ~25 minutes.
+
+With a baseline binary (bench.py --baseline, default /var/tmp/ktsync-base) every
+scenario also runs "ktsync-base": the previous ktsync, against itself on the
+remote side (it speaks an older wire protocol), as one more competitor.
+
+The memory datasets ("mem": 1M empty files, "mem-100k": 100k; --quick 100k and
+10k) run push, pull and local (and, on "mem" only, nochange and the baseline):
+peak RSS of every side at both sizes (the limit and the flatness targets), the
+time to first byte of the push (ktsync --json), and the no-change re-run.
 """
+import fnmatch
 import shlex
 
 AES = "aes128-gcm@openssh.com"
 SOCAT_BUF = "262144"
 TAR_BLOCKS = "512"
 
+BASE = "ktsync-base"  # tool ids of the baseline start with this
 SCENARIOS = {
-    "push": ("src", "absent", ["ktsync", "rsync-ssh", "rsync-ssh-aes", "tar-ssh", "plain-pipe"]),
-    "nochange": ("src", "mirror", ["ktsync", "rsync-ssh"]),
-    "change": ("src1", "mirror", ["ktsync", "rsync-ssh", "rsync-ssh-aes"]),
-    "dryrun": ("src1", "mirror", ["ktsync-n", "rsync-n"]),
-    "pull": ("src", "absent", ["ktsync-pull", "rsync-ssh-pull", "rsync-ssh-aes-pull"]),
-    "local": ("src", "absent", ["ktsync-local", "rsync-local", "cp"]),
+    "push": ("src", "absent", ["ktsync", "rsync-ssh", "rsync-ssh-aes", "tar-ssh", "plain-pipe",
+                               BASE]),
+    "nochange": ("src", "mirror", ["ktsync", "rsync-ssh", BASE]),
+    "change": ("src1", "mirror", ["ktsync", "rsync-ssh", "rsync-ssh-aes", BASE]),
+    "dryrun": ("src1", "mirror", ["ktsync-n", "rsync-n", BASE + "-n"]),
+    "pull": ("src", "absent", ["ktsync-pull", "rsync-ssh-pull", "rsync-ssh-aes-pull",
+                               BASE + "-pull"]),
+    "local": ("src", "absent", ["ktsync-local", "rsync-local", "cp", BASE + "-local"]),
 }
 SCENARIO_ORDER = ["push", "nochange", "change", "dryrun", "pull", "local"]
 AES_ONLY_ON_LARGE = ("change", "pull")
+# The 1M-entry tree: every side's peak RSS, time to first byte (push), the no-change
+# re-run; the baseline runs here too.  The 100k tree: the same without nochange and the
+# baseline, only so the 1M numbers can be checked for flatness.
+MEM_DATASETS = ["mem-100k", "mem"]  # run order: the cheap one first
 MEM_SCENARIOS = {
-    "push": ("src", "absent", ["ktsync", "rsync-ssh"]),
-    "local": ("src", "absent", ["ktsync-local", "rsync-local"]),
+    "push": ("src", "absent", ["ktsync", "rsync-ssh", BASE]),
+    "nochange": ("src", "mirror", ["ktsync", "rsync-ssh", BASE]),
+    "pull": ("src", "absent", ["ktsync-pull", "rsync-ssh-pull", BASE + "-pull"]),
+    "local": ("src", "absent", ["ktsync-local", "rsync-local", BASE + "-local"]),
 }
+MEM_SMALL_SCENARIOS = {sc: (a, b, [t for t in names if not t.startswith(BASE)])
+                       for sc, (a, b, names) in MEM_SCENARIOS.items() if sc != "nochange"}
+# ktsync (and the baseline) push the memory trees with --json: the time to first byte.
+JSON_TOOLS = ("ktsync", BASE)
 
 LABELS = {
     "ktsync": "ktsync push", "ktsync-n": "ktsync -n (push)", "ktsync-pull": "ktsync pull",
@@ -44,9 +67,13 @@ LABELS = {
     "rsync-ssh-pull": "rsync/ssh", "rsync-ssh-aes-pull": "rsync/ssh aes128-gcm",
     "rsync-n": "rsync -an -i/ssh", "tar-ssh": "tar|ssh tar",
     "plain-pipe": "tar|socat|tar plaintext", "rsync-local": "rsync -a", "cp": "cp -a",
+    BASE: "ktsync-base push", BASE + "-n": "ktsync-base -n (push)",
+    BASE + "-pull": "ktsync-base pull", BASE + "-local": "ktsync-base local",
 }
 
-# (dataset or "*", scenario, competitor, max ratio ktsync/competitor, wording)
+# (dataset, scenario, competitor, max ratio ktsync/competitor, wording); the first match
+# wins.  fnmatch patterns; a dataset "*" matches large, small and many, not the memory
+# trees (those are named explicitly).
 TARGETS = [
     ("large", "push", "rsync-ssh", 1 / 3, ">=3x thru"),
     ("large", "push", "rsync-ssh-aes", 1 / 3, ">=3x thru"),
@@ -61,56 +88,94 @@ TARGETS = [
     ("*", "dryrun", "rsync-n", 0.5, "<=0.5x time"),
     ("*", "local", "cp", 1.0, "<=1.0x time"),
     ("*", "local", "rsync-local", 0.5, "<=0.5x time"),
+    ("mem", "nochange", "rsync-ssh", 0.5, "<=0.5x time"),
+    # The previous design ("today"): no slower anywhere, and faster where the overlap of
+    # scan and transfer pays.
+    ("many", "push", BASE, 0.8, "<=0.8x time, overlap pays"),
+    ("*", "*", BASE + "*", 1.0, "<=1.0x time, no slower than today"),
+    ("mem", "*", BASE + "*", 1.0, "<=1.0x time, no slower than today"),
 ]
-MEM_TARGET_MB = 300
+# Memory (the issue): at most MEM_LIMIT_MB of peak RSS per side on the 1M-entry tree, and
+# flat: RSS at 1M <= RSS at 100k + MEM_FLAT_MB, per side of push, pull and local.
+MEM_LIMIT_MB = 64
+MEM_FLAT_MB = 16
 
 
-def tools_for(dataset, scenario):
-    """The tools of SCENARIO on DATASET, ktsync first."""
+def is_mem(dataset):
+    return dataset.startswith("mem")
+
+
+def scenarios_for(dataset):
+    """The scenario table of DATASET: name -> (src, dst reset, tools)."""
     if dataset == "mem":
-        return MEM_SCENARIOS[scenario][2]
-    names = SCENARIOS[scenario][2]
+        return MEM_SCENARIOS
+    if is_mem(dataset):
+        return MEM_SMALL_SCENARIOS
+    return SCENARIOS
+
+
+def tools_for(dataset, scenario, baseline=True):
+    """The tools of SCENARIO on DATASET, ktsync first (without the baseline's unless
+    BASELINE)."""
+    names = scenarios_for(dataset)[scenario][2]
     if dataset != "large" and scenario in AES_ONLY_ON_LARGE:
         names = [n for n in names if "aes" not in n]
+    if not baseline:
+        names = [n for n in names if not n.startswith(BASE)]
     return names
 
 
 def target_for(dataset, scenario, competitor):
     for ds, sc, comp, ratio, words in TARGETS:
-        if ds in ("*", dataset) and sc == scenario and comp == competitor:
+        if ds == "*" and is_mem(dataset):
+            continue
+        if (fnmatch.fnmatchcase(dataset, ds) and fnmatch.fnmatchcase(scenario, sc)
+                and fnmatch.fnmatchcase(competitor, comp)):
             return ratio, words
     return None
 
 
 class Commands:
-    """Builds argv lists; ssh is a sshd.PrivateSshd, wrap the remote wrappers."""
+    """Builds argv lists; ssh is a sshd.PrivateSshd, wrap the remote wrappers; BASE the
+    baseline binary (or None), which runs against its own remote wrapper."""
 
-    def __init__(self, ktsync, ssh, wrap, state_local, remote_time):
+    def __init__(self, ktsync, ssh, wrap, state_local, remote_time, base=None):
         self.k = ktsync
+        self.base = base
         self.ssh = ssh
         self.wrap = wrap
         self.state = state_local
         self.remote_time = remote_time
 
-    def _kt_remote(self):
-        return ["-e", self.ssh.ssh_cmd(), "--remote-ktsync", self.wrap["ktsync"],
+    def _kt_remote(self, remote="ktsync"):
+        return ["-e", self.ssh.ssh_cmd(), "--remote-ktsync", self.wrap[remote],
                 "--state-dir", self.state]
 
     def _rsync_ssh(self, cipher=None):
         return ["rsync", "-a", "--delete", "-e", self.ssh.ssh_cmd(cipher),
                 "--rsync-path", self.wrap["rsync"]]
 
-    def build(self, tool, src, dst, port=None):
-        """-> (argv, receiver_argv or None).  The receiver runs before argv starts."""
+    def build(self, tool, src, dst, port=None, json=False):
+        """-> (argv, receiver_argv or None).  The receiver runs before argv starts.
+        JSON: a ktsync push prints its --json event stream instead of being quiet."""
         h = self.ssh.host
-        if tool == "ktsync":
-            return [self.k, "mirror", "-q"] + self._kt_remote() + [src, h + ":" + dst], None
-        if tool == "ktsync-n":
-            return [self.k, "mirror", "-n"] + self._kt_remote() + [src, h + ":" + dst], None
-        if tool == "ktsync-pull":
-            return [self.k, "mirror", "-q"] + self._kt_remote() + [h + ":" + src, dst], None
-        if tool == "ktsync-local":
-            return [self.k, "mirror", "-q", "--state-dir", self.state, src, dst], None
+        if tool.startswith(BASE):
+            if not self.base:
+                raise ValueError("no baseline binary for " + tool)
+            k, remote, kind = self.base, BASE, tool[len(BASE):]
+        elif tool.startswith("ktsync"):
+            k, remote, kind = self.k, "ktsync", tool[len("ktsync"):]
+        else:
+            k = remote = kind = None
+        if kind == "":
+            quiet = "--json" if json else "-q"
+            return [k, "mirror", quiet] + self._kt_remote(remote) + [src, h + ":" + dst], None
+        if kind == "-n":
+            return [k, "mirror", "-n"] + self._kt_remote(remote) + [src, h + ":" + dst], None
+        if kind == "-pull":
+            return [k, "mirror", "-q"] + self._kt_remote(remote) + [h + ":" + src, dst], None
+        if kind == "-local":
+            return [k, "mirror", "-q", "--state-dir", self.state, src, dst], None
         if tool in ("rsync-ssh", "rsync-ssh-aes"):
             cipher = AES if tool.endswith("aes") else None
             return self._rsync_ssh(cipher) + [src + "/", h + ":" + dst + "/"], None
