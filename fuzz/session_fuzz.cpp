@@ -100,26 +100,10 @@ class TreeBuilder {
     root.mode = 0755;
     m.push_back(root);
     Fill("", 0, m);
-    std::vector<size_t> leaders;
-    for (size_t i = 0; i < m.size(); ++i) {
-      if (!m[i].IsFile()) continue;
-      m[i].dev = dev;
-      m[i].ino = i + 1;
+    plan_model::LinkSomeFiles(m, dev, 1, [&](size_t n) {
       uint8_t pick = b_.U8();
-      if (hard_links && !leaders.empty() && (pick & 1)) {
-        Entry& leader = m[leaders[(pick >> 1) % leaders.size()]];
-        ++leader.nlink;
-        Entry& f = m[i];
-        f.link_leader = static_cast<int64_t>(&leader - m.data());
-        f.size = leader.size;
-        f.mtime_ns = leader.mtime_ns;
-        f.mode = leader.mode;
-        f.hash = leader.hash;
-        f.ino = leader.ino;
-      } else {
-        leaders.push_back(i);
-      }
-    }
+      return hard_links && (pick & 1) ? (pick >> 1) % n : n;
+    });
     return m;
   }
 

@@ -91,7 +91,7 @@ void ExpectSameOnTheWire(const Manifest& got, const Manifest& want) {
 
 Manifest Flat(size_t files) {
   Manifest m = {Make("", EntryType::Dir, 0755)};
-  char name[16];
+  char name[32];  // room for any size_t, or -Wformat-truncation fails the build
   for (size_t i = 0; i < files; ++i) {
     std::snprintf(name, sizeof name, "f%07zu", i);
     m.push_back(Make(name, EntryType::File));
@@ -300,13 +300,13 @@ TEST_F(HostileSource, ReportsAreBoundedAndCounted) {
   std::string out;
   EncodeReport({SessionReport::Failed, "a", "bad"}, out);
   std::thread t([&] {
-    for (size_t i = 0; i < SourceChannel::kMaxReports + 5; ++i) Frame(FrameType::Report, out);
+    for (size_t i = 0; i < PeerEnd::kMaxReports + 5; ++i) Frame(FrameType::Report, out);
     Frame(FrameType::Result, std::string(4, '\0'));
   });
   ReadAll();
-  SourceChannel::SourceEnd end = dest_.AwaitEnd();
+  PeerEnd end = dest_.AwaitEnd();
   t.join();
-  EXPECT_EQ(end.reports.size(), SourceChannel::kMaxReports);
+  EXPECT_EQ(end.reports.size(), PeerEnd::kMaxReports);
   EXPECT_EQ(end.reports_dropped, 5u);
 }
 

@@ -146,6 +146,33 @@ inline Tree TreeOf(const Manifest& m) {
   return t;
 }
 
+// Gives the files of `m` inodes (on `dev`, from `first_ino` on) and makes some of them more
+// names of an earlier file: `pick(n)`, asked when n files lead so far, names one of them
+// (0..n-1), or returns n for a file of its own.
+template <class Pick>
+void LinkSomeFiles(Manifest& m, uint64_t dev, uint64_t first_ino, Pick pick) {
+  std::vector<size_t> leaders;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (!m[i].IsFile()) continue;
+    m[i].dev = dev;
+    m[i].ino = first_ino + i;
+    size_t k = leaders.empty() ? 0 : pick(leaders.size());
+    if (k == leaders.size()) {
+      leaders.push_back(i);
+      continue;
+    }
+    Entry& leader = m[leaders[k]];
+    ++leader.nlink;
+    Entry& f = m[i];
+    f.link_leader = static_cast<int64_t>(leaders[k]);
+    f.size = leader.size;
+    f.mtime_ns = leader.mtime_ns;
+    f.mode = leader.mode;
+    f.hash = leader.hash;
+    f.ino = leader.ino;
+  }
+}
+
 class VectorSource : public EntrySource {
  public:
   explicit VectorSource(const Manifest& m) : m_(m) {}

@@ -623,25 +623,9 @@ class RandomTrees {
   Manifest Source() {
     Manifest m = {Root()};
     Fill("", 0, m);
-    std::vector<size_t> leaders;
-    for (size_t i = 0; i < m.size(); ++i) {
-      if (!m[i].IsFile()) continue;
-      m[i].dev = 1;
-      m[i].ino = 1000 + i;
-      if (!leaders.empty() && Pick(3) == 0) {
-        Entry& leader = m[leaders[Pick(static_cast<uint32_t>(leaders.size()))]];
-        ++leader.nlink;
-        Entry& f = m[i];
-        f.link_leader = static_cast<int64_t>(&leader - m.data());
-        f.size = leader.size;
-        f.mtime_ns = leader.mtime_ns;
-        f.mode = leader.mode;
-        f.hash = leader.hash;
-        f.ino = leader.ino;
-      } else {
-        leaders.push_back(i);
-      }
-    }
+    plan_model::LinkSomeFiles(m, 1, 1000, [&](size_t n) {
+      return Pick(3) == 0 ? Pick(static_cast<uint32_t>(n)) : n;
+    });
     return m;
   }
 

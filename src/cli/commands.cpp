@@ -38,13 +38,7 @@ RunSpec MakeRunSpec(const MirrorOptions& o, const Endpoint& src, const Endpoint&
     r.push = dst.remote();
     r.remote = TargetOf(r.push ? dst : src, o);
   }
-  r.streams = o.streams;
-  r.data_port = o.data_port;
-  r.bwlimit = o.bwlimit;
-  r.require_ktls = o.require_ktls;
-  r.no_ktls = o.no_ktls;
-  r.no_encryption = o.no_encryption;
-  r.timeout_sec = o.timeout_sec;
+  r.net = o.net;
   return r;
 }
 
@@ -64,7 +58,7 @@ int RunMirrorCommand(const MirrorOptions& opts) {
     if (src.remote() && dst.remote())
       throw Error(ExitCode::Usage, "SRC and DST are both remote; one side must be local (run ktsync on one of the hosts)");
     RunSpec run = MakeRunSpec(opts, src, dst);
-    if (run.no_encryption && run.remote && !run.remote->daemon)
+    if (run.net.no_encryption && run.remote && !run.remote->daemon)
       rep.Warn("--no-encryption: file data will cross the network in plaintext");
     TransferMeter meter;
     std::optional<ProgressLine> progress;

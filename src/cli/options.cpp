@@ -105,15 +105,15 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("-e,--ssh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
   m->add_option("--remote-ktsync", o.remote_ktsync, "Path of ktsync on the remote host");
   m->add_option("--secret-file", o.secret_file, "Shared secret for ktsync:// daemons");
-  m->add_option("--streams", o.streams, "Parallel data connections (default: automatic)")
+  m->add_option("--streams", o.net.streams, "Parallel data connections (default: automatic)")
       ->check(CLI::Range(0, 16));
-  m->add_option("--data-port", o.data_port, "Fixed port for the remote's data listener (ssh mode)");
-  m->add_flag("--require-ktls", o.require_ktls, "Fail unless encryption runs in the kernel (kTLS)");
-  m->add_flag("--no-ktls", o.no_ktls, "Encrypt in userspace even where kernel TLS is available");
-  m->add_flag("--no-encryption", o.no_encryption,
+  m->add_option("--data-port", o.net.data_port, "Fixed port for the remote's data listener (ssh mode)");
+  m->add_flag("--require-ktls", o.net.require_ktls, "Fail unless encryption runs in the kernel (kTLS)");
+  m->add_flag("--no-ktls", o.net.no_ktls, "Encrypt in userspace even where kernel TLS is available");
+  m->add_flag("--no-encryption", o.net.no_encryption,
               "Send data in plaintext (ONLY on a network you fully trust)");
   m->add_option("--bwlimit", x.bw, "Limit data rate, e.g. 50M (bytes/s; K, M, G suffixes)");
-  m->add_option("--timeout", o.timeout_sec, "Fail if no I/O happens for this many seconds");
+  m->add_option("--timeout", o.net.timeout_sec, "Fail if no I/O happens for this many seconds");
 
   // CLI11's callback() and final_callback() are one slot: everything goes in this one.
   m->final_callback([&cmd, &o, &spec, &x]() {
@@ -123,8 +123,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     spec.plan.group = x.group && !x.no_group;
     if (x.cross) spec.one_file_system = false;
     if (x.no_hard_links) spec.plan.hard_links = false;
-    if (!x.bw.empty()) o.bwlimit = ParseRate(x.bw);
-    if (o.require_ktls && (o.no_ktls || o.no_encryption))
+    if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
+    if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
   });
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "manifest/mirror_spec.h"
+#include "mirror/run.h"
 
 namespace ktsync {
 
@@ -41,13 +42,7 @@ struct MirrorOptions {
   std::string ssh_command = "ssh";
   std::string remote_ktsync = "ktsync";
   std::string secret_file;
-  int streams = 0;              // 0 = automatic
-  uint16_t data_port = 0;       // 0 = ephemeral
-  bool require_ktls = false;
-  bool no_ktls = false;
-  bool no_encryption = false;
-  uint64_t bwlimit = 0;         // bytes per second, 0 = unlimited
-  int timeout_sec = 0;          // I/O inactivity timeout, 0 = none
+  NetworkOptions net;
 };
 
 struct ServeOptions {

@@ -39,33 +39,16 @@ void RemoteSource::FinishHashes() {
 }
 
 bool RemoteSource::Finish(RunStats& stats) {
-  SourceChannel::SourceEnd end = channel_.AwaitEnd();
-  bool errors = end.reports_dropped > 0;
-  uint64_t problems = end.reports_dropped;
-  for (const SessionReport& r : end.reports) {
-    if (r.kind == SessionReport::Note) {
-      if (r.key == "encryption") stats.encryption_send = r.message + " (remote)";
-      continue;
-    }
-    errors = true;
-    ++problems;
-    if (!record_problems_) continue;
-    if (r.kind == SessionReport::Vanished) {
-      problems_.Vanish(r.key, peer_name_ + ": " + r.message);
-    } else {
-      problems_.Fail(r.key, peer_name_ + ": " + r.message);
-    }
-  }
-  if (record_problems_ && end.reports_dropped > 0) {
-    problems_.Fail("", peer_name_ + ": " + std::to_string(end.reports_dropped) + " more problems were not listed");
-  }
+  PeerEnd end = channel_.AwaitEnd();
+  uint64_t problems =
+      RecordPeerReports(end, TreeRole::Source, peer_name_, record_problems_ ? &problems_ : nullptr, stats);
   // A discarded file the source says nothing about would be lost silently.
   if (stats.files_discarded > problems) {
     problems_.Fail("", peer_name_ + ": " + std::to_string(stats.files_discarded - problems) +
                            " files were discarded by the source without a reason; they are not mirrored");
   }
   SourceStatsFromWire(end.stats, stats);
-  return errors && !record_problems_;
+  return problems > 0 && !record_problems_;
 }
 
 }  // namespace ktsync

@@ -15,6 +15,31 @@ double Seconds(uint64_t ms) { return static_cast<double>(ms) / 1000; }
 
 }  // namespace
 
+SessionReport ReportOf(const Problem& p) {
+  return {p.kind == ProblemKind::Vanished ? SessionReport::Vanished : SessionReport::Failed, p.path, p.message};
+}
+
+uint64_t RecordPeerReports(const PeerEnd& end, TreeRole peer_role, const std::string& peer, Problems* problems,
+                           RunStats& stats) {
+  uint64_t count = end.reports_dropped;
+  for (const SessionReport& r : end.reports) {
+    if (r.kind == SessionReport::Note) {
+      std::string& encryption = peer_role == TreeRole::Source ? stats.encryption_send : stats.encryption_recv;
+      if (r.key == "encryption") encryption = r.message + " (remote)";
+      if (r.key == "deletes_refused") stats.deletes_refused = r.message;
+      continue;
+    }
+    ++count;
+    if (problems) {
+      problems->Add({r.kind == SessionReport::Vanished ? ProblemKind::Vanished : ProblemKind::Failed, r.key,
+                     peer + ": " + r.message});
+    }
+  }
+  if (problems && end.reports_dropped > 0)
+    problems->Fail("", peer + ": " + std::to_string(end.reports_dropped) + " more problems were not listed");
+  return count;
+}
+
 Stats SourceStatsToWire(const RunStats& s) {
   return {{"entries", s.src_entries},       {"file_bytes", s.src_file_bytes}, {"hashed", s.hashed_src},
           {"cache_hits", s.cache_hits_src}, {"files_sent", s.files_sent},     {"bytes_sent", s.bytes_sent},

@@ -1,12 +1,27 @@
-// The numbers each end of a network run reports in its Result, to and from RunStats: the
-// source's side of them, and a push server's (the destination's) side with its plan totals.
+// What each end of a network run tells the other at its end, to and from what the run
+// keeps: its problems as Reports, and in its Result its numbers (the source's side of them,
+// or a push server's, the destination's, with its plan totals).
 #pragma once
 
+#include <string>
+
 #include "manifest/plan.h"
+#include "mirror/run_observer.h"
+#include "transfer/session_messages.h"
 #include "transfer/wire.h"
+#include "util/problems.h"
 #include "util/run_stats.h"
 
 namespace ktsync {
+
+SessionReport ReportOf(const Problem& p);
+
+// Records a peer's Reports: its notes in `stats` (how it encrypted, `peer_role` telling
+// which way its data went; a --max-delete limit that held) and, unless `problems` is null,
+// its problems, each prefixed by `peer`. Returns how many problems it reported, the
+// dropped ones included.
+uint64_t RecordPeerReports(const PeerEnd& end, TreeRole peer_role, const std::string& peer, Problems* problems,
+                           RunStats& stats);
 
 Stats SourceStatsToWire(const RunStats& s);
 void SourceStatsFromWire(const Stats& wire, RunStats& s);

@@ -24,7 +24,6 @@ constexpr int kAutoStreams = 2;  // one per core on the machines we target; --st
 // A peer's stream may claim that every file has more links: what one run remembers of them.
 constexpr size_t kMaxPeerLinkLeaders = 4'000'000;
 
-
 // Shows nothing: the first, comparing pass of a run with --max-delete.
 class SilentObserver final : public RunObserver {
  public:
@@ -52,22 +51,7 @@ TreeSide::WarnFn WarnTo(RunObserver& o) {
   return [&o](const std::string& m) { o.Warn(m); };
 }
 
-void RecordReports(const std::vector<SessionReport>& reports, uint64_t dropped, const std::string& peer,
-                   Problems& problems, RunStats& stats) {
-  for (const SessionReport& r : reports) {
-    if (r.kind == SessionReport::Note) {
-      if (r.key == "encryption") stats.encryption_recv = r.message + " (remote)";
-      if (r.key == "deletes_refused") stats.deletes_refused = r.message;
-    } else if (r.kind == SessionReport::Vanished) {
-      problems.Vanish(r.key, peer + ": " + r.message);
-    } else {
-      problems.Fail(r.key, peer + ": " + r.message);
-    }
-  }
-  if (dropped > 0) problems.Fail("", peer + ": " + std::to_string(dropped) + " more problems were not listed");
-}
-
-int StreamCount(const RunSpec& r) { return r.streams > 0 ? r.streams : kAutoStreams; }
+int StreamCount(const RunSpec& r) { return r.net.streams > 0 ? r.net.streams : kAutoStreams; }
 
 RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   // Before anything is created: a DST inside SRC (or the reverse) is refused untouched.
@@ -79,7 +63,7 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   DryRunMover dry;
   std::optional<LocalCopier> copier;
-  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec), problems, meter, r.bwlimit);
+  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec), problems, meter, r.net.bwlimit);
   Mover& mover = copier ? static_cast<Mover&>(*copier) : dry;
   RunResult out;
   out.totals = RunDestHalf(dst, dst_scan, source, mover, MakeDestOptions(r.spec, src.name()), problems, observer,
@@ -92,13 +76,13 @@ SessionRequest MakeRequest(const RunSpec& r, bool want_items) {
   req.role = r.push ? ServerRole::Receive : ServerRole::Send;
   req.path = r.remote->path;
   req.spec = r.spec;
-  req.no_ktls = r.no_ktls;
-  req.no_encryption = r.no_encryption;
-  req.require_ktls = r.require_ktls;
+  req.no_ktls = r.net.no_ktls;
+  req.no_encryption = r.net.no_encryption;
+  req.require_ktls = r.net.require_ktls;
   req.want_items = want_items;
   req.streams = static_cast<uint16_t>(StreamCount(r));
-  req.data_port = r.data_port;
-  req.bwlimit = r.bwlimit;
+  req.data_port = r.net.data_port;
+  req.bwlimit = r.net.bwlimit;
   return req;
 }
 
@@ -112,26 +96,20 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
   Problems ours;  // sent to the server, which closes its deletion gate on them
   ScanStream scan(src, ours, /*failures_only=*/false);  // overlaps the login
-  ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.no_encryption, r.no_ktls, r.timeout_sec);
+  ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec);
   DestChannel channel(link.in(), link.out(), [&observer](const ItemView& v) { observer.Item(v); },
                       /*dest_reports_end=*/true);
   SourceHalfOptions so;
   so.reopen = [&link](int no) { return link.OpenData(no); };
   so.open_streams = [&] { return OpenAll(StreamCount(r), so.reopen); };
-  so.require_ktls = r.require_ktls;
-  so.open_first = r.require_ktls;
-  so.bwlimit = r.bwlimit;
+  so.require_ktls = r.net.require_ktls;
+  so.open_first = r.net.require_ktls;
+  so.bwlimit = r.net.bwlimit;
   RunResult out;
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
-  for (Problem& p : ours.Snapshot()) {
-    if (p.kind == ProblemKind::Vanished) {
-      problems.Vanish(std::move(p.path), std::move(p.message));
-    } else {
-      problems.Fail(std::move(p.path), std::move(p.message));
-    }
-  }
-  DestChannel::DestEnd end = channel.AwaitEnd();
-  RecordReports(end.reports, end.reports_dropped, link.name(), problems, out.stats);
+  for (Problem& p : ours.Snapshot()) problems.Add(std::move(p));
+  PeerEnd end = channel.AwaitEnd();
+  RecordPeerReports(end, TreeRole::Destination, link.name(), &problems, out.stats);
   uint64_t files_sent = out.stats.files_sent;
   DestStatsFromWire(end.stats, out.stats, out.totals);
   if (out.stats.files_sent == 0) out.stats.files_sent = files_sent;
@@ -153,8 +131,8 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
     dst.emplace(open_dst());
     dst_scan.emplace(*dst, problems, /*failures_only=*/true);
   }
-  ClientLink link(*r.remote, MakeRequest(r, false), r.no_encryption, r.no_ktls, r.timeout_sec);
-  if (r.require_ktls && !link.ready().send_ktls_unavailable.empty()) {
+  ClientLink link(*r.remote, MakeRequest(r, false), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec);
+  if (r.net.require_ktls && !link.ready().send_ktls_unavailable.empty()) {
     throw Error(ExitCode::KtlsUnavailable, "--require-ktls: the remote sender would encrypt in userspace, not the kernel: " +
                                                link.ready().send_ktls_unavailable);
   }
@@ -183,7 +161,7 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
 
 RunResult RunOnce(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   if (!r.remote) return RunLocal(r, problems, observer, meter);
-  if (r.no_encryption && r.remote->daemon)
+  if (r.net.no_encryption && r.remote->daemon)
     throw Error(ExitCode::Usage, "--no-encryption is only for host:/path (ssh) remotes; a daemon always uses TLS");
   return r.push ? Push(r, problems, observer, meter) : Pull(r, problems, observer, meter);
 }
@@ -225,10 +203,7 @@ void ServeDestination(ServerLink& link) {
   DestOptions opts = MakeDestOptions(req.spec, "the client's SRC");
   opts.max_link_leaders = kMaxPeerLinkLeaders;
   out.totals = RunDestHalf(dst, dst_scan, source, mover, opts, problems, observer, nullptr, out.stats);
-  for (const Problem& p : problems.Snapshot()) {
-    channel.SendReport({p.kind == ProblemKind::Vanished ? SessionReport::Vanished : SessionReport::Failed, p.path,
-                        p.message});
-  }
+  for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
   if (!out.stats.encryption_recv.empty()) channel.SendReport({SessionReport::Note, "encryption", out.stats.encryption_recv});
   if (!out.stats.deletes_refused.empty())
     channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});

@@ -20,6 +20,17 @@
 
 namespace ktsync {
 
+// How a run's data moves (the CLI's network options; bwlimit holds for local copies too).
+struct NetworkOptions {
+  int streams = 0;         // 0 = automatic
+  uint16_t data_port = 0;  // 0 = ephemeral
+  uint64_t bwlimit = 0;    // bytes per second, 0 = unlimited
+  bool require_ktls = false;
+  bool no_ktls = false;
+  bool no_encryption = false;
+  int timeout_sec = 0;     // I/O inactivity timeout, 0 = none
+};
+
 struct RunSpec {
   MirrorSpec spec;
   std::string state_dir;  // "" = default location
@@ -27,13 +38,7 @@ struct RunSpec {
   // A network run: the peer, and whether it holds DST (push) or SRC (pull).
   std::optional<RemoteTarget> remote;
   bool push = false;
-  int streams = 0;        // 0 = automatic
-  uint16_t data_port = 0;
-  uint64_t bwlimit = 0;   // bytes per second, 0 = unlimited
-  bool require_ktls = false;
-  bool no_ktls = false;
-  bool no_encryption = false;
-  int timeout_sec = 0;
+  NetworkOptions net;
 };
 
 struct RunResult {

@@ -56,11 +56,8 @@ void ScanStream::Walk(TreeSide& side, bool failures_only) {
     error = std::current_exception();
   }
   for (Problem& p : mine.Snapshot()) {
-    if (p.kind == ProblemKind::Vanished && !failures_only) {
-      problems_.Vanish(std::move(p.path), std::move(p.message));
-    } else {
-      problems_.Fail(std::move(p.path), std::move(p.message));
-    }
+    if (failures_only) p.kind = ProblemKind::Failed;
+    problems_.Add(std::move(p));
   }
   std::lock_guard lock(mu_);
   summary_ = std::move(summary);

@@ -129,10 +129,7 @@ class SourceHalf {
   // Our problems close the destination's deletion gate; then our numbers.
   void Report() {
     src_.CommitStore();
-    for (const Problem& p : problems_.Snapshot()) {
-      channel_.SendReport({p.kind == ProblemKind::Vanished ? SessionReport::Vanished : SessionReport::Failed, p.path,
-                           p.message});
-    }
+    for (const Problem& p : problems_.Snapshot()) channel_.SendReport(ReportOf(p));
     if (!stats_.encryption_send.empty()) channel_.SendReport({SessionReport::Note, "encryption", stats_.encryption_send});
     StoreStats ss = src_.store().stats();
     stats_.hashed_src = ss.hashed;

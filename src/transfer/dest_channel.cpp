@@ -9,7 +9,7 @@ namespace ktsync {
 
 DestChannel::DestChannel(ByteStream& in, ByteStream& out, std::function<void(const ItemView&)> on_item,
                          bool dest_reports_end)
-    : in_(in), out_(out), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end),
+    : in_(in), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end), out_(out),
       reader_([this] { ReadLoop(); }) {}
 
 DestChannel::~DestChannel() {
@@ -74,11 +74,7 @@ void DestChannel::Handle(FrameType type, std::string_view payload) {
       break;
     case FrameType::Report:
       if (!dest_reports_end_) ThrowProtocolError("unexpected Report from the destination");
-      if (end_.reports.size() < kMaxReports) {
-        end_.reports.push_back(DecodeReport(payload));
-      } else {
-        ++end_.reports_dropped;
-      }
+      end_.Add(DecodeReport(payload));
       break;
     case FrameType::Result:
       if (!dest_reports_end_ || !requests_ended_) ThrowProtocolError("unexpected Result from the destination");
@@ -133,28 +129,18 @@ void DestChannel::SendBatch(const EntryBatch& b) {
       for (size_t k = 0; k < room; ++k) window_.push_back({rest[k], false, false});
       sent_ += static_cast<int64_t>(room);
     }
-    std::span<const Entry> now = rest.first(room);
-    std::lock_guard lock(write_mu_);
-    while (!now.empty()) {
-      buf_.clear();
-      size_t n = EncodeEntryBatch(now, buf_);
-      Write(FrameType::ManifestBatch, buf_);
-      now = now.subspan(n);
-    }
+    out_.SendAll(FrameType::ManifestBatch, EncodeEntryBatch, rest.first(room));
     rest = rest.subspan(room);
   }
 }
 
 void DestChannel::EndManifest() {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
   int64_t count;
   {
-    std::lock_guard l(mu_);
+    std::lock_guard lock(mu_);
     count = sent_;
   }
-  ByteWriter(buf_).I64(count);
-  Write(FrameType::ManifestEnd, buf_);
+  out_.Send(FrameType::ManifestEnd, EncodeManifestEnd, count);
 }
 
 std::optional<DestChannel::Request> DestChannel::NextRequest() {
@@ -167,40 +153,20 @@ std::optional<DestChannel::Request> DestChannel::NextRequest() {
 }
 
 void DestChannel::SendHashes(const std::vector<HashReplyItem>& items) {
-  std::lock_guard lock(write_mu_);
-  std::span<const HashReplyItem> rest(items);
-  while (!rest.empty()) {
-    buf_.clear();
-    size_t n = EncodeHashReply(rest, buf_);
-    Write(FrameType::HashReply, buf_);
-    rest = rest.subspan(n);
-  }
+  out_.SendAll(FrameType::HashReply, EncodeHashReply, std::span<const HashReplyItem>(items));
 }
 
-void DestChannel::SendReport(const SessionReport& r) {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
-  EncodeReport(r, buf_);
-  Write(FrameType::Report, buf_);
-}
+void DestChannel::SendReport(const SessionReport& r) { out_.Send(FrameType::Report, EncodeReport, r); }
 
-void DestChannel::SendResult(const Stats& s) {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
-  EncodeStats(s, buf_);
-  Write(FrameType::Result, buf_);
-}
+void DestChannel::SendResult(const Stats& s) { out_.Send(FrameType::Result, EncodeStats, s); }
 
-DestChannel::DestEnd DestChannel::AwaitEnd() {
+PeerEnd DestChannel::AwaitEnd() {
   std::unique_lock lock(mu_);
   WaitFor(lock, [&] { return ended_; });
   return std::move(end_);
 }
 
-void DestChannel::SendDone() {
-  std::lock_guard lock(write_mu_);
-  Write(FrameType::Done, {});
-}
+void DestChannel::SendDone() { out_.SendEmpty(FrameType::Done); }
 
 void DestChannel::AwaitDone() {
   std::unique_lock lock(mu_);
@@ -213,7 +179,5 @@ void DestChannel::Abort() {
   cv_.notify_all();
   in_.ShutdownRead();
 }
-
-void DestChannel::Write(FrameType type, std::string_view payload) { FrameWriter(out_).Write(type, payload); }
 
 }  // namespace ktsync

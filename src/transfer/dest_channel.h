@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "manifest/plan.h"
+#include "transfer/frame_sender.h"
 #include "transfer/session_messages.h"
 #include "transfer/stream.h"
 #include "transfer/wire.h"
@@ -33,7 +34,6 @@ namespace ktsync {
 class DestChannel {
  public:
   static constexpr int64_t kMaxWindow = 2 * kInitialCredit;
-  static constexpr size_t kMaxReports = 100000;
 
   struct Request {
     enum Kind { Hashes, Files } kind = Hashes;
@@ -56,12 +56,7 @@ class DestChannel {
   void SendReport(const SessionReport& r);
   void SendResult(const Stats& s);
 
-  struct DestEnd {
-    std::vector<SessionReport> reports;
-    uint64_t reports_dropped = 0;
-    Stats stats;
-  };
-  DestEnd AwaitEnd();  // a push server's last word
+  PeerEnd AwaitEnd();  // a push server's last word
   void SendDone();     // after AwaitEnd: goodbye
   void AwaitDone();    // a pull client's goodbye
   // The run failed on this side: waiters wake with an error, the reader stops.
@@ -76,16 +71,13 @@ class DestChannel {
   void ReadLoop();
   void Handle(FrameType type, std::string_view payload);
   Request Lookup(Request::Kind kind, std::string_view payload);  // mu_ held
-  void Write(FrameType type, std::string_view payload);
   void WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
 
   ByteStream& in_;
-  ByteStream& out_;
   const std::function<void(const ItemView&)> on_item_;
   const bool dest_reports_end_;
 
-  std::mutex write_mu_;
-  std::string buf_;
+  FrameSender out_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -97,7 +89,7 @@ class DestChannel {
   std::deque<Request> requests_;
   bool requests_ended_ = false;
   bool goodbye_ = false;
-  DestEnd end_;
+  PeerEnd end_;
   bool ended_ = false;
   std::exception_ptr error_;
   std::thread reader_;  // last: starts once everything above is set

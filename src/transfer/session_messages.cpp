@@ -165,4 +165,12 @@ SessionReport DecodeReport(std::string_view payload) {
   return r;
 }
 
+void PeerEnd::Add(SessionReport r) {
+  if (reports.size() < kMaxReports) {
+    reports.push_back(std::move(r));
+  } else {
+    ++reports_dropped;
+  }
+}
+
 }  // namespace ktsync

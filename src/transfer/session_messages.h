@@ -66,4 +66,14 @@ struct SessionReport {
 void EncodeReport(const SessionReport& r, std::string& out);
 SessionReport DecodeReport(std::string_view payload);
 
+// A peer's last word, as a channel collects it: its Reports (at most kMaxReports kept,
+// the rest counted) and the numbers of its Result.
+struct PeerEnd {
+  static constexpr size_t kMaxReports = 100000;
+  std::vector<SessionReport> reports;
+  uint64_t reports_dropped = 0;
+  Stats stats;
+  void Add(SessionReport r);
+};
+
 }  // namespace ktsync

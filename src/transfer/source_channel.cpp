@@ -82,9 +82,8 @@ void SourceChannel::Handle(FrameType type, std::string_view payload) {
       break;
     }
     case FrameType::ManifestEnd: {
-      ByteReader r(payload, "ManifestEnd");
-      if (r.I64("count") != decoder_.count()) r.Fail("entry count does not match the entries sent");
-      r.ExpectEnd();
+      if (DecodeManifestEnd(payload) != decoder_.count())
+        ThrowProtocolError("ManifestEnd: entry count does not match the entries sent");
       if (manifest_ended_ || decoder_.count() == 0) ThrowProtocolError("file list ended twice, or without its root");
       manifest_ended_ = true;
       break;
@@ -99,15 +98,9 @@ void SourceChannel::Handle(FrameType type, std::string_view payload) {
       }
       break;
     }
-    case FrameType::Report: {
-      SessionReport r = DecodeReport(payload);
-      if (end_.reports.size() < kMaxReports) {
-        end_.reports.push_back(std::move(r));
-      } else {
-        ++end_.reports_dropped;
-      }
+    case FrameType::Report:
+      end_.Add(DecodeReport(payload));
       break;
-    }
     case FrameType::Result:
       if (!manifest_ended_ || !hash_waiting_.empty() || !requests_over_)
         ThrowProtocolError("Result before the file list, the hash replies or the requests ended");
@@ -131,7 +124,7 @@ void SourceChannel::WaitFor(std::unique_lock<std::mutex>& lock, const std::funct
 
 bool SourceChannel::NextBatch(EntryBatch& out) {
   {
-    std::lock_guard lock(write_mu_);
+    std::lock_guard lock(requests_mu_);
     FlushLocked();  // the source may be waiting for these before it can go on
   }
   std::unique_lock lock(mu_);
@@ -143,7 +136,7 @@ bool SourceChannel::NextBatch(EntryBatch& out) {
 }
 
 void SourceChannel::Release(int64_t below) {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(requests_mu_);
   if (below <= released_) return;
   released_ = below;
   if (below + kWindow - granted_ < kWindow / 4) return;  // not worth a frame yet
@@ -152,25 +145,17 @@ void SourceChannel::Release(int64_t below) {
     std::lock_guard l(mu_);
     granted_ = below + kWindow;
   }
-  buf_.clear();
-  EncodeCredit(Credit{below, below + kWindow}, buf_);
-  Write(FrameType::Credit, buf_);
+  out_.Send(FrameType::Credit, EncodeCredit, Credit{below, below + kWindow});
 }
 
 void SourceChannel::RequestHashes(const std::vector<int64_t>& indices) {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(requests_mu_);
   FlushLocked();
   {
     std::lock_guard l(mu_);
     hash_waiting_.insert(hash_waiting_.end(), indices.begin(), indices.end());
   }
-  std::span<const int64_t> rest(indices);
-  while (!rest.empty()) {
-    buf_.clear();
-    size_t n = EncodeIndexList(rest, buf_);
-    Write(FrameType::HashRequest, buf_);
-    rest = rest.subspan(n);
-  }
+  out_.SendAll(FrameType::HashRequest, EncodeIndexList, std::span<const int64_t>(indices));
 }
 
 std::vector<HashReplyItem> SourceChannel::AwaitHashes() {
@@ -180,66 +165,44 @@ std::vector<HashReplyItem> SourceChannel::AwaitHashes() {
 }
 
 void SourceChannel::RequestFile(int64_t index) {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(requests_mu_);
   file_batch_.push_back(index);
   if (file_batch_.size() >= kFileRequestBatch) FlushLocked();
 }
 
 void SourceChannel::Flush() {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(requests_mu_);
   FlushLocked();
 }
 
 void SourceChannel::FlushLocked() {
-  if (file_batch_.empty()) return;
-  std::span<const int64_t> rest(file_batch_);
-  while (!rest.empty()) {
-    buf_.clear();
-    size_t n = EncodeIndexList(rest, buf_);
-    Write(FrameType::SendList, buf_);
-    rest = rest.subspan(n);
-  }
+  out_.SendAll(FrameType::SendList, EncodeIndexList, std::span<const int64_t>(file_batch_));
   file_batch_.clear();
 }
 
 void SourceChannel::EndRequests() {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(requests_mu_);
   {
     std::lock_guard l(mu_);
     if (requests_over_) return;
     requests_over_ = true;
   }
   FlushLocked();
-  Write(FrameType::Done, {});
+  out_.SendEmpty(FrameType::Done);
 }
 
-SourceChannel::SourceEnd SourceChannel::AwaitEnd() {
+PeerEnd SourceChannel::AwaitEnd() {
   EndRequests();
   std::unique_lock lock(mu_);
   WaitFor(lock, [&] { return ended_; });
   return std::move(end_);
 }
 
-void SourceChannel::SendItem(const ItemView& item) {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
-  EncodeItem(item, buf_);
-  Write(FrameType::Item, buf_);
-}
+void SourceChannel::SendItem(const ItemView& item) { out_.Queue(FrameType::Item, EncodeItem, item); }
 
-void SourceChannel::SendReport(const SessionReport& r) {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
-  EncodeReport(r, buf_);
-  Write(FrameType::Report, buf_);
-}
+void SourceChannel::SendReport(const SessionReport& r) { out_.Send(FrameType::Report, EncodeReport, r); }
 
-void SourceChannel::SendResult(const Stats& s) {
-  std::lock_guard lock(write_mu_);
-  buf_.clear();
-  EncodeStats(s, buf_);
-  Write(FrameType::Result, buf_);
-}
+void SourceChannel::SendResult(const Stats& s) { out_.Send(FrameType::Result, EncodeStats, s); }
 
 void SourceChannel::ExpectDone() {
   {
@@ -250,11 +213,6 @@ void SourceChannel::ExpectDone() {
   FrameReader(in_).Expect(FrameType::Done);
 }
 
-void SourceChannel::SendDone() {
-  std::lock_guard lock(write_mu_);
-  Write(FrameType::Done, {});
-}
-
-void SourceChannel::Write(FrameType type, std::string_view payload) { FrameWriter(out_).Write(type, payload); }
+void SourceChannel::SendDone() { out_.SendEmpty(FrameType::Done); }
 
 }  // namespace ktsync

@@ -7,7 +7,7 @@
 //   ManifestBatch  only within the Credit granted (kWindow entries past the released ones),
 //                  checked in order by a ManifestDecoder; then ManifestEnd with the count.
 //   HashReply      only for requested entries, in request order.
-//   Report         the source's problems: at most kMaxReports kept, the rest counted.
+//   Report         the source's problems: at most PeerEnd::kMaxReports kept, the rest counted.
 //   Result         the source's numbers, once, last: after ManifestEnd, the replies to
 //                  every hash request and this end's Done (the reader then stops).
 //   Error          the run ends with the peer's code and message.
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "manifest/plan.h"
+#include "transfer/frame_sender.h"
 #include "transfer/session_messages.h"
 #include "transfer/stream.h"
 #include "transfer/wire.h"
@@ -38,7 +39,6 @@ namespace ktsync {
 class SourceChannel {
  public:
   static constexpr int64_t kWindow = kInitialCredit;  // entries granted past the released ones
-  static constexpr size_t kMaxReports = 100000;
   static constexpr size_t kFileRequestBatch = 1024;  // file requests per SendList
 
   SourceChannel(ByteStream& in, ByteStream& out);
@@ -57,15 +57,11 @@ class SourceChannel {
   void Flush();                     // sends the batched file requests
   void EndRequests();               // Done: nothing more will be asked (once; later calls no-ops)
 
-  struct SourceEnd {
-    std::vector<SessionReport> reports;
-    uint64_t reports_dropped = 0;  // beyond kMaxReports
-    Stats stats;
-  };
   // Waits for the source's Result (its last problems come before it).
-  SourceEnd AwaitEnd();
+  PeerEnd AwaitEnd();
 
-  // Toward the peer, from any thread: a push server's changes, problems and numbers.
+  // Toward the peer, from any thread: a push server's changes (which may wait a moment to
+  // go out with others: FrameSender::Queue), problems and numbers.
   void SendItem(const ItemView& item);
   void SendReport(const SessionReport& r);
   void SendResult(const Stats& s);
@@ -85,16 +81,14 @@ class SourceChannel {
  private:
   void ReadLoop();
   void Handle(FrameType type, std::string_view payload);
-  void Write(FrameType type, std::string_view payload);  // write_mu_ held
-  void FlushLocked();
+  void FlushLocked();  // requests_mu_ held
   void WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
 
   ByteStream& in_;
-  ByteStream& out_;
+  FrameSender out_;
 
-  std::mutex write_mu_;
+  std::mutex requests_mu_;  // orders requests and credits: a Credit never overtakes a request
   std::vector<int64_t> file_batch_;
-  std::string buf_;
   int64_t granted_ = kWindow;   // send_below of the last Credit (the first is implicit)
   int64_t released_ = 0;
 
@@ -105,7 +99,7 @@ class SourceChannel {
   bool manifest_ended_ = false;
   std::deque<int64_t> hash_waiting_;  // requested, not yet answered
   std::vector<HashReplyItem> hash_replies_;
-  SourceEnd end_;
+  PeerEnd end_;
   bool ended_ = false;
   std::exception_ptr error_;
   bool reader_done_ = false;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "transfer/byte_io.h"
@@ -179,6 +180,19 @@ void FdStream::WriteV(const struct iovec* iov, int iovcnt) {
 }
 
 size_t FdStream::ReadSome(void* buf, size_t len) {
+  if (rbuf_pos_ == rbuf_end_) {
+    if (len >= kReadBuffer) return ReadFd(buf, len);
+    if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);
+    rbuf_pos_ = 0;
+    rbuf_end_ = ReadFd(rbuf_.get(), kReadBuffer);
+  }
+  size_t n = std::min(len, rbuf_end_ - rbuf_pos_);
+  std::memcpy(buf, rbuf_.get() + rbuf_pos_, n);
+  rbuf_pos_ += n;
+  return n;
+}
+
+size_t FdStream::ReadFd(void* buf, size_t len) {
   if (!read_is_socket_) WaitReadable();
   for (;;) {
     ssize_t n = read_is_socket_ ? recv(in_.get(), buf, len, 0) : read(in_.get(), buf, len);

@@ -94,10 +94,15 @@ class FdStream : public ByteStream {
   void ShutdownRead() override;
   uint64_t SendFile(int file_fd, uint64_t offset, uint64_t len) override;
 
-  int read_fd() const { return in_.get(); }
+  int read_fd() const { return in_.get(); }  // bytes may wait in our buffer: do not read it
   int write_fd() const { return two_fds_ ? out_.get() : in_.get(); }  // -1 once shut
 
  private:
+  // Reads shorter than this go through a buffer of this size: a control channel's small
+  // frames (a header, then a few bytes) cost one read between them, not two each.
+  static constexpr size_t kReadBuffer = 64 << 10;
+
+  size_t ReadFd(void* buf, size_t len);
   void OpenWake();
   void WaitReadable();
 
@@ -107,6 +112,8 @@ class FdStream : public ByteStream {
   bool two_fds_ = false;
   bool write_is_socket_ = false;
   bool read_is_socket_ = false;
+  std::unique_ptr<char[]> rbuf_;  // allocated on the first short read
+  size_t rbuf_pos_ = 0, rbuf_end_ = 0;
 };
 
 struct Frame {

@@ -353,6 +353,15 @@ void DecodeHashReply(std::string_view payload, std::vector<HashReplyItem>& out) 
   r.ExpectEnd();
 }
 
+void EncodeManifestEnd(const int64_t& count, std::string& out) { ByteWriter(out).I64(count); }
+
+int64_t DecodeManifestEnd(std::string_view payload) {
+  ByteReader r(payload, "ManifestEnd");
+  int64_t count = r.I64("count");
+  r.ExpectEnd();
+  return count;
+}
+
 void EncodeCredit(const Credit& c, std::string& out) {
   ByteWriter w(out);
   w.I64(c.release_below);

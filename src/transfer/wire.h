@@ -63,7 +63,7 @@ struct FrameHeader {
 void EncodeFrameHeader(FrameType type, size_t length, unsigned char out[kFrameHeaderBytes]);
 // Rejects unknown types and lengths above kMaxFramePayload.
 FrameHeader DecodeFrameHeader(const unsigned char in[kFrameHeaderBytes]);
-// Empty-payload frames (ManifestEnd, PlanEnd, Done): anything else is a protocol error.
+// Empty-payload frames (Done): anything else is a protocol error.
 void ExpectEmptyPayload(FrameType type, std::string_view payload);
 
 // ---- Hello ---------------------------------------------------------------------------
@@ -123,6 +123,10 @@ class ManifestDecoder {
   std::string prev_path_;
   bool prev_dir_ = false;
 };
+
+// ManifestEnd: how many entries the stream held (the receiver compares its own count).
+void EncodeManifestEnd(const int64_t& count, std::string& out);
+int64_t DecodeManifestEnd(std::string_view payload);
 
 // ---- Index lists (HashRequest, SendList) and hash replies ------------------------------
 

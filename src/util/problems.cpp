@@ -12,6 +12,11 @@ void Problems::Vanish(std::string path, std::string message) {
   items_.push_back({ProblemKind::Vanished, std::move(path), std::move(message)});
 }
 
+void Problems::Add(Problem p) {
+  std::lock_guard lock(mu_);
+  items_.push_back(std::move(p));
+}
+
 bool Problems::HasErrors() const {
   std::lock_guard lock(mu_);
   return !items_.empty();

@@ -23,6 +23,7 @@ class Problems {
  public:
   void Fail(std::string path, std::string message);
   void Vanish(std::string path, std::string message);
+  void Add(Problem p);
   bool HasErrors() const;
   std::vector<Problem> Snapshot() const;
   // 0 when empty; 24 when every problem is a vanished source; otherwise 23.

@@ -15,25 +15,8 @@ source "$(dirname "$0")/lib.sh"
 STATE=$T/state
 export KTSYNC_STATE_DIR=$T/state-remote
 start_sshd
-NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 
-# W: a world-traversable work dir (nobody cannot enter $T) holding the remote wrapper, which
-# records its pid and, when $W/remote-as-nobody exists, drops to nobody like the client.
-W=$(mktemp -d /tmp/ktsync-faults.XXXXXX)
-chmod 755 "$W"
-at_exit "chmod -R u+rwX '$W' 2>/dev/null; rm -rf '$W'"
-mkdir -m 777 "$W/state-nobody" "$W/state-remote-nobody"
-cat >"$W/remote-ktsync" <<EOF
-#!/bin/sh
-if [ -e "$W/remote-as-nobody" ]; then
-    exec setpriv --reuid=nobody --regid=nogroup --clear-groups env KTSYNC_STATE_DIR="$W/state-remote-nobody" "$KTSYNC" "\$@"
-fi
-exec "$KTSYNC" "\$@"
-EOF
-chmod 755 "$W/remote-ktsync"
-# nobody's ssh needs a key it can read.
-install -o nobody -m 600 "$SSH_KEY" "$W/nobody_key"
-NOBODY_SSH=${SSH_CMD//"$SSH_KEY"/"$W/nobody_key"}
+nobody_workdir faults
 
 k() { "$KTSYNC" mirror --state-dir "$STATE" --no-progress "$@"; }
 ks() { k -e "$SSH_CMD" --remote-ktsync "$W/remote-ktsync" "$@"; }
@@ -250,8 +233,9 @@ rm -f "$SRC/z/.replace.new"
 assert_exit 0 k "$SRC" "$DST"
 tree_identical "$SRC" "$DST" && pass "local: once the files hold still, the next run completes the mirror"
 
-# Push and pull at --bwlimit 4M over one stream: z/big1 grows while it is being sent,
-# z/big2 is cut to half while it is being sent, and z/gone is deleted before its turn.
+# Push and pull at --bwlimit 2M over one stream (each big file ~2 s on the wire): z/big1 grows
+# while it is being sent, z/big2 is cut to half while it is being sent, and z/gone is deleted
+# before its turn.
 # The moments are observed, not guessed: the receiver's temp file for big1 (then big2)
 # appearing in DST means that file is on the wire.
 wait_temp() {  # wait_temp DIR NAME: until a file is being written into DIR (10 s max)
@@ -272,7 +256,7 @@ for mode in push pull; do
     head -c $((4 << 20)) /dev/urandom >"$SRC/z1/big1"
     head -c $((4 << 20)) /dev/urandom >"$SRC/z2/big2"
     echo "version 2 (never sent)" >"$SRC/z3/gone"
-    run_mode "$mode" "$SRC" "$DST" --streams 1 --bwlimit 4M >"$OUT" 2>"$ERR" &
+    run_mode "$mode" "$SRC" "$DST" --streams 1 --bwlimit 2M >"$OUT" 2>"$ERR" &
     pid=$!
     wait_temp "$DST/z1" big1
     head -c 100000 /dev/urandom >>"$SRC/z1/big1"

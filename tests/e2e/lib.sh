@@ -313,16 +313,15 @@ start_daemon() {
 
 # in_flight DIR: true while ktsync is writing a file into DIR: a named temp exists there, or
 # a ktsync process holds an unnamed (O_TMPFILE) file in it, whose fd reads "DIR/#INO (deleted)".
+# One find over every ktsync's fd table: a fork per fd made one look take longer than a
+# file's transfer on a loaded machine, and the file slipped past unseen.
 in_flight() {
     compgen -G "$1/.ktsync-tmp.*" >/dev/null && return 0
-    local dir pid fd
+    local dir fds=() pid
     dir=$(realpath -q "$1") || return 1
-    for pid in $(pgrep -x ktsync); do
-        for fd in /proc/"$pid"/fd/*; do
-            [[ $(readlink "$fd" 2>/dev/null) == "$dir/#"*" (deleted)" ]] && return 0
-        done
-    done
-    return 1
+    for pid in $(pgrep -x ktsync); do fds+=("/proc/$pid/fd"); done
+    ((${#fds[@]})) || return 1
+    [[ -n $(find "${fds[@]}" -maxdepth 1 -lname "$dir/#* (deleted)" -print -quit 2>/dev/null) ]]
 }
 
 # wait_in_flight DIR [SECONDS]: until in_flight DIR (default 10 s); false on timeout.
@@ -465,6 +464,31 @@ wait_port() {
         sleep 0.05
     done
     return 1
+}
+
+# nobody_workdir NAME (after start_sshd): a world-traversable work dir $W (nobody cannot
+# enter $T) holding $W/remote-ktsync, a remote wrapper that drops to nobody, like the
+# client, when $W/remote-as-nobody exists; state dirs for nobody on both ends; and
+# $NOBODY_SSH, the ssh command with a copy of the key that nobody can read; $NOBODY runs
+# a command as nobody.
+nobody_workdir() {
+    # shellcheck disable=SC2034 # for the sourcing test
+    NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+    W=$(mktemp -d "/tmp/ktsync-$1.XXXXXX")
+    chmod 755 "$W"
+    at_exit "chmod -R u+rwX '$W' 2>/dev/null; rm -rf '$W'"
+    mkdir -m 777 "$W/state-nobody" "$W/state-remote-nobody"
+    cat >"$W/remote-ktsync" <<EOF
+#!/bin/sh
+if [ -e "$W/remote-as-nobody" ]; then
+    exec setpriv --reuid=nobody --regid=nogroup --clear-groups env KTSYNC_STATE_DIR="$W/state-remote-nobody" "$KTSYNC" "\$@"
+fi
+exec "$KTSYNC" "\$@"
+EOF
+    chmod 755 "$W/remote-ktsync"
+    install -o nobody -m 600 "$SSH_KEY" "$W/nobody_key"
+    # shellcheck disable=SC2034 # for the sourcing test
+    NOBODY_SSH=${SSH_CMD//"$SSH_KEY"/"$W/nobody_key"}
 }
 
 # start_sshd: run a private sshd on 127.0.0.1 (free port, keys and config in

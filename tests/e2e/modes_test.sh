@@ -18,23 +18,8 @@ head -c 32 /dev/urandom | base64 >"$SECRET"
 chmod 600 "$SECRET"
 export KTSYNC_STATE_DIR=$T/state-remote
 start_sshd
-# W: world-traversable (nobody cannot enter $T); the daemon serves it.
-W=$(mktemp -d /tmp/ktsync-modes.XXXXXX)
-chmod 755 "$W"
-at_exit "chmod -R u+rwX '$W' 2>/dev/null; rm -rf '$W'"
+nobody_workdir modes  # $W: the daemon serves it too
 start_daemon "$W"
-cat >"$W/remote-ktsync" <<EOF
-#!/bin/sh
-if [ -e "$W/remote-as-nobody" ]; then
-    exec setpriv --reuid=nobody --regid=nogroup --clear-groups env KTSYNC_STATE_DIR="$W/state-remote-nobody" "$KTSYNC" "\$@"
-fi
-exec "$KTSYNC" "\$@"
-EOF
-chmod 755 "$W/remote-ktsync"
-mkdir -m 777 "$W/state-nobody" "$W/state-remote-nobody"
-NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-install -o nobody -m 600 "$SSH_KEY" "$W/nobody_key"
-NOBODY_SSH=${SSH_CMD//"$SSH_KEY"/"$W/nobody_key"}
 MODES=(local push pull daemon-push daemon-pull)
 
 # run MODE [OPTIONS...]: mirror $W/src to $W/dst in MODE (as nobody, both ends, when

@@ -1,0 +1,131 @@
+// links: ktsync_transfer
+// The control channel's two ends of the byte level: FrameSender (whole frames from any
+// thread; small ones queued to go out together) and FdStream's read buffer (a burst of
+// small frames costs one read).
+#include "transfer/frame_sender.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stream_pair.h"
+#include "transfer/session_messages.h"
+
+namespace ktsync {
+namespace {
+
+using std::chrono::milliseconds;
+
+SessionReport Note(const std::string& text) { return {SessionReport::Note, "k", text}; }
+
+std::string NoteText(const std::optional<Frame>& f) {
+  EXPECT_TRUE(f && f->type == FrameType::Report);
+  return f ? DecodeReport(f->payload).message : "";
+}
+
+TEST(FrameSenderTest, QueuedFramesGoOutBeforeTheNextSentOneInOrder) {
+  StreamPair p = SocketPair();
+  FrameSender out(*p.a);
+  out.Queue(FrameType::Report, EncodeReport, Note("one"));
+  out.Queue(FrameType::Report, EncodeReport, Note("two"));
+  out.Send(FrameType::Report, EncodeReport, Note("three"));
+  FrameReader in(*p.b);
+  EXPECT_EQ(NoteText(in.Next()), "one");
+  EXPECT_EQ(NoteText(in.Next()), "two");
+  EXPECT_EQ(NoteText(in.Next()), "three");
+}
+
+TEST(FrameSenderTest, AQueuedFrameGoesOutByItselfAfterTheDelay) {
+  StreamPair p = SocketPair("a", "b", /*timeout_sec=*/5);
+  FrameSender out(*p.a);
+  auto start = std::chrono::steady_clock::now();
+  out.Queue(FrameType::Report, EncodeReport, Note("alone"));
+  FrameReader in(*p.b);
+  EXPECT_EQ(NoteText(in.Next()), "alone") << "nothing else is sent: the delay must send it";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, FrameSender::kQueueDelay / 2);
+}
+
+TEST(FrameSenderTest, AFullQueueGoesOutAtOnce) {
+  StreamPair p = SocketPair("a", "b", /*timeout_sec=*/5);
+  FrameSender out(*p.a);
+  std::string big(1000, 'x');
+  size_t n = FrameSender::kQueuedBytes / big.size() + 1;
+  std::thread writer([&] {
+    for (size_t i = 0; i < n; ++i) out.Queue(FrameType::Report, EncodeReport, Note(big));
+  });
+  FrameReader in(*p.b);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(NoteText(in.Next()), big);
+  writer.join();
+}
+
+TEST(FrameSenderTest, ListsLongerThanAFrameAreSplit) {
+  StreamPair p = SocketPair();
+  FrameSender out(*p.a);
+  std::vector<int64_t> many(kMaxBatchIndices + 10);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int64_t>(i);
+  std::thread writer([&] { out.SendAll(FrameType::SendList, EncodeIndexList, std::span<const int64_t>(many)); });
+  FrameReader in(*p.b);
+  std::vector<int64_t> got;
+  while (got.size() < many.size()) {
+    std::optional<Frame> f = in.Next();
+    ASSERT_TRUE(f && f->type == FrameType::SendList);
+    DecodeIndexList(f->payload, got);
+  }
+  writer.join();
+  EXPECT_EQ(got, many);
+}
+
+// Pipes, as over ssh: small frames written in one burst and frames far larger than the
+// read buffer (which bypass it) are read back whole and in order, then a clean end.
+TEST(FdStreamReadTest, BurstsOfSmallAndLargeFramesReadBackWhole) {
+  int to[2], back[2];
+  ASSERT_EQ(::pipe(to), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  FdStream writer(UniqueFd(back[0]), UniqueFd(to[1]), "writer");
+  FdStream reader(UniqueFd(to[0]), UniqueFd(back[1]), "reader");
+  std::vector<int64_t> big(kMaxBatchIndices);  // a 2 MiB payload
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<int64_t>(i);
+  constexpr int kRounds = 20, kSmall = 50;
+  std::thread w([&] {
+    FrameSender out(writer);
+    for (int r = 0; r < kRounds; ++r) {
+      for (int i = 0; i < kSmall; ++i) out.Queue(FrameType::Report, EncodeReport, Note(std::to_string(r * kSmall + i)));
+      out.SendAll(FrameType::SendList, EncodeIndexList, std::span<const int64_t>(big));
+    }
+    writer.ShutdownWrite();
+  });
+  FrameReader in(reader);
+  int wrong = 0;
+  for (int r = 0; r < kRounds; ++r) {
+    for (int i = 0; i < kSmall; ++i) wrong += NoteText(in.Next()) != std::to_string(r * kSmall + i);
+    std::optional<Frame> f = in.Next();
+    std::vector<int64_t> got;
+    if (f && f->type == FrameType::SendList) DecodeIndexList(f->payload, got);
+    wrong += got != big;
+  }
+  EXPECT_EQ(wrong, 0) << "frames that did not come back as sent";
+  EXPECT_FALSE(in.Next()) << "a clean end after the last frame";
+  w.join();
+}
+
+TEST(FdStreamReadTest, ShutdownReadStopsABlockedPipeRead) {
+  int to[2], back[2];
+  ASSERT_EQ(::pipe(to), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  FdStream writer(UniqueFd(back[0]), UniqueFd(to[1]), "writer");
+  FdStream reader(UniqueFd(to[0]), UniqueFd(back[1]), "reader");
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    reader.ShutdownRead();
+  });
+  char c;
+  ExpectError(ExitCode::SocketIo, "reading was stopped", [&] { reader.ReadExact(&c, 1); });
+  stopper.join();
+}
+
+}  // namespace
+}  // namespace ktsync
