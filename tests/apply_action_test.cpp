@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -69,6 +70,18 @@ TEST_F(ApplyActionTest, RemoveStaleTempsRemovesOnlyTempNames) {
   EXPECT_FALSE(fs::exists(dst_ / "d" / t1));
   EXPECT_TRUE(fs::exists(dst_ / "keep"));
   EXPECT_TRUE(fs::exists(base_.path() / "outside" / t1));
+}
+
+// A killed run's temp may sit in a directory whose times this run already set.
+TEST_F(ApplyActionTest, RemovingAStaleTempKeepsItsDirectorysTimes) {
+  fs::create_directory(dst_ / "d");
+  std::string t1 = std::string(kTempPrefix) + "0123456789abcdef";
+  std::ofstream(dst_ / "d" / t1);
+  auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(dst_ / "d", old_time);
+  EXPECT_EQ(RemoveStaleTemps(*tree_, {"d/" + t1}), 1u);
+  EXPECT_FALSE(fs::exists(dst_ / "d" / t1));
+  EXPECT_EQ(fs::last_write_time(dst_ / "d"), old_time);
 }
 
 }  // namespace

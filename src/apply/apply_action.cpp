@@ -34,13 +34,10 @@ void ApplyAction(const Action& a, DestTree& tree, const ApplyOptions& opts) {
 
 size_t RemoveStaleTemps(DestTree& tree, const std::vector<std::string>& rel_paths) {
   size_t removed = 0;
-  Entry e;
-  e.type = EntryType::File;
   for (const std::string& rel : rel_paths) {
     if (!IsSafeRelativePath(rel) || rel.empty() || !IsTempName(BaseName(rel))) continue;
-    e.path = rel;
     try {
-      tree.Remove(e);
+      tree.RemoveLeftover(rel);
       ++removed;
     } catch (const Error&) {
       // Best effort: a temp we cannot remove is skipped by every scan and harms nothing.

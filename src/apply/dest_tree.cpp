@@ -234,6 +234,18 @@ void DestTree::Remove(const Entry& dst_entry) {
   if (dst_entry.IsDir()) ForgetSubtree(dst_entry.path);
 }
 
+void DestTree::RemoveLeftover(std::string_view rel) {
+  Located at = Locate(rel);
+  struct stat before;
+  bool known = fstat(at.parent, &before) == 0;
+  if (unlinkat(at.parent, at.base.c_str(), 0) != 0 && errno != ENOENT)
+    throw SysError("unlink " + std::string(rel), errno);
+  if (!known) return;
+  timespec times[2] = {before.st_atim, before.st_mtim};
+  if (futimens(at.parent, times) != 0 && errno == EBADF)  // an O_PATH parent: via its magic link
+    utimensat(AT_FDCWD, ("/proc/self/fd/" + std::to_string(at.parent)).c_str(), times, 0);
+}
+
 UniqueFd DestTree::OpenForMeta(const Located& at, const Entry& e) {
   int flags = O_PATH;
   if (e.IsDir()) flags = O_RDONLY | O_DIRECTORY | O_NONBLOCK;

@@ -47,6 +47,9 @@ class DestTree {
   // unlink, or rmdir for a directory (callers remove a subtree deepest first). Already gone
   // is success.
   void Remove(const Entry& dst_entry);
+  // Unlinks a file an earlier run left, and gives its directory back the times it had: the
+  // directory's own metadata may be final already (set while this run went on).
+  void RemoveLeftover(std::string_view rel);
   // Owner, mode, mtime for a dir, file, special (on an fd) or symlink (AT_SYMLINK_NOFOLLOW).
   // `created`: the entry is new in this run, so without --perms it gets src mode & ~umask.
   void SetMeta(const Entry& src_entry, const MetaOptions& meta, bool created = false);

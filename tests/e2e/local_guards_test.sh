@@ -67,11 +67,16 @@ pass "trailing slashes are insignificant"
 assert_exit 0 "$KTSYNC" mirror --state-dir "$T/st_lock" "$SRC" "$DST"
 lock=$(find "$T/st_lock" -name '*.lock')
 [[ $(wc -l <<<"$lock") == 1 && -n $lock ]] || die "expected one lock file (DST's), got: $lock"
-flock -n "$lock" sleep 5 &
+# The holder waits for the lock (a -n holder lost it to the probe below now and then) and
+# keeps it until told, however slow the machine.
+touch "$T/hold"
+# shellcheck disable=SC2016 # $1 is the inner shell's
+flock "$lock" sh -c 'while [ -e "$1" ]; do sleep 0.05; done' _ "$T/hold" &
 lockpid=$!
-for _ in $(seq 100); do flock -n "$lock" true || break; sleep 0.05; done  # held by the sleeper
+for _ in $(seq 200); do flock -n "$lock" true || break; sleep 0.05; done  # held by the holder
 assert_exit 43 "$KTSYNC" mirror --state-dir "$T/st_lock" "$SRC" "$DST"
 grep -q "another ktsync run" "$ERR" || die "lock message"
+rm "$T/hold"
 wait "$lockpid"
 
 # A corrupt cache is rebuilt with a warning, never trusted, never fatal.
