@@ -8,6 +8,7 @@
 _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats -v --verbose
     -q --quiet --progress --no-progress --delete --no-delete --max-delete
     --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
+    -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --exclude --include
     --exclude-from --state-dir -x --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --require-ktls --no-ktls

@@ -115,7 +115,7 @@ class TreeBuilder {
       Entry e;
       e.path = dir.empty() ? name : dir + "/" + name;
       e.mode = (v & 0x40) ? 0600 : 0644;
-      e.mtime_ns = (v >> 7) & 1;
+      e.mtime = {static_cast<int64_t>((v >> 7) & 1), 0};
       switch (v % 6) {
         case 0: continue;
         case 1:
@@ -143,7 +143,7 @@ void MakeConsistent(const Manifest& src, Manifest& dst) {
   for (Entry& d : dst) {
     if (!d.IsFile()) continue;
     for (const Entry& s : src)
-      if (s.path == d.path && s.IsFile() && s.size == d.size && s.mtime_ns == d.mtime_ns) d.hash = s.hash;
+      if (s.path == d.path && s.IsFile() && s.size == d.size && s.mtime == d.mtime) d.hash = s.hash;
   }
 }
 

@@ -29,7 +29,7 @@ Entry Make(std::string path, EntryType type, uint32_t mode = 0644) {
   e.mode = mode;
   e.uid = 1000;
   e.gid = 1001;
-  e.mtime_ns = 1'600'000'000'123'456'789;
+  e.mtime = {1'600'000'000, 123'456'789};
   return e;
 }
 
@@ -80,7 +80,7 @@ void ExpectSameOnTheWire(const Manifest& got, const Manifest& want) {
     EXPECT_EQ(got[i].uid, want[i].uid);
     EXPECT_EQ(got[i].gid, want[i].gid);
     EXPECT_EQ(got[i].size, want[i].size);
-    EXPECT_EQ(got[i].mtime_ns, want[i].mtime_ns);
+    EXPECT_EQ(got[i].mtime, want[i].mtime);
     EXPECT_EQ(got[i].link_target(), want[i].link_target());
     EXPECT_EQ(got[i].rdev(), want[i].rdev());
     EXPECT_EQ(got[i].hash, want[i].hash);

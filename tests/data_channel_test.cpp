@@ -265,7 +265,7 @@ class DataChannelTest : public ::testing::Test {
         if (x.path == rel) e = &x;
       ASSERT_NE(e, nullptr);
       EXPECT_EQ(st.st_mode & 07777, e->mode);
-      EXPECT_EQ(st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec, e->mtime_ns);
+      EXPECT_EQ(Timestamp::Of(st.st_mtim), e->mtime);
     }
     EXPECT_TRUE(TempFiles(dst_).empty());
   }
@@ -417,7 +417,7 @@ class HostileSenderTest : public DataChannelTest {
       e.type = EntryType::File;
       e.mode = 0644;
       e.size = size;
-      e.mtime_ns = 1'600'000'000'000'000'000;
+      e.mtime = {1'600'000'000, 0};
       return e;
     };
     Entry root, sub, missing;

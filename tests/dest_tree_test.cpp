@@ -39,7 +39,7 @@ Entry Make(std::string path, EntryType type, uint32_t mode = 0644) {
   e.path = std::move(path);
   e.type = type;
   e.mode = mode;
-  e.mtime_ns = kMtime;
+  e.mtime = Timestamp::FromNs(kMtime);
   return e;
 }
 

@@ -40,8 +40,8 @@ class TreeTest : public ::testing::Test {
     e.path = rel;
     e.type = S_ISREG(st.st_mode) ? EntryType::File : EntryType::Dir;
     e.size = static_cast<uint64_t>(st.st_size);
-    e.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    e.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    e.mtime = Timestamp::Of(st.st_mtim);
+    e.ctime_ns = Timestamp::Of(st.st_ctim).KeyNs();
     e.dev = st.st_dev;
     e.ino = st.st_ino;
     return e;
@@ -100,13 +100,12 @@ TEST_F(TreeTest, RehashesContentRewrittenWithItsMtimeRestored) {
   Manifest m = {Scan("a")};
   Ensure(m, {0}, store);
   struct timespec times[2] = {{0, UTIME_OMIT}, {0, 0}};
-  times[1].tv_sec = m[0].mtime_ns / 1000000000;
-  times[1].tv_nsec = m[0].mtime_ns % 1000000000;
+  times[1] = m[0].mtime.ToTimespec();
   ::usleep(20000);  // let the clock move so the new ctime differs
   Write("a", "two");
   ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/a").c_str(), times, 0), 0);
   Manifest again = {Scan("a")};
-  ASSERT_EQ(again[0].mtime_ns, m[0].mtime_ns);
+  ASSERT_EQ(again[0].mtime, m[0].mtime);
   Ensure(again, {0}, store);
   EXPECT_EQ(again[0].hash, HashBytes("two", 3));
   EXPECT_EQ(store.stats().hashed, 2u);
@@ -115,7 +114,7 @@ TEST_F(TreeTest, RehashesContentRewrittenWithItsMtimeRestored) {
 TEST_F(TreeTest, FileChangedSinceScanIsVanishedAndLeftUnhashed) {
   Write("a", "hello");
   Manifest m = {Scan("a")};
-  m[0].mtime_ns -= 1000;  // the scan saw an older version
+  m[0].mtime = Timestamp::FromNs(m[0].mtime.KeyNs() - 1000);  // the scan saw an older version
   HashStore store = OpenStore();
   Ensure(m, {0}, store);
   EXPECT_FALSE(m[0].hash);

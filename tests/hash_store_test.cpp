@@ -33,7 +33,7 @@ Entry FileEntry(std::string path, uint64_t dev = 1, uint64_t ino = 2, uint64_t s
   e.dev = dev;
   e.ino = ino;
   e.size = size;
-  e.mtime_ns = mtime;
+  e.mtime = Timestamp::FromNs(mtime);
   e.ctime_ns = ctime;
   return e;
 }
@@ -83,7 +83,7 @@ TEST_F(HashStoreTest, MissesWhenAnyOneKeyFieldChanged) {
   s.Commit();
   const std::vector<std::pair<const char*, std::function<void(Entry&)>>> changes = {
       {"dev", [](Entry& e) { e.dev++; }},        {"ino", [](Entry& e) { e.ino++; }},
-      {"size", [](Entry& e) { e.size++; }},      {"mtime", [](Entry& e) { e.mtime_ns++; }},
+      {"size", [](Entry& e) { e.size++; }},      {"mtime", [](Entry& e) { e.mtime.nsec++; }},
       {"ctime", [](Entry& e) { e.ctime_ns++; }},
   };
   for (const auto& [name, change] : changes) {

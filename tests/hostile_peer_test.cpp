@@ -197,7 +197,7 @@ std::string ResultPayload() { return Payload(EncodeStats, Stats{{"entries", 3}})
 
 // ---- entries as raw bytes (the encoder refuses unsafe paths, an attacker does not) ------
 
-constexpr int64_t kMtime = 1'600'000'000'123'456'789;
+constexpr Timestamp kMtime = {1'600'000'000, 123'456'789};
 
 struct RawEntry {
   std::string path;
@@ -235,7 +235,8 @@ std::string EncodeRawEntries(const std::vector<RawEntry>& es, std::optional<uint
     w.U32(static_cast<uint32_t>(::getuid()));
     w.U32(static_cast<uint32_t>(::getgid()));
     w.U64(e.type == EntryType::File ? e.content.size() : 0);
-    w.I64(kMtime);
+    w.I64(kMtime.sec);
+    w.U32(kMtime.nsec);
     if (e.type == EntryType::Symlink) w.Str16(e.target);
     w.U8((e.nlink > 1 ? kMultiLink : 0) | (e.leader != -1 ? kFollower : 0));  // no hash
     if (e.nlink > 1) w.U32(e.nlink);

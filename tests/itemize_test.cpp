@@ -72,6 +72,8 @@ TEST(ItemizeLine, ChangedFileShowsEachAttribute) {
   EXPECT_EQ(Line(ActionKind::SendFile, 2, 1, kChChecksum), ">fc........ d/f");
   EXPECT_EQ(Line(ActionKind::SendFile, 2, 1, kChPerms | kChOwner | kChGroup), ">f...pog... d/f");
   EXPECT_EQ(Line(ActionKind::SendFile, 2, 1, 0), ">f......... d/f");
+  EXPECT_EQ(Line(ActionKind::MetaOnly, 2, 1, kChAcl), ".f.......a. d/f");  // rsync's a and x
+  EXPECT_EQ(Line(ActionKind::MetaOnly, 2, 1, kChXattr | kChAcl), ".f.......ax d/f");
 }
 
 TEST(ItemizeLine, MetaOnlyUsesDot) {

@@ -53,7 +53,7 @@ Entry Scan(const fs::path& root, const std::string& rel) {
   e.type = EntryType::File;
   e.mode = st.st_mode & 07777;
   e.size = static_cast<uint64_t>(st.st_size);
-  e.mtime_ns = Ns(st.st_mtim);
+  e.mtime = Timestamp::Of(st.st_mtim);
   e.ctime_ns = Ns(st.st_ctim);
   e.dev = st.st_dev;
   e.ino = st.st_ino;
@@ -101,7 +101,7 @@ TEST_F(LocalCopyTest, CopiesAndHashesExactlyTheBytesAcrossChunks) {
   EXPECT_EQ(ReadAll(dst_ / "d/f"), data);
   struct stat st{};
   ASSERT_EQ(stat((dst_ / "d/f").c_str(), &st), 0);
-  EXPECT_EQ(Ns(st.st_mtim), e.mtime_ns);
+  EXPECT_EQ(Timestamp::Of(st.st_mtim), e.mtime);
   EXPECT_EQ(st.st_mode & 07777, 0604u);
   EXPECT_EQ(r.info.ino, st.st_ino);
   EXPECT_EQ(r.info.size, data.size());
@@ -155,7 +155,7 @@ TEST_F(LocalCopyTest, SourceReplacedByAnotherInodeIsVanished) {
   Entry e = Scan(src_, "f");
   WriteAll(src_ / "f2", "content");
   fs::rename(src_ / "f2", src_ / "f");
-  e.mtime_ns = Scan(src_, "f").mtime_ns;  // same size and mtime, different inode
+  e.mtime = Scan(src_, "f").mtime;  // same size and mtime, different inode
   EXPECT_FALSE(Copy(e).ok);
   EXPECT_EQ(problems_.Snapshot().at(0).kind, ProblemKind::Vanished);
 }

@@ -22,13 +22,13 @@ struct Node {
   std::string target;
   uint64_t rdev = 0;
   uint32_t mode = 0;
-  int64_t mtime_ns = 0;
+  Timestamp mtime;
   int64_t inode = -1;  // files with the same inode are one file under several names
 
   // Linux cannot change a symlink's mode: it is never compared.
   bool SameAs(const Node& o) const {
     return type == o.type && size == o.size && content == o.content && target == o.target && rdev == o.rdev &&
-           (mode == o.mode || type == EntryType::Symlink) && mtime_ns == o.mtime_ns;
+           (mode == o.mode || type == EntryType::Symlink) && mtime == o.mtime;
   }
 };
 using Tree = std::map<std::string, Node>;
@@ -54,7 +54,7 @@ inline std::string Carry(Tree& t, const Action& a, int64_t& next_inode) {
   n.target = a.entry.link_target();
   n.rdev = a.entry.rdev();
   n.mode = a.entry.mode;
-  n.mtime_ns = a.entry.mtime_ns;
+  n.mtime = a.entry.mtime;
   n.inode = next_inode++;
   switch (a.kind) {
     case ActionKind::RemoveForType:
@@ -91,7 +91,7 @@ inline std::string Carry(Tree& t, const Action& a, int64_t& next_inode) {
       for (auto& [path, node] : t) {  // every name of the inode changes with it
         if (&node != &it->second && (inode < 0 || node.inode != inode)) continue;
         node.mode = n.mode;
-        node.mtime_ns = n.mtime_ns;
+        node.mtime = n.mtime;
       }
       return "";
     }
@@ -139,7 +139,7 @@ inline Tree TreeOf(const Manifest& m) {
     n.target = e.link_target();
     n.rdev = e.rdev();
     n.mode = e.mode;
-    n.mtime_ns = e.mtime_ns;
+    n.mtime = e.mtime;
     if (e.IsFile() && e.ino != 0) n.inode = static_cast<int64_t>(e.ino);
     t[e.path] = n;
   }
@@ -166,7 +166,7 @@ void LinkSomeFiles(Manifest& m, uint64_t dev, uint64_t first_ino, Pick pick) {
     Entry& f = m[i];
     f.link_leader = static_cast<int64_t>(leaders[k]);
     f.size = leader.size;
-    f.mtime_ns = leader.mtime_ns;
+    f.mtime = leader.mtime;
     f.mode = leader.mode;
     f.hash = leader.hash;
     f.ino = leader.ino;

@@ -29,7 +29,7 @@ Entry Make(std::string path, EntryType type) {
   e.path = std::move(path);
   e.type = type;
   e.mode = type == EntryType::Dir ? 0755 : 0644;
-  e.mtime_ns = 1'000'000'000;
+  e.mtime = {1, 0};
   return e;
 }
 Entry Root() { return Make("", EntryType::Dir); }
@@ -50,7 +50,7 @@ Entry Special(std::string p, EntryType t, uint64_t rdev = 0) {
   e.set_rdev(rdev);
   return e;
 }
-Entry WithMtime(Entry e, int64_t m) { e.mtime_ns = m; return e; }
+Entry WithMtime(Entry e, int64_t m) { e.mtime = Timestamp::FromNs(m); return e; }
 Entry WithMode(Entry e, uint32_t m) { e.mode = m; return e; }
 Entry WithHash(Entry e, uint64_t h) { e.hash = Hash128{h, h}; return e; }
 Entry WithIno(Entry e, uint64_t ino) { e.dev = 1; e.ino = ino; return e; }
@@ -524,6 +524,32 @@ TEST(Planner, FollowerOfAnUndecidedLeaderWaitsForItsDecision) {
   EXPECT_THAT(PlanOps(src, dst, HardLinks(), fill(1, 2)), ElementsAre("send a", "hardlink b", "dirmeta ."));
 }
 
+// DST has a and b as one inode, SRC as two files: one name keeps the inode, the other gets
+// a copy of its own, so fixing one's metadata no longer changes the other's.
+TEST(Planner, DstHardLinkThatSrcLacksIsBroken) {
+  Entry da = Leads(WithIno(File("a"), 9)), db = Leads(WithIno(File("b"), 9));
+  Manifest dst = {Root(), da, db};
+  Manifest same = {Root(), File("a"), File("b")};
+  EXPECT_THAT(PlanOps(same, dst, HardLinks()), ElementsAre("send b", "dirmeta ."));
+  Manifest modes = {Root(), File("a"), WithMode(File("b"), 0600)};
+  PlanRun r = RunPlan(modes, dst, HardLinks());
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send b", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::SendFile, 2, true, kChPerms);
+  // A re-sent first name leaves the inode to the second.
+  Manifest first_changed = {Root(), File("a", 11), File("b")};
+  EXPECT_THAT(PlanOps(first_changed, dst, HardLinks()), ElementsAre("send a", "dirmeta ."));
+  // Without -H, DST's links are left as they are (rsync -a does the same).
+  EXPECT_THAT(PlanOps(same, dst), IsEmpty());
+  // A link to something outside DST (one name here) is not broken.
+  EXPECT_THAT(PlanOps({Root(), File("a")}, {Root(), da}, HardLinks()), IsEmpty());
+}
+
+TEST(Planner, DstHardLinkThatSrcHasTooStays) {
+  Manifest src = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1), File("c")};
+  Manifest dst = {Root(), Leads(WithIno(File("a"), 9), 3), Leads(WithIno(File("b"), 9), 3), Leads(WithIno(File("c"), 9), 3)};
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("send c", "dirmeta ."));
+}
+
 TEST(Planner, HardLinkNotTrustedWithoutInodeIdentity) {
   Manifest src = {Root(), Leads(File("a")), WithLeader(File("b"), 1)};
   Manifest dst = {Root(), File("a"), File("b")};  // ino 0: identity unknown
@@ -640,7 +666,7 @@ class RandomTrees {
         Entry d = e;
         d.link_leader = -1;
         d.nlink = 1;
-        if (e.IsFile() && Pick(4) == 0) d.mtime_ns += 1;                  // touched
+        if (e.IsFile() && Pick(4) == 0) d.mtime.sec += 1;                  // touched
         if (e.IsFile() && Pick(6) == 0) d.hash = Hash128{Pick(3), 0};     // rewritten
         if (Pick(8) == 0) d.mode ^= 0100;
         m.push_back(d);
@@ -697,14 +723,14 @@ class RandomTrees {
     for (Entry& d : dst) {
       if (!d.IsFile()) continue;
       auto s = std::find_if(src.begin(), src.end(), [&](const Entry& e) { return e.path == d.path; });
-      if (s != src.end() && s->IsFile() && s->size == d.size && s->mtime_ns == d.mtime_ns) d.hash = s->hash;
+      if (s != src.end() && s->IsFile() && s->size == d.size && s->mtime == d.mtime) d.hash = s->hash;
     }
     for (Entry& d : dst)
       for (const Entry& o : dst)
         if (d.IsFile() && o.IsFile() && d.ino == o.ino && &o < &d) {
           d.hash = o.hash;
           d.size = o.size;
-          d.mtime_ns = o.mtime_ns;
+          d.mtime = o.mtime;
           d.mode = o.mode;
         }
   }
@@ -728,7 +754,7 @@ TEST(PlannerProperty, ThePlanMakesDestinationIdenticalToSource) {
             std::string out;
             for (const Entry& e : m)
               out += "  " + e.path + " t" + std::to_string(int(e.type)) + " s" + std::to_string(e.size) + " m" +
-                     std::to_string(e.mtime_ns) + " h" + (e.hash ? std::to_string(e.hash->lo) : "-") + " o" +
+                     std::to_string(e.mtime.KeyNs()) + " h" + (e.hash ? std::to_string(e.hash->lo) : "-") + " o" +
                      std::to_string(e.mode) + " i" + std::to_string(e.ino) + " L" + std::to_string(e.link_leader) +
                      " n" + std::to_string(e.nlink) + "\n";
             return out;

@@ -117,7 +117,7 @@ TEST_F(ScanTest, RecordsMetadataWithoutHashing) {
   EXPECT_EQ(e->type, EntryType::File);
   EXPECT_EQ(e->size, 5u);
   EXPECT_EQ(e->mode, 04751u);
-  EXPECT_EQ(e->mtime_ns, 1234567890LL * 1000000000 + 987654321);
+  EXPECT_EQ(e->mtime, (Timestamp{1234567890, 987654321}));
   EXPECT_EQ(e->uid, st.st_uid);
   EXPECT_EQ(e->gid, st.st_gid);
   EXPECT_EQ(e->dev, st.st_dev);

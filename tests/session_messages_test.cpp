@@ -65,6 +65,12 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
       {"no_encryption", [](SessionRequest& r, bool v) { r.no_encryption = v; }},
       {"require_ktls", [](SessionRequest& r, bool v) { r.require_ktls = v; }},
       {"want_items", [](SessionRequest& r, bool v) { r.want_items = v; }},
+      {"xattrs", [](SessionRequest& r, bool v) {
+         r.spec.plan.xattrs = static_cast<uint8_t>(v ? r.spec.plan.xattrs | kXattrPlain : r.spec.plan.xattrs & ~kXattrPlain);
+       }},
+      {"acls", [](SessionRequest& r, bool v) {
+         r.spec.plan.xattrs = static_cast<uint8_t>(v ? r.spec.plan.xattrs | kXattrAcl : r.spec.plan.xattrs & ~kXattrAcl);
+       }},
   };
 }
 
@@ -82,6 +88,7 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(x.plan.times, y.plan.times);
   EXPECT_EQ(x.plan.perms, y.plan.perms);
   EXPECT_EQ(x.plan.mtime_tolerance_ns, y.plan.mtime_tolerance_ns);
+  EXPECT_EQ(x.plan.xattrs, y.plan.xattrs);
   EXPECT_EQ(x.dry_run, y.dry_run);
   EXPECT_EQ(x.one_file_system, y.one_file_system);
   EXPECT_EQ(x.fsync, y.fsync);
@@ -186,7 +193,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {17, 18, 20, 31}) {
+  for (int bit : {19, 20, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));

@@ -48,16 +48,21 @@ Manifest Sample() {
   f.size = 12345;
   f.uid = 1000;
   f.gid = 100;
-  f.mtime_ns = -5;  // before 1970 is valid
+  f.mtime = Timestamp::FromNs(-5);  // before 1970 is valid
   f.hash = Hash128{1, 2};
   f.dev = 7;  // local identity: must not travel
   f.ino = 99;
   f.nlink = 2;
   f.ctime_ns = 42;
+  f.set_xattrs({{"security.capability", std::string("\x01\0\0\x02", 4)}, {"user.k", ""}});
   m.push_back(f);
-  m.push_back(Make("d", EntryType::Dir, 0700));
+  Entry d = Make("d", EntryType::Dir, 0700);
+  d.mtime = {INT64_MAX, 999'999'999};  // far beyond 2262: seconds and nanoseconds travel apart
+  d.set_xattrs({{"system.posix_acl_default", "acl"}});
+  m.push_back(d);
   Entry link = Make("d/link", EntryType::Symlink, 0777);
   link.set_link_target("../a");
+  link.set_xattrs({{"trusted.t", std::string(kMaxXattrValueBytes - 9, 'v')}});
   m.push_back(link);
   Entry hard = Make("d/z", EntryType::File);
   hard.size = 12345;
@@ -86,7 +91,7 @@ struct RawBatch {
   std::string bytes;
   ByteWriter w{bytes};
   explicit RawBatch(uint32_t count) { w.U32(count); }
-  void Add(std::string_view path, uint8_t type, uint32_t mode = 0644, uint64_t size = 0) {
+  void Add(std::string_view path, uint8_t type, uint32_t mode = 0644, uint64_t size = 0, uint32_t nsec = 0) {
     w.Str16(path);
     w.U8(type);
     w.U32(mode);
@@ -94,6 +99,7 @@ struct RawBatch {
     w.U32(0);
     w.U64(size);
     w.I64(0);
+    w.U32(nsec);
   }
   // The flags byte, and a follower's leader ordinal after it.
   void Tail(int64_t leader = -1) {
@@ -238,16 +244,16 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({3, 0b1011}, {3, 0b0110});
-  EXPECT_EQ(a.version, 3);
+  Agreement a = Negotiate({4, 0b1011}, {4, 0b0110});
+  EXPECT_EQ(a.version, 4);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({3, 0}, {7, 0}).version, 3);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({4, 0}, {7, 0}).version, 4);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 3);  // v2 clients planned a push themselves
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v2, this ktsync speaks v3; install matching versions",
-              [] { Negotiate({3, 0}, {2, 0}); });
+  static_assert(kMinProtocolVersion == 4);  // v3 peers send no extended attributes
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v3, this ktsync speaks v4; install matching versions",
+              [] { Negotiate({4, 0}, {3, 0}); });
 }
 
 // ---- Entry batches --------------------------------------------------------------------
@@ -271,7 +277,7 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     EXPECT_EQ(g.uid, want.uid);
     EXPECT_EQ(g.gid, want.gid);
     EXPECT_EQ(g.size, want.size);
-    EXPECT_EQ(g.mtime_ns, want.mtime_ns);
+    EXPECT_EQ(g.mtime, want.mtime);
     EXPECT_EQ(g.link_target(), want.link_target());
     EXPECT_EQ(g.rdev(), want.rdev());
     EXPECT_EQ(g.hash, want.hash);
@@ -281,7 +287,52 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     EXPECT_EQ(g.ino, 0u);
     EXPECT_EQ(g.nlink, want.nlink);
     EXPECT_EQ(g.ctime_ns, 0);
+    EXPECT_EQ(g.xattrs(), want.xattrs());
   }
+}
+
+// An entry's extended attributes, hand-encoded after a file entry's flags byte.
+std::string XattrBatch(const std::vector<std::pair<std::string, std::string>>& xs, uint32_t count) {
+  RawBatch b(1);
+  b.Add("x", 1);
+  b.w.U8(16);
+  b.w.U32(count);
+  for (const auto& [name, value] : xs) {
+    b.w.Str8(name);
+    b.w.U32(static_cast<uint32_t>(value.size()));
+    b.w.Raw(value.data(), value.size());
+  }
+  return b.bytes;
+}
+
+TEST(EntryBatch, RejectsExtendedAttributesNoScanMakes) {
+  auto reject = [](const std::string& needle, const std::vector<std::pair<std::string, std::string>>& xs,
+                   std::optional<uint32_t> count = std::nullopt) {
+    Manifest m = RootOnly();
+    ExpectProtocolError(needle, [&] { DecodeEntryBatch(XattrBatch(xs, count.value_or(xs.size())), m); });
+  };
+  reject("empty extended attribute list", {});
+  reject("exceeds limit 1024", {}, 1025);
+  reject("is not copied", {{"system.data", "x"}});
+  reject("is not copied", {{"user.", "x"}});
+  reject("not sorted by name, or repeated", {{"user.b", ""}, {"user.a", ""}});
+  reject("not sorted by name, or repeated", {{"user.a", ""}, {"user.a", ""}});
+  reject("contains a NUL byte", {{std::string("user.a\0b", 8), ""}});
+  reject("exceed the limits", {{"user.a", std::string(kMaxXattrValueBytes + 1, 'v')}});
+  reject("exceed the limits", {{"user.a", std::string(40000, 'v')}, {"user.b", std::string(40000, 'v')}});
+  Manifest m = RootOnly();  // a length beyond the payload is caught before any copy
+  std::string cut = XattrBatch({{"user.a", "v"}}, 1);
+  cut.resize(cut.size() - 1);
+  ExpectProtocolError("", [&] { DecodeEntryBatch(cut, m); });
+}
+
+TEST(EntryBatch, EncoderRefusesExtendedAttributesOverTheLimits) {
+  Manifest m = RootOnly();
+  Entry f = Make("f", EntryType::File);
+  f.set_xattrs({{"user.a", std::string(40000, 'v')}, {"user.b", std::string(40000, 'v')}});
+  m.push_back(f);
+  std::string out;
+  ExpectError(ExitCode::FileIo, "ktsync's limit", [&] { EncodeEntryBatch(m, out); });
 }
 
 TEST(EntryBatch, SendsNoSizeForNonFilesAndNoTargetForNonLinks) {
@@ -402,12 +453,16 @@ TEST(EntryBatch, RejectsBadTypesModesAndFlags) {
   ExpectProtocolError("beyond 07777", [&] { DecodeEntryBatch(mode.bytes, m); });
   RawBatch flag(1);
   flag.Add("x", 1);
-  flag.w.U8(16);
-  ExpectProtocolError("unknown entry flags 16", [&] { DecodeEntryBatch(flag.bytes, m); });
+  flag.w.U8(32);
+  ExpectProtocolError("unknown entry flags 32", [&] { DecodeEntryBatch(flag.bytes, m); });
   RawBatch skipped_file(1);  // "contents not descended" makes sense only for a directory
   skipped_file.Add("x", 1);
   skipped_file.w.U8(2);
   ExpectProtocolError("non-directory \"x\" marked as not descended", [&] { DecodeEntryBatch(skipped_file.bytes, m); });
+  RawBatch nsec(1);
+  nsec.Add("x", 1, 0644, 0, 1'000'000'000);
+  nsec.Tail();
+  ExpectProtocolError("mtime nanoseconds 1000000000", [&] { DecodeEntryBatch(nsec.bytes, m); });
   RawBatch dir_size(1);
   dir_size.Add("x", 2, 0755, 4096);
   dir_size.Tail();
@@ -610,7 +665,7 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
     return q;
   };
   ExpectProtocolError("unknown action kind 10", [&] { DecodeItem(with([](ItemView& w) { w.kind = ActionKind(10); })); });
-  ExpectProtocolError("unknown change bits 256", [&] { DecodeItem(with([](ItemView& w) { w.changes = 0x100; })); });
+  ExpectProtocolError("unknown change bits 1024", [&] { DecodeItem(with([](ItemView& w) { w.changes = 0x400; })); });
   ExpectProtocolError("unknown entry type 9", [&] { DecodeItem(with([](ItemView& w) { w.type = EntryType(9); })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.path = "../etc"; })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.leader = "/abs"; })); });

@@ -55,6 +55,21 @@ bool IsSymlinkBeneath(int root_fd, std::string_view rel) {
 
 uint32_t NewModeWithoutPerms(const Entry& e) { return e.mode & 0777 & ~ProcessUmask(); }
 
+// Not as root, a directory this process owns but may not write (SRC's mode 0500 or 0555,
+// given to it by an earlier run) gets u+w before the first change in it: any change in a
+// directory makes the planner emit its DirMeta, which gives the final mode back (and a
+// run that dies before it leaves a mode the next run's plan fixes). Best effort: where it
+// fails, the change itself fails and is reported.
+void MakeWritable(int dir_fd) {
+  static const uid_t euid = geteuid();
+  struct stat st;
+  if (euid == 0 || fstat(dir_fd, &st) != 0 || st.st_uid != euid || (st.st_mode & S_IWUSR)) return;
+  try {
+    ChmodFd(dir_fd, (st.st_mode & 07777) | S_IWUSR, "");
+  } catch (const Error&) {
+  }
+}
+
 // The fstat after an O_NOFOLLOW open tells us whether the name still holds what the plan
 // expects: chmod'ing whatever was swapped in (a device, a hard link to a foreign file) is
 // exactly what an attacker with write access to the tree would try.
@@ -85,12 +100,18 @@ DestTree DestTree::Clone() const {
   return DestTree(std::move(fd));
 }
 
-int DestTree::ParentFd(std::string_view parent_rel, std::string_view for_rel) {
-  if (parent_rel.empty()) return root_.get();
+int DestTree::ParentFd(std::string_view parent_rel, std::string_view for_rel, bool for_change) {
+  if (parent_rel.empty()) {
+    if (for_change && !root_writable_) MakeWritable(root_.get());
+    root_writable_ |= for_change;
+    return root_.get();
+  }
   CachedDir* victim = &cache_[0];
   for (CachedDir& c : cache_) {
     if (c.fd && c.rel == parent_rel) {
       c.last_use = ++use_clock_;
+      if (for_change && !c.writable) MakeWritable(c.fd.get());
+      c.writable |= for_change;
       return c.fd.get();
     }
     if (!c.fd || (victim->fd && c.last_use < victim->last_use)) victim = &c;
@@ -112,13 +133,15 @@ int DestTree::ParentFd(std::string_view parent_rel, std::string_view for_rel) {
   victim->rel.assign(parent_rel);
   victim->fd = std::move(fd);
   victim->last_use = ++use_clock_;
+  if (for_change) MakeWritable(victim->fd.get());
+  victim->writable = for_change;
   return victim->fd.get();
 }
 
-DestTree::Located DestTree::Locate(std::string_view rel) {
+DestTree::Located DestTree::Locate(std::string_view rel, bool for_change) {
   RequireSafe(rel);
   if (rel.empty()) throw Error(ExitCode::FileIo, "refusing to replace the destination root itself");
-  return Located{ParentFd(ParentPath(rel), rel), std::string(BaseName(rel))};
+  return Located{ParentFd(ParentPath(rel), rel, for_change), std::string(BaseName(rel))};
 }
 
 void DestTree::ForgetSubtree(std::string_view rel) {
@@ -151,7 +174,7 @@ void DestTree::RenameIntoPlace(const std::string& temp, const Located& at, std::
 void DestTree::MkDir(const Entry& e) {
   RequireSafe(e.path);
   if (e.path.empty()) return;  // the root exists: we hold it
-  Located at = Locate(e.path);
+  Located at = LocateForChange(e.path);
   if (mkdirat(at.parent, at.base.c_str(), 0700) == 0) return;
   int err = errno;
   struct stat st;
@@ -178,7 +201,7 @@ void DestTree::SyncParent(std::string_view rel) {
 void DestTree::MakeSymlink(const Entry& e, const MetaOptions& meta) {
   if (e.link_target().empty() || e.link_target().find('\0') != std::string::npos)
     throw Error(ExitCode::StreamData, Quoted(e.path) + ": invalid symlink target (empty or NUL)");
-  Located at = Locate(e.path);
+  Located at = LocateForChange(e.path);
   std::string temp = MakeTemp("symlink", e.path, [&](const char* t) {
     return symlinkat(e.link_target().c_str(), at.parent, t);
   });
@@ -194,7 +217,7 @@ void DestTree::MakeSymlink(const Entry& e, const MetaOptions& meta) {
 void DestTree::MakeSpecial(const Entry& e, const MetaOptions& meta) {
   mode_t type = SpecialTypeBits(e.type);
   if (type == 0) throw Error(ExitCode::FileIo, Quoted(e.path) + ": not a special file type");
-  Located at = Locate(e.path);
+  Located at = LocateForChange(e.path);
   dev_t rdev = (type == S_IFCHR || type == S_IFBLK) ? static_cast<dev_t>(e.rdev()) : 0;
   std::string temp = MakeTemp("mknod", e.path, [&](const char* t) {
     return mknodat(at.parent, t, type | 0600, rdev);
@@ -217,7 +240,7 @@ void DestTree::HardLink(const Entry& e, std::string_view leader_rel) {
   // The leader's parent is the most recently used slot when the target's is looked up, so
   // with >= 2 slots it cannot be evicted in between.
   Located leader = Locate(leader_rel);
-  Located at = Locate(e.path);
+  Located at = LocateForChange(e.path);
   std::string temp = MakeTemp("link", e.path, [&](const char* t) {
     return linkat(leader.parent, leader.base.c_str(), at.parent, t, 0);
   });
@@ -227,7 +250,7 @@ void DestTree::HardLink(const Entry& e, std::string_view leader_rel) {
 }
 
 void DestTree::Remove(const Entry& dst_entry) {
-  Located at = Locate(dst_entry.path);
+  Located at = LocateForChange(dst_entry.path);
   int flags = dst_entry.IsDir() ? AT_REMOVEDIR : 0;
   if (unlinkat(at.parent, at.base.c_str(), flags) != 0 && errno != ENOENT)
     throw SysError((dst_entry.IsDir() ? "rmdir " : "unlink ") + dst_entry.path, errno);
@@ -277,7 +300,7 @@ void DestTree::SetMeta(const Entry& src_entry, const MetaOptions& meta, bool cre
 }
 
 PendingFile DestTree::CreateFile(const Entry& src_entry) {
-  Located at = Locate(src_entry.path);
+  Located at = LocateForChange(src_entry.path);
   UniqueFd fd = OpenAnonymousFile(at.parent, src_entry.mode);
   std::string temp;
   if (!fd) {

@@ -67,13 +67,17 @@ class DestTree {
     std::string rel;
     UniqueFd fd;
     uint64_t last_use = 0;
+    bool writable = false;  // MakeWritable done
   };
   // Entries arrive in path order, so consecutive ones share parents; >= 2 slots also lets
   // HardLink hold the leader's and the target's parent at once.
   static constexpr int kCacheSlots = 4;
 
-  Located Locate(std::string_view rel);
-  int ParentFd(std::string_view parent_rel, std::string_view for_rel);
+  // Locate: the entry's parent fd and name. LocateForChange: the same, when the entry is to
+  // be created, replaced or removed (see MakeWritable).
+  Located Locate(std::string_view rel, bool for_change = false);
+  Located LocateForChange(std::string_view rel) { return Locate(rel, true); }
+  int ParentFd(std::string_view parent_rel, std::string_view for_rel, bool for_change = false);
   void ForgetSubtree(std::string_view rel);
   template <typename MakeFn>
   std::string MakeTemp(const char* op, std::string_view rel, MakeFn&& make);
@@ -81,6 +85,7 @@ class DestTree {
   void RenameIntoPlace(const std::string& temp, const Located& at, std::string_view rel);
 
   UniqueFd root_;
+  bool root_writable_ = false;  // MakeWritable done on the root
   CachedDir cache_[kCacheSlots];
   uint64_t use_clock_ = 0;
 };

@@ -28,17 +28,15 @@ Scratch& ThreadScratch() {
   return s;
 }
 
-int64_t ToNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
-
 bool MatchesEntry(const struct stat& st, const Entry& e) {
   if (!S_ISREG(st.st_mode)) return false;
   if (e.ino != 0 && (st.st_ino != e.ino || st.st_dev != e.dev)) return false;
-  return static_cast<uint64_t>(st.st_size) == e.size && ToNs(st.st_mtim) == e.mtime_ns;
+  return static_cast<uint64_t>(st.st_size) == e.size && Timestamp::Of(st.st_mtim) == e.mtime;
 }
 
 bool SameWhileCopying(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && ToNs(a.st_mtim) == ToNs(b.st_mtim) &&
-         ToNs(a.st_ctim) == ToNs(b.st_ctim);
+  return a.st_size == b.st_size && Timestamp::Of(a.st_mtim) == Timestamp::Of(b.st_mtim) &&
+         Timestamp::Of(a.st_ctim) == Timestamp::Of(b.st_ctim);
 }
 
 // Hashes `len` bytes at `off` of the temp file, just written by copy_file_range and still

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "manifest/xattr_io.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -24,17 +25,6 @@ std::string What(const char* op, std::string_view rel) {
   s += ' ';
   s += rel.empty() ? std::string_view(".") : rel;
   return s;
-}
-
-timespec NsToTimespec(int64_t ns) {
-  timespec ts{};
-  ts.tv_sec = ns / 1'000'000'000;
-  ts.tv_nsec = ns % 1'000'000'000;
-  if (ts.tv_nsec < 0) {  // pre-1970 mtimes
-    ts.tv_nsec += 1'000'000'000;
-    ts.tv_sec -= 1;
-  }
-  return ts;
 }
 
 // Our credentials do not change during a run: read once, not with 1-3 syscalls per file.
@@ -82,13 +72,41 @@ bool ChownFd(int fd, const Entry& e, const MetaOptions& opts, const struct stat*
   return true;
 }
 
-void SetMtimeFd(int fd, int64_t mtime_ns, std::string_view rel) {
-  timespec ts[2] = {{0, UTIME_OMIT}, NsToTimespec(mtime_ns)};
+void SetMtimeFd(int fd, Timestamp mtime, std::string_view rel) {
+  timespec ts[2] = {{0, UTIME_OMIT}, mtime.ToTimespec()};
   if (futimens(fd, ts) == 0) return;
   if (errno != EBADF) throw SysError(What("set times on", rel), errno);
   // O_PATH fd: the magic link names exactly this inode; nothing attacker-controlled is walked.
   if (utimensat(AT_FDCWD, ProcFdPath(fd).c_str(), ts, 0) != 0)
     throw SysError(What("set times on", rel), errno);
+}
+
+void NoteUnsupported(const MetaOptions& opts, uint8_t classes, std::string_view rel) {
+  if (opts.unsupported_xattrs) opts.unsupported_xattrs->Add(classes, rel);
+}
+
+// Makes the attributes of opts.xattrs on `t` those of `e`: removes what `e` lacks, sets
+// what differs. Returns EBADF untouched when `t` is an O_PATH fd (the caller retries).
+int SyncXattrs(const XattrTarget& t, const Entry& e, const MetaOptions& opts, std::string_view rel) {
+  Xattrs have;
+  if (int err = ReadXattrs(t, opts.xattrs, &have); err != 0) {
+    if (err == EBADF) return err;
+    if (err != ENOTSUP) throw SysError(What("read extended attributes of", rel), err);
+    if (uint8_t wanted = XattrClassesIn(e.xattrs()) & opts.xattrs) NoteUnsupported(opts, wanted, rel);
+    return 0;
+  }
+  XattrEdit edit = DiffXattrs(e.xattrs(), have, opts.xattrs);
+  for (const std::string& name : edit.remove) {
+    if (t.Remove(name.c_str()) != 0 && errno != ENODATA)
+      throw SysError(What(("remove extended attribute " + name + " of").c_str(), rel), errno);
+  }
+  for (const Xattr* x : edit.set) {
+    if (t.Set(x->name.c_str(), x->value.data(), x->value.size()) == 0) continue;
+    if (!XattrsUnsupported(errno))
+      throw SysError(What(("set extended attribute " + x->name + " on").c_str(), rel), errno);
+    NoteUnsupported(opts, XattrClassOf(x->name), rel);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -106,8 +124,10 @@ void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_
   struct stat now;
   bool known = fstat(fd, &now) == 0;
   bool chowned = ChownFd(fd, e, opts, known ? &now : nullptr, rel);
+  if (opts.xattrs && SyncXattrs(XattrTarget::Fd(fd), e, opts, rel) == EBADF)
+    SyncXattrs(XattrTarget::PathFd(fd), e, opts, rel);
   if (opts.perms && (chowned || !known || (now.st_mode & 07777) != (e.mode & 07777))) ChmodFd(fd, e.mode, rel);
-  if (opts.times) SetMtimeFd(fd, e.mtime_ns, rel);
+  if (opts.times) SetMtimeFd(fd, e.mtime, rel);
 }
 
 void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,
@@ -117,12 +137,15 @@ void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const Meta
     if (fchownat(parent_fd, base, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("chown", rel), errno);
   }
+  if (opts.xattrs) SyncXattrs(XattrTarget::Beneath(parent_fd, base), e, opts, rel);
   if (opts.times) {
-    timespec ts[2] = {{0, UTIME_OMIT}, NsToTimespec(e.mtime_ns)};
+    timespec ts[2] = {{0, UTIME_OMIT}, e.mtime.ToTimespec()};
     if (utimensat(parent_fd, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("set times on", rel), errno);
   }
 }
+
+uint8_t WritableXattrClasses() { return Mine().root ? kXattrAll : kXattrUnprivileged; }
 
 uint32_t ProcessUmask() {
   static const uint32_t mask = [] {

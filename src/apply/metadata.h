@@ -1,8 +1,10 @@
-// Applying an Entry's owner, mode and mtime to something already opened or held.
+// Applying an Entry's owner, extended attributes, mode and mtime to something already opened
+// or held.
 //
-// Order is fixed: owner first (chown clears setuid/setgid bits), then mode, then mtime last
-// (nothing after it may touch the inode). Everything works on fds or on (parent fd, basename)
-// with AT_SYMLINK_NOFOLLOW: never a path walked from the cwd.
+// Order is fixed: owner first (chown clears setuid/setgid bits and security.capability),
+// then extended attributes and ACLs, then mode, then mtime last (nothing after it may touch
+// the inode). Everything works on fds or on (parent fd, basename) with AT_SYMLINK_NOFOLLOW:
+// never a path walked from the cwd.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,10 @@ struct MetaOptions {
   bool times = true;
   bool owner = false;
   bool group = false;
+  // Extended attribute classes made equal to the entry's (names of other classes are left
+  // alone). Where DST's filesystem refuses a class, the entry is noted here, not failed.
+  uint8_t xattrs = 0;
+  XattrLosses* unsupported_xattrs = nullptr;
 };
 
 // `fd` may be a normal fd or an O_PATH fd (used for nodes we cannot or must not open for
@@ -30,6 +36,9 @@ void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const Meta
 
 // Sets only the mode bits; handles O_PATH fds like ApplyMetaToFd.
 void ChmodFd(int fd, uint32_t mode, std::string_view rel);
+
+// The extended attribute classes this process may set: all as root, else user.* and ACLs.
+uint8_t WritableXattrClasses();
 
 // Without --perms a new entry gets the source mode masked by this process's umask, as rsync
 // does. Read once from /proc/self/status (umask() itself would race other threads).

@@ -14,8 +14,6 @@ namespace ktsync {
 
 namespace {
 
-int64_t ToNs(const timespec& ts) { return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec; }
-
 void FsyncDir(int dir_fd, const std::string& rel) {
   if (fsync(dir_fd) == 0) return;
   int err = errno;
@@ -120,7 +118,8 @@ FinalInfo PendingFile::Commit(const Hash128& expected, const Hash128& actual,
   if (fsync) FsyncDir(parent.get(), rel_);
   if (stat_rc != 0) throw SysError("stat " + rel_, stat_err);
   return FinalInfo{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-                   static_cast<uint64_t>(st.st_size), ToNs(st.st_mtim), ToNs(st.st_ctim)};
+                   static_cast<uint64_t>(st.st_size), Timestamp::Of(st.st_mtim).KeyNs(),
+                   Timestamp::Of(st.st_ctim).KeyNs()};
 }
 
 }  // namespace ktsync

@@ -92,6 +92,8 @@ std::string AttrChars(uint16_t ch) {
   if (ch & kChPerms) s[3] = 'p';
   if (ch & kChOwner) s[4] = 'o';
   if (ch & kChGroup) s[5] = 'g';
+  if (ch & kChAcl) s[7] = 'a';
+  if (ch & kChXattr) s[8] = 'x';
   return s;
 }
 

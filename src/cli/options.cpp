@@ -47,6 +47,10 @@ struct MirrorScratch {
   bool no_group = false;
   bool cross = false;
   bool no_hard_links = false;
+  bool xattrs = true;
+  bool no_xattrs = false;
+  bool acls = true;
+  bool no_acls = false;
   std::string bw;
 };
 
@@ -78,6 +82,10 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
   m->add_flag("-H,--hard-links", spec.plan.hard_links, "Preserve hard links (default)");
   m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
+  m->add_flag("-X,--xattrs", x.xattrs, "Preserve extended attributes (default)");
+  m->add_flag("--no-xattrs", x.no_xattrs, "Do not copy extended attributes");
+  m->add_flag("-A,--acls", x.acls, "Preserve POSIX ACLs (default)");
+  m->add_flag("--no-acls", x.no_acls, "Do not copy POSIX ACLs");
   m->add_flag("--owner", x.owner, "Preserve owner (default when run as root)");
   m->add_flag("--no-owner", x.no_owner, "Do not preserve owner");
   m->add_flag("--group", x.group, "Preserve group (default)");
@@ -123,6 +131,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     spec.plan.group = x.group && !x.no_group;
     if (x.cross) spec.one_file_system = false;
     if (x.no_hard_links) spec.plan.hard_links = false;
+    if (x.no_xattrs) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrPlain);
+    if (x.no_acls) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrAcl);
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");

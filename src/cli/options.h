@@ -23,10 +23,12 @@ struct OutputOptions {
   int verbose = 0;        // -v (repeatable)
 };
 
-// A mirror is meant to be identical, so unlike rsync -a, hard links are kept by default.
+// A mirror is meant to be identical, so unlike rsync -a, hard links, extended attributes and
+// ACLs are kept by default (rsync -aHAX).
 inline MirrorSpec DefaultMirrorSpec() {
   MirrorSpec s;
   s.plan.hard_links = true;
+  s.plan.xattrs = kXattrAll;
   return s;
 }
 

@@ -84,26 +84,22 @@ bool MergeWalk::Next(EntryPair& out) {
 // Ordinals are consecutive, so the index after a consumed batch is that of the next one.
 int64_t MergeWalk::next_src_index() const { return src_.head_index(); }
 
-bool MtimeEqual(int64_t a, int64_t b, int64_t tolerance_ns) {
-  // Unsigned arithmetic: a - b overflows int64 for far-apart hostile values.
-  uint64_t diff = a >= b ? static_cast<uint64_t>(a) - static_cast<uint64_t>(b)
-                         : static_cast<uint64_t>(b) - static_cast<uint64_t>(a);
-  return tolerance_ns >= 0 && diff <= static_cast<uint64_t>(tolerance_ns);
-}
-
 bool PairNeedsHash(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (!s.IsFile() || !d.IsFile() || s.size != d.size) return false;
-  return opts.checksum || !MtimeEqual(s.mtime_ns, d.mtime_ns, opts.mtime_tolerance_ns);
+  return opts.checksum || !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns);
 }
 
 uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
   uint16_t bits = 0;
-  if (opts.times && !MtimeEqual(s.mtime_ns, d.mtime_ns, opts.mtime_tolerance_ns)) bits |= kChMtime;
+  if (opts.times && !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns)) bits |= kChMtime;
   if (opts.perms && s.type != EntryType::Symlink && (s.mode & 07777) != (d.mode & 07777)) {
     bits |= kChPerms;
   }
   if (opts.owner && s.uid != d.uid) bits |= kChOwner;
   if (opts.group && s.gid != d.gid) bits |= kChGroup;
+  uint8_t xattrs = opts.xattrs & opts.xattrs_writable;
+  if (!XattrsEqualIn(s.xattrs(), d.xattrs(), xattrs & kXattrAcl)) bits |= kChAcl;
+  if (!XattrsEqualIn(s.xattrs(), d.xattrs(), xattrs & kXattrPlain)) bits |= kChXattr;
   return bits;
 }
 

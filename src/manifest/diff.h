@@ -56,14 +56,12 @@ class MergeWalk {
   Side src_, dst_;
 };
 
-// |a - b| <= tolerance, without overflow for any int64 inputs.
-bool MtimeEqual(int64_t a, int64_t b, int64_t tolerance_ns);
-
 // True when a same-path pair of regular files can only be judged by content hashes: equal
 // size and (--checksum or differing mtime).
 bool PairNeedsHash(const Entry& s, const Entry& d, const PlanOptions& opts);
 
-// Metadata bits (kChMtime/kChPerms/kChOwner/kChGroup) that differ and that `opts` mirrors.
+// Metadata bits (kChMtime/kChPerms/kChOwner/kChGroup/kChAcl/kChXattr) that differ and that
+// `opts` mirrors (extended attributes: only the classes DST may write).
 // Symlink permissions are never compared: Linux cannot change them.
 uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts);
 

@@ -5,8 +5,9 @@
 
 namespace ktsync {
 
-// A 1M-entry tree must stay under 300 MB per side (bench/): each byte here is a megabyte.
-static_assert(sizeof(Entry) <= 136, "Entry grew: it is the per-entry memory cost of every manifest");
+// Every entry in flight (queues, the credit window: up to ~100k at once) costs this much.
+// 144 since mtimes cover the whole time_t range (seconds + nanoseconds, 8 bytes more).
+static_assert(sizeof(Entry) <= 144, "Entry grew: it is the per-entry memory cost of every entry in flight");
 
 int ComparePaths(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size());

@@ -17,7 +17,9 @@
 #include <string_view>
 #include <vector>
 
+#include "manifest/xattrs.h"
 #include "util/hash.h"
+#include "util/timestamp.h"
 
 namespace ktsync {
 
@@ -31,8 +33,9 @@ enum class EntryType : uint8_t {
   BlockDev = 7,
 };
 
-// Fields that only symlinks and devices have. Kept out of line, so they cost every other
-// entry 8 bytes instead of 40 in the queues and windows that hold entries in flight.
+// Fields that only symlinks, devices and entries with extended attributes have. Kept out of
+// line, so they cost every other entry 8 bytes in the queues and windows that hold entries
+// in flight.
 class RareFields {
  public:
   RareFields() = default;
@@ -46,13 +49,21 @@ class RareFields {
     return p_ ? p_->link_target : kNone;
   }
   uint64_t rdev() const { return p_ ? p_->rdev : 0; }
+  const Xattrs& xattrs() const {
+    static const Xattrs kNone;
+    return p_ ? p_->xattrs : kNone;
+  }
   void set_link_target(std::string t) { Get().link_target = std::move(t); }
   void set_rdev(uint64_t r) { Get().rdev = r; }
+  void set_xattrs(Xattrs x) {
+    if (!x.empty() || p_) Get().xattrs = std::move(x);
+  }
 
  private:
   struct Data {
     std::string link_target;
     uint64_t rdev = 0;
+    Xattrs xattrs;  // sorted by name (xattrs.h)
   };
   Data& Get() {
     if (!p_) p_ = std::make_unique<Data>();
@@ -61,17 +72,17 @@ class RareFields {
   std::unique_ptr<Data> p_;
 };
 
-// Field order packs the struct (136 bytes, not 184): it is the per-entry memory cost.
+// Field order packs the struct (144 bytes, not 192): it is the per-entry memory cost.
 struct Entry {
   std::string path;
   uint64_t size = 0;      // regular files; 0 otherwise
-  int64_t mtime_ns = 0;
+  Timestamp mtime;
 
   // Local identity: meaningful only on the host that scanned it. Used for hard links and
   // as the hash-cache key; never trusted from a peer.
   uint64_t dev = 0;
   uint64_t ino = 0;
-  int64_t ctime_ns = 0;
+  int64_t ctime_ns = 0;    // Timestamp::KeyNs()
 
   std::optional<Hash128> hash;  // XXH3-128 of content, when known (cache hit or computed)
 
@@ -80,7 +91,7 @@ struct Entry {
   // being preserved (-H). A file with nlink > 1 and no leader may lead later entries.
   int64_t link_leader = -1;
 
-  RareFields rare;  // symlink target (byte for byte), device number
+  RareFields rare;  // symlink target (byte for byte), device number, extended attributes
 
   uint32_t mode = 0;      // permission bits only (07777)
   uint32_t uid = 0;
@@ -96,8 +107,10 @@ struct Entry {
   bool IsFile() const { return type == EntryType::File; }
   const std::string& link_target() const { return rare.link_target(); }
   uint64_t rdev() const { return rare.rdev(); }
+  const Xattrs& xattrs() const { return rare.xattrs(); }
   void set_link_target(std::string t) { rare.set_link_target(std::move(t)); }
   void set_rdev(uint64_t r) { rare.set_rdev(r); }
+  void set_xattrs(Xattrs x) { rare.set_xattrs(std::move(x)); }
 };
 
 using Manifest = std::vector<Entry>;
@@ -114,10 +127,10 @@ struct FileIdentity {
   uint64_t dev = 0;
   uint64_t ino = 0;
   uint64_t size = 0;
-  int64_t mtime_ns = 0;
+  int64_t mtime_ns = 0;  // Timestamp::KeyNs()
   int64_t ctime_ns = 0;
   bool operator==(const FileIdentity&) const = default;
-  static FileIdentity Of(const Entry& e) { return {e.dev, e.ino, e.size, e.mtime_ns, e.ctime_ns}; }
+  static FileIdentity Of(const Entry& e) { return {e.dev, e.ino, e.size, e.mtime.KeyNs(), e.ctime_ns}; }
 };
 
 // Total order used everywhere: compare component by component, bytewise. Returns <0, 0, >0.

@@ -52,7 +52,11 @@ Planner::Planner(const PlanOptions& opts, PlanSink& sink, size_t max_leaders)
     : opts_(opts), sink_(sink), max_leaders_(max_leaders) {}
 
 void Planner::Visit(EntryPair p) {
-  if (p.src) ++src_entries_;
+  if (p.src) {
+    ++src_entries_;
+    if (uint8_t lost = XattrClassesIn(p.src->xattrs()) & opts_.xattrs & ~opts_.xattrs_writable)
+      unwritable_xattrs_.Add(lost, p.src->path);
+  }
   if (p.dst) ++dst_entries_;
   const std::string& path = p.src ? p.src->path : p.dst->path;
   if (retyping_) {
@@ -147,6 +151,9 @@ void Planner::VisitFile(EntryPair& p) {
 
 void Planner::DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent) {
   ContentDiff content = CompareFileContent(s, d, opts_);
+  // Another SRC file keeps this DST inode: this name gets its own copy, or fixing either
+  // one's metadata would change the other's.
+  if (content.same && ClaimedByAnotherName(d)) content = {false, 0};
   uint16_t meta = MetaBits(s, d, opts_);
   RememberLeader(s, src_index, content.same ? &d : nullptr, false);
   if (!content.same) {
@@ -155,6 +162,16 @@ void Planner::DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent) 
   } else if (meta != 0) {
     Emit(Make(ActionKind::MetaOnly, s, src_index, meta, true));
   }
+}
+
+// -H: true when `d` is a name of a DST inode with several names that an earlier SRC name
+// keeps. The first name to ask claims the inode.
+bool Planner::ClaimedByAnotherName(const Entry& d) {
+  if (!opts_.hard_links || d.nlink < 2 || d.ino == 0) return false;
+  auto [it, fresh] = dst_claims_.try_emplace(DstInode{d.dev, d.ino}, d.nlink - 1);
+  if (fresh) return false;
+  if (--it->second == 0) dst_claims_.erase(it);  // every name seen: forget the inode
+  return true;
 }
 
 // True when `s` is a -H follower of a remembered leader. A leader that is not remembered (a

@@ -6,7 +6,9 @@
 // self-contained Actions to a PlanSink as soon as they are decided, so data can move while
 // the trees are still being listed. Its memory is bounded: the open directories along the
 // current path, the undecided pairs (at most kMaxUndecided, waiting for content hashes)
-// and, with hard links, one small record per source inode that has several links.
+// and, with hard links, one small record per source inode that has several links and per
+// DST inode with several names (a DST link SRC does not have is broken: the first SRC name
+// that keeps the inode claims it, every other name of it gets a copy of its own).
 //
 // What the sink must do with each kind of output (plan order = emission order):
 //   Apply         RemoveForType of a non-directory, MkDir, SendFile, MetaOnly, Symlink,
@@ -56,8 +58,10 @@ enum ChangeBits : uint16_t {
   kChOwner = 1 << 5,
   kChGroup = 1 << 6,
   kChTarget = 1 << 7,    // symlink target differs
+  kChAcl = 1 << 8,       // POSIX ACLs differ
+  kChXattr = 1 << 9,     // other extended attributes differ
 };
-inline constexpr uint16_t kAllChangeBits = (1 << 8) - 1;
+inline constexpr uint16_t kAllChangeBits = (1 << 10) - 1;
 
 struct Action {
   ActionKind kind = ActionKind::MetaOnly;
@@ -93,6 +97,10 @@ struct PlanOptions {
   bool times = true;          // mirror mtimes
   bool perms = true;
   int64_t mtime_tolerance_ns = 0;  // --modify-window
+  uint8_t xattrs = 0;         // extended attribute classes mirrored (xattrs.h; -X, -A)
+  // Of those, what DST's side may set (decided there: unprivileged, no security.* or
+  // trusted.*). The rest is not compared, so runs converge; the Planner counts what it skips.
+  uint8_t xattrs_writable = kXattrAll;
 };
 
 struct PlanTotals {
@@ -158,6 +166,8 @@ class Planner {
   const PlanTotals& totals() const { return totals_; }
   uint64_t src_entries() const { return src_entries_; }
   uint64_t dst_entries() const { return dst_entries_; }
+  // SRC entries with attributes of classes mirrored but not writable at DST (PlanOptions).
+  const XattrLosses& unwritable_xattrs() const { return unwritable_xattrs_; }
 
  private:
   // A directory whose DirMeta is not emitted yet: open, or closed behind an undecided pair
@@ -213,12 +223,14 @@ class Planner {
   void Count(const Action& a);
   Action Make(ActionKind kind, const Entry& e, int64_t src_index, uint16_t changes, bool replaces) const;
   void RememberLeader(const Entry& s, int64_t src_index, const Entry* kept_dst, bool undecided);
+  bool ClaimedByAnotherName(const Entry& d);
 
   const PlanOptions opts_;
   PlanSink& sink_;
   const size_t max_leaders_;
   PlanTotals totals_;
   uint64_t src_entries_ = 0, dst_entries_ = 0;
+  XattrLosses unwritable_xattrs_;
   std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
   std::optional<std::string> skipped_;   // a SRC dir whose contents were not scanned (-x)
   // A DST directory being replaced by another type: its subtree goes to Remove, and the
@@ -230,6 +242,15 @@ class Planner {
   size_t pairs_waiting_ = 0;          // Pair items in waiting_
   int64_t oldest_undecided_ = -1;     // SRC ordinal of the first of them
   std::unordered_map<int64_t, Leader> leaders_;  // by SRC ordinal (-H only)
+  struct DstInode {
+    uint64_t dev, ino;
+    bool operator==(const DstInode&) const = default;
+  };
+  struct DstInodeHash {
+    size_t operator()(const DstInode& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.dev; }
+  };
+  // DST inodes with several names kept by one SRC name: how many other names remain (-H).
+  std::unordered_map<DstInode, uint32_t, DstInodeHash> dst_claims_;
 };
 
 }  // namespace ktsync

@@ -14,6 +14,7 @@
 
 #include "manifest/dir_listing.h"
 #include "manifest/stat_ahead.h"
+#include "manifest/xattr_io.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
 
@@ -40,18 +41,14 @@ bool TypeOf(uint32_t mode, EntryType* out) {
   }
 }
 
-int64_t Nanos(const struct statx_timestamp& ts) {
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 void FillFromStat(const struct statx& st, EntryType type, Entry* e) {
   e->type = type;
   e->mode = st.stx_mode & 07777;
   e->uid = st.stx_uid;
   e->gid = st.stx_gid;
   e->size = type == EntryType::File ? st.stx_size : 0;
-  e->mtime_ns = Nanos(st.stx_mtime);
-  e->ctime_ns = Nanos(st.stx_ctime);
+  e->mtime = Timestamp::Of(st.stx_mtime);
+  e->ctime_ns = Timestamp::Of(st.stx_ctime).KeyNs();
   e->dev = makedev(st.stx_dev_major, st.stx_dev_minor);
   e->ino = st.stx_ino;
   e->nlink = st.stx_nlink;
@@ -86,6 +83,8 @@ class Scanner {
     Entry e;
     FillFromStat(st, EntryType::Dir, &e);
     root_dev_ = e.dev;
+    if (int err = ReadXattrsOf(XattrTarget::Fd(root.get()), e); err != 0)
+      throw SysError("read extended attributes of " + std::string(root_name), err, ExitCode::SelectFiles);
     Push(std::move(e));
     if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
     if (int err = Enter(std::move(root)); err != 0)
@@ -169,6 +168,16 @@ class Scanner {
     e.path = path_;
     FillFromStat(st, type, &e);
     if (Skipped(e.dev, e.ino)) return {};
+    if (int err = ReadXattrsOf(XattrTarget::Beneath(dirfd, name), e); err != 0) {
+      // Listed without them, the entry would have its attributes stripped in DST.
+      if (err == E2BIG)
+        problems_.Fail(path_, "skipping " + path_ + ": its extended attributes exceed ktsync's limits (" +
+                                  std::to_string(kMaxXattrCount) + " names, " + std::to_string(kMaxXattrBytes) +
+                                  " bytes in all)");
+      else
+        Report(err, "read extended attributes of", err == ENOENT);
+      return {};
+    }
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
@@ -211,6 +220,16 @@ class Scanner {
       }
       link_buf_.resize(link_buf_.size() * 2);  // possibly truncated: retry larger
     }
+  }
+
+  // 0, E2BIG (over the limits in xattrs.h) or the errno of the failed read; a filesystem
+  // without extended attributes has none to read.
+  int ReadXattrsOf(const XattrTarget& t, Entry& e) {
+    if (opts_.xattr_classes == 0) return 0;
+    Xattrs xs;
+    int err = ReadXattrs(t, opts_.xattr_classes, &xs);
+    e.set_xattrs(std::move(xs));
+    return err == ENOTSUP ? 0 : err;
   }
 
   bool Skipped(uint64_t dev, uint64_t ino) const {

@@ -35,6 +35,9 @@ struct ScanOptions {
   const Filter* filter = nullptr;   // nullptr or empty: everything is included
   bool one_file_system = true;      // like rsync -x: mount points listed, not descended
   bool hard_links = false;          // fill Entry::link_leader for regular files
+  // Extended attributes of these classes (xattrs.h) are read into each entry; 0 = none.
+  // An entry whose attributes cannot be read, or exceed the limits, is reported and skipped.
+  uint8_t xattr_classes = 0;
   // (dev, ino) never listed nor descended, e.g. ktsync's own state dir inside the tree.
   std::vector<std::pair<uint64_t, uint64_t>> skip_inodes;
   std::string_view temp_prefix = ".ktsync-tmp.";  // empty: no name is treated as a temp

@@ -18,7 +18,8 @@ void ActionSpool::Append(const Action& a) {
   w.U32(e.uid);
   w.U32(e.gid);
   w.U64(e.size);
-  w.I64(e.mtime_ns);
+  w.I64(e.mtime.sec);
+  w.U32(e.mtime.nsec);
   w.U64(e.rdev());
   w.Str16(e.link_target());
   w.Str16(a.leader);
@@ -40,7 +41,8 @@ void ActionSpool::ForEachReversed(const std::function<void(Action)>& fn) {
     e.uid = r.U32("uid");
     e.gid = r.U32("gid");
     e.size = r.U64("size");
-    e.mtime_ns = r.I64("mtime");
+    e.mtime.sec = r.I64("mtime");
+    e.mtime.nsec = r.U32("mtime nanoseconds");
     if (uint64_t rdev = r.U64("rdev")) e.set_rdev(rdev);
     if (std::string_view t = r.Str16(SIZE_MAX, "target"); !t.empty()) e.set_link_target(std::string(t));
     a.leader = r.Str16(SIZE_MAX, "leader");

@@ -80,6 +80,7 @@ class Pipeline {
     applier_.Finish(gate);
     if (gate.verdict == DeletionDecision::SkipLimit) stats.deletes_refused = gate.message;
     dst_.CommitStore();
+    WarnXattrLosses();
 
     const ApplyCounts& c = applier_.counts();
     stats.src_entries = planner_.src_entries();
@@ -105,6 +106,14 @@ class Pipeline {
   }
 
  private:
+  void WarnXattrLosses() {
+    std::string lines[] = {
+        planner_.unwritable_xattrs().Describe("only root may set them"),
+        opts_.unsupported_xattrs ? opts_.unsupported_xattrs->Describe("DST's filesystem does not support them") : ""};
+    for (const std::string& w : lines)
+      if (!w.empty()) observer_.Warn(w);
+  }
+
   void MergeAndPlan(EntrySource& dst_scan) {
     FlushingSource src(src_, mover_), dst(dst_scan, mover_);
     MergeWalk walk(src, dst);

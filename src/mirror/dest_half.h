@@ -32,6 +32,9 @@ struct DestOptions {
   DeleteLimits deletes;
   size_t max_link_leaders = SIZE_MAX;  // bounded when a peer sends SRC (planner.h)
   std::string src_name;                // names SRC in the empty-source refusal
+  // Entries whose attributes DST's filesystem refused (the movers note them): warned of
+  // at the end, like those the planner found unwritable here.
+  const XattrLosses* unsupported_xattrs = nullptr;
 };
 
 // `dst_scan` lists `dst` (the caller starts it early: it overlaps the other side's start).

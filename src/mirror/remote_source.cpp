@@ -41,7 +41,7 @@ void RemoteSource::FinishHashes() {
 bool RemoteSource::Finish(RunStats& stats) {
   PeerEnd end = channel_.AwaitEnd();
   uint64_t problems =
-      RecordPeerReports(end, TreeRole::Source, peer_name_, record_problems_ ? &problems_ : nullptr, stats);
+      RecordPeerReports(end, TreeRole::Source, peer_name_, record_problems_ ? &problems_ : nullptr, observer_, stats);
   // A discarded file the source says nothing about would be lost silently.
   if (stats.files_discarded > problems) {
     problems_.Fail("", peer_name_ + ": " + std::to_string(stats.files_discarded - problems) +

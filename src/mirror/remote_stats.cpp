@@ -20,13 +20,14 @@ SessionReport ReportOf(const Problem& p) {
 }
 
 uint64_t RecordPeerReports(const PeerEnd& end, TreeRole peer_role, const std::string& peer, Problems* problems,
-                           RunStats& stats) {
+                           RunObserver& observer, RunStats& stats) {
   uint64_t count = end.reports_dropped;
   for (const SessionReport& r : end.reports) {
     if (r.kind == SessionReport::Note) {
       std::string& encryption = peer_role == TreeRole::Source ? stats.encryption_send : stats.encryption_recv;
       if (r.key == "encryption") encryption = r.message + " (remote)";
       if (r.key == "deletes_refused") stats.deletes_refused = r.message;
+      if (r.key == "warning") observer.Warn(peer + ": " + r.message);
       continue;
     }
     ++count;

@@ -17,11 +17,11 @@ namespace ktsync {
 SessionReport ReportOf(const Problem& p);
 
 // Records a peer's Reports: its notes in `stats` (how it encrypted, `peer_role` telling
-// which way its data went; a --max-delete limit that held) and, unless `problems` is null,
-// its problems, each prefixed by `peer`. Returns how many problems it reported, the
-// dropped ones included.
+// which way its data went; a --max-delete limit that held), its warnings with `observer`
+// and, unless `problems` is null, its problems; warnings and problems prefixed by `peer`.
+// Returns how many problems it reported, the dropped ones included.
 uint64_t RecordPeerReports(const PeerEnd& end, TreeRole peer_role, const std::string& peer, Problems* problems,
-                           RunStats& stats);
+                           RunObserver& observer, RunStats& stats);
 
 Stats SourceStatsToWire(const RunStats& s);
 void SourceStatsFromWire(const Stats& wire, RunStats& s);

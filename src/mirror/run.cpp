@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <mutex>
 
 #include "mirror/dry_run.h"
 #include "mirror/guards.h"
@@ -32,19 +33,30 @@ class SilentObserver final : public RunObserver {
   void Item(const ItemView&) override {}
 };
 
-// A server's: warnings to the operator's log; a push's items to the client when it wants them.
+// A server's: warnings to the operator's log and, when `keep_warnings`, kept for the client
+// too (a push's, sent as notes at the end); a push's items to the client when it wants them.
 class ServerObserver final : public RunObserver {
  public:
-  ServerObserver(const ServerConfig& cfg, SourceChannel* items) : cfg_(cfg), items_(items) {}
+  ServerObserver(const ServerConfig& cfg, SourceChannel* items, bool keep_warnings = false)
+      : cfg_(cfg), items_(items), keep_warnings_(keep_warnings) {}
   void Warn(const std::string& m) override {
     if (cfg_.log) cfg_.log(m);
+    std::lock_guard lock(mu_);
+    if (keep_warnings_ && warnings_.size() < PeerEnd::kMaxReports) warnings_.push_back(m);
   }
   bool WantsItems() const override { return items_ != nullptr; }
   void Item(const ItemView& item) override { items_->SendItem(item); }
+  std::vector<std::string> TakeWarnings() {
+    std::lock_guard lock(mu_);
+    return std::move(warnings_);
+  }
 
  private:
   const ServerConfig& cfg_;
   SourceChannel* items_;
+  const bool keep_warnings_;
+  std::mutex mu_;
+  std::vector<std::string> warnings_;
 };
 
 TreeSide::WarnFn WarnTo(RunObserver& o) {
@@ -62,12 +74,13 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   LocalSource source(src, problems, observer);  // the two scans run side by side
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   DryRunMover dry;
+  XattrLosses unsupported;
   std::optional<LocalCopier> copier;
-  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec), problems, meter, r.net.bwlimit);
+  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec, &unsupported), problems, meter, r.net.bwlimit);
   Mover& mover = copier ? static_cast<Mover&>(*copier) : dry;
   RunResult out;
-  out.totals = RunDestHalf(dst, dst_scan, source, mover, MakeDestOptions(r.spec, src.name()), problems, observer,
-                           meter, out.stats);
+  out.totals = RunDestHalf(dst, dst_scan, source, mover, MakeDestOptions(r.spec, src.name(), &unsupported), problems,
+                           observer, meter, out.stats);
   return out;
 }
 
@@ -109,7 +122,7 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
   for (Problem& p : ours.Snapshot()) problems.Add(std::move(p));
   PeerEnd end = channel.AwaitEnd();
-  RecordPeerReports(end, TreeRole::Destination, link.name(), &problems, out.stats);
+  RecordPeerReports(end, TreeRole::Destination, link.name(), &problems, observer, out.stats);
   uint64_t files_sent = out.stats.files_sent;
   DestStatsFromWire(end.stats, out.stats, out.totals);
   if (out.stats.files_sent == 0) out.stats.files_sent = files_sent;
@@ -144,14 +157,15 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   RemoteSource source(channel, problems, observer, link.name(), /*record_problems=*/true);
   RunResult out;
   DryRunMover dry;
+  XattrLosses unsupported;
   std::optional<Receiver> receiver;
   if (!r.spec.dry_run) {
     StreamOpener reopen = [&link](int no) { return link.OpenData(no); };
-    receiver.emplace(*dst, MakeApplyOptions(r.spec), channel, [&, reopen] { return OpenAll(StreamCount(r), reopen); },
+    receiver.emplace(*dst, MakeApplyOptions(r.spec, &unsupported), channel, [&, reopen] { return OpenAll(StreamCount(r), reopen); },
                      reopen, problems, meter, out.stats);
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
-  DestOptions opts = MakeDestOptions(r.spec, link.name());
+  DestOptions opts = MakeDestOptions(r.spec, link.name(), &unsupported);
   opts.max_link_leaders = kMaxPeerLinkLeaders;
   out.totals = RunDestHalf(*dst, *dst_scan, source, mover, opts, problems, observer, meter, out.stats);
   channel.SendDone();
@@ -189,21 +203,23 @@ void ServeDestination(ServerLink& link) {
   TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   SourceChannel channel(link.in(), link.out());
-  ServerObserver observer(link.config(), req.want_items ? &channel : nullptr);
+  ServerObserver observer(link.config(), req.want_items ? &channel : nullptr, /*keep_warnings=*/true);
   RemoteSource source(channel, problems, observer, "client", /*record_problems=*/false);
   RunResult out;
   DryRunMover dry;
+  XattrLosses unsupported;
   std::optional<Receiver> receiver;
   if (!req.spec.dry_run) {
-    receiver.emplace(dst, MakeApplyOptions(req.spec), channel, [&] { return OpenAll(req.streams, [&](int) {
+    receiver.emplace(dst, MakeApplyOptions(req.spec, &unsupported), channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
-  DestOptions opts = MakeDestOptions(req.spec, "the client's SRC");
+  DestOptions opts = MakeDestOptions(req.spec, "the client's SRC", &unsupported);
   opts.max_link_leaders = kMaxPeerLinkLeaders;
   out.totals = RunDestHalf(dst, dst_scan, source, mover, opts, problems, observer, nullptr, out.stats);
   for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
+  for (std::string& w : observer.TakeWarnings()) channel.SendReport({SessionReport::Note, "warning", std::move(w)});
   if (!out.stats.encryption_recv.empty()) channel.SendReport({SessionReport::Note, "encryption", out.stats.encryption_recv});
   if (!out.stats.deletes_refused.empty())
     channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});
@@ -281,23 +297,28 @@ TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir) 
   cfg.state_dir = state_dir;
   cfg.one_file_system = spec.one_file_system;
   cfg.hard_links = spec.plan.hard_links;
+  cfg.xattr_classes = spec.plan.xattrs;
   cfg.filters = spec.filters;
   return cfg;
 }
 
-ApplyOptions MakeApplyOptions(const MirrorSpec& spec) {
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs) {
   ApplyOptions ao;
   ao.meta.perms = spec.plan.perms;
   ao.meta.times = spec.plan.times;
   ao.meta.owner = spec.plan.owner;
   ao.meta.group = spec.plan.group;
+  ao.meta.xattrs = spec.plan.xattrs & WritableXattrClasses();
+  ao.meta.unsupported_xattrs = unsupported_xattrs;
   ao.fsync = spec.fsync;
   return ao;
 }
 
-DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name) {
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs) {
   DestOptions o;
   o.plan = spec.plan;
+  o.plan.xattrs_writable = WritableXattrClasses();
+  o.unsupported_xattrs = unsupported_xattrs;
   o.deletes = spec.deletes;
   o.src_name = std::move(src_name);
   return o;

@@ -61,7 +61,10 @@ ExitCode RunExitCode(const Problems& problems, const RunStats& stats);
 
 // The mapping from a spec to each stage.
 TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir);
-ApplyOptions MakeApplyOptions(const MirrorSpec& spec);
-DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name);
+// The DST side applies extended attributes of the classes it may write; where its
+// filesystem refuses them, the entries are noted in `unsupported_xattrs` (one warning at
+// the end of the run, by the destination half).
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs);
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs);
 
 }  // namespace ktsync

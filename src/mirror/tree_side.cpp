@@ -109,6 +109,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
   so.filter = &filter_;
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;
+  so.xattr_classes = cfg_.xattr_classes;
   so.collect_temps = true;
   so.temp_prefix = kTempPrefix;
   so.stat_ahead = true;

@@ -22,6 +22,7 @@ struct TreeConfig {
   std::string state_dir;  // "" = default location
   bool one_file_system = true;
   bool hard_links = false;
+  uint8_t xattr_classes = 0;  // extended attributes read with each entry (xattrs.h)
   std::vector<FilterRule> filters;
 };
 

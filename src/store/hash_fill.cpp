@@ -23,14 +23,13 @@ constexpr size_t kChunk = size_t{1} << 20;
 CacheKey KeyOf(const struct stat& st) {
   return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
           static_cast<uint64_t>(st.st_size),
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-          static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+          Timestamp::Of(st.st_mtim).KeyNs(), Timestamp::Of(st.st_ctim).KeyNs()};
 }
 
 // The scan's view of the file; ctime is left out on purpose: a chmod/chown between scan and
 // hash does not change content, and the key recorded below uses the ctime seen now.
 bool SameFileAsScanned(const Entry& e, const CacheKey& now) {
-  return now.dev == e.dev && now.ino == e.ino && now.size == e.size && now.mtime_ns == e.mtime_ns;
+  return now.dev == e.dev && now.ino == e.ino && now.size == e.size && now.mtime_ns == e.mtime.KeyNs();
 }
 
 struct Reader {

@@ -16,11 +16,10 @@
 namespace ktsync {
 namespace {
 
-int64_t MtimeNs(const struct stat& st) { return st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec; }
-int64_t CtimeNs(const struct stat& st) { return st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec; }
+int64_t CtimeNs(const struct stat& st) { return Timestamp::Of(st.st_ctim).KeyNs(); }
 
 bool SameAsScanned(const struct stat& st, const Entry& e) {
-  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == e.size && MtimeNs(st) == e.mtime_ns &&
+  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == e.size && Timestamp::Of(st.st_mtim) == e.mtime &&
          st.st_ino == e.ino && st.st_dev == e.dev;
 }
 
@@ -140,7 +139,7 @@ class StreamSender {
       if (opts_.meter) opts_.meter->AddFile();
       if (opts_.on_sent) {
         std::lock_guard lock(report_mu_);
-        opts_.on_sent({&e, end.hash, FileIdentity{e.dev, e.ino, e.size, e.mtime_ns, CtimeNs(before)}});
+        opts_.on_sent({&e, end.hash, FileIdentity{e.dev, e.ino, e.size, e.mtime.KeyNs(), CtimeNs(before)}});
       }
     }
   }

@@ -23,7 +23,9 @@ enum RequestFlag : uint32_t {
   kFlagWantItems = 1 << 14,
   kFlagMaxDelete = 1 << 15,
   kFlagMaxDeletePercent = 1 << 16,
-  kAllFlags = (1 << 17) - 1,
+  kFlagXattrs = 1 << 17,
+  kFlagAcls = 1 << 18,
+  kAllFlags = (1 << 19) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -47,6 +49,8 @@ uint32_t Flags(const SessionRequest& r) {
   set(r.want_items, kFlagWantItems);
   set(m.deletes.max_delete.has_value(), kFlagMaxDelete);
   set(m.deletes.max_delete_percent.has_value(), kFlagMaxDeletePercent);
+  set((m.plan.xattrs & kXattrPlain) != 0, kFlagXattrs);
+  set((m.plan.xattrs & kXattrAcl) != 0, kFlagAcls);
   return f;
 }
 
@@ -67,6 +71,7 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   r.no_encryption = f & kFlagNoEncryption;
   r.require_ktls = f & kFlagRequireKtls;
   r.want_items = f & kFlagWantItems;
+  m.plan.xattrs = static_cast<uint8_t>(((f & kFlagXattrs) ? kXattrPlain : 0) | ((f & kFlagAcls) ? kXattrAcl : 0));
 }
 
 // --max-delete-percent travels as millionths of a percent: no floating point on the wire.

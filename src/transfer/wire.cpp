@@ -48,8 +48,8 @@ std::optional<Hash128> GetOptionalHash(ByteReader& r) {
 
 bool IsDevice(EntryType t) { return t == EntryType::CharDev || t == EntryType::BlockDev; }
 
-// Fixed part of an encoded entry: path len, type, mode, uid, gid, size, mtime, flags.
-constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 1;
+// Fixed part of an encoded entry: path len, type, mode, uid, gid, size, mtime (s, ns), flags.
+constexpr size_t kEntryFixedBytes = 2 + 1 + 4 + 4 + 4 + 8 + 8 + 4 + 1;
 
 // Entry flag bits.
 enum : uint8_t {
@@ -57,7 +57,8 @@ enum : uint8_t {
   kEntrySkipped = 2,       // contents_skipped (directories only)
   kEntryMultiLink = 4,     // a regular file with more links: nlink u32 follows
   kEntryFollower = 8,      // a hard-link follower: link_leader i64 follows
-  kEntryFlags = 15,
+  kEntryXattrs = 16,       // extended attributes follow: u32 count, (str8 name, u32 len, value)*
+  kEntryFlags = 31,
 };
 
 bool MultiLink(const Entry& e) { return e.IsFile() && e.nlink > 1 && e.link_leader < 0; }
@@ -69,6 +70,7 @@ size_t EncodedEntryBytes(const Entry& e) {
   if (e.hash) n += 16;
   if (MultiLink(e)) n += 4;
   if (e.link_leader >= 0) n += 8;
+  if (!e.xattrs().empty()) n += 4 + 5 * e.xattrs().size() + XattrBytes(e.xattrs());
   return n;
 }
 
@@ -79,14 +81,43 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.U32(e.uid);
   w.U32(e.gid);
   w.U64(e.IsFile() ? e.size : 0);
-  w.I64(e.mtime_ns);
+  w.I64(e.mtime.sec);
+  w.U32(e.mtime.nsec);
   if (e.type == EntryType::Symlink) w.Str16(e.link_target());
   if (IsDevice(e.type)) w.U64(e.rdev());
   w.U8((e.hash ? kEntryHash : 0) | (e.contents_skipped ? kEntrySkipped : 0) | (MultiLink(e) ? kEntryMultiLink : 0) |
-       (e.link_leader >= 0 ? kEntryFollower : 0));
+       (e.link_leader >= 0 ? kEntryFollower : 0) | (e.xattrs().empty() ? 0 : kEntryXattrs));
   if (e.hash) PutHash(w, *e.hash);
   if (MultiLink(e)) w.U32(e.nlink);
   if (e.link_leader >= 0) w.I64(e.link_leader);
+  if (!e.xattrs().empty()) {
+    w.U32(static_cast<uint32_t>(e.xattrs().size()));
+    for (const Xattr& x : e.xattrs()) {
+      w.Str8(x.name);
+      w.U32(static_cast<uint32_t>(x.value.size()));
+      w.Raw(x.value.data(), x.value.size());
+    }
+  }
+}
+
+// Bounded as a scan bounds them (xattrs.h): a peer's entry holds no more.
+Xattrs DecodeXattrs(ByteReader& r, const std::string& path) {
+  uint32_t n = r.Count(kMaxXattrCount, 6, "extended attribute count");
+  if (n == 0) r.Fail("empty extended attribute list for " + Quoted(path));
+  Xattrs xs;
+  xs.reserve(n);
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    Xattr x;
+    x.name = r.Str8(kMaxXattrNameBytes, "extended attribute name");
+    uint32_t len = r.U32("extended attribute length");
+    if (len > kMaxXattrValueBytes || (bytes += x.name.size() + len) > kMaxXattrBytes)
+      r.Fail("extended attributes of " + Quoted(path) + " exceed the limits");
+    x.value = r.Raw(len, "extended attribute value");
+    xs.push_back(std::move(x));
+  }
+  if (std::string why = XattrsProblem(xs); !why.empty()) r.Fail(why + " for " + Quoted(path));
+  return xs;
 }
 
 // The path rules that a peer must never get around: safe, and within Linux's limits.
@@ -132,7 +163,9 @@ Entry DecodeEntry(ByteReader& r) {
   e.gid = r.U32("gid");
   e.size = r.U64("size");
   if (!e.IsFile() && e.size != 0) r.Fail("non-file " + Quoted(e.path) + " has a size");
-  e.mtime_ns = r.I64("mtime");
+  e.mtime.sec = r.I64("mtime");
+  e.mtime.nsec = r.U32("mtime nanoseconds");
+  if (e.mtime.nsec > 999'999'999) r.Fail("mtime nanoseconds " + std::to_string(e.mtime.nsec) + " of " + Quoted(e.path));
   if (e.type == EntryType::Symlink) {
     e.set_link_target(std::string(r.Str16(kMaxLinkTargetBytes, "symlink target")));
     if (std::string why = TargetProblem(e.link_target()); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
@@ -150,6 +183,7 @@ Entry DecodeEntry(ByteReader& r) {
     if (e.nlink < 2) r.Fail("multi-link file " + Quoted(e.path) + " with " + std::to_string(e.nlink) + " links");
   }
   if (flags & kEntryFollower) e.link_leader = r.I64("link leader");
+  if (flags & kEntryXattrs) e.set_xattrs(DecodeXattrs(r, e.path));
   return e;
 }
 
@@ -267,8 +301,10 @@ std::string WireEntryProblem(const Entry& e) {
   if (std::string why = PathProblem(e.path); !why.empty()) return why;
   if (e.type < EntryType::File || e.type > EntryType::BlockDev) return "unknown entry type";
   if (e.mode & ~07777u) return "mode is beyond 07777";
-  if (e.type == EntryType::Symlink) return TargetProblem(e.link_target());
-  return "";
+  if (e.type == EntryType::Symlink) {
+    if (std::string why = TargetProblem(e.link_target()); !why.empty()) return why;
+  }
+  return XattrsProblem(e.xattrs());
 }
 
 size_t EncodeEntryBatch(std::span<const Entry> entries, std::string& out) {

@@ -70,8 +70,9 @@ void ExpectEmptyPayload(FrameType type, std::string_view payload);
 
 inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C', '\0', '\1'};
 // 2: Ready says whether a sending server uses kTLS. 3: streams; the destination plans.
-inline constexpr uint16_t kProtocolVersion = 3;
-inline constexpr uint16_t kMinProtocolVersion = 3;  // oldest version this build still speaks
+// 4: entries carry extended attributes and ACLs.
+inline constexpr uint16_t kProtocolVersion = 4;
+inline constexpr uint16_t kMinProtocolVersion = 4;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;

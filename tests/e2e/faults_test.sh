@@ -149,7 +149,7 @@ for faults in src dst; do
         label="$mode, unreadable $faults entries"
         [[ $faults == dst ]] && label="$mode, permission denied in DST"
         perm_setup "$faults"
-        assert_exit 23 as_nobody "$mode"
+        assert_exit 23 as_nobody "$mode" -i
         if [[ $faults == src ]]; then refused=(secret-file secret-dir); mirrored=(ok/f1 ok/f2 ok/f3 ok/f4 locked/old)
         else refused=(locked/new locked/old); mirrored=(ok/f1 ok/f2 ok/f3 ok/f4 secret-file secret-dir/s1); fi
         for what in "${refused[@]}"; do
@@ -157,6 +157,13 @@ for faults in src dst; do
                 { _show stderr "$(cat "$ERR")"; die "$label: no 'Permission denied' error naming $what"; }
         done
         pass "$label: one error per refused entry, naming it and the cause"
+        if [[ $faults == dst ]]; then  # a real run itemizes what it did, when it did it
+            for what in "${refused[@]}"; do
+                ! grep -qE "^[<>.ch][fdLDS][^ ]* $what\$" "$OUT" || die "$label: $what itemized, though it failed"
+            done
+            grep -qE '^[<>]f\+{9} ok/f4$' "$OUT" || { _show stdout "$(cat "$OUT")"; die "$label: ok/f4 not itemized"; }
+            pass "$label: -i lists the changes made, not the ones that failed"
+        fi
         for f in "${mirrored[@]}"; do
             same_file "$W/src/$f" "$W/dst/$f" || die "$label: $f was not mirrored"
         done

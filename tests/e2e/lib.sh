@@ -19,8 +19,8 @@
 #   assert_exit CODE CMD...            (stdout/stderr kept in $OUT / $ERR)
 #   assert_fails CMD... | assert_contains FILE TEXT MSG
 #   itemized_paths FILE | json_field FILE EVENT FIELD
-#   tree_identical [--no-root] A B     (type, mode, owner, ns mtime, size, content,
-#                                       symlink target, hard-link groups)
+#   tree_identical [--no-root] [--skip REL]... A B  (type, mode, owner, ns mtime, size, content,
+#                                       symlink target, hard-link groups, xattrs, ACLs)
 #   inode_ctime_snapshot DIR > FILE    (NUL-safe "INODE CTIME_NS PATH\0" records)
 #   snapshot_changed OLD NEW           (escaped paths whose inode or ctime changed)
 #   paths_normalize < in > out         (decode/re-escape \#ooo, sort -u)
@@ -196,17 +196,23 @@ _py() {
 # tree_identical [--no-root] A B: compare two trees fully; print the first
 # difference (to stderr) and return 1 if they differ.  Compared for every path:
 # type; mode (not for symlinks); uid/gid; mtime in ns (symlinks too); size and
-# content for regular files; target for symlinks; rdev for devices; and the
-# hard-link structure (the set of paths sharing an inode inside the tree).
-# --no-root skips the mode, owner and mtime of A and B themselves.
+# content for regular files; target for symlinks; rdev for devices; every
+# extended attribute this process can see, POSIX ACLs included (the filesystem's own
+# system.* names aside); and the hard-link structure (the set of paths sharing an
+# inode inside the tree).
+# --no-root skips the mode, owner and mtime of A and B themselves; --skip REL skips
+# the entry REL and everything beneath it.
 tree_identical() {
     _py '
 import os, stat, sys
 from gen_tree import escape_path
 args = sys.argv[1:]
-no_root = args[0] == "--no-root"
-if no_root:
-    args = args[1:]
+no_root, skip = False, []
+while args[0].startswith("--"):
+    if args[0] == "--no-root":
+        no_root, args = True, args[1:]
+    else:  # --skip REL
+        skip, args = skip + [os.fsencode(args[1])], args[2:]
 a_root, b_root = (os.fsencode(x) for x in args)
 
 def scan(root):
@@ -227,6 +233,18 @@ def scan(root):
         for p in paths:
             links[p] = sorted(paths)
     return ents, links
+
+def xattrs(path):
+    out = {}
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return out
+    for n in names:
+        if n.startswith("system.") and not n.startswith("system.posix_acl_"):
+            continue
+        out[n] = os.getxattr(path, n, follow_symlinks=False)
+    return out
 
 def kind(m):
     for name in ("DIR", "REG", "LNK", "FIFO", "SOCK", "CHR", "BLK"):
@@ -255,6 +273,8 @@ def differ(rel, what):
 ea, la = scan(a_root)
 eb, lb = scan(b_root)
 for rel in sorted(set(ea) | set(eb)):
+    if any(rel == k or rel.startswith(k + b"/") for k in skip):
+        continue
     if rel not in eb:
         differ(rel, "only in %s" % args[0])
     if rel not in ea:
@@ -287,6 +307,11 @@ for rel in sorted(set(ea) | set(eb)):
             differ(rel, "symlink target %s vs %s" % (escape_path(ta), escape_path(tb)))
     elif ka in ("chr", "blk") and sa.st_rdev != sb.st_rdev:
         differ(rel, "rdev %x vs %x" % (sa.st_rdev, sb.st_rdev))
+    xa, xb = xattrs(pa), xattrs(pb)
+    if xa != xb:
+        names = sorted(set(xa) | set(xb))
+        first = next(n for n in names if xa.get(n) != xb.get(n))
+        differ(rel, "xattr %s: %r vs %r" % (first, xa.get(first), xb.get(first)))
 ' "$@"
 }
 
