@@ -25,6 +25,7 @@
 #include "transfer/wire.h"
 #include "util/error.h"
 #include "util/hash.h"
+#include "util/unique_fd.h"
 
 #include "stream_pair.h"
 #include "temp_dir.h"
@@ -314,6 +315,33 @@ TEST_F(DataChannelTest, OneStreamDeliversEveryFileWithContentModeAndMtime) {
   EXPECT_EQ(OutsideDst(), outside);
 }
 
+// Only data regions travel: a 256 MiB file with 8 KiB of data arrives as a few KiB on the
+// wire and stays sparse in DST.
+TEST_F(DataChannelTest, SparseFileTravelsAsItsDataAndStaysSparse) {
+  const off_t size = 256 << 20;
+  std::string a(8192, 'a');
+  {
+    UniqueFd fd(open((src_ / "sparse").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(pwrite(fd.get(), a.data(), a.size(), 100 << 20), 8192);
+    ASSERT_EQ(ftruncate(fd.get(), size), 0);
+  }
+  std::string data(static_cast<size_t>(size), '\0');
+  std::copy(a.begin(), a.end(), data.begin() + (100 << 20));
+  Manifest m = Scan();
+  auto run = Transfer(m, 1);
+  ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
+  ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);
+  EXPECT_TRUE(run->receive_problems.Snapshot().empty());
+  ASSERT_EQ(run->received_files.size(), 1u);
+  EXPECT_EQ(run->received_files[0].hash, HashBytes(data.data(), data.size()));
+  EXPECT_LT(run->received.wire_bytes, 64u * 1024);
+  struct stat st{};
+  ASSERT_EQ(stat((dst_ / "sparse").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, size);
+  EXPECT_LE(st.st_blocks * 512, 1 << 20);
+}
+
 TEST_F(DataChannelTest, ThreeStreamsDeliverEveryFileOnce) {
   auto files = MakeSourceFiles();
   for (int i = 0; i < 60; ++i) {  // many small files so every stream gets some
@@ -563,6 +591,29 @@ TEST_F(HostileSenderTest, SameFileTwiceIsAProtocolError) {
   Begin(2, 3);
   ExpectError(Receive(), ExitCode::StreamData, "twice");
   EXPECT_EQ(ReadFile(dst_ / "b"), "bbb") << "the first, correct copy was committed";
+  ExpectNoTempAndNothingOutsideChanged();
+}
+
+TEST_F(HostileSenderTest, HolesCountAsBytesAndMayNotOverrunOrStandAlone) {
+  std::string hole;
+  EncodeFileHole(2, hole);
+  Begin(2, 3);  // "b" is 3 bytes: a hole of 2, then 1 byte of data, lands as "\0\0b"
+  Frame(FrameType::FileHole, hole);
+  Data("b");
+  End(std::string_view("\0\0b", 3));
+  EncodeFileHole(6, hole = "");
+  Begin(1, 5);
+  Frame(FrameType::FileHole, hole);
+  ExpectError(Receive(), ExitCode::StreamData, "longer than announced");
+  EXPECT_EQ(ReadFile(dst_ / "b"), std::string("\0\0b", 3));
+  ExpectNoTempAndNothingOutsideChanged();
+}
+
+TEST_F(HostileSenderTest, HoleOutsideAFileIsAProtocolError) {
+  std::string hole;
+  EncodeFileHole(1, hole);
+  Frame(FrameType::FileHole, hole);
+  ExpectError(Receive(), ExitCode::StreamData, "hole outside a file");
   ExpectNoTempAndNothingOutsideChanged();
 }
 

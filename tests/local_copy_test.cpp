@@ -110,6 +110,33 @@ TEST_F(LocalCopyTest, CopiesAndHashesExactlyTheBytesAcrossChunks) {
   EXPECT_TRUE(NoTemps(dst_));
 }
 
+// 64 MiB with two 4 KiB data regions, one in the middle and one at the end: DST gets the
+// same bytes and stays a few blocks, holes and a trailing hole included.
+TEST_F(LocalCopyTest, SparseFileStaysSparse) {
+  for (bool trailing_hole : {false, true}) {
+    std::string name = trailing_hole ? "sparse-tail" : "sparse";
+    const off_t size = 64 << 20;
+    std::string a(4096, 'a'), z(4096, 'z');
+    {
+      UniqueFd fd(open((src_ / name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      ASSERT_TRUE(fd);
+      ASSERT_EQ(pwrite(fd.get(), a.data(), a.size(), 8 << 20), 4096);
+      off_t last = trailing_hole ? (32 << 20) : size - 4096;
+      ASSERT_EQ(pwrite(fd.get(), z.data(), z.size(), last), 4096);
+      ASSERT_EQ(ftruncate(fd.get(), size), 0);
+    }
+    std::string data = ReadAll(src_ / name);
+    CopyResult r = Copy(Scan(src_, name));
+    ASSERT_TRUE(r.ok) << (problems_.Snapshot().empty() ? "" : problems_.Snapshot()[0].message);
+    EXPECT_EQ(r.hash, HashBytes(data.data(), data.size()));
+    EXPECT_EQ(ReadAll(dst_ / name), data);
+    struct stat st{};
+    ASSERT_EQ(stat((dst_ / name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, size);
+    EXPECT_LE(st.st_blocks * 512, 1 << 20) << name << ": holes were filled";
+  }
+}
+
 TEST_F(LocalCopyTest, CopiesAnEmptyFile) {
   WriteAll(src_ / "empty", "");
   CopyResult r = Copy(Scan(src_, "empty"));

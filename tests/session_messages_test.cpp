@@ -210,6 +210,29 @@ TEST(SessionRequestTest, RejectsAMaxDeletePercentAbove100) {
   ExpectProtocolError("above 100", [&] { DecodeRequest(enc); });
 }
 
+// Found by the session fuzzer: a limit's value without its flag decoded, then encoded as 0.
+TEST(SessionRequestTest, ALimitValueWithoutItsFlagIsRefused) {
+  SessionRequest r = FullRequest();
+  r.spec.deletes = {};
+  std::string enc = Encoded(r);
+  size_t off = MaxDeletePercentOffset(r.path.size());
+  std::string count = enc, percent = enc;
+  count[off - 8] = 5;  // max delete, whose u64 precedes the percent's
+  percent[off] = 5;
+  ExpectProtocolError("max delete value without its flag", [&] { DecodeRequest(count); });
+  ExpectProtocolError("max delete percent value without its flag", [&] { DecodeRequest(percent); });
+}
+
+// Every percentage the wire can carry comes back as it went (millionths, rounded).
+TEST(SessionRequestTest, PercentagesRoundTripExactly) {
+  for (uint64_t units : {uint64_t{1}, uint64_t{3}, uint64_t{7}, uint64_t{123'456}, uint64_t{99'999'999}}) {
+    SessionRequest r = FullRequest();
+    r.spec.deletes.max_delete_percent = static_cast<double>(units) / 1e6;
+    std::string enc = Encoded(r);
+    EXPECT_EQ(Encoded(DecodeRequest(enc)), enc) << units;
+  }
+}
+
 TEST(SessionRequestTest, AbsentLimitsStayAbsent) {
   SessionRequest r = FullRequest();
   r.spec.deletes = {};

@@ -204,7 +204,7 @@ TEST(FrameHeader, RejectsPayloadAboveCap) {
 }
 
 TEST(FrameHeader, RejectsUnknownTypes) {
-  for (uint8_t t : {0, 7, 8, 21, 255}) {  // 7, 8: version 2's plan frames; 21: one past Item, the last
+  for (uint8_t t : {0, 7, 8, 22, 255}) {  // 7, 8: version 2's plan frames; 22: one past FileHole, the last
     unsigned char h[] = {t, 0, 0, 0, 0};
     ExpectProtocolError("unknown frame type " + std::to_string(t), [&] { DecodeFrameHeader(h); });
   }
@@ -689,6 +689,16 @@ TEST(SmallMessages, FileBeginAndEndRoundTrip) {
   ExpectProtocolError("truncated at flags", [&] { DecodeFileEnd(e.substr(0, 16)); });
   e[16] = 2;
   ExpectProtocolError("unknown flags 2", [&] { DecodeFileEnd(e); });
+}
+
+TEST(SmallMessages, FileHoleRoundTripsAndIsNeverEmpty) {
+  std::string out;
+  EncodeFileHole(uint64_t{1} << 40, out);
+  EXPECT_EQ(DecodeFileHole(out), uint64_t{1} << 40);
+  ExpectProtocolError("trailing", [&] { DecodeFileHole(out + "x"); });
+  out.clear();
+  EncodeFileHole(0, out);
+  ExpectProtocolError("empty hole", [&] { DecodeFileHole(out); });
 }
 
 TEST(SmallMessages, ErrorRoundTripsAndNeutralisesTerminalEscapes) {

@@ -38,6 +38,7 @@ PendingFile& PendingFile::operator=(PendingFile&& o) noexcept {
     temp_ = std::move(o.temp_);
     base_ = std::move(o.base_);
     rel_ = std::move(o.rel_);
+    holes_ = o.holes_;
   }
   return *this;
 }
@@ -54,6 +55,11 @@ void PendingFile::Write(const void* data, size_t len) {
     p += n;
     len -= static_cast<size_t>(n);
   }
+}
+
+void PendingFile::Skip(uint64_t len) {
+  if (lseek(fd_.get(), static_cast<off_t>(len), SEEK_CUR) < 0) throw SysError("seek in " + rel_, errno);
+  holes_ = true;
 }
 
 void PendingFile::Abort() noexcept {
@@ -99,6 +105,8 @@ FinalInfo PendingFile::Commit(const Hash128& expected, const Hash128& actual,
                                        ", got " + actual.Hex() + "); received data not kept");
   }
   try {
+    if (holes_ && ftruncate(fd_.get(), static_cast<off_t>(src_entry.size)) != 0)
+      throw SysError("set the size of " + rel_, errno);
     ApplyMetaToFd(fd_.get(), src_entry, meta, rel_);
     if (!meta.perms) ChmodFd(fd_.get(), static_cast<uint32_t>(ModeWithoutPerms(src_entry)), rel_);
     if (fsync && fdatasync(fd_.get()) != 0) throw SysError("fdatasync " + rel_, errno);

@@ -37,6 +37,9 @@ class PendingFile {
 
   // Writes all of data (loops on short writes). Throws SysError naming the path (ENOSPC...).
   void Write(const void* data, size_t len);
+  // Moves the write position `len` bytes on without writing: a hole (sparse files). Commit
+  // then gives the file the entry's size, in case it ends in one.
+  void Skip(uint64_t len);
 
   // expected != actual: the temp is removed and Error(Partial) thrown; the old file (if any)
   // is untouched. Otherwise: owner, mode, mtime on the fd; optional fdatasync; rename over
@@ -62,6 +65,7 @@ class PendingFile {
   std::string temp_;  // empty: the file is unnamed
   std::string base_;
   std::string rel_;
+  bool holes_ = false;  // Skip was used: Commit sets the size (the file may end in a hole)
 };
 
 }  // namespace ktsync

@@ -60,6 +60,7 @@ class FileReceiver::Stream {
       switch (h->type) {
         case FrameType::FileBegin: Begin(payload); break;
         case FrameType::FileData: Data(payload); break;
+        case FrameType::FileHole: Hole(payload); break;
         case FrameType::FileEnd: End(payload); break;
         case FrameType::Done:
           // file_ (the claimed entry), not pending_: a file whose temp could not be created
@@ -126,6 +127,23 @@ class FileReceiver::Stream {
     } catch (const Error& err) {
       owner_.problems_.Fail(file_->entry.path, err.what());
       pending_.reset();  // removes the temp file
+    }
+  }
+
+  // A hole of a sparse file: skipped, so it stays one. Hashed as the zeros it reads as, only
+  // while the file is still being written (a failed one's hash is never looked at).
+  void Hole(std::string_view payload) {
+    if (!file_) ThrowProtocolError("file hole outside a file");
+    uint64_t len = DecodeFileHole(payload);
+    if (len > left_) ThrowProtocolError("file longer than announced: " + file_->entry.path);
+    left_ -= len;
+    if (!pending_) return;
+    try {
+      pending_->Skip(len);  // first: beyond the filesystem's largest file it fails, unhashed
+      hasher_.UpdateZeros(len);
+    } catch (const Error& err) {
+      owner_.problems_.Fail(file_->entry.path, err.what());
+      pending_.reset();
     }
   }
 

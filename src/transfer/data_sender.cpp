@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -98,27 +99,29 @@ class StreamSender {
     batch_.Add(FrameType::FileBegin, msg);
 
     hasher_.Reset();
-    uint64_t left = e.size;
+    // A file with fewer blocks than bytes has holes: only its data regions travel, a hole
+    // as its length (FileHole), so it stays a hole in DST.
+    bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 < e.size;
     bool changed = false;
     int read_errno = 0;
-    while (left > 0) {
-      size_t room = 0;
-      char* p = batch_.ReserveData(left, &room);
-      ssize_t n = ::read(fd.get(), p, room);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {  // shrank under us, or an I/O error
-        read_errno = n < 0 ? errno : 0;
-        changed = true;
-        batch_.CommitData(0);
-        break;
+    for (uint64_t pos = 0; pos < e.size && !changed;) {
+      uint64_t region = e.size - pos;
+      if (sparse) {
+        uint64_t data_at = DataAt(fd.get(), pos, e.size, &read_errno);
+        if (read_errno) break;
+        if (data_at > pos) {
+          SendHole(data_at - pos);
+          pos = data_at;
+          continue;
+        }
+        region = RegionLength(fd.get(), pos, e.size, &read_errno);
+        if (read_errno) break;
       }
-      hasher_.Update(p, static_cast<size_t>(n));
-      batch_.CommitData(static_cast<size_t>(n));
-      if (opts_.limiter) opts_.limiter->Acquire(static_cast<size_t>(n));
-      if (opts_.meter) opts_.meter->AddBytes(static_cast<uint64_t>(n));
-      left -= static_cast<uint64_t>(n);
-      since_rotate_ += static_cast<uint64_t>(n);
+      uint64_t n = SendData(fd.get(), region, &read_errno);
+      pos += n;
+      changed = n < region || region == 0;  // shrank under us (a hole where data was), or an I/O error
     }
+    if (read_errno) changed = true;
     struct stat after;
     if (!changed && (::fstat(fd.get(), &after) != 0 || !SameAsScanned(after, e) || CtimeNs(after) != CtimeNs(before)))
       changed = true;
@@ -142,6 +145,50 @@ class StreamSender {
         opts_.on_sent({&e, end.hash, FileIdentity{e.dev, e.ino, e.size, e.mtime.KeyNs(), CtimeNs(before)}});
       }
     }
+  }
+
+  // Where the next data region starts at or after `pos` (`size` when only a hole is left),
+  // and how long the region at `pos` is; the fd is left positioned at `pos`.
+  static uint64_t DataAt(int fd, uint64_t pos, uint64_t size, int* err) {
+    off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0 && errno != ENXIO) *err = errno;
+    return data < 0 ? size : std::min(static_cast<uint64_t>(data), size);
+  }
+  static uint64_t RegionLength(int fd, uint64_t pos, uint64_t size, int* err) {
+    off_t hole = ::lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
+    if (hole < 0 || ::lseek(fd, static_cast<off_t>(pos), SEEK_SET) < 0) *err = errno;
+    return hole < 0 ? 0 : std::min(static_cast<uint64_t>(hole), size) - pos;
+  }
+
+  void SendHole(uint64_t len) {
+    std::string msg;
+    EncodeFileHole(len, msg);
+    batch_.Add(FrameType::FileHole, msg);
+    hasher_.UpdateZeros(len);
+  }
+
+  // Reads up to `len` bytes from the fd's position into FileData frames; returns how many
+  // came (fewer: EOF, or an I/O error in *err).
+  uint64_t SendData(int fd, uint64_t len, int* err) {
+    uint64_t sent = 0;
+    while (sent < len) {
+      size_t room = 0;
+      char* p = batch_.ReserveData(len - sent, &room);
+      ssize_t n = ::read(fd, p, room);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n < 0) *err = errno;
+        batch_.CommitData(0);
+        break;
+      }
+      hasher_.Update(p, static_cast<size_t>(n));
+      batch_.CommitData(static_cast<size_t>(n));
+      if (opts_.limiter) opts_.limiter->Acquire(static_cast<size_t>(n));
+      if (opts_.meter) opts_.meter->AddBytes(static_cast<uint64_t>(n));
+      sent += static_cast<uint64_t>(n);
+      since_rotate_ += static_cast<uint64_t>(n);
+    }
+    return sent;
   }
 
   std::unique_ptr<ByteStream> stream_;

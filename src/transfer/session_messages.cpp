@@ -1,5 +1,7 @@
 #include "transfer/session_messages.h"
 
+#include <cmath>
+
 #include "transfer/byte_io.h"
 
 namespace ktsync {
@@ -86,7 +88,8 @@ void EncodeRequest(const SessionRequest& r, std::string& out) {
   w.U32(Flags(r));
   w.I64(r.spec.plan.mtime_tolerance_ns);
   w.U64(r.spec.deletes.max_delete.value_or(0));
-  w.U64(static_cast<uint64_t>(r.spec.deletes.max_delete_percent.value_or(0) * kPercentUnits));
+  // Rounded, not truncated: 3e-6 * 1e6 is 2.9999999999999996, and must travel as 3.
+  w.U64(static_cast<uint64_t>(std::llround(r.spec.deletes.max_delete_percent.value_or(0) * kPercentUnits)));
   w.U32(static_cast<uint32_t>(r.spec.filters.size()));
   for (const FilterRule& f : r.spec.filters) {
     w.U8(f.include ? 1 : 0);
@@ -113,6 +116,9 @@ SessionRequest DecodeRequest(std::string_view payload) {
   uint64_t max_delete = rd.U64("max delete");
   uint64_t percent = rd.U64("max delete percent");
   if (percent > 100 * kPercentUnits) rd.Fail("max delete percent above 100");
+  // One encoding per message: a limit's value travels only with its flag.
+  if (max_delete != 0 && !(flags & kFlagMaxDelete)) rd.Fail("max delete value without its flag");
+  if (percent != 0 && !(flags & kFlagMaxDeletePercent)) rd.Fail("max delete percent value without its flag");
   if (flags & kFlagMaxDelete) r.spec.deletes.max_delete = max_delete;
   if (flags & kFlagMaxDeletePercent) r.spec.deletes.max_delete_percent = static_cast<double>(percent) / kPercentUnits;
   uint32_t n = rd.Count(kMaxFilterRules, 3, "filter count");

@@ -229,6 +229,7 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::Report: return "Report";
     case FrameType::Credit: return "Credit";
     case FrameType::Item: return "Item";
+    case FrameType::FileHole: return "FileHole";
   }
   return "unknown";
 }
@@ -456,6 +457,16 @@ void EncodeFileBegin(const FileBegin& m, std::string& out) {
   ByteWriter w(out);
   w.I64(m.index);
   w.U64(m.size);
+}
+
+void EncodeFileHole(uint64_t length, std::string& out) { ByteWriter(out).U64(length); }
+
+uint64_t DecodeFileHole(std::string_view payload) {
+  ByteReader r(payload, "FileHole");
+  uint64_t length = r.U64("length");
+  if (length == 0) r.Fail("empty hole");
+  r.ExpectEnd();
+  return length;
 }
 
 FileBegin DecodeFileBegin(std::string_view payload) {

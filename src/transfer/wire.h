@@ -47,6 +47,7 @@ enum class FrameType : uint8_t {
   Report = 18,        // a per-entry problem or note, before Result
   Credit = 19,        // destination -> source: which entries it may forget and send
   Item = 20,          // push server -> client: one change made (for -i, --json)
+  FileHole = 21,      // within a file: this many bytes of zeros that occupy no disk (u64)
 };
 
 const char* FrameTypeName(FrameType t);
@@ -186,6 +187,11 @@ struct FileEnd {
 };
 void EncodeFileEnd(const FileEnd& m, std::string& out);
 FileEnd DecodeFileEnd(std::string_view payload);
+
+// A hole of a sparse file: `length` (> 0) zero bytes the receiver skips over, so they stay
+// a hole in DST; they count in the file's size and hash like any other bytes.
+void EncodeFileHole(uint64_t length, std::string& out);
+uint64_t DecodeFileHole(std::string_view payload);
 
 // ---- Error, DataHello, Result --------------------------------------------------------
 

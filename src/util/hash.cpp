@@ -27,6 +27,15 @@ void Hasher::Update(const void* data, size_t len) {
   XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, len);
 }
 
+void Hasher::UpdateZeros(uint64_t len) {
+  static const char kZeros[64 * 1024] = {};
+  while (len > 0) {
+    size_t n = len < sizeof kZeros ? static_cast<size_t>(len) : sizeof kZeros;
+    Update(kZeros, n);
+    len -= n;
+  }
+}
+
 Hash128 Hasher::Digest() const {
   XXH128_hash_t h = XXH3_128bits_digest(static_cast<XXH3_state_t*>(state_));
   return Hash128{h.low64, h.high64};

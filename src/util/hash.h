@@ -25,6 +25,7 @@ class Hasher {
 
   void Reset();
   void Update(const void* data, size_t len);
+  void UpdateZeros(uint64_t len);  // as Update with `len` zero bytes (a hole of a sparse file)
   Hash128 Digest() const;
 
  private:

@@ -19,7 +19,7 @@
 #   assert_exit CODE CMD...            (stdout/stderr kept in $OUT / $ERR)
 #   assert_fails CMD... | assert_contains FILE TEXT MSG
 #   itemized_paths FILE | json_field FILE EVENT FIELD
-#   tree_identical [--no-root] [--skip REL]... A B  (type, mode, owner, ns mtime, size, content,
+#   tree_identical [--no-root] [--blocks] [--skip REL]... A B  (type, mode, owner, ns mtime, size, content,
 #                                       symlink target, hard-link groups, xattrs, ACLs)
 #   inode_ctime_snapshot DIR > FILE    (NUL-safe "INODE CTIME_NS PATH\0" records)
 #   snapshot_changed OLD NEW           (escaped paths whose inode or ctime changed)
@@ -200,17 +200,20 @@ _py() {
 # extended attribute this process can see, POSIX ACLs included (the filesystem's own
 # system.* names aside); and the hard-link structure (the set of paths sharing an
 # inode inside the tree).
-# --no-root skips the mode, owner and mtime of A and B themselves; --skip REL skips
-# the entry REL and everything beneath it.
+# --no-root skips the mode, owner and mtime of A and B themselves; --blocks compares the
+# allocated blocks of regular files too (holes); --skip REL skips the entry REL and
+# everything beneath it.
 tree_identical() {
     _py '
 import os, stat, sys
 from gen_tree import escape_path
 args = sys.argv[1:]
-no_root, skip = False, []
+no_root, blocks, skip = False, False, []
 while args[0].startswith("--"):
     if args[0] == "--no-root":
         no_root, args = True, args[1:]
+    elif args[0] == "--blocks":
+        blocks, args = True, args[1:]
     else:  # --skip REL
         skip, args = skip + [os.fsencode(args[1])], args[2:]
 a_root, b_root = (os.fsencode(x) for x in args)
@@ -295,6 +298,8 @@ for rel in sorted(set(ea) | set(eb)):
     if ka == "reg":
         if sa.st_size != sb.st_size:
             differ(rel, "size %d vs %d" % (sa.st_size, sb.st_size))
+        if blocks and sa.st_blocks != sb.st_blocks:
+            differ(rel, "allocated blocks %d vs %d (holes)" % (sa.st_blocks, sb.st_blocks))
         off = same_content(pa, pb)
         if off is not None:
             differ(rel, "content differs at byte %d" % off)

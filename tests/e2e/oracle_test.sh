@@ -9,12 +9,12 @@
 # stale ones in DST removed, a change of attributes alone itemized with rsync's a/x; POSIX
 # ACLs, access and default, with a mask wider than the group's entry (copied without its
 # ACL the file would give its group rights it does not have); modification times after
-# 2262 (files, directories, symlinks); a read-only directory (0555) whose contents change:
-# as nobody, DST's copy must be opened up while it changes and closed again; DST names
-# hard-linked where SRC has separate files (ktsync separates them; rsync -H leaves them
-# linked, so that case is checked against SRC: README, "Stricter than rsync"). As nobody:
-# user.* and ACLs are copied, security.* and trusted.* cannot be, and ktsync says so in
-# one warning.
+# 2262 (files, directories, symlinks); a 1 GiB sparse file (allocated blocks compared
+# too); a read-only directory (0555) whose contents change: as nobody, DST's copy must be
+# opened up while it changes and closed again; DST names hard-linked where SRC has
+# separate files (ktsync separates them; rsync -H leaves them linked, so that case is
+# checked against SRC: README, "Stricter than rsync"). As nobody: user.* and ACLs are
+# copied, security.* and trusted.* cannot be, and ktsync says so in one warning.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -59,6 +59,10 @@ make_src() {
     echo same >"$s/hl/two"
     chmod 600 "$s/hl/two"
     echo later >"$s/future/file"
+    # 1 GiB with two 4 KiB data regions: DST as sparse, only the data on the wire.
+    truncate -s 1G "$s/sparse"
+    printf 'one%.0s' {1..1365} | dd of="$s/sparse" bs=4096 seek=1000 conv=notrunc status=none
+    printf 'two%.0s' {1..1365} | dd of="$s/sparse" bs=4096 seek=200000 conv=notrunc status=none
     ln -s file "$s/future/link"
     mkdir "$s/ro"  # read-only, as unpacked archives and Go module caches are
     echo a >"$s/ro/a"
@@ -133,7 +137,7 @@ mirror() {
 # same_as_rsync WHAT: ktsync's DST ($W/k) equals rsync's ($W/r), root included. Where
 # rsync leaves DST's own hard links (hl/), ktsync's must equal SRC instead.
 same_as_rsync() {
-    tree_identical --skip hl "$W/r" "$W/k" || die "$1: ktsync's DST differs from rsync's"
+    tree_identical --blocks --skip hl "$W/r" "$W/k" || die "$1: ktsync's DST differs from rsync's"
     tree_identical "$W/src/hl" "$W/k/hl" || die "$1: hl/ is not as in SRC"
     pass "$1: ktsync's DST equals rsync's entry by entry, and hl/ equals SRC's"
 }
@@ -154,11 +158,12 @@ for who in root nobody; do
         # The oracle is only as good as what it sees: the rows are really there.
         [[ $(stat -c %Y "$W/k/future/file" "$W/k/future/link" "$W/k/future" | sort -u) == 13569465600 ]] ||
             die "$who, $mode: year-2400 times not kept"
+        (($(stat -c %b "$W/k/sparse") <= 64)) || die "$who, $mode: the sparse file's holes were filled"
         getfacl -cpn "$W/k/acl/wide-mask" 2>/dev/null | grep -qx 'user:4321:rwx' || die "$who, $mode: ACL not copied"
         if ((!AS_NOBODY)); then
             [[ $(getcap "$W/k/d/ping") == *cap_net_raw=ep ]] || die "$who, $mode: file capability not copied"
         fi
-        pass "$who, $mode: year-2400 times, the ACL and (root) the file capability are in DST"
+        pass "$who, $mode: year-2400 times, holes, the ACL and (root) the file capability are in DST"
         if ((AS_NOBODY)); then
             # trusted.* is invisible to nobody: only security.* is seen and cannot be set.
             grep -qE 'security\.\* of 2 entries not copied: only root may set them \(first: d/ping\)' "$ERR" ||
