@@ -87,6 +87,10 @@ void DecodeOne(FrameType type, std::string_view in, ManifestDecoder& decoder) {
       EncodeFileEnd(DecodeFileEnd(in), out);
       Require(out == in);
       break;
+    case FrameType::FileHole:
+      EncodeFileHole(DecodeFileHole(in), out);
+      Require(out == in);
+      break;
     case FrameType::DataHello:
       EncodeDataHello(DecodeDataHello(in), out);
       Require(out == in);
