@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "stream_pair.h"
@@ -79,14 +81,24 @@ TEST(FrameSenderTest, ListsLongerThanAFrameAreSplit) {
   EXPECT_EQ(got, many);
 }
 
+// Two FdStreams joined by pipes, as the two ends of an ssh session see each other.
+struct PipePair {
+  static std::pair<UniqueFd, UniqueFd> Pipe() {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+  }
+  std::pair<UniqueFd, UniqueFd> to = Pipe(), back = Pipe();
+  FdStream writer{std::move(back.first), std::move(to.second), "writer"};
+  FdStream reader{std::move(to.first), std::move(back.second), "reader"};
+};
+
 // Pipes, as over ssh: small frames written in one burst and frames far larger than the
 // read buffer (which bypass it) are read back whole and in order, then a clean end.
 TEST(FdStreamReadTest, BurstsOfSmallAndLargeFramesReadBackWhole) {
-  int to[2], back[2];
-  ASSERT_EQ(::pipe(to), 0);
-  ASSERT_EQ(::pipe(back), 0);
-  FdStream writer(UniqueFd(back[0]), UniqueFd(to[1]), "writer");
-  FdStream reader(UniqueFd(to[0]), UniqueFd(back[1]), "reader");
+  PipePair p;
+  FdStream& writer = p.writer;
+  FdStream& reader = p.reader;
   std::vector<int64_t> big(kMaxBatchIndices);  // a 2 MiB payload
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<int64_t>(i);
   constexpr int kRounds = 20, kSmall = 50;
@@ -113,11 +125,8 @@ TEST(FdStreamReadTest, BurstsOfSmallAndLargeFramesReadBackWhole) {
 }
 
 TEST(FdStreamReadTest, ShutdownReadStopsABlockedPipeRead) {
-  int to[2], back[2];
-  ASSERT_EQ(::pipe(to), 0);
-  ASSERT_EQ(::pipe(back), 0);
-  FdStream writer(UniqueFd(back[0]), UniqueFd(to[1]), "writer");
-  FdStream reader(UniqueFd(to[0]), UniqueFd(back[1]), "reader");
+  PipePair p;  // the writer end stays open: the read blocks until shut down
+  FdStream& reader = p.reader;
   std::thread stopper([&] {
     std::this_thread::sleep_for(milliseconds(20));
     reader.ShutdownRead();

@@ -43,13 +43,6 @@ std::string XattrsProblem(const Xattrs& xs) {
   return "";
 }
 
-Xattrs XattrsOfClasses(const Xattrs& xs, uint8_t classes) {
-  Xattrs out;
-  for (const Xattr& x : xs)
-    if (XattrClassOf(x.name) & classes) out.push_back(x);
-  return out;
-}
-
 bool XattrsEqualIn(const Xattrs& a, const Xattrs& b, uint8_t classes) {
   return classes == 0 || (a.empty() && b.empty()) || DiffXattrs(a, b, classes).empty();
 }

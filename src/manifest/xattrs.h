@@ -55,9 +55,6 @@ size_t XattrBytes(const Xattrs& xs);
 // limit), or "" when it is.
 std::string XattrsProblem(const Xattrs& xs);
 
-// The pairs of `xs` whose class is in `classes`.
-Xattrs XattrsOfClasses(const Xattrs& xs, uint8_t classes);
-
 // True when `a` and `b` agree on every name of the given classes.
 bool XattrsEqualIn(const Xattrs& a, const Xattrs& b, uint8_t classes);
 
