@@ -9,7 +9,7 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     -q --quiet --progress --no-progress --delete --no-delete --max-delete
     --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
-    --owner --no-owner --group --no-group --numeric-ids --fsync --exclude --include
+    --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
     --exclude-from --state-dir -x --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --require-ktls --no-ktls
     --no-encryption --bwlimit --timeout'

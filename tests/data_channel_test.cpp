@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "apply/source_read.h"
 #include "apply/temp_name.h"
 #include "manifest/scan.h"
 #include "transfer/net.h"
@@ -207,6 +209,7 @@ class DataChannelTest : public ::testing::Test {
     DataSendOptions so;
     so.src_root_fd = src_root.get();
     so.rotate_after_bytes = rotate_after;
+    so.skip_changing = skip_changing_;
     so.on_sent = [&run](const SentFile& s) { run->sent_files.emplace_back(s.entry->path, s.hash); };
     StreamOpener send_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForSender(no); }) : StreamOpener(NoReopen);
     StreamOpener recv_reopen = rv ? StreamOpener([rv](int no) { return rv->OpenForReceiver(no); }) : StreamOpener(NoReopen);
@@ -273,6 +276,7 @@ class DataChannelTest : public ::testing::Test {
 
   TempDir base_{"ktsync-datachan"};
   fs::path src_, dst_;
+  bool skip_changing_ = false;  // DataSendOptions::skip_changing for Transfer
 };
 
 void Rethrow(const std::exception_ptr& e) {
@@ -391,7 +395,26 @@ TEST_F(DataChannelTest, RotationMovesBothSidesToFreshConnections) {
   }
 }
 
-TEST_F(DataChannelTest, SourceChangedAfterTheScanIsReportedVanishedAndDstKeepsItsVersion) {
+TEST_F(DataChannelTest, SourceChangedAfterTheScanIsSentAsItIsNow) {
+  WriteFile(src_ / "stable", "stable content", 0644, 1'600'000'000'000'000'000);
+  WriteFile(src_ / "changing", "version one", 0644, 1'600'000'000'000'000'000);
+  Manifest m = Scan();
+  WriteFile(dst_ / "changing", "old dst content", 0600, 1'500'000'000'000'000'000);
+  // Modified between scan and send: longer, new mtime.
+  WriteFile(src_ / "changing", "version two, longer", 0644, 1'600'000'000'000'000'001);
+  auto run = Transfer(m, 1);
+  ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
+  ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);
+  EXPECT_TRUE(run->send_problems.Snapshot().empty());
+  EXPECT_TRUE(run->receive_problems.Snapshot().empty());
+  EXPECT_EQ(ReadFile(dst_ / "changing"), "version two, longer");
+  EXPECT_EQ(Snapshot(dst_), Snapshot(src_));  // the mtime it was read at, too
+  EXPECT_EQ(run->sent.files, 2u);
+  EXPECT_EQ(run->sent_files.size(), 2u);
+  EXPECT_TRUE(TempFiles(dst_).empty());
+}
+
+TEST_F(DataChannelTest, SourceChangedAfterTheScanIsNotSentWhenSkippingChangingFiles) {
   WriteFile(src_ / "stable", "stable content", 0644, 1'600'000'000'000'000'000);
   WriteFile(src_ / "changing", "version one", 0644, 1'600'000'000'000'000'000);
   Manifest m = Scan();
@@ -400,6 +423,7 @@ TEST_F(DataChannelTest, SourceChangedAfterTheScanIsReportedVanishedAndDstKeepsIt
   WriteFile(src_ / "changing", "version two", 0644, 1'600'000'000'000'000'001);
   auto dst_before = Snapshot(dst_);
   auto outside = OutsideDst();
+  skip_changing_ = true;
   auto run = Transfer(m, 1);
   ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
   ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);
@@ -415,6 +439,36 @@ TEST_F(DataChannelTest, SourceChangedAfterTheScanIsReportedVanishedAndDstKeepsIt
   EXPECT_EQ(run->sent.files, 1u);
   EXPECT_TRUE(TempFiles(dst_).empty());
   EXPECT_EQ(OutsideDst(), outside);
+}
+
+// A file appended to without pause: every attempt sees it grow, the last full read is kept.
+TEST_F(DataChannelTest, FileAppendedWhileSentIsRetriedThenKeptAsRead) {
+  std::string start(16 << 20, 'x');
+  WriteFile(src_ / "log", start, 0644, 1'600'000'000'000'000'000);
+  Manifest m = Scan();
+  std::unique_ptr<Run> run;
+  {
+    std::atomic<bool> stop{false};
+    std::thread appender([&] {
+      UniqueFd fd(open((src_ / "log").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+      while (!stop && write(fd.get(), "line\n", 5) == 5) {
+      }
+    });
+    run = Transfer(m, 1);
+    stop = true;
+    appender.join();
+  }
+  ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
+  ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);
+  auto problems = run->send_problems.Snapshot();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("kept the last full read"), std::string::npos) << problems[0].message;
+  EXPECT_TRUE(run->sent_files.empty()) << "an inconsistent read must not enter the hash cache";
+  std::string got = ReadFile(dst_ / "log");
+  EXPECT_GE(got.size(), start.size());
+  EXPECT_EQ(ReadFile(src_ / "log").substr(0, got.size()), got);
+  EXPECT_GT(run->received.wire_bytes, 3 * start.size()) << "four attempts travel";
+  EXPECT_TRUE(TempFiles(dst_).empty());
 }
 
 TEST_F(DataChannelTest, SourceDeletedAfterTheScanIsReportedVanished) {
@@ -467,9 +521,9 @@ class HostileSenderTest : public DataChannelTest {
   }
 
   void Frame(FrameType t, std::string_view payload) { FrameWriter(*hostile_).Write(t, payload); }
-  void Begin(int64_t index, uint64_t size) {
+  void Begin(int64_t index, uint64_t size, std::optional<Timestamp> restated = std::nullopt) {
     std::string out;
-    EncodeFileBegin(FileBegin{index, size}, out);
+    EncodeFileBegin(FileBegin{index, size, restated}, out);
     Frame(FrameType::FileBegin, out);
   }
   void Data(std::string_view bytes) { Frame(FrameType::FileData, bytes); }
@@ -671,6 +725,58 @@ TEST_F(HostileSenderTest, DiscardFlagDropsTheFileAndKeepsTheOldContent) {
   ASSERT_FALSE(e) << ErrorText(e);
   EXPECT_TRUE(problems_.Snapshot().empty()) << "the sender reports the vanished file, not the receiver";
   EXPECT_TRUE(received_.empty());
+  ExpectDstUnchanged();
+}
+
+TEST_F(HostileSenderTest, RetriedAndRestatedFileIsCommittedAsLastSent) {
+  Begin(1, 5);
+  Data("NE");
+  End(Hash128{}, kFileEndRetry);
+  Begin(1, 7, Timestamp{1'700'000'000, 9});
+  Data("NEWER-A");
+  End("NEWER-A");
+  Done();
+  std::exception_ptr e = Receive();
+  ASSERT_FALSE(e) << ErrorText(e);
+  EXPECT_EQ(ReadFile(dst_ / "a"), "NEWER-A");
+  struct stat st;
+  ASSERT_EQ(stat((dst_ / "a").c_str(), &st), 0);
+  EXPECT_EQ(Timestamp::Of(st.st_mtim), (Timestamp{1'700'000'000, 9}));
+  ASSERT_EQ(received_.size(), 1u);
+  ExpectNoTempAndNothingOutsideChanged();
+}
+
+TEST_F(HostileSenderTest, RetriesBeyondTheBoundAreAProtocolError) {
+  for (int i = 0; i < kMaxReadAttempts; ++i) {
+    Begin(1, 5);
+    Data("NEW-A");
+    End(Hash128{}, kFileEndRetry);
+  }
+  ExpectError(Receive(), ExitCode::StreamData, "sent more than 4 times");
+  ExpectDstUnchanged();
+}
+
+TEST_F(HostileSenderTest, AnythingButTheSameFileAfterARetryIsAProtocolError) {
+  Begin(1, 5);
+  End(Hash128{}, kFileEndRetry);
+  Begin(2, 3);
+  ExpectError(Receive(), ExitCode::StreamData, "a was retried, but file #2 came");
+  ExpectDstUnchanged();
+}
+
+TEST_F(HostileSenderTest, DataRightAfterARetryIsAProtocolError) {
+  Begin(1, 5);
+  End(Hash128{}, kFileEndRetry);
+  Data("NEW-A");
+  ExpectError(Receive(), ExitCode::StreamData, "file data outside a file");
+  ExpectDstUnchanged();
+}
+
+TEST_F(HostileSenderTest, DoneWhileARetryIsDueIsAProtocolError) {
+  Begin(1, 5);
+  End(Hash128{}, kFileEndRetry);
+  Done();
+  ExpectError(Receive(), ExitCode::StreamData, "in the middle of a");
   ExpectDstUnchanged();
 }
 

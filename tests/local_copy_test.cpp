@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -66,6 +68,25 @@ bool NoTemps(const fs::path& dir) {
   return true;
 }
 
+// Appends lines to a file from another thread while it lives.
+class Appender {
+ public:
+  explicit Appender(const fs::path& p)
+      : fd_(open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)), thread_([this] {
+          while (!stop_ && write(fd_.get(), "line\n", 5) == 5) {
+          }
+        }) {}
+  ~Appender() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  UniqueFd fd_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 class LocalCopyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -77,8 +98,8 @@ class LocalCopyTest : public ::testing::Test {
     tree_ = std::make_unique<DestTree>(DestTree::Open(dst_.string()));
   }
 
-  CopyResult Copy(const Entry& e) {
-    return CopyLocalFile(src_fd_.get(), e, *tree_, MetaOptions{}, /*fsync=*/false, problems_);
+  CopyResult Copy(const Entry& e, bool skip_changing = false) {
+    return CopyLocalFile(src_fd_.get(), e, *tree_, CopyOptions{{}, skip_changing}, problems_);
   }
 
   TempDir base_{"ktsync-local-copy"};
@@ -163,18 +184,71 @@ TEST_F(LocalCopyTest, MatchingCachedHashCommitsAndWrongOneKeepsNothing) {
   EXPECT_TRUE(NoTemps(dst_));
 }
 
-TEST_F(LocalCopyTest, SourceChangedSinceScanIsVanishedAndNotCopied) {
+TEST_F(LocalCopyTest, SourceChangedSinceScanIsCopiedAsItIsNow) {
+  WriteAll(src_ / "f", "content");
+  Entry e = Scan(src_, "f");
+  e.hash = HashBytes("content", 7);
+  WriteAll(src_ / "f", "content, longer now");
+  timespec ts[2] = {{0, UTIME_OMIT}, {1'000'000, 5}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (src_ / "f").c_str(), ts, 0), 0);
+  CopyResult r = Copy(e);
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(problems_.Snapshot().empty());
+  EXPECT_EQ(ReadAll(dst_ / "f"), "content, longer now");
+  struct stat st;
+  ASSERT_EQ(stat((dst_ / "f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000);  // the mtime it was read at, not the listed one
+  EXPECT_EQ(st.st_mtim.tv_nsec, 5);
+  ASSERT_TRUE(r.source);
+  EXPECT_EQ(r.source->size, 19u);  // the source cache learns the file as read
+}
+
+TEST_F(LocalCopyTest, SourceChangedSinceScanIsNotCopiedWhenSkippingChangingFiles) {
   WriteAll(src_ / "f", "content");
   Entry e = Scan(src_, "f");
   timespec ts[2] = {{0, UTIME_OMIT}, {1'000'000, 5}};
   ASSERT_EQ(utimensat(AT_FDCWD, (src_ / "f").c_str(), ts, 0), 0);
-  EXPECT_FALSE(Copy(e).ok);
+  EXPECT_FALSE(Copy(e, /*skip_changing=*/true).ok);
   EXPECT_FALSE(fs::exists(dst_ / "f"));
   ASSERT_EQ(problems_.Snapshot().size(), 1u);
   EXPECT_EQ(problems_.Snapshot()[0].kind, ProblemKind::Vanished);
   EXPECT_NE(problems_.Snapshot()[0].message.find("changed since scan"), std::string::npos);
   EXPECT_EQ(problems_.ExitCodeFor(), ExitCode::Vanished);
   EXPECT_TRUE(NoTemps(dst_));
+}
+
+// Appends never stop, so every read sees the size move: after the last attempt the read is
+// kept (a prefix of what the file holds by then) and reported.
+TEST_F(LocalCopyTest, FileAppendedWhileCopiedIsKeptAsReadAndReported) {
+  WriteAll(src_ / "log", RandomBytes(16 << 20));
+  Entry e = Scan(src_, "log");
+  CopyResult r;
+  {
+    Appender appending(src_ / "log");
+    r = Copy(e);
+  }
+  ASSERT_TRUE(r.ok);
+  EXPECT_FALSE(r.source);  // not a consistent read: the cache learns nothing
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);
+  EXPECT_EQ(problems_.Snapshot()[0].kind, ProblemKind::Vanished);
+  EXPECT_NE(problems_.Snapshot()[0].message.find("kept the last full read"), std::string::npos);
+  std::string copied = ReadAll(dst_ / "log");
+  EXPECT_GE(copied.size(), 16u << 20);
+  EXPECT_EQ(ReadAll(src_ / "log").substr(0, copied.size()), copied);
+  EXPECT_TRUE(NoTemps(dst_));
+}
+
+TEST_F(LocalCopyTest, FileAppendedWhileCopiedIsDroppedWhenSkippingChangingFiles) {
+  WriteAll(src_ / "log", RandomBytes(16 << 20));
+  Entry e = Scan(src_, "log");
+  CopyResult r;
+  {
+    Appender appending(src_ / "log");
+    r = Copy(e, /*skip_changing=*/true);
+  }
+  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(fs::exists(dst_ / "log"));
+  EXPECT_EQ(problems_.ExitCodeFor(), ExitCode::Vanished);
 }
 
 TEST_F(LocalCopyTest, SourceReplacedByAnotherInodeIsVanished) {
@@ -230,8 +304,7 @@ TEST(LocalCopyCrossFs, FallsBackToReadWriteBetweenFilesystems) {
     UniqueFd src_fd(open(src.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     DestTree tree = DestTree::Open(dst.str());
     Problems problems;
-    CopyResult r = CopyLocalFile(src_fd.get(), Scan(src.path(), "f"), tree, MetaOptions{}, true,
-                                 problems);
+    CopyResult r = CopyLocalFile(src_fd.get(), Scan(src.path(), "f"), tree, CopyOptions{{{}, /*fsync=*/true}}, problems);
     EXPECT_TRUE(r.ok);
     EXPECT_EQ(r.hash, HashBytes(data.data(), data.size()));
     EXPECT_EQ(ReadAll(dst / "f"), data);

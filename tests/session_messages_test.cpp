@@ -71,6 +71,7 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
       {"acls", [](SessionRequest& r, bool v) {
          r.spec.plan.xattrs = static_cast<uint8_t>(v ? r.spec.plan.xattrs | kXattrAcl : r.spec.plan.xattrs & ~kXattrAcl);
        }},
+      {"skip_changing_files", [](SessionRequest& r, bool v) { r.spec.skip_changing_files = v; }},
   };
 }
 
@@ -92,6 +93,7 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(x.dry_run, y.dry_run);
   EXPECT_EQ(x.one_file_system, y.one_file_system);
   EXPECT_EQ(x.fsync, y.fsync);
+  EXPECT_EQ(x.skip_changing_files, y.skip_changing_files);
   EXPECT_EQ(x.deletes.delete_on_error, y.deletes.delete_on_error);
   EXPECT_EQ(x.deletes.max_delete, y.deletes.max_delete);
   EXPECT_EQ(x.deletes.max_delete_percent, y.deletes.max_delete_percent);
@@ -193,7 +195,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {19, 20, 31}) {
+  for (int bit : {20, 21, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));

@@ -244,16 +244,16 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({4, 0b1011}, {4, 0b0110});
-  EXPECT_EQ(a.version, 4);
+  Agreement a = Negotiate({5, 0b1011}, {5, 0b0110});
+  EXPECT_EQ(a.version, 5);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({4, 0}, {7, 0}).version, 4);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({5, 0}, {7, 0}).version, 5);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 4);  // v3 peers send no extended attributes
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v3, this ktsync speaks v4; install matching versions",
-              [] { Negotiate({4, 0}, {3, 0}); });
+  static_assert(kMinProtocolVersion == 5);  // v4 peers neither retry nor restate a changing file
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v4, this ktsync speaks v5; install matching versions",
+              [] { Negotiate({5, 0}, {4, 0}); });
 }
 
 // ---- Entry batches --------------------------------------------------------------------
@@ -677,7 +677,16 @@ TEST(SmallMessages, FileBeginAndEndRoundTrip) {
   std::string p;
   EncodeFileBegin({7, 1ull << 40}, p);
   EXPECT_EQ(DecodeFileBegin(p), (FileBegin{7, 1ull << 40}));
-  ExpectProtocolError("truncated", [&] { DecodeFileBegin(p.substr(0, 15)); });
+  ExpectProtocolError("truncated", [&] { DecodeFileBegin(p.substr(0, 16)); });
+  std::string restated;
+  FileBegin r(7, 9, Timestamp{-5, 999'999'999});
+  EncodeFileBegin(r, restated);
+  EXPECT_EQ(DecodeFileBegin(restated), r);
+  ExpectProtocolError("truncated", [&] { DecodeFileBegin(restated.substr(0, restated.size() - 1)); });
+  restated.back() = '\x3c';  // the top byte of the nanoseconds: now above 999'999'999
+  ExpectProtocolError("mtime nanoseconds", [&] { DecodeFileBegin(restated); });
+  p[16] = 2;
+  ExpectProtocolError("restated flag 2", [&] { DecodeFileBegin(p); });
   std::string negative;
   EncodeFileBegin({-1, 1}, negative);
   ExpectProtocolError("negative file index -1", [&] { DecodeFileBegin(negative); });
@@ -687,8 +696,12 @@ TEST(SmallMessages, FileBeginAndEndRoundTrip) {
   EXPECT_EQ(DecodeFileEnd(e), (FileEnd{Hash128{11, 12}, kFileEndDiscard}));
   ExpectProtocolError("trailing", [&] { DecodeFileEnd(e + "!"); });
   ExpectProtocolError("truncated at flags", [&] { DecodeFileEnd(e.substr(0, 16)); });
-  e[16] = 2;
-  ExpectProtocolError("unknown flags 2", [&] { DecodeFileEnd(e); });
+  e[16] = kFileEndRetry;
+  EXPECT_EQ(DecodeFileEnd(e).flags, kFileEndRetry);
+  e[16] = kFileEndRetry | kFileEndDiscard;
+  ExpectProtocolError("both discarded and retried", [&] { DecodeFileEnd(e); });
+  e[16] = 4;
+  ExpectProtocolError("unknown flags 4", [&] { DecodeFileEnd(e); });
 }
 
 TEST(SmallMessages, FileHoleRoundTripsAndIsNeverEmpty) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "apply/source_read.h"
 #include "util/error.h"
 #include "util/open_beneath.h"
 #include "util/read_hint.h"
@@ -28,17 +29,6 @@ struct Scratch {
 Scratch& ThreadScratch() {
   thread_local Scratch s;
   return s;
-}
-
-bool MatchesEntry(const struct stat& st, const Entry& e) {
-  if (!S_ISREG(st.st_mode)) return false;
-  if (e.ino != 0 && (st.st_ino != e.ino || st.st_dev != e.dev)) return false;
-  return static_cast<uint64_t>(st.st_size) == e.size && Timestamp::Of(st.st_mtim) == e.mtime;
-}
-
-bool SameWhileCopying(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && Timestamp::Of(a.st_mtim) == Timestamp::Of(b.st_mtim) &&
-         Timestamp::Of(a.st_ctim) == Timestamp::Of(b.st_ctim);
 }
 
 // Hashes `len` bytes at `off` of the temp file, just written by copy_file_range and still
@@ -138,8 +128,9 @@ uint64_t CopySparseAndHash(int in, uint64_t size, PendingFile& out, Scratch& s, 
   return pos;
 }
 
-// Opens and validates the source; records a problem and returns an invalid fd on failure.
-UniqueFd OpenSource(int src_root_fd, const Entry& e, struct stat& st, Problems& problems) {
+// Opens the source; records a problem and returns an invalid fd when it cannot be read as
+// listed (or, unless skip_changing, as it is now).
+UniqueFd OpenSource(int src_root_fd, const Entry& e, bool skip_changing, Problems& problems) {
   if (!IsSafeRelativePath(e.path) || e.path.empty()) {
     problems.Fail(e.path, "refusing unsafe source path \"" + e.path + "\"");
     return UniqueFd();
@@ -157,44 +148,60 @@ UniqueFd OpenSource(int src_root_fd, const Entry& e, struct stat& st, Problems& 
       problems.Fail(e.path, ErrnoMessage("open source " + e.path, err));
     return UniqueFd();
   }
+  struct stat st;
   if (fstat(in.get(), &st) != 0) {
     problems.Fail(e.path, ErrnoMessage("stat source " + e.path, errno));
     return UniqueFd();
   }
-  if (!MatchesEntry(st, e)) {
-    problems.Vanish(e.path, e.path + ": changed since scan; not copied (the next run picks it up)");
+  OpenVerdict v = JudgeOpen(e, SourceState::Of(st), skip_changing);
+  if (v == OpenVerdict::Replaced || v == OpenVerdict::Changed) {
+    problems.Vanish(e.path, e.path + (v == OpenVerdict::Replaced ? ": replaced since scan" : ": changed since scan") +
+                                "; not copied (the next run picks it up)");
     return UniqueFd();
   }
   return in;
 }
 
+struct stat Fstat(int fd, const std::string& rel) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) throw SysError("stat source " + rel, errno);
+  return st;
+}
+
 }  // namespace
 
-CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
-                         const MetaOptions& meta, bool fsync, Problems& problems) {
+CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst, const CopyOptions& opts,
+                         Problems& problems) {
   CopyResult result;
-  struct stat before;
-  UniqueFd in = OpenSource(src_root_fd, src_entry, before, problems);
+  UniqueFd in = OpenSource(src_root_fd, src_entry, opts.skip_changing, problems);
   if (!in) return result;
   Scratch& s = ThreadScratch();
   try {
-    PendingFile out = dst.CreateFile(src_entry);
     AdviseSequentialRead(in.get(), src_entry.size);
-    s.hasher.Reset();
-    bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 < src_entry.size;
-    uint64_t copied = sparse ? CopySparseAndHash(in.get(), src_entry.size, out, s, src_entry.path)
-                             : CopyAndHash(in.get(), out, s, src_entry.path);
-    struct stat after;
-    if (fstat(in.get(), &after) != 0) throw SysError("stat source " + src_entry.path, errno);
-    if (!SameWhileCopying(before, after) || copied != src_entry.size) {
-      out.Abort();
-      problems.Vanish(src_entry.path, src_entry.path + ": changed while being copied; not kept");
+    for (int attempt = 1;; ++attempt) {
+      struct stat st = Fstat(in.get(), src_entry.path);
+      SourceState before = SourceState::Of(st);
+      Entry as_read = AsRead(src_entry, before);
+      PendingFile out = dst.CreateFile(as_read);
+      s.hasher.Reset();
+      if (lseek(in.get(), 0, SEEK_SET) < 0) throw SysError("seek in " + src_entry.path, errno);
+      uint64_t copied = HasHoles(st) ? CopySparseAndHash(in.get(), before.size, out, s, src_entry.path)
+                                     : CopyAndHash(in.get(), out, s, src_entry.path, 0, before.size);
+      SourceState after = SourceState::Of(Fstat(in.get(), src_entry.path));
+      ReadVerdict v = JudgeRead(before, after, copied, attempt, opts.skip_changing);
+      if (v == ReadVerdict::Retry) continue;  // `out` is dropped
+      if (v == ReadVerdict::Dropped) {
+        problems.Vanish(src_entry.path, src_entry.path + ": changed while being copied; not kept");
+        return result;
+      }
+      Hash128 actual = s.hasher.Digest();
+      result.info = out.Commit(as_read.hash.value_or(actual), actual, as_read, opts.apply.meta, opts.apply.fsync);
+      result.hash = actual;
+      result.ok = true;
+      if (v == ReadVerdict::Consistent) result.source = before.Identity();
+      else problems.Vanish(src_entry.path, KeptChangedMessage(src_entry.path));
       return result;
     }
-    Hash128 actual = s.hasher.Digest();
-    result.info = out.Commit(src_entry.hash.value_or(actual), actual, src_entry, meta, fsync);
-    result.hash = actual;
-    result.ok = true;
   } catch (const Error& e) {
     problems.Fail(src_entry.path, e.what());
   }

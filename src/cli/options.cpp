@@ -92,6 +92,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--no-group", x.no_group, "Do not preserve group");
   m->add_flag("--numeric-ids", o.numeric_ids, "Keep uid/gid numbers (ktsync always maps by number)");
   m->add_flag("--fsync", spec.fsync, "Make each completed file and rename durable before going on");
+  m->add_flag("--skip-changing-files", spec.skip_changing_files,
+              "Do not copy a file that changes while it is read (default: read it again, up to 4 times)");
 
   auto* ex = m->add_option_function<std::string>(
       "--exclude", [&spec](const std::string& p) { spec.filters.push_back({false, p}); },

@@ -24,6 +24,7 @@ struct MirrorSpec {
   bool one_file_system = true;
   bool dry_run = false;
   bool fsync = false;
+  bool skip_changing_files = false;  // apply/source_read.h
   DeleteLimits deletes;
 };
 

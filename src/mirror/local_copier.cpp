@@ -6,7 +6,7 @@
 
 namespace ktsync {
 
-LocalCopier::LocalCopier(TreeSide& src, TreeSide& dst, const ApplyOptions& opts, Problems& problems,
+LocalCopier::LocalCopier(TreeSide& src, TreeSide& dst, const CopyOptions& opts, Problems& problems,
                          TransferMeter* meter, uint64_t bwlimit)
     : src_(src),
       dst_(dst),
@@ -27,7 +27,7 @@ void LocalCopier::Abort() {
   ahead_.reset();
 }
 
-void LocalCopier::Apply(const Action& a) { ApplyAction(a, tree_, opts_); }
+void LocalCopier::Apply(const Action& a) { ApplyAction(a, tree_, opts_.apply); }
 
 void LocalCopier::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
   if (workers_.empty()) {  // a run with nothing to copy starts no thread
@@ -58,9 +58,9 @@ void LocalCopier::Work() {
   while (queue_.PopSome(jobs)) {
     for (Job& job : jobs) {
       const Entry& e = job.action.entry;
-      CopyResult r = CopyLocalFile(src_.root_fd(), e, mine, opts_.meta, opts_.fsync, problems_);
+      CopyResult r = CopyLocalFile(src_.root_fd(), e, mine, opts_, problems_);
       if (r.ok) {
-        src_.store().Record(e, r.hash);
+        if (r.source) src_.store().Record(e.path, *r.source, r.hash);
         dst_.store().Record(e.path, r.info, r.hash);
         if (meter_) meter_->AddBytes(e.size);
         limiter_.Acquire(e.size);

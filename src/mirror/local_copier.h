@@ -15,6 +15,7 @@
 
 #include "apply/apply_action.h"
 #include "apply/dest_tree.h"
+#include "apply/local_copy.h"
 #include "mirror/mover.h"
 #include "mirror/tree_side.h"
 #include "transfer/rate_limiter.h"
@@ -32,7 +33,7 @@ class LocalCopier final : public Mover {
 
   // --bwlimit holds for local copies too (as in rsync), paid per copied file: the average
   // rate is kept, though one large file is still copied at full speed before the pause.
-  LocalCopier(TreeSide& src, TreeSide& dst, const ApplyOptions& opts, Problems& problems, TransferMeter* meter,
+  LocalCopier(TreeSide& src, TreeSide& dst, const CopyOptions& opts, Problems& problems, TransferMeter* meter,
               uint64_t bwlimit);
   ~LocalCopier() override;
 
@@ -52,7 +53,7 @@ class LocalCopier final : public Mover {
 
   TreeSide& src_;
   TreeSide& dst_;
-  const ApplyOptions opts_;
+  const CopyOptions opts_;
   Problems& problems_;
   TransferMeter* meter_;
   RateLimiter limiter_;

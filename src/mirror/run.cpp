@@ -76,7 +76,9 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   DryRunMover dry;
   XattrLosses unsupported;
   std::optional<LocalCopier> copier;
-  if (!r.spec.dry_run) copier.emplace(src, dst, MakeApplyOptions(r.spec, &unsupported), problems, meter, r.net.bwlimit);
+  if (!r.spec.dry_run)
+    copier.emplace(src, dst, CopyOptions{MakeApplyOptions(r.spec, &unsupported), r.spec.skip_changing_files}, problems,
+                   meter, r.net.bwlimit);
   Mover& mover = copier ? static_cast<Mover&>(*copier) : dry;
   RunResult out;
   out.totals = RunDestHalf(dst, dst_scan, source, mover, MakeDestOptions(r.spec, src.name(), &unsupported), problems,
@@ -118,6 +120,7 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   so.require_ktls = r.net.require_ktls;
   so.open_first = r.net.require_ktls;
   so.bwlimit = r.net.bwlimit;
+  so.skip_changing = r.spec.skip_changing_files;
   RunResult out;
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
   for (Problem& p : ours.Snapshot()) problems.Add(std::move(p));
@@ -240,6 +243,7 @@ void ServeSource(ServerLink& link) {
   so.open_streams = [&] { return OpenAll(req.streams, so.reopen); };
   so.require_ktls = req.require_ktls;
   so.bwlimit = req.bwlimit;
+  so.skip_changing = req.spec.skip_changing_files;
   RunStats stats;
   RunSourceHalf(src, scan, channel, so, problems, log, nullptr, stats);
   channel.AwaitDone();

@@ -27,6 +27,7 @@ struct SourceHalfOptions {
   bool require_ktls = false;  // refuse to send with userspace TLS
   bool open_first = false;    // open the data connections before the first entry goes out
   uint64_t bwlimit = 0;
+  bool skip_changing = false;  // apply/source_read.h
 };
 
 // `scan` lists `src` (started by the caller, so it overlaps the login). Per-entry problems

@@ -67,6 +67,7 @@ struct DataSendOptions {
   uint64_t rotate_after_bytes = kDefaultRotateBytes;
   RateLimiter* limiter = nullptr;
   TransferMeter* meter = nullptr;  // live progress, optional
+  bool skip_changing = false;      // apply/source_read.h
 };
 
 struct DataSendResult {

@@ -1,5 +1,6 @@
 #include <optional>
 
+#include "apply/source_read.h"
 #include "transfer/byte_io.h"
 #include "transfer/data_channel.h"
 #include "util/error.h"
@@ -99,12 +100,27 @@ class FileReceiver::Stream {
 
  private:
   void Begin(std::string_view payload) {
-    if (file_) ThrowProtocolError("FileBegin inside another file");
+    if (file_ && !retry_due_) ThrowProtocolError("FileBegin inside another file");
     FileBegin b = DecodeFileBegin(payload);
-    file_ = owner_.expected_.Claim(b.index);
-    if (!file_) ThrowProtocolError("peer sent file #" + std::to_string(b.index) + ", which was not asked for (or twice)");
-    const Entry& e = file_->entry;
-    if (b.size != e.size) ThrowProtocolError(e.path + ": announced size differs from the file list");
+    if (retry_due_) {
+      if (b.index != index_) ThrowProtocolError(file_->entry.path + " was retried, but file #" + std::to_string(b.index) + " came");
+      retry_due_ = false;
+    } else {
+      file_ = owner_.expected_.Claim(b.index);
+      if (!file_) ThrowProtocolError("peer sent file #" + std::to_string(b.index) + ", which was not asked for (or twice)");
+      listed_ = {file_->entry.size, file_->entry.mtime};
+      attempts_ = 0;
+    }
+    ++attempts_;
+    Entry& e = file_->entry;
+    if (b.restated_mtime) {
+      e.size = b.size;
+      e.mtime = *b.restated_mtime;
+    } else {
+      if (b.size != listed_.size) ThrowProtocolError(e.path + ": announced size differs from the file list");
+      e.size = listed_.size;
+      e.mtime = listed_.mtime;
+    }
     index_ = b.index;
     left_ = b.size;
     hasher_.Reset();
@@ -115,8 +131,13 @@ class FileReceiver::Stream {
     }
   }
 
+  // Between FileBegin and FileEnd, and no retry due.
+  void ExpectInFile(const char* what) {
+    if (!file_ || retry_due_) ThrowProtocolError(std::string(what) + " outside a file");
+  }
+
   void Data(std::string_view payload) {
-    if (!file_) ThrowProtocolError("file data outside a file");
+    ExpectInFile("file data");
     if (payload.size() > left_) ThrowProtocolError("file longer than announced: " + file_->entry.path);
     left_ -= payload.size();
     hasher_.Update(payload.data(), payload.size());
@@ -133,7 +154,7 @@ class FileReceiver::Stream {
   // A hole of a sparse file: skipped, so it stays one. Hashed as the zeros it reads as, only
   // while the file is still being written (a failed one's hash is never looked at).
   void Hole(std::string_view payload) {
-    if (!file_) ThrowProtocolError("file hole outside a file");
+    ExpectInFile("file hole");
     uint64_t len = DecodeFileHole(payload);
     if (len > left_) ThrowProtocolError("file longer than announced: " + file_->entry.path);
     left_ -= len;
@@ -148,8 +169,15 @@ class FileReceiver::Stream {
   }
 
   void End(std::string_view payload) {
-    if (!file_) ThrowProtocolError("FileEnd outside a file");
+    ExpectInFile("FileEnd");
     FileEnd end = DecodeFileEnd(payload);
+    if (end.flags & kFileEndRetry) {
+      if (attempts_ >= kMaxReadAttempts)
+        ThrowProtocolError(file_->entry.path + " sent more than " + std::to_string(kMaxReadAttempts) + " times");
+      pending_.reset();
+      retry_due_ = true;
+      return;
+    }
     bool discarded = end.flags & kFileEndDiscard;
     // Thrown while file_ is held, so that Abandon reports the file.
     if (!discarded && left_ != 0) ThrowProtocolError("file shorter than announced: " + file_->entry.path);
@@ -180,6 +208,12 @@ class FileReceiver::Stream {
   std::unique_ptr<char[]> buf_;
   std::optional<ExpectedFiles::File> file_;  // the file between FileBegin and FileEnd
   int64_t index_ = -1;
+  struct {
+    uint64_t size = 0;
+    Timestamp mtime;
+  } listed_;               // file_ as listed, before any restatement
+  int attempts_ = 0;       // FileBegins of file_
+  bool retry_due_ = false; // file_'s last attempt ended with kFileEndRetry
   uint64_t left_ = 0;
   Hasher hasher_;
   std::optional<PendingFile> pending_;

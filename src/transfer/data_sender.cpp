@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "apply/source_read.h"
 #include "transfer/data_channel.h"
 #include "transfer/frame_batch.h"
 #include "util/error.h"
@@ -16,13 +17,6 @@
 
 namespace ktsync {
 namespace {
-
-int64_t CtimeNs(const struct stat& st) { return Timestamp::Of(st.st_ctim).KeyNs(); }
-
-bool SameAsScanned(const struct stat& st, const Entry& e) {
-  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == e.size && Timestamp::Of(st.st_mtim) == e.mtime &&
-         st.st_ino == e.ino && st.st_dev == e.dev;
-}
 
 class StreamSender {
  public:
@@ -81,7 +75,6 @@ class StreamSender {
     const Entry& e = item.entry;
     // O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open forever.
     UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    struct stat before;
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
         problems_.Vanish(e.path, e.path + ": vanished before it could be sent");
@@ -89,62 +82,90 @@ class StreamSender {
         problems_.Fail(e.path, ErrnoMessage("cannot open " + e.path + " to send it", errno));
       return Skip(item);
     }
-    if (::fstat(fd.get(), &before) != 0 || !SameAsScanned(before, e)) {
-      problems_.Vanish(e.path, e.path + ": changed since it was scanned; not sent (rerun to pick it up)");
-      return Skip(item);
-    }
     AdviseSequentialRead(fd.get(), e.size);
-    std::string msg;
-    EncodeFileBegin(FileBegin{item.wire_index, e.size}, msg);
-    batch_.Add(FrameType::FileBegin, msg);
+    // Each attempt reads the file as it is then (source_read.h); the receiver drops an
+    // attempt ended with kFileEndRetry and takes the next.
+    for (int attempt = 1;; ++attempt) {
+      struct stat st;
+      if (::fstat(fd.get(), &st) != 0) {
+        problems_.Fail(e.path, ErrnoMessage("cannot stat " + e.path + " to send it", errno));
+        return Skip(item);
+      }
+      SourceState before = SourceState::Of(st);
+      OpenVerdict open = JudgeOpen(e, before, opts_.skip_changing);
+      if (open == OpenVerdict::Replaced || open == OpenVerdict::Changed) {
+        problems_.Vanish(e.path, e.path + (open == OpenVerdict::Replaced ? ": replaced" : ": changed") +
+                                     " since it was scanned; not sent (the next run picks it up)");
+        return Skip(item);
+      }
+      FileBegin begin(item.wire_index, before.size);
+      if (open == OpenVerdict::Restated) begin.restated_mtime = before.mtime;
+      std::string msg;
+      EncodeFileBegin(begin, msg);
+      batch_.Add(FrameType::FileBegin, msg);
 
-    hasher_.Reset();
-    // A file with fewer blocks than bytes has holes: only its data regions travel, a hole
-    // as its length (FileHole), so it stays a hole in DST.
-    bool sparse = static_cast<uint64_t>(before.st_blocks) * 512 < e.size;
-    bool changed = false;
-    int read_errno = 0;
-    for (uint64_t pos = 0; pos < e.size && !changed;) {
-      uint64_t region = e.size - pos;
+      hasher_.Reset();
+      int read_errno = 0;
+      uint64_t sent = ::lseek(fd.get(), 0, SEEK_SET) == 0 ? SendContent(fd.get(), before.size, HasHoles(st), &read_errno)
+                                                          : (read_errno = errno, 0);
+      struct stat after;
+      if (!read_errno && ::fstat(fd.get(), &after) != 0) read_errno = errno;
+      ReadVerdict v = read_errno ? ReadVerdict::Dropped
+                                 : JudgeRead(before, SourceState::Of(after), sent, attempt, opts_.skip_changing);
+      FileEnd end{hasher_.Digest(),
+                  v == ReadVerdict::Retry ? kFileEndRetry : v == ReadVerdict::Dropped ? kFileEndDiscard : uint8_t{0}};
+      msg.clear();
+      EncodeFileEnd(end, msg);
+      batch_.Add(FrameType::FileEnd, msg);
+      switch (v) {
+        case ReadVerdict::Retry: continue;
+        case ReadVerdict::Dropped:
+          if (read_errno)
+            problems_.Fail(e.path, ErrnoMessage("cannot read " + e.path, read_errno));
+          else
+            problems_.Vanish(e.path, e.path + ": changed while being sent; DST keeps its previous version");
+          return;
+        case ReadVerdict::KeptChanged:
+          problems_.Vanish(e.path, KeptChangedMessage(e.path));
+          return Sent(e, before.size, end.hash, std::nullopt);
+        case ReadVerdict::Consistent: return Sent(e, before.size, end.hash, before.Identity());
+      }
+    }
+  }
+
+  // `as_read` is the file's identity when the bytes sent are its content (for the cache).
+  void Sent(const Entry& e, uint64_t size, const Hash128& hash, std::optional<FileIdentity> as_read) {
+    ++files;
+    bytes += size;
+    if (opts_.meter) opts_.meter->AddFile();
+    if (opts_.on_sent && as_read) {
+      std::lock_guard lock(report_mu_);
+      opts_.on_sent({&e, hash, *as_read});
+    }
+  }
+
+  // Sends `size` bytes from the start of the file: a sparse one as its data regions and
+  // holes. Returns the bytes accounted for: fewer when the file shrank or a read failed.
+  uint64_t SendContent(int fd, uint64_t size, bool sparse, int* err) {
+    uint64_t pos = 0;
+    while (pos < size) {
+      uint64_t region = size - pos;
       if (sparse) {
-        uint64_t data_at = DataAt(fd.get(), pos, e.size, &read_errno);
-        if (read_errno) break;
+        uint64_t data_at = DataAt(fd, pos, size, err);
+        if (*err) break;
         if (data_at > pos) {
           SendHole(data_at - pos);
           pos = data_at;
           continue;
         }
-        region = RegionLength(fd.get(), pos, e.size, &read_errno);
-        if (read_errno) break;
+        region = RegionLength(fd, pos, size, err);
+        if (*err || region == 0) break;  // a hole where data just was: it changed
       }
-      uint64_t n = SendData(fd.get(), region, &read_errno);
+      uint64_t n = SendData(fd, region, err);
       pos += n;
-      changed = n < region || region == 0;  // shrank under us (a hole where data was), or an I/O error
+      if (n < region) break;
     }
-    if (read_errno) changed = true;
-    struct stat after;
-    if (!changed && (::fstat(fd.get(), &after) != 0 || !SameAsScanned(after, e) || CtimeNs(after) != CtimeNs(before)))
-      changed = true;
-
-    FileEnd end;
-    end.hash = hasher_.Digest();
-    end.flags = changed ? kFileEndDiscard : 0;
-    msg.clear();
-    EncodeFileEnd(end, msg);
-    batch_.Add(FrameType::FileEnd, msg);
-    if (read_errno) {
-      problems_.Fail(e.path, ErrnoMessage("cannot read " + e.path, read_errno));
-    } else if (changed) {
-      problems_.Vanish(e.path, e.path + ": changed while being sent; DST keeps its previous version");
-    } else {
-      ++files;
-      bytes += e.size;
-      if (opts_.meter) opts_.meter->AddFile();
-      if (opts_.on_sent) {
-        std::lock_guard lock(report_mu_);
-        opts_.on_sent({&e, end.hash, FileIdentity{e.dev, e.ino, e.size, e.mtime.KeyNs(), CtimeNs(before)}});
-      }
-    }
+    return pos;
   }
 
   // Where the next data region starts at or after `pos` (`size` when only a hole is left),

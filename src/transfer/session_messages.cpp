@@ -27,7 +27,8 @@ enum RequestFlag : uint32_t {
   kFlagMaxDeletePercent = 1 << 16,
   kFlagXattrs = 1 << 17,
   kFlagAcls = 1 << 18,
-  kAllFlags = (1 << 19) - 1,
+  kFlagSkipChanging = 1 << 19,
+  kAllFlags = (1 << 20) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -53,6 +54,7 @@ uint32_t Flags(const SessionRequest& r) {
   set(m.deletes.max_delete_percent.has_value(), kFlagMaxDeletePercent);
   set((m.plan.xattrs & kXattrPlain) != 0, kFlagXattrs);
   set((m.plan.xattrs & kXattrAcl) != 0, kFlagAcls);
+  set(m.skip_changing_files, kFlagSkipChanging);
   return f;
 }
 
@@ -74,6 +76,7 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   r.require_ktls = f & kFlagRequireKtls;
   r.want_items = f & kFlagWantItems;
   m.plan.xattrs = static_cast<uint8_t>(((f & kFlagXattrs) ? kXattrPlain : 0) | ((f & kFlagAcls) ? kXattrAcl : 0));
+  m.skip_changing_files = f & kFlagSkipChanging;
 }
 
 // --max-delete-percent travels as millionths of a percent: no floating point on the wire.

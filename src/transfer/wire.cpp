@@ -39,6 +39,19 @@ Hash128 GetHash(ByteReader& r) {
   return h;
 }
 
+void PutTimestamp(ByteWriter& w, const Timestamp& t) {
+  w.I64(t.sec);
+  w.U32(t.nsec);
+}
+
+Timestamp GetTimestamp(ByteReader& r, const std::string& of) {
+  Timestamp t;
+  t.sec = r.I64("mtime");
+  t.nsec = r.U32("mtime nanoseconds");
+  if (t.nsec > 999'999'999) r.Fail("mtime nanoseconds " + std::to_string(t.nsec) + " of " + of);
+  return t;
+}
+
 std::optional<Hash128> GetOptionalHash(ByteReader& r) {
   uint8_t flag = r.U8("hash flag");
   if (flag > 1) r.Fail("hash flag " + std::to_string(flag) + " is neither 0 nor 1");
@@ -81,8 +94,7 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.U32(e.uid);
   w.U32(e.gid);
   w.U64(e.IsFile() ? e.size : 0);
-  w.I64(e.mtime.sec);
-  w.U32(e.mtime.nsec);
+  PutTimestamp(w, e.mtime);
   if (e.type == EntryType::Symlink) w.Str16(e.link_target());
   if (IsDevice(e.type)) w.U64(e.rdev());
   w.U8((e.hash ? kEntryHash : 0) | (e.contents_skipped ? kEntrySkipped : 0) | (MultiLink(e) ? kEntryMultiLink : 0) |
@@ -163,9 +175,7 @@ Entry DecodeEntry(ByteReader& r) {
   e.gid = r.U32("gid");
   e.size = r.U64("size");
   if (!e.IsFile() && e.size != 0) r.Fail("non-file " + Quoted(e.path) + " has a size");
-  e.mtime.sec = r.I64("mtime");
-  e.mtime.nsec = r.U32("mtime nanoseconds");
-  if (e.mtime.nsec > 999'999'999) r.Fail("mtime nanoseconds " + std::to_string(e.mtime.nsec) + " of " + Quoted(e.path));
+  e.mtime = GetTimestamp(r, Quoted(e.path));
   if (e.type == EntryType::Symlink) {
     e.set_link_target(std::string(r.Str16(kMaxLinkTargetBytes, "symlink target")));
     if (std::string why = TargetProblem(e.link_target()); !why.empty()) r.Fail(why + " for " + Quoted(e.path));
@@ -457,6 +467,8 @@ void EncodeFileBegin(const FileBegin& m, std::string& out) {
   ByteWriter w(out);
   w.I64(m.index);
   w.U64(m.size);
+  w.U8(m.restated_mtime ? 1 : 0);
+  if (m.restated_mtime) PutTimestamp(w, *m.restated_mtime);
 }
 
 void EncodeFileHole(uint64_t length, std::string& out) { ByteWriter(out).U64(length); }
@@ -475,6 +487,9 @@ FileBegin DecodeFileBegin(std::string_view payload) {
   m.index = r.I64("index");
   if (m.index < 0) r.Fail("negative file index " + std::to_string(m.index));
   m.size = r.U64("size");
+  uint8_t restated = r.U8("restated flag");
+  if (restated > 1) r.Fail("restated flag " + std::to_string(restated) + " is neither 0 nor 1");
+  if (restated) m.restated_mtime = GetTimestamp(r, "file #" + std::to_string(m.index));
   r.ExpectEnd();
   return m;
 }
@@ -490,7 +505,8 @@ FileEnd DecodeFileEnd(std::string_view payload) {
   FileEnd m;
   m.hash = GetHash(r);
   m.flags = r.U8("flags");
-  if (m.flags & ~kFileEndDiscard) r.Fail("unknown flags " + std::to_string(m.flags));
+  if (m.flags & ~(kFileEndDiscard | kFileEndRetry)) r.Fail("unknown flags " + std::to_string(m.flags));
+  if (m.flags == (kFileEndDiscard | kFileEndRetry)) r.Fail("a file cannot be both discarded and retried");
   r.ExpectEnd();
   return m;
 }

@@ -71,9 +71,10 @@ void ExpectEmptyPayload(FrameType type, std::string_view payload);
 
 inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C', '\0', '\1'};
 // 2: Ready says whether a sending server uses kTLS. 3: streams; the destination plans.
-// 4: entries carry extended attributes and ACLs.
-inline constexpr uint16_t kProtocolVersion = 4;
-inline constexpr uint16_t kMinProtocolVersion = 4;  // oldest version this build still speaks
+// 4: entries carry extended attributes and ACLs. 5: a file may be resent (kFileEndRetry) and
+// restated (FileBegin.restated_mtime).
+inline constexpr uint16_t kProtocolVersion = 5;
+inline constexpr uint16_t kMinProtocolVersion = 5;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;
@@ -168,9 +169,16 @@ ItemView DecodeItem(std::string_view payload);
 
 // ---- File transfer -------------------------------------------------------------------
 
+// A source file changes between its listing and its reading (apply/source_read.h): it is
+// sent as read, `size` and `restated_mtime` saying what it was then. Without a
+// restatement, `size` is the listed size.
 struct FileBegin {
+  FileBegin() = default;
+  FileBegin(int64_t i, uint64_t s, std::optional<Timestamp> restated = std::nullopt)
+      : index(i), size(s), restated_mtime(restated) {}
   int64_t index = 0;  // into the source manifest
   uint64_t size = 0;
+  std::optional<Timestamp> restated_mtime;
   bool operator==(const FileBegin&) const = default;
 };
 void EncodeFileBegin(const FileBegin& m, std::string& out);
@@ -179,6 +187,9 @@ FileBegin DecodeFileBegin(std::string_view payload);  // index >= 0; the receive
 // The source changed while it was read, or could not be read at all: the receiver drops
 // what it got (DST keeps its old content) and the sender reports why.
 inline constexpr uint8_t kFileEndDiscard = 1;
+// The file changed while it was read: drop this attempt; the same file's FileBegin follows
+// at once on this stream (at most kMaxReadAttempts attempts in all).
+inline constexpr uint8_t kFileEndRetry = 2;
 
 struct FileEnd {
   Hash128 hash;        // XXH3-128 of the bytes sent
