@@ -566,6 +566,60 @@ TEST(Planner, FollowerWithoutARememberedLeaderIsCopied) {
   EXPECT_THAT(PlanOps(bogus, {Root()}, HardLinks()), ElementsAre("send a", "send b", "send c", "dirmeta ."));
 }
 
+// A new name of an inode DST already has under another name: linked to it, no data sent.
+TEST(Planner, NewLeaderIsLinkedToTheDstFileOfALaterNameWithItsContent) {
+  Manifest src = {Root(), Leads(WithIno(File("a", 50), 1)), WithLeader(WithIno(File("b", 50), 1), 1)};
+  Manifest dst = {Root(), WithIno(File("b", 50), 9)};
+  PlanRun r = RunPlan(src, dst, HardLinks());
+  EXPECT_THAT(Ops(r.actions), ElementsAre("hardlink a", "dirmeta ."));
+  Expect(r.actions[0], ActionKind::HardLink, 1, false, kChNew);
+  EXPECT_EQ(r.actions[0].leader, "b");
+  EXPECT_EQ(r.totals.files_to_send, 0u);
+  // Its metadata is fixed on the inode it now shares.
+  Manifest dst_mode = {Root(), WithMode(WithIno(File("b", 50), 9), 0600)};
+  EXPECT_THAT(PlanOps(src, dst_mode, HardLinks()), ElementsAre("hardlink a", "meta b", "dirmeta ."));
+  // A leader DST has with other content is replaced by the link.
+  Manifest dst_old = {Root(), WithIno(File("a", 10), 8), WithIno(File("b", 50), 9)};
+  PlanRun replaced = RunPlan(src, dst_old, HardLinks());
+  EXPECT_THAT(Ops(replaced.actions), ElementsAre("hardlink a", "dirmeta ."));
+  EXPECT_TRUE(replaced.actions[0].replaces);
+  // Other content at the later name: the leader is sent and the name linked to it.
+  Manifest dst_other = {Root(), WithIno(File("b", 49), 9)};
+  EXPECT_THAT(PlanOps(src, dst_other, HardLinks()), ElementsAre("send a", "hardlink b", "dirmeta ."));
+}
+
+TEST(Planner, NamesBeforeTheOneDstHasWaitForTheLeadersLink) {
+  Manifest src = {Root(), Leads(WithIno(File("a", 50), 1), 3), WithLeader(WithIno(File("b", 50), 1), 1),
+                  WithLeader(WithIno(File("c", 50), 1), 1)};
+  Manifest dst = {Root(), WithIno(File("c", 50), 9)};
+  PlanRun r = RunPlan(src, dst, HardLinks());
+  EXPECT_THAT(Ops(r.actions), ElementsAre("hardlink a", "hardlink b", "dirmeta ."));
+  EXPECT_EQ(r.actions[0].leader, "c");
+  EXPECT_EQ(r.actions[1].leader, "a");
+}
+
+// Only the held leader's directory waits for it; other changes go out as decided.
+TEST(Planner, AHeldLeaderHoldsOnlyItsDirectorysMetadata) {
+  Manifest src = {Root(), Dir("d"), Leads(WithIno(File("d/a", 5), 1)), File("d/z"), Dir("e"),
+                  WithLeader(WithIno(File("e/b", 5), 1), 2)};
+  Manifest dst = {Root(), Dir("d"), Dir("e"), WithIno(File("e/b", 5), 9)};
+  EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("send d/z", "hardlink d/a", "dirmeta d"));
+}
+
+// A name far away: the leader is sent once the walk is kMaxUndecidedSpan entries past it,
+// so the source need not keep it longer (OldestUndecided says so meanwhile).
+TEST(Planner, AHeldLeaderIsSentWhenItsOtherNamesAreFarAway) {
+  Manifest src = {Root(), Leads(WithIno(File("a", 5), 1))};
+  for (int i = 0; i < Planner::kMaxUndecidedSpan; ++i) src.push_back(File("f" + std::to_string(100000 + i)));
+  src.push_back(WithLeader(WithIno(File("z", 5), 1), 1));
+  Manifest dst = {Root(), WithIno(File("z", 5), 9)};
+  std::vector<std::string> ops = PlanOps(src, dst, HardLinks());
+  auto send_a = std::find(ops.begin(), ops.end(), "send a");
+  ASSERT_NE(send_a, ops.end());
+  EXPECT_EQ(send_a - ops.begin(), Planner::kMaxUndecidedSpan - 1) << "sent once the walk is far enough past it";
+  EXPECT_EQ(ops[ops.size() - 2], "hardlink z");
+}
+
 TEST(Planner, RememberedLeadersAreBounded) {
   Manifest src = {Root(), Leads(File("a")), Leads(File("b"))};
   VectorSource s(src), d({Root()});

@@ -9,6 +9,7 @@
 // behind it.
 #include "manifest/plan.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -58,6 +59,7 @@ void Planner::Visit(EntryPair p) {
       unwritable_xattrs_.Add(lost, p.src->path);
   }
   if (p.dst) ++dst_entries_;
+  if (p.src) ReleaseExpiredLeaders(p.src_index);
   const std::string& path = p.src ? p.src->path : p.dst->path;
   if (retyping_) {
     if (IsUnder(path, *retyping_)) {
@@ -134,10 +136,7 @@ void Planner::VisitSameType(EntryPair& p) {
 void Planner::VisitFile(EntryPair& p) {
   Entry& s = *p.src;
   Entry& d = *p.dst;
-  if (!PairNeedsHash(s, d, opts_) || (s.hash && d.hash)) {
-    DirState* parent = ParentOf(s.path);
-    return DecideFile(std::move(s), p.src_index, std::move(d), parent);
-  }
+  if (!PairNeedsHash(s, d, opts_) || (s.hash && d.hash)) return DecideFile(std::move(s), p.src_index, std::move(d), ParentState(s.path));
   RememberLeader(s, p.src_index, nullptr, /*undecided=*/true);
   Waiting w;
   w.kind = Waiting::Pair;
@@ -149,7 +148,7 @@ void Planner::VisitFile(EntryPair& p) {
   if (pairs_waiting_++ == 0) oldest_undecided_ = p.src_index;
 }
 
-void Planner::DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent) {
+void Planner::DecideFile(Entry s, int64_t src_index, Entry d, const std::shared_ptr<DirState>& parent) {
   ContentDiff content = CompareFileContent(s, d, opts_);
   // Another SRC file keeps this DST inode: this name gets its own copy, or fixing either
   // one's metadata would change the other's.
@@ -157,11 +156,50 @@ void Planner::DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent) 
   uint16_t meta = MetaBits(s, d, opts_);
   RememberLeader(s, src_index, content.same ? &d : nullptr, false);
   if (!content.same) {
-    Touch(parent);
-    Emit(Make(ActionKind::SendFile, s, src_index, content.bits | meta, true));
+    SendFile(Make(ActionKind::SendFile, s, src_index, content.bits | meta, true), parent);
   } else if (meta != 0) {
     Emit(Make(ActionKind::MetaOnly, s, src_index, meta, true));
   }
+}
+
+// A leader is held (plan.h): its other names may show that DST has its content already.
+void Planner::SendFile(Action send, const std::shared_ptr<DirState>& parent) {
+  Touch(parent.get());
+  auto it = MayLead(send.entry, opts_) ? leaders_.find(send.src_index) : leaders_.end();
+  if (it == leaders_.end()) return Emit(std::move(send));
+  Leader& l = it->second;
+  held_leaders_.insert(send.src_index);
+  l.held = std::move(send);
+  l.held_parent = parent;
+  if (parent) ++parent->held_children;
+}
+
+// A follower's DST file can stand in for its held leader's data: the same content (by the
+// quick check, or hashes already known), an inode identity, and no other name keeping it.
+bool Planner::Adoptable(const Entry& s, const Entry& d) {
+  if (d.ino == 0 || (PairNeedsHash(s, d, opts_) && !(s.hash && d.hash))) return false;
+  return CompareFileContent(s, d, opts_).same && !ClaimedByAnotherName(d);
+}
+
+// Emits the held leader's SendFile, or `instead` of it (a link to a DST name that has its
+// content), then the links that waited for it.
+void Planner::ReleaseLeader(Leader& l, std::vector<Action> instead) {
+  Action send = std::move(*l.held);
+  l.held.reset();
+  held_leaders_.erase(send.src_index);
+  if (instead.empty()) Emit(std::move(send));
+  for (Action& a : instead) Emit(std::move(a));
+  for (Action& a : l.held_links) Emit(std::move(a));
+  l.held_links.clear();
+  std::shared_ptr<DirState> parent = std::move(l.held_parent);
+  if (parent && --parent->held_children == 0 && parent->closed) EmitDirWhenDone(parent);
+}
+
+// Held leaders are sent once the walk is kMaxUndecidedSpan source entries past them, as
+// undecided pairs are: the source keeps no more than that for us.
+void Planner::ReleaseExpiredLeaders(int64_t src_index) {
+  while (!held_leaders_.empty() && (src_index < 0 || src_index - *held_leaders_.begin() >= kMaxUndecidedSpan))
+    ReleaseLeader(leaders_.at(*held_leaders_.begin()), {});
 }
 
 // -H: true when `d` is a name of a DST inode with several names that an earlier SRC name
@@ -185,10 +223,7 @@ bool Planner::KnownFollower(Entry& s, int64_t src_index) {
 }
 
 void Planner::VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d) {
-  if (!leaders_.at(s.link_leader).undecided) {
-    DirState* parent = ParentOf(s.path);
-    return DecideFollower(std::move(s), src_index, std::move(d), parent);
-  }
+  if (!leaders_.at(s.link_leader).undecided) return DecideFollower(std::move(s), src_index, std::move(d), ParentState(s.path));
   Waiting w;
   w.kind = Waiting::Follower;
   w.parent = ParentState(s.path);
@@ -201,29 +236,47 @@ void Planner::VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d) 
 
 // A -H follower shares its leader's inode, so its data and metadata come with the leader.
 // It is left alone when DST already has it linked to the DST file at the leader's path and
-// that file is kept (a re-sent leader is a new inode, so the link must be redone).
-void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, DirState* parent) {
+// that file is kept (a re-sent leader is a new inode, so the link must be redone). A held
+// leader takes this name's DST file when it has the leader's content.
+void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, const std::shared_ptr<DirState>& parent) {
   auto it = leaders_.find(s.link_leader);
   if (it == leaders_.end()) {  // more names than the leader's link count said: a file of its own
     s.link_leader = -1;
     if (d) return DecideFile(std::move(s), src_index, std::move(*d), parent);
-    Touch(parent);
+    Touch(parent.get());
     return Emit(Make(ActionKind::SendFile, s, src_index, kChNew, false));
   }
   Leader& leader = it->second;
-  bool linked = d && leader.dst_kept && d->ino != 0 && d->dev == leader.dst_dev && d->ino == leader.dst_ino;
-  std::string leader_path = leader.path;
-  if (--leader.followers_left == 0) leaders_.erase(it);  // the whole group is placed
-  if (linked) return;
-  uint16_t changes = kChNew;
-  if (d) {
-    changes = MetaBits(s, *d, opts_);
-    if (s.size != d->size) changes |= kChSize;
+  if (leader.held && d && Adoptable(s, *d)) {
+    Action link = *leader.held;
+    link.kind = ActionKind::HardLink;
+    link.leader = d->path;
+    std::vector<Action> instead{std::move(link)};
+    if (uint16_t meta = MetaBits(s, *d, opts_)) instead.push_back(Make(ActionKind::MetaOnly, s, src_index, meta, true));
+    leader.dst_kept = true;
+    leader.dst_dev = d->dev;
+    leader.dst_ino = d->ino;
+    ReleaseLeader(leader, std::move(instead));
   }
-  Touch(parent);
-  Action a = Make(ActionKind::HardLink, s, src_index, changes, d.has_value());
-  a.leader = std::move(leader_path);
-  Emit(std::move(a));
+  bool linked = d && leader.dst_kept && d->ino != 0 && d->dev == leader.dst_dev && d->ino == leader.dst_ino;
+  bool last = --leader.followers_left == 0;
+  if (!linked) {
+    uint16_t changes = kChNew;
+    if (d) {
+      changes = MetaBits(s, *d, opts_);
+      if (s.size != d->size) changes |= kChSize;
+    }
+    Touch(parent.get());
+    Action a = Make(ActionKind::HardLink, s, src_index, changes, d.has_value());
+    a.leader = leader.path;
+    if (leader.held)
+      leader.held_links.push_back(std::move(a));
+    else
+      Emit(std::move(a));
+  }
+  if (!last) return;
+  if (leader.held) ReleaseLeader(leader, {});  // every name seen, none in DST: send it
+  leaders_.erase(it);
 }
 
 void Planner::ReplaceOrMeta(EntryPair& p, ActionKind kind, bool differs, uint16_t why) {
@@ -245,7 +298,7 @@ void Planner::Create(Entry s, int64_t src_index) {
     case EntryType::File:
       if (KnownFollower(s, src_index)) return VisitFollower(std::move(s), src_index, std::nullopt);
       RememberLeader(s, src_index, nullptr, false);
-      return Emit(Make(ActionKind::SendFile, s, src_index, kChNew, false));
+      return SendFile(Make(ActionKind::SendFile, s, src_index, kChNew, false), ParentState(s.path));
     case EntryType::Symlink:
       return Emit(Make(ActionKind::Symlink, s, src_index, kChNew, false));
     case EntryType::Fifo:
@@ -292,14 +345,23 @@ void Planner::OpenDirectory(const Entry& s, int64_t src_index, bool exists, uint
 void Planner::CloseDir() {
   std::shared_ptr<DirState> state = std::move(open_dirs_.back().state);
   open_dirs_.pop_back();
-  if (waiting_.empty()) return EmitDir(*state);
+  EmitDirWhenDone(state);
+}
+
+// After the undecided pairs before it, if any.
+void Planner::EmitDirWhenDone(const std::shared_ptr<DirState>& d) {
+  if (waiting_.empty()) return EmitDir(*d);
   Waiting w;
   w.kind = Waiting::Dir;
-  w.parent = std::move(state);
+  w.parent = d;
   waiting_.push_back(std::move(w));
 }
 
 void Planner::EmitDir(DirState& d) {
+  if (d.held_children > 0) {  // ReleaseLeader emits it
+    d.closed = true;
+    return;
+  }
   if (!d.keep) return;
   Count(d.meta);
   if (d.deletes) {
@@ -353,11 +415,11 @@ void Planner::Resolve() {
         sink_.Apply(std::move(w.action));
         break;
       case Waiting::Pair:
-        DecideFile(std::move(w.src), w.src_index, std::move(w.dst), w.parent.get());
+        DecideFile(std::move(w.src), w.src_index, std::move(w.dst), w.parent);
         break;
       case Waiting::Follower:
         DecideFollower(std::move(w.src), w.src_index, w.has_dst ? std::optional<Entry>(std::move(w.dst)) : std::nullopt,
-                       w.parent.get());
+                       w.parent);
         break;
       case Waiting::Dir:
         EmitDir(*w.parent);
@@ -367,12 +429,14 @@ void Planner::Resolve() {
 }
 
 int64_t Planner::OldestUndecided(int64_t next_src_index) const {
-  return pairs_waiting_ > 0 ? oldest_undecided_ : next_src_index;
+  int64_t oldest = pairs_waiting_ > 0 ? oldest_undecided_ : next_src_index;
+  return held_leaders_.empty() ? oldest : std::min(oldest, *held_leaders_.begin());
 }
 
 void Planner::Finish() {
   Resolve();
   if (retyping_) EndRetype();
+  ReleaseExpiredLeaders(-1);  // all of them
   while (!open_dirs_.empty()) CloseDir();
 }
 

@@ -8,7 +8,11 @@
 // current path, the undecided pairs (at most kMaxUndecided, waiting for content hashes)
 // and, with hard links, one small record per source inode that has several links and per
 // DST inode with several names (a DST link SRC does not have is broken: the first SRC name
-// that keeps the inode claims it, every other name of it gets a copy of its own).
+// that keeps the inode claims it, every other name of it gets a copy of its own). A leader
+// whose data would be sent is held while its other names come (within the same span as
+// undecided pairs): when one of them is in DST with the same content, the leader is linked
+// to that file instead, and no data moves. Only the leader's own links and its directory's
+// DirMeta wait for it; everything else is emitted as decided.
 //
 // What the sink must do with each kind of output (plan order = emission order):
 //   Apply         RemoveForType of a non-directory, MkDir, SendFile, MetaOnly, Symlink,
@@ -27,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -158,7 +163,7 @@ class Planner {
   // Decides every undecided pair and emits what waited behind them, in plan order.
   void Resolve();
   // Oldest SRC ordinal the caller may still need to ask the source about (hashes or data
-  // of an undecided pair); `next_src_index` when none is undecided.
+  // of an undecided pair, the data of a held leader); `next_src_index` when none.
   int64_t OldestUndecided(int64_t next_src_index) const;
   // End of both streams (after a last Resolve): closes the open directories.
   void Finish();
@@ -176,6 +181,8 @@ class Planner {
     Action meta;
     bool keep = false;      // changed itself, or a child was created, replaced or deleted
     bool deletes = false;   // a child is deleted: the DirMeta waits for the deletions
+    int held_children = 0;  // held leaders inside: the DirMeta waits for them too
+    bool closed = false;    // the walk left it while children were held
   };
   struct OpenDir {
     std::string path;
@@ -188,6 +195,10 @@ class Planner {
     bool dst_kept = false;              // that DST file stays (same content, not re-sent)
     bool undecided = false;             // its pair waits for hashes
     uint32_t followers_left = 0;        // forgotten once all its other names were seen
+    // Held: the leader's SendFile, the links to it decided meanwhile, and its directory.
+    std::optional<Action> held;
+    std::vector<Action> held_links;
+    std::shared_ptr<DirState> held_parent;
   };
   // Plan order is kept through undecided pairs: while one waits, later Apply output waits
   // behind it (Delete, Remove and AfterDeletes output does not depend on it).
@@ -207,10 +218,15 @@ class Planner {
   void VisitRoot(EntryPair& p);
   void VisitSameType(EntryPair& p);
   void VisitFile(EntryPair& p);
-  void DecideFile(Entry s, int64_t src_index, Entry d, DirState* parent);
+  void DecideFile(Entry s, int64_t src_index, Entry d, const std::shared_ptr<DirState>& parent);
+  void SendFile(Action send, const std::shared_ptr<DirState>& parent);
+  bool Adoptable(const Entry& s, const Entry& d);
+  void ReleaseLeader(Leader& l, std::vector<Action> lead);
+  void ReleaseExpiredLeaders(int64_t src_index);
+  void EmitDirWhenDone(const std::shared_ptr<DirState>& d);
   bool KnownFollower(Entry& s, int64_t src_index);
   void VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d);
-  void DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, DirState* parent);
+  void DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, const std::shared_ptr<DirState>& parent);
   void ReplaceOrMeta(EntryPair& p, ActionKind kind, bool differs, uint16_t why);
   void Create(Entry s, int64_t src_index);
   void StartRetype(EntryPair& p);
@@ -242,6 +258,7 @@ class Planner {
   size_t pairs_waiting_ = 0;          // Pair items in waiting_
   int64_t oldest_undecided_ = -1;     // SRC ordinal of the first of them
   std::unordered_map<int64_t, Leader> leaders_;  // by SRC ordinal (-H only)
+  std::set<int64_t> held_leaders_;               // SRC ordinals of those held
   struct DstInode {
     uint64_t dev, ino;
     bool operator==(const DstInode&) const = default;

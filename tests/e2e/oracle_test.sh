@@ -13,7 +13,8 @@
 # too); a read-only directory (0555) whose contents change: as nobody, DST's copy must be
 # opened up while it changes and closed again; DST names hard-linked where SRC has
 # separate files (ktsync separates them; rsync -H leaves them linked, so that case is
-# checked against SRC: README, "Stricter than rsync"). As nobody: user.* and ACLs are
+# checked against SRC: README, "Stricter than rsync"); a new name, sorting first, of a
+# file DST already has (linked to it, no data sent). As nobody: user.* and ACLs are
 # copied, security.* and trusted.* cannot be, and ktsync says so in one warning.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +87,7 @@ mutate_src() {
     echo changed >"$s/ro/a"
     rm "$s/ro/gone"
     chmod 555 "$s/ro"
+    ln "$s/plain" "$s/a-new-name"  # sorts first: the name DST has comes later in the walk
     touch -h -d @1700000000 "$s/d/tagged" "$s/plain" "$s/acl" "$s/ro" "$s/ro/new"
 }
 stale_dst() {
@@ -189,6 +191,11 @@ for who in root nobody; do
             die "$who, $mode: attribute changes not itemized with a/x"
         fi
         pass "$who, $mode: a change of attributes alone is itemized .f.......a. / .f........x"
+        if ! grep -qE '^hf.* a-new-name => plain$' "$OUT" || grep -qE '^>f.* a-new-name$' "$OUT"; then
+            _show stdout "$(cat "$OUT")"
+            die "$who, $mode: a new name of a file DST has was not linked to it"
+        fi
+        pass "$who, $mode: a new name of a file DST has is linked to it, no data sent"
         assert_exit 0 mirror "$mode" "$W/src" "$W/k" -i
         assert_eq "" "$(cat "$OUT")" "$who, $mode: the next run changes nothing"
     done
