@@ -443,7 +443,7 @@ TEST_F(DataChannelTest, SourceChangedAfterTheScanIsNotSentWhenSkippingChangingFi
 
 // A file appended to without pause: every attempt sees it grow, the last full read is kept.
 TEST_F(DataChannelTest, FileAppendedWhileSentIsRetriedThenKeptAsRead) {
-  std::string start(16 << 20, 'x');
+  std::string start(32 << 20, 'x');
   WriteFile(src_ / "log", start, 0644, 1'600'000'000'000'000'000);
   Manifest m = Scan();
   std::unique_ptr<Run> run;

@@ -220,7 +220,7 @@ TEST_F(LocalCopyTest, SourceChangedSinceScanIsNotCopiedWhenSkippingChangingFiles
 // Appends never stop, so every read sees the size move: after the last attempt the read is
 // kept (a prefix of what the file holds by then) and reported.
 TEST_F(LocalCopyTest, FileAppendedWhileCopiedIsKeptAsReadAndReported) {
-  WriteAll(src_ / "log", RandomBytes(16 << 20));
+  WriteAll(src_ / "log", RandomBytes(32 << 20));
   Entry e = Scan(src_, "log");
   CopyResult r;
   {
@@ -233,13 +233,13 @@ TEST_F(LocalCopyTest, FileAppendedWhileCopiedIsKeptAsReadAndReported) {
   EXPECT_EQ(problems_.Snapshot()[0].kind, ProblemKind::Vanished);
   EXPECT_NE(problems_.Snapshot()[0].message.find("kept the last full read"), std::string::npos);
   std::string copied = ReadAll(dst_ / "log");
-  EXPECT_GE(copied.size(), 16u << 20);
+  EXPECT_GE(copied.size(), 32u << 20);
   EXPECT_EQ(ReadAll(src_ / "log").substr(0, copied.size()), copied);
   EXPECT_TRUE(NoTemps(dst_));
 }
 
 TEST_F(LocalCopyTest, FileAppendedWhileCopiedIsDroppedWhenSkippingChangingFiles) {
-  WriteAll(src_ / "log", RandomBytes(16 << 20));
+  WriteAll(src_ / "log", RandomBytes(32 << 20));
   Entry e = Scan(src_, "log");
   CopyResult r;
   {

@@ -135,6 +135,7 @@ int DestTree::ParentFd(std::string_view parent_rel, std::string_view for_rel, bo
   victim->last_use = ++use_clock_;
   if (for_change) MakeWritable(victim->fd.get());
   victim->writable = for_change;
+  victim->xattrs_for_new = -1;
   return victim->fd.get();
 }
 
@@ -297,6 +298,22 @@ void DestTree::SetMeta(const Entry& src_entry, const MetaOptions& meta, bool cre
   RequireType(fd, src_entry);
   ApplyMetaToFd(fd, src_entry, meta, src_entry.path);
   if (!meta.perms && created) ChmodFd(fd, NewModeWithoutPerms(src_entry), src_entry.path);
+  if (src_entry.IsDir()) ForgetXattrsForNew(src_entry.path);  // its default ACL may have changed
+}
+
+bool DestTree::NewFilesMayGetXattrsIn(int parent_fd) {
+  int8_t* known = parent_fd == root_.get() ? &root_xattrs_for_new_ : nullptr;
+  for (CachedDir& c : cache_)
+    if (c.fd.get() == parent_fd) known = &c.xattrs_for_new;
+  if (!known) return NewFilesMayGetXattrs(parent_fd);
+  if (*known < 0) *known = NewFilesMayGetXattrs(parent_fd) ? 1 : 0;
+  return *known == 1;
+}
+
+void DestTree::ForgetXattrsForNew(std::string_view dir_rel) {
+  if (dir_rel.empty()) root_xattrs_for_new_ = -1;
+  for (CachedDir& c : cache_)
+    if (c.fd && c.rel == dir_rel) c.xattrs_for_new = -1;
 }
 
 PendingFile DestTree::CreateFile(const Entry& src_entry) {
@@ -315,8 +332,9 @@ PendingFile DestTree::CreateFile(const Entry& src_entry) {
     if (!temp.empty()) unlinkat(at.parent, temp.c_str(), 0);
     throw SysError("dup directory fd for " + src_entry.path, err);
   }
-  return PendingFile(std::move(fd), std::move(parent), std::move(temp), std::move(at.base),
-                     src_entry.path);
+  PendingFile file(std::move(fd), std::move(parent), std::move(temp), std::move(at.base), src_entry.path);
+  file.bare_ = !NewFilesMayGetXattrsIn(at.parent);
+  return file;
 }
 
 }  // namespace ktsync

@@ -68,6 +68,7 @@ class DestTree {
     UniqueFd fd;
     uint64_t last_use = 0;
     bool writable = false;  // MakeWritable done
+    int8_t xattrs_for_new = -1;  // NewFilesMayGetXattrs, once known
   };
   // Entries arrive in path order, so consecutive ones share parents; >= 2 slots also lets
   // HardLink hold the leader's and the target's parent at once.
@@ -82,10 +83,14 @@ class DestTree {
   template <typename MakeFn>
   std::string MakeTemp(const char* op, std::string_view rel, MakeFn&& make);
   UniqueFd OpenForMeta(const Located& at, const Entry& e);
+  // NewFilesMayGetXattrs of a parent Locate returned, looked up once per cached directory.
+  bool NewFilesMayGetXattrsIn(int parent_fd);
+  void ForgetXattrsForNew(std::string_view dir_rel);
   void RenameIntoPlace(const std::string& temp, const Located& at, std::string_view rel);
 
   UniqueFd root_;
   bool root_writable_ = false;  // MakeWritable done on the root
+  int8_t root_xattrs_for_new_ = -1;
   CachedDir cache_[kCacheSlots];
   uint64_t use_clock_ = 0;
 };

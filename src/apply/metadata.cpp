@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,9 +88,10 @@ void NoteUnsupported(const MetaOptions& opts, uint8_t classes, std::string_view 
 
 // Makes the attributes of opts.xattrs on `t` those of `e`: removes what `e` lacks, sets
 // what differs. Returns EBADF untouched when `t` is an O_PATH fd (the caller retries).
-int SyncXattrs(const XattrTarget& t, const Entry& e, const MetaOptions& opts, std::string_view rel) {
+int SyncXattrs(const XattrTarget& t, const Entry& e, const MetaOptions& opts, std::string_view rel, bool bare) {
   Xattrs have;
-  if (int err = ReadXattrs(t, opts.xattrs, &have); err != 0) {
+  if (bare && e.xattrs().empty()) return 0;
+  if (int err = bare ? 0 : ReadXattrs(t, opts.xattrs, &have); err != 0) {
     if (err == EBADF) return err;
     if (err != ENOTSUP) throw SysError(What("read extended attributes of", rel), err);
     if (uint8_t wanted = XattrClassesIn(e.xattrs()) & opts.xattrs) NoteUnsupported(opts, wanted, rel);
@@ -118,14 +120,14 @@ void ChmodFd(int fd, uint32_t mode, std::string_view rel) {
   if (chmod(ProcFdPath(fd).c_str(), mode) != 0) throw SysError(What("chmod", rel), errno);
 }
 
-void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel) {
+void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel, bool bare) {
   // An fstat is far cheaper than a chown or chmod (each a journalled inode update), and a
   // new file usually has its owner and permission bits already.
   struct stat now;
   bool known = fstat(fd, &now) == 0;
   bool chowned = ChownFd(fd, e, opts, known ? &now : nullptr, rel);
-  if (opts.xattrs && SyncXattrs(XattrTarget::Fd(fd), e, opts, rel) == EBADF)
-    SyncXattrs(XattrTarget::PathFd(fd), e, opts, rel);
+  if (opts.xattrs && SyncXattrs(XattrTarget::Fd(fd), e, opts, rel, bare) == EBADF)
+    SyncXattrs(XattrTarget::PathFd(fd), e, opts, rel, bare);
   if (opts.perms && (chowned || !known || (now.st_mode & 07777) != (e.mode & 07777))) ChmodFd(fd, e.mode, rel);
   if (opts.times) SetMtimeFd(fd, e.mtime, rel);
 }
@@ -137,12 +139,38 @@ void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const Meta
     if (fchownat(parent_fd, base, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("chown", rel), errno);
   }
-  if (opts.xattrs) SyncXattrs(XattrTarget::Beneath(parent_fd, base), e, opts, rel);
+  if (opts.xattrs) SyncXattrs(XattrTarget::Beneath(parent_fd, base), e, opts, rel, false);
   if (opts.times) {
     timespec ts[2] = {{0, UTIME_OMIT}, e.mtime.ToTimespec()};
     if (utimensat(parent_fd, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("set times on", rel), errno);
   }
+}
+
+namespace {
+
+// SELinux and Smack label every new file; the other modules Debian's kernel may stack
+// (AppArmor, Landlock, Yama, ...) label none. Where securityfs is not mounted (containers),
+// the modules' own filesystems say whether they are active.
+bool LsmLabelsNewFiles() {
+  static const bool labels = [] {
+    if (FILE* f = std::fopen("/sys/kernel/security/lsm", "re")) {
+      char buf[256];
+      std::string lsms(buf, std::fread(buf, 1, sizeof buf, f));
+      std::fclose(f);
+      return lsms.find("selinux") != std::string::npos || lsms.find("smack") != std::string::npos;
+    }
+    return access("/sys/fs/selinux", F_OK) == 0 || access("/sys/fs/smackfs", F_OK) == 0;
+  }();
+  return labels;
+}
+
+}  // namespace
+
+bool NewFilesMayGetXattrs(int dir_fd) {
+  if (LsmLabelsNewFiles()) return true;
+  if (fgetxattr(dir_fd, "system.posix_acl_default", nullptr, 0) >= 0) return true;
+  return errno != ENODATA && !XattrsUnsupported(errno);  // EBADF (an O_PATH fd): cannot tell
 }
 
 uint8_t WritableXattrClasses() { return Mine().root ? kXattrAll : kXattrUnprivileged; }

@@ -27,8 +27,14 @@ struct MetaOptions {
 
 // `fd` may be a normal fd or an O_PATH fd (used for nodes we cannot or must not open for
 // I/O: mode-000 files as non-root, devices, fifos). `rel` names the entry in errors.
-// Owner and permission bits the file already has are not set again. Throws SysError.
-void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel);
+// Owner and permission bits the file already has are not set again. `bare`: the file is
+// known to have no extended attributes (new, nothing inherited), so they are not read
+// first. Throws SysError.
+void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_view rel, bool bare = false);
+
+// Whether a file created in directory `dir_fd` may start with extended attributes: an
+// access ACL from the directory's default ACL, or a security module's label.
+bool NewFilesMayGetXattrs(int dir_fd);
 
 // Symlinks: owner and mtime of the link itself (Linux has no symlink modes).
 void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,

@@ -39,6 +39,7 @@ PendingFile& PendingFile::operator=(PendingFile&& o) noexcept {
     base_ = std::move(o.base_);
     rel_ = std::move(o.rel_);
     holes_ = o.holes_;
+    bare_ = o.bare_;
   }
   return *this;
 }
@@ -107,7 +108,7 @@ FinalInfo PendingFile::Commit(const Hash128& expected, const Hash128& actual,
   try {
     if (holes_ && ftruncate(fd_.get(), static_cast<off_t>(src_entry.size)) != 0)
       throw SysError("set the size of " + rel_, errno);
-    ApplyMetaToFd(fd_.get(), src_entry, meta, rel_);
+    ApplyMetaToFd(fd_.get(), src_entry, meta, rel_, bare_);
     if (!meta.perms) ChmodFd(fd_.get(), static_cast<uint32_t>(ModeWithoutPerms(src_entry)), rel_);
     if (fsync && fdatasync(fd_.get()) != 0) throw SysError("fdatasync " + rel_, errno);
     if (unnamed())

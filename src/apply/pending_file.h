@@ -66,6 +66,7 @@ class PendingFile {
   std::string base_;
   std::string rel_;
   bool holes_ = false;  // Skip was used: Commit sets the size (the file may end in a hole)
+  bool bare_ = false;   // created with no extended attributes (ApplyMetaToFd)
 };
 
 }  // namespace ktsync

@@ -60,33 +60,33 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
   if (!fd) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR)
-      problems.Vanish(e.path, "vanished before it could be hashed");
+      problems.Vanish(e.path, e.path + ": vanished before it could be hashed");
     else if (err == ELOOP || err == EXDEV)
-      problems.Vanish(e.path, "changed during scan (a symlink is now in its place or path)");
+      problems.Vanish(e.path, e.path + ": changed during scan (a symlink is now in its place or path)");
     else
-      problems.Fail(e.path, ErrnoMessage("cannot open to hash", err));
+      problems.Fail(e.path, ErrnoMessage("cannot open " + e.path + " to hash it", err));
     return;
   }
   struct stat before{};
   if (::fstat(fd.get(), &before) != 0) {
-    problems.Fail(e.path, ErrnoMessage("cannot stat to hash", errno));
+    problems.Fail(e.path, ErrnoMessage("cannot stat " + e.path + " to hash it", errno));
     return;
   }
   CacheKey key = KeyOf(before);
   if (!S_ISREG(before.st_mode) || !SameFileAsScanned(e, key)) {
-    problems.Vanish(e.path, "changed during scan");
+    problems.Vanish(e.path, e.path + ": changed during scan");
     return;
   }
   AdviseSequentialRead(fd.get(), e.size);
   int64_t n = HashFd(fd.get(), r);
   if (n < 0) {
-    problems.Fail(e.path, ErrnoMessage("cannot read to hash", errno));
+    problems.Fail(e.path, ErrnoMessage("cannot read " + e.path + " to hash it", errno));
     return;
   }
   struct stat after{};
   if (::fstat(fd.get(), &after) != 0 || !(KeyOf(after) == key) ||
       static_cast<uint64_t>(n) != key.size) {
-    problems.Vanish(e.path, "changed while being hashed");
+    problems.Vanish(e.path, e.path + ": changed while being hashed");
     return;
   }
   Hash128 h = r.hasher.Digest();

@@ -77,8 +77,10 @@ for mode in local push pull; do
     stop_pid "$APPENDER"
     tree_identical "$W/src/d" "$W/dst/d" || die "$mode: the quiet files differ"
 
-    # Without pause: no read is ever consistent.
+    # Without pause: no read is ever consistent (64 MiB takes long enough to read that the
+    # appender gets the CPU during each read, even on a loaded machine).
     rm -rf "$W/dst"
+    head -c 60M /dev/urandom >>"$W/src/log"
     appender "$W/src/log" 0
     mirror "$mode" --skip-changing-files
     stop_pid "$APPENDER"

@@ -88,6 +88,7 @@ mutate_src() {
     rm "$s/ro/gone"
     chmod 555 "$s/ro"
     ln "$s/plain" "$s/a-new-name"  # sorts first: the name DST has comes later in the walk
+    echo fresh >"$s/d/fresh"        # created in a DST directory with a default ACL SRC lacks
     touch -h -d @1700000000 "$s/d/tagged" "$s/plain" "$s/acl" "$s/ro" "$s/ro/new"
 }
 stale_dst() {
@@ -96,6 +97,7 @@ stale_dst() {
     xattr "$d/d/tagged" user.stale left-over
     xattr "$d/d" trusted.stale left-over
     setfacl -m u:4324:rw "$d/acl/narrow-mask"
+    setfacl -d -m u:4325:rwx "$d/d"  # what is created in d/ inherits an ACL it must lose
     touch -h -d @1700000000 "$d/d/tagged" "$d/d" "$d/acl/narrow-mask" "$d/hl"
 }
 
