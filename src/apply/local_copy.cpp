@@ -195,7 +195,9 @@ CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
         return result;
       }
       Hash128 actual = s.hasher.Digest();
-      result.info = out.Commit(as_read.hash.value_or(actual), actual, as_read, opts.apply.meta, opts.apply.fsync);
+      // A cached hash vouches only for the listed content, read as it was.
+      Hash128 expected = v == ReadVerdict::Consistent ? as_read.hash.value_or(actual) : actual;
+      result.info = out.Commit(expected, actual, as_read, opts.apply.meta, opts.apply.fsync);
       result.hash = actual;
       result.ok = true;
       if (v == ReadVerdict::Consistent) result.source = before.Identity();
