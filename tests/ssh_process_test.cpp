@@ -80,9 +80,19 @@ TEST(ShellQuoteWord, RoundTripsThroughARealShell) {
 }
 
 TEST(BuildSshArgv, AppendsUserHostAndFixedRemoteCommand) {
-  EXPECT_EQ(BuildSshArgv("ssh -p 2222", "alice", "example.org", "/opt/k tsync/it's"),
+  EXPECT_EQ(BuildSshArgv("ssh -p 2222", "alice", "example.org", "\"/opt/k tsync/it's\""),
             (Words{"ssh", "-p", "2222", "-l", "alice", "example.org", "'/opt/k tsync/it'\\''s'",
                    "serve", "--stdio"}));
+}
+
+// --remote-ktsync is a command, as rsync's --rsync-path: each word reaches the remote shell
+// quoted, so it runs that command and nothing else.
+TEST(BuildSshArgv, RemoteKtsyncIsACommandOfQuotedWords) {
+  EXPECT_EQ(BuildSshArgv("ssh", "", "h", "sudo -n ktsync"), (Words{"ssh", "h", "sudo", "-n", "ktsync", "serve", "--stdio"}));
+  EXPECT_EQ(BuildSshArgv("ssh", "", "h", "nice -n 19 '/opt/my tools/ktsync'"),
+            (Words{"ssh", "h", "nice", "-n", "19", "'/opt/my tools/ktsync'", "serve", "--stdio"}));
+  EXPECT_EQ(BuildSshArgv("ssh", "", "h", "ktsync;rm"), (Words{"ssh", "h", "'ktsync;rm'", "serve", "--stdio"}));
+  EXPECT_THROW(BuildSshArgv("ssh", "", "h", "'unterminated"), Error);
 }
 
 TEST(BuildSshArgv, OmitsLoginOptionWithoutUser) {

@@ -1,5 +1,7 @@
 #include "cli/endpoint.h"
 
+#include <cctype>
+
 #include "util/error.h"
 
 namespace ktsync {
@@ -53,30 +55,43 @@ Endpoint ParseDaemon(const std::string& arg) {
   return e;
 }
 
-}  // namespace
-
-std::string Endpoint::Display() const {
-  switch (kind) {
-    case Kind::Local: return path;
-    case Kind::Ssh: return (user.empty() ? "" : user + "@") + host + ":" + path;
-    case Kind::Daemon: return "ktsync://" + host + ":" + std::to_string(port) + path;
+// "scheme://" at the start: a URL. Only ktsync:// is ours.
+void RefuseOtherUrls(const std::string& arg) {
+  size_t sep = arg.find("://");
+  if (sep == std::string::npos || sep == 0) return;
+  for (size_t i = 0; i < sep; ++i) {
+    char c = arg[i];
+    bool ok = std::isalpha(static_cast<unsigned char>(c)) || (i > 0 && (std::isdigit(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.'));
+    if (!ok) return;
   }
-  return path;
+  std::string scheme = arg.substr(0, sep);
+  if (scheme == "rsync")
+    Bad(arg, "rsync:// is rsync's daemon; ktsync reaches a `ktsync serve` daemon as ktsync://host/path, or any ssh host as host:/path");
+  Bad(arg, "unknown scheme " + scheme + "://; write host:/path (over ssh) or ktsync://host/path (a ktsync daemon)");
 }
 
-Endpoint ParseEndpoint(const std::string& arg) {
-  if (arg.empty()) Bad(arg, "empty path");
-  if (arg.rfind("ktsync://", 0) == 0) return ParseDaemon(arg);
+// [user@]host or [user@][v6addr], before the ':' that starts the path; returns the index of
+// that ':'.
+size_t ParseSshHost(const std::string& arg, Endpoint& e) {
+  size_t open = arg.find('[');
   size_t colon = arg.find(':');
-  size_t slash = arg.find('/');
-  Endpoint e;
-  if (colon == std::string::npos || (slash != std::string::npos && slash < colon)) {
-    e.path = arg;
-    return e;
+  std::string userhost;
+  if (open != std::string::npos && open < colon && (open == 0 || arg[open - 1] == '@')) {
+    size_t close = arg.find(']', open);
+    if (close == std::string::npos) Bad(arg, "unterminated '[' in IPv6 address");
+    if (close + 1 >= arg.size() || arg[close + 1] != ':') Bad(arg, "expected ':' after ']'");
+    colon = close + 1;
+    e.host = arg.substr(open + 1, close - open - 1);
+    userhost = arg.substr(0, open);
+    if (!userhost.empty()) userhost.pop_back();  // the '@'
+    if (!userhost.empty() || open > 0) {
+      e.user = userhost;
+      if (e.user.empty() || e.user[0] == '-') Bad(arg, "user names may not be empty or start with '-'");
+    }
+    CheckHost(arg, e.host);
+    return colon;
   }
-  e.kind = Endpoint::Kind::Ssh;
-  std::string userhost = arg.substr(0, colon);
-  e.path = arg.substr(colon + 1);
+  userhost = arg.substr(0, colon);
   size_t at = userhost.rfind('@');
   if (at != std::string::npos) {
     e.user = userhost.substr(0, at);
@@ -86,8 +101,37 @@ Endpoint ParseEndpoint(const std::string& arg) {
     e.host = userhost;
   }
   CheckHost(arg, e.host);
-  if (e.path.empty() || e.path[0] != '/')
-    Bad(arg, "remote path must be absolute (write " + userhost + ":/path/to/dir)");
+  return colon;
+}
+
+}  // namespace
+
+std::string Endpoint::Display() const {
+  switch (kind) {
+    case Kind::Local: return path;
+    case Kind::Ssh: {
+      std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+      return (user.empty() ? "" : user + "@") + h + ":" + path;
+    }
+    case Kind::Daemon: return "ktsync://" + host + ":" + std::to_string(port) + path;
+  }
+  return path;
+}
+
+Endpoint ParseEndpoint(const std::string& arg) {
+  if (arg.empty()) Bad(arg, "empty path");
+  if (arg.rfind("ktsync://", 0) == 0) return ParseDaemon(arg);
+  RefuseOtherUrls(arg);
+  size_t colon = arg.find(':');
+  size_t slash = arg.find('/');
+  Endpoint e;
+  if (colon == std::string::npos || (slash != std::string::npos && slash < colon)) {
+    e.path = arg;
+    return e;
+  }
+  e.kind = Endpoint::Kind::Ssh;
+  e.path = arg.substr(ParseSshHost(arg, e) + 1);
+  if (e.path.empty()) e.path = ".";  // rsync's "host:": the remote home
   return e;
 }
 

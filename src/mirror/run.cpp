@@ -9,6 +9,7 @@
 #include "mirror/local_copier.h"
 #include "mirror/local_source.h"
 #include "mirror/receiver.h"
+#include "mirror/remote_path.h"
 #include "mirror/remote_source.h"
 #include "mirror/remote_stats.h"
 #include "mirror/source_half.h"
@@ -17,6 +18,7 @@
 #include "transfer/dest_channel.h"
 #include "transfer/source_channel.h"
 #include "util/error.h"
+#include "util/home.h"
 
 namespace ktsync {
 namespace {
@@ -192,10 +194,9 @@ TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& obser
     while (!rel.empty() && rel.back() == '/') rel.pop_back();
     return TreeSide::OpenBeneath(link.config().root, rel, as_dest, req.spec.dry_run, tc, WarnTo(observer));
   }
-  if (req.path.empty() || req.path[0] != '/')
-    throw Error(ExitCode::SelectFiles, "remote path '" + req.path + "' must be absolute");
-  return as_dest ? TreeSide::OpenDest(req.path, tc, req.spec.dry_run, WarnTo(observer))
-                 : TreeSide::OpenSource(req.path, tc, WarnTo(observer));
+  std::string path = ResolveRemotePath(req.path, WorkingDirectory(), HomeDirectory(), UserHome);
+  return as_dest ? TreeSide::OpenDest(path, tc, req.spec.dry_run, WarnTo(observer))
+                 : TreeSide::OpenSource(path, tc, WarnTo(observer));
 }
 
 // Push: the client holds SRC; this end plans and applies.

@@ -1,6 +1,5 @@
 #include "store/state_dir.h"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -9,9 +8,9 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
 
 #include "util/error.h"
+#include "util/home.h"
 
 namespace ktsync {
 
@@ -23,19 +22,8 @@ std::string DefaultStateDirFrom(const char* xdg_state_home, const char* home) {
 }
 
 std::string DefaultStateDir() {
-  const char* home = std::getenv("HOME");
-  std::string pw_home;
-  if (!home || home[0] != '/') {
-    std::vector<char> buf(16384);
-    passwd pw{};
-    passwd* found = nullptr;
-    if (getpwuid_r(getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found &&
-        found->pw_dir) {
-      pw_home = found->pw_dir;
-      home = pw_home.c_str();
-    }
-  }
-  return DefaultStateDirFrom(std::getenv("XDG_STATE_HOME"), home);
+  std::string home = HomeDirectory();
+  return DefaultStateDirFrom(std::getenv("XDG_STATE_HOME"), home.c_str());
 }
 
 std::string ResolveStateDir(const std::string& override_dir) {

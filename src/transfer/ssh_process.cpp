@@ -205,7 +205,7 @@ std::vector<std::string> BuildSshArgv(const std::string& ssh_command, const std:
     argv.push_back(user);
   }
   argv.push_back(host);
-  argv.push_back(ShellQuoteWord(remote_ktsync));
+  for (const std::string& word : SplitCommand(remote_ktsync)) argv.push_back(ShellQuoteWord(word));
   argv.push_back("serve");
   argv.push_back("--stdio");
   return argv;

@@ -4,8 +4,10 @@
 // Contract:
 // * No local shell is ever run. The --ssh string is split into argv by SplitCommand (simple
 //   POSIX-like quoting only: no expansion, no globbing, no operators).
-// * The remote login shell DOES see the remote command, so the remote ktsync path is
-//   shell-quoted by BuildSshArgv; the remaining command words are fixed constants.
+// * The remote login shell DOES see the remote command. --remote-ktsync is a command, as
+//   rsync's --rsync-path ("sudo -n ktsync", "nice -n 19 /opt/bin/ktsync"): split by
+//   SplitCommand like --ssh, each word shell-quoted by BuildSshArgv, so a path with spaces
+//   is given quoted ("'/opt/my tools/ktsync'"); the remaining words are fixed constants.
 // * SshProcess owns the child and both pipe ends; stderr is inherited so ssh's own prompts
 //   and messages reach the user. Spawn throws Error(ExitCode::Ipc) when the program cannot be
 //   executed at all, so a missing local ssh is never mistaken for a missing remote ktsync.
@@ -30,7 +32,8 @@ std::vector<std::string> SplitCommand(const std::string& cmd);
 // a leading "~/" stays unquoted so the remote shell still expands it to $HOME.
 std::string ShellQuoteWord(const std::string& word);
 
-// ssh argv + ["-l", user] + host + ShellQuoteWord(remote_ktsync) + "serve" + "--stdio".
+// ssh argv + ["-l", user] + host + the words of remote_ktsync, each ShellQuoteWord'ed +
+// "serve" + "--stdio".
 // Throws Error(Usage) for an empty host or remote_ktsync, or a host/user starting with '-'
 // (it would be parsed as an ssh option: "-oProxyCommand=..." runs arbitrary commands).
 std::vector<std::string> BuildSshArgv(const std::string& ssh_command, const std::string& user,

@@ -71,8 +71,8 @@ mistake 3 "DST parent missing" "$T/no/parent" "parent directory must exist" -- k
 pass "refused runs left DST alone"
 
 # ---- remote locations.
-mistake 1 "remote path not absolute" "nas:relative/dir" "must be absolute" "nas:/" -- \
-    km "$SRC" "nas:relative/dir"
+mistake 1 "an rsync:// URL" "rsync://nas/m" "rsync's daemon" "ktsync://host/path" -- km "$SRC" "rsync://nas/m"
+mistake 1 "another URL scheme" "ssh://nas/x" "unknown scheme ssh://" "host:/path" -- km "$SRC" "ssh://nas/x"
 mistake 1 "host starting with -" "-oProxyCommand=x" "may not start with '-'" -- \
     km "$SRC" -- "-oProxyCommand=x:/dst"
 mistake 1 "both sides remote" "both remote" -- km "a:/x" "b:/y"

@@ -547,6 +547,7 @@ start_sshd() {
         {
             echo "Port $SSH_PORT"
             echo "ListenAddress 127.0.0.1"
+            [[ $(ip -6 addr show lo 2>/dev/null) == *::1/128* ]] && echo "ListenAddress ::1"
             echo "HostKey $d/host_key"
             echo "PidFile $d/sshd.pid"
             echo "AuthorizedKeysFile $d/authorized_keys"

@@ -111,15 +111,13 @@ assert_contains "$ERR" "ssh" "ssh to a closed port: message mentions ssh"
 assert_exit 255 "$KTSYNC" mirror --state-dir "$T/state" -e "ssh -o BatchMode=yes -o ConnectTimeout=5" \
     "$SRC" "nosuchhost.invalid:$T/ssh-dst"
 assert_contains "$ERR" "nosuchhost.invalid" "unknown host: message names the host"
-assert_exit 1 ks "$SRC" "$SSH_HOST:relative/dir"
-assert_contains "$ERR" "absolute" "relative remote path: message asks for an absolute path"
-assert_exit 1 ks "$SSH_HOST:relative/dir" "$T/x"
-assert_contains "$ERR" "absolute" "relative remote source: message asks for an absolute path"
 assert_exit 1 ks "$SSH_HOST:$SRC" "$SSH_HOST:$T/ssh-dst"
 assert_exit 1 kd --secret-file "$SECRET" "$URL/dst" "$SSH_HOST:$T/ssh-dst"
 assert_exit 1 kd --secret-file "$SECRET" "$URL/dst" "$URL/dst2"
 [[ ! -e $T/ssh-dst && ! -e $ROOT/dst2 && ! -e $T/x ]] &&
     pass "usage errors created nothing" || die "a usage error created a directory"
+assert_exit 3 ks "$SSH_HOST:~nosuchuser/x" "$T/from-nobody"
+assert_contains "$ERR" "no user 'nosuchuser'" "remote ~user of an unknown user: the message names it"
 
 # ---- the daemon dies in the middle of a big file (push)
 # DST first gets an old, small big.bin; SRC then gets a 512 MiB one.
