@@ -61,12 +61,14 @@ void RefuseOtherUrls(const std::string& arg) {
   if (sep == std::string::npos || sep == 0) return;
   for (size_t i = 0; i < sep; ++i) {
     char c = arg[i];
-    bool ok = std::isalpha(static_cast<unsigned char>(c)) || (i > 0 && (std::isdigit(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.'));
+    unsigned char u = static_cast<unsigned char>(c);
+    bool ok = std::isalpha(u) || (i > 0 && (std::isdigit(u) || c == '+' || c == '-' || c == '.'));
     if (!ok) return;
   }
   std::string scheme = arg.substr(0, sep);
   if (scheme == "rsync")
-    Bad(arg, "rsync:// is rsync's daemon; ktsync reaches a `ktsync serve` daemon as ktsync://host/path, or any ssh host as host:/path");
+    Bad(arg, "rsync:// is rsync's daemon; ktsync reaches a `ktsync serve` daemon as ktsync://host/path, "
+             "or any ssh host as host:/path");
   Bad(arg, "unknown scheme " + scheme + "://; write host:/path (over ssh) or ktsync://host/path (a ktsync daemon)");
 }
 

@@ -113,7 +113,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--cross-filesystems", x.cross, "Descend into other filesystems mounted inside SRC");
 
   m->add_option("-e,--ssh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
-  m->add_option("--remote-ktsync", o.remote_ktsync, "Command that runs ktsync on the remote host (e.g. \"sudo -n ktsync\")")
+  m->add_option("--remote-ktsync", o.remote_ktsync,
+                "Command that runs ktsync on the remote host (e.g. \"sudo -n ktsync\")")
       ->type_name("COMMAND");
   m->add_option("--secret-file", o.secret_file, "Shared secret for ktsync:// daemons");
   m->add_option("--streams", o.net.streams, "Parallel data connections (default: automatic)")

@@ -136,7 +136,8 @@ void Planner::VisitSameType(EntryPair& p) {
 void Planner::VisitFile(EntryPair& p) {
   Entry& s = *p.src;
   Entry& d = *p.dst;
-  if (!PairNeedsHash(s, d, opts_) || (s.hash && d.hash)) return DecideFile(std::move(s), p.src_index, std::move(d), ParentState(s.path));
+  if (!PairNeedsHash(s, d, opts_) || (s.hash && d.hash))
+    return DecideFile(std::move(s), p.src_index, std::move(d), ParentState(s.path));
   RememberLeader(s, p.src_index, nullptr, /*undecided=*/true);
   Waiting w;
   w.kind = Waiting::Pair;
@@ -223,7 +224,8 @@ bool Planner::KnownFollower(Entry& s, int64_t src_index) {
 }
 
 void Planner::VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d) {
-  if (!leaders_.at(s.link_leader).undecided) return DecideFollower(std::move(s), src_index, std::move(d), ParentState(s.path));
+  if (!leaders_.at(s.link_leader).undecided)
+    return DecideFollower(std::move(s), src_index, std::move(d), ParentState(s.path));
   Waiting w;
   w.kind = Waiting::Follower;
   w.parent = ParentState(s.path);
@@ -238,7 +240,8 @@ void Planner::VisitFollower(Entry s, int64_t src_index, std::optional<Entry> d) 
 // It is left alone when DST already has it linked to the DST file at the leader's path and
 // that file is kept (a re-sent leader is a new inode, so the link must be redone). A held
 // leader takes this name's DST file when it has the leader's content.
-void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d, const std::shared_ptr<DirState>& parent) {
+void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d,
+                             const std::shared_ptr<DirState>& parent) {
   auto it = leaders_.find(s.link_leader);
   if (it == leaders_.end()) {  // more names than the leader's link count said: a file of its own
     s.link_leader = -1;

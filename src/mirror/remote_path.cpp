@@ -23,12 +23,14 @@ std::string ResolveRemotePath(std::string_view requested, const std::string& cwd
   std::string_view rest = slash == std::string::npos ? std::string_view() : std::string_view(path).substr(slash + 1);
   if (user.empty()) {
     if (home.empty() || home[0] != '/')
-      throw Error(ExitCode::SelectFiles, "remote path '" + path + "': HOME is not set to an absolute path on this host");
+      throw Error(ExitCode::SelectFiles,
+                  "remote path '" + path + "': HOME is not set to an absolute path on this host");
     return Join(home, rest);
   }
   std::optional<std::string> dir = home_of(user);
   if (!dir || dir->empty() || (*dir)[0] != '/')
-    throw Error(ExitCode::SelectFiles, "remote path '" + path + "': no user '" + user + "' with a home directory on this host");
+    throw Error(ExitCode::SelectFiles,
+                "remote path '" + path + "': no user '" + user + "' with a home directory on this host");
   return Join(*dir, rest);
 }
 

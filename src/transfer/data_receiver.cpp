@@ -103,7 +103,8 @@ class FileReceiver::Stream {
     if (file_ && !retry_due_) ThrowProtocolError("FileBegin inside another file");
     FileBegin b = DecodeFileBegin(payload);
     if (retry_due_) {
-      if (b.index != index_) ThrowProtocolError(file_->entry.path + " was retried, but file #" + std::to_string(b.index) + " came");
+      if (b.index != index_)
+        ThrowProtocolError(file_->entry.path + " was retried, but file #" + std::to_string(b.index) + " came");
       retry_due_ = false;
     } else {
       file_ = owner_.expected_.Claim(b.index);

@@ -106,8 +106,11 @@ class StreamSender {
 
       hasher_.Reset();
       int read_errno = 0;
-      uint64_t sent = ::lseek(fd.get(), 0, SEEK_SET) == 0 ? SendContent(fd.get(), before.size, HasHoles(st), &read_errno)
-                                                          : (read_errno = errno, 0);
+      uint64_t sent = 0;
+      if (::lseek(fd.get(), 0, SEEK_SET) != 0)
+        read_errno = errno;
+      else
+        sent = SendContent(fd.get(), before.size, HasHoles(st), &read_errno);
       struct stat after;
       if (!read_errno && ::fstat(fd.get(), &after) != 0) read_errno = errno;
       ReadVerdict v = read_errno ? ReadVerdict::Dropped
