@@ -9,7 +9,6 @@
 
 #include <condition_variable>
 #include <deque>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,6 +28,7 @@
 #include "util/hash.h"
 #include "util/unique_fd.h"
 
+#include "appender.h"
 #include "stream_pair.h"
 #include "temp_dir.h"
 
@@ -274,6 +274,17 @@ class DataChannelTest : public ::testing::Test {
     EXPECT_TRUE(TempFiles(dst_).empty());
   }
 
+  // SRC "stable" and "changing", DST an old "changing"; SRC's "changing" is rewritten with
+  // `now` and a new mtime after the returned scan.
+  Manifest ScanThenChange(const std::string& now) {
+    WriteFile(src_ / "stable", "stable content", 0644, 1'600'000'000'000'000'000);
+    WriteFile(src_ / "changing", "version one", 0644, 1'600'000'000'000'000'000);
+    Manifest m = Scan();
+    WriteFile(dst_ / "changing", "old dst content", 0600, 1'500'000'000'000'000'000);
+    WriteFile(src_ / "changing", now, 0644, 1'600'000'000'000'000'001);
+    return m;
+  }
+
   TempDir base_{"ktsync-datachan"};
   fs::path src_, dst_;
   bool skip_changing_ = false;  // DataSendOptions::skip_changing for Transfer
@@ -396,12 +407,7 @@ TEST_F(DataChannelTest, RotationMovesBothSidesToFreshConnections) {
 }
 
 TEST_F(DataChannelTest, SourceChangedAfterTheScanIsSentAsItIsNow) {
-  WriteFile(src_ / "stable", "stable content", 0644, 1'600'000'000'000'000'000);
-  WriteFile(src_ / "changing", "version one", 0644, 1'600'000'000'000'000'000);
-  Manifest m = Scan();
-  WriteFile(dst_ / "changing", "old dst content", 0600, 1'500'000'000'000'000'000);
-  // Modified between scan and send: longer, new mtime.
-  WriteFile(src_ / "changing", "version two, longer", 0644, 1'600'000'000'000'000'001);
+  Manifest m = ScanThenChange("version two, longer");
   auto run = Transfer(m, 1);
   ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
   ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);
@@ -415,12 +421,7 @@ TEST_F(DataChannelTest, SourceChangedAfterTheScanIsSentAsItIsNow) {
 }
 
 TEST_F(DataChannelTest, SourceChangedAfterTheScanIsNotSentWhenSkippingChangingFiles) {
-  WriteFile(src_ / "stable", "stable content", 0644, 1'600'000'000'000'000'000);
-  WriteFile(src_ / "changing", "version one", 0644, 1'600'000'000'000'000'000);
-  Manifest m = Scan();
-  WriteFile(dst_ / "changing", "old dst content", 0600, 1'500'000'000'000'000'000);
-  // Modified between scan and send: same size, new mtime.
-  WriteFile(src_ / "changing", "version two", 0644, 1'600'000'000'000'000'001);
+  Manifest m = ScanThenChange("version two");  // same size, new mtime
   auto dst_before = Snapshot(dst_);
   auto outside = OutsideDst();
   skip_changing_ = true;
@@ -448,15 +449,8 @@ TEST_F(DataChannelTest, FileAppendedWhileSentIsRetriedThenKeptAsRead) {
   Manifest m = Scan();
   std::unique_ptr<Run> run;
   {
-    std::atomic<bool> stop{false};
-    std::thread appender([&] {
-      UniqueFd fd(open((src_ / "log").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-      while (!stop && write(fd.get(), "line\n", 5) == 5) {
-      }
-    });
+    Appender appending(src_ / "log");
     run = Transfer(m, 1);
-    stop = true;
-    appender.join();
   }
   ASSERT_FALSE(run->send_error) << ErrorText(run->send_error);
   ASSERT_FALSE(run->receive_error) << ErrorText(run->receive_error);

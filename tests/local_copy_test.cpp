@@ -5,13 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -19,6 +17,7 @@
 #include "util/hash.h"
 #include "util/problems.h"
 
+#include "appender.h"
 #include "temp_dir.h"
 
 namespace ktsync {
@@ -67,25 +66,6 @@ bool NoTemps(const fs::path& dir) {
     if (IsTempName(de.path().filename().string())) return false;
   return true;
 }
-
-// Appends lines to a file from another thread while it lives.
-class Appender {
- public:
-  explicit Appender(const fs::path& p)
-      : fd_(open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)), thread_([this] {
-          while (!stop_ && write(fd_.get(), "line\n", 5) == 5) {
-          }
-        }) {}
-  ~Appender() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  UniqueFd fd_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 class LocalCopyTest : public ::testing::Test {
  protected:

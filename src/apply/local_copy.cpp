@@ -128,9 +128,8 @@ uint64_t CopySparseAndHash(int in, uint64_t size, PendingFile& out, Scratch& s, 
   return pos;
 }
 
-// Opens the source; records a problem and returns an invalid fd when it cannot be read as
-// listed (or, unless skip_changing, as it is now).
-UniqueFd OpenSource(int src_root_fd, const Entry& e, bool skip_changing, Problems& problems) {
+// Opens the source; records a problem and returns an invalid fd when it cannot.
+UniqueFd OpenSource(int src_root_fd, const Entry& e, Problems& problems) {
   if (!IsSafeRelativePath(e.path) || e.path.empty()) {
     problems.Fail(e.path, "refusing unsafe source path \"" + e.path + "\"");
     return UniqueFd();
@@ -148,17 +147,6 @@ UniqueFd OpenSource(int src_root_fd, const Entry& e, bool skip_changing, Problem
       problems.Fail(e.path, ErrnoMessage("open source " + e.path, err));
     return UniqueFd();
   }
-  struct stat st;
-  if (fstat(in.get(), &st) != 0) {
-    problems.Fail(e.path, ErrnoMessage("stat source " + e.path, errno));
-    return UniqueFd();
-  }
-  OpenVerdict v = JudgeOpen(e, SourceState::Of(st), skip_changing);
-  if (v == OpenVerdict::Replaced || v == OpenVerdict::Changed) {
-    problems.Vanish(e.path, e.path + (v == OpenVerdict::Replaced ? ": replaced since scan" : ": changed since scan") +
-                                "; not copied (the next run picks it up)");
-    return UniqueFd();
-  }
   return in;
 }
 
@@ -173,7 +161,7 @@ struct stat Fstat(int fd, const std::string& rel) {
 CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst, const CopyOptions& opts,
                          Problems& problems) {
   CopyResult result;
-  UniqueFd in = OpenSource(src_root_fd, src_entry, opts.skip_changing, problems);
+  UniqueFd in = OpenSource(src_root_fd, src_entry, problems);
   if (!in) return result;
   Scratch& s = ThreadScratch();
   try {
@@ -181,7 +169,15 @@ CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst,
     for (int attempt = 1;; ++attempt) {
       struct stat st = Fstat(in.get(), src_entry.path);
       SourceState before = SourceState::Of(st);
-      Entry as_read = AsRead(src_entry, before);
+      OpenVerdict open = JudgeOpen(src_entry, before, opts.skip_changing);
+      if (open == OpenVerdict::Replaced || open == OpenVerdict::Changed) {
+        problems.Vanish(src_entry.path, NotCopiedMessage(src_entry.path, open));
+        return result;
+      }
+      // The listing's entry, unless the file is read with another size or mtime.
+      std::optional<Entry> restated;
+      if (open == OpenVerdict::Restated) restated = AsRead(src_entry, before);
+      const Entry& as_read = restated ? *restated : src_entry;
       PendingFile out = dst.CreateFile(as_read);
       s.hasher.Reset();
       if (lseek(in.get(), 0, SEEK_SET) < 0) throw SysError("seek in " + src_entry.path, errno);

@@ -28,6 +28,11 @@ std::string KeptChangedMessage(const std::string& path) {
          " times; kept the last full read (the next run updates it)";
 }
 
+std::string NotCopiedMessage(const std::string& path, OpenVerdict v) {
+  return path + (v == OpenVerdict::Replaced ? ": replaced since scan" : ": changed since scan") +
+         "; not copied (the next run picks it up)";
+}
+
 Entry AsRead(const Entry& listed, const SourceState& before) {
   Entry e = listed;
   if (e.size != before.size || !(e.mtime == before.mtime)) {

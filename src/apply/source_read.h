@@ -65,8 +65,9 @@ inline bool HasHoles(const struct stat& st) {
   return static_cast<uint64_t>(st.st_blocks) * 512 < static_cast<uint64_t>(st.st_size);
 }
 
-// The problem reported for a KeptChanged read.
+// The problems reported for a KeptChanged read, and for a Replaced or Changed open.
 std::string KeptChangedMessage(const std::string& path);
+std::string NotCopiedMessage(const std::string& path, OpenVerdict v);
 
 // The entry to commit a read with: the listing's, or with the size and mtime it was read at.
 Entry AsRead(const Entry& listed, const SourceState& before);

@@ -75,32 +75,21 @@ void RefuseOtherUrls(const std::string& arg) {
 // [user@]host or [user@][v6addr], before the ':' that starts the path; returns the index of
 // that ':'.
 size_t ParseSshHost(const std::string& arg, Endpoint& e) {
-  size_t open = arg.find('[');
   size_t colon = arg.find(':');
-  std::string userhost;
-  if (open != std::string::npos && open < colon && (open == 0 || arg[open - 1] == '@')) {
-    size_t close = arg.find(']', open);
+  size_t host_at = 0;
+  if (size_t at = arg.rfind('@', colon); at != std::string::npos) {
+    e.user = arg.substr(0, at);
+    if (e.user.empty() || e.user[0] == '-') Bad(arg, "user names may not be empty or start with '-'");
+    host_at = at + 1;
+  }
+  if (arg.compare(host_at, 1, "[") == 0) {
+    size_t close = arg.find(']', host_at);
     if (close == std::string::npos) Bad(arg, "unterminated '[' in IPv6 address");
     if (close + 1 >= arg.size() || arg[close + 1] != ':') Bad(arg, "expected ':' after ']'");
+    e.host = arg.substr(host_at + 1, close - host_at - 1);
     colon = close + 1;
-    e.host = arg.substr(open + 1, close - open - 1);
-    userhost = arg.substr(0, open);
-    if (!userhost.empty()) userhost.pop_back();  // the '@'
-    if (!userhost.empty() || open > 0) {
-      e.user = userhost;
-      if (e.user.empty() || e.user[0] == '-') Bad(arg, "user names may not be empty or start with '-'");
-    }
-    CheckHost(arg, e.host);
-    return colon;
-  }
-  userhost = arg.substr(0, colon);
-  size_t at = userhost.rfind('@');
-  if (at != std::string::npos) {
-    e.user = userhost.substr(0, at);
-    e.host = userhost.substr(at + 1);
-    if (e.user.empty() || e.user[0] == '-') Bad(arg, "user names may not be empty or start with '-'");
   } else {
-    e.host = userhost;
+    e.host = arg.substr(host_at, colon - host_at);
   }
   CheckHost(arg, e.host);
   return colon;

@@ -157,14 +157,14 @@ void Planner::DecideFile(Entry s, int64_t src_index, Entry d, const std::shared_
   uint16_t meta = MetaBits(s, d, opts_);
   RememberLeader(s, src_index, content.same ? &d : nullptr, false);
   if (!content.same) {
-    SendFile(Make(ActionKind::SendFile, s, src_index, content.bits | meta, true), parent);
+    PlanSend(Make(ActionKind::SendFile, s, src_index, content.bits | meta, true), parent);
   } else if (meta != 0) {
     Emit(Make(ActionKind::MetaOnly, s, src_index, meta, true));
   }
 }
 
 // A leader is held (plan.h): its other names may show that DST has its content already.
-void Planner::SendFile(Action send, const std::shared_ptr<DirState>& parent) {
+void Planner::PlanSend(Action send, const std::shared_ptr<DirState>& parent) {
   Touch(parent.get());
   auto it = MayLead(send.entry, opts_) ? leaders_.find(send.src_index) : leaders_.end();
   if (it == leaders_.end()) return Emit(std::move(send));
@@ -301,7 +301,7 @@ void Planner::Create(Entry s, int64_t src_index) {
     case EntryType::File:
       if (KnownFollower(s, src_index)) return VisitFollower(std::move(s), src_index, std::nullopt);
       RememberLeader(s, src_index, nullptr, false);
-      return SendFile(Make(ActionKind::SendFile, s, src_index, kChNew, false), ParentState(s.path));
+      return PlanSend(Make(ActionKind::SendFile, s, src_index, kChNew, false), ParentState(s.path));
     case EntryType::Symlink:
       return Emit(Make(ActionKind::Symlink, s, src_index, kChNew, false));
     case EntryType::Fifo:

@@ -219,7 +219,7 @@ class Planner {
   void VisitSameType(EntryPair& p);
   void VisitFile(EntryPair& p);
   void DecideFile(Entry s, int64_t src_index, Entry d, const std::shared_ptr<DirState>& parent);
-  void SendFile(Action send, const std::shared_ptr<DirState>& parent);
+  void PlanSend(Action send, const std::shared_ptr<DirState>& parent);
   bool Adoptable(const Entry& s, const Entry& d);
   void ReleaseLeader(Leader& l, std::vector<Action> lead);
   void ReleaseExpiredLeaders(int64_t src_index);

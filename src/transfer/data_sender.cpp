@@ -94,8 +94,7 @@ class StreamSender {
       SourceState before = SourceState::Of(st);
       OpenVerdict open = JudgeOpen(e, before, opts_.skip_changing);
       if (open == OpenVerdict::Replaced || open == OpenVerdict::Changed) {
-        problems_.Vanish(e.path, e.path + (open == OpenVerdict::Replaced ? ": replaced" : ": changed") +
-                                     " since it was scanned; not sent (the next run picks it up)");
+        problems_.Vanish(e.path, NotCopiedMessage(e.path, open));
         return Skip(item);
       }
       FileBegin begin(item.wire_index, before.size);
