@@ -11,8 +11,8 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
     --exclude-from --state-dir -x --one-file-system --cross-filesystems -e --ssh
-    --remote-ktsync --secret-file --streams --data-port --require-ktls --no-ktls
-    --no-encryption --bwlimit --timeout'
+    --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
+    --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
 
 _ktsync_serve_opts='-h --help --stdio --listen --root --secret-file --state-dir --read-only
     --write-only --max-connections --auth-timeout --no-ktls -v --verbose'
@@ -78,8 +78,12 @@ _ktsync()
         _ktsync_add -c -- "$cur"
         return
         ;;
+    --data-via)
+        _ktsync_add -W 'auto direct ssh' -- "$cur"
+        return
+        ;;
     --max-delete | --max-delete-percent | --exclude | --include | --streams | --data-port | \
-        --bwlimit | --timeout | --listen | --max-connections | --auth-timeout)
+        --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout)
         return
         ;;
     esac

@@ -38,7 +38,7 @@ PACKAGES=(
     libsqlite3-dev sqlite3 libcli11-dev libgtest-dev libgmock-dev
     openssh-server openssh-client rsync socat tmux iproute2 python3 groff-base
     clang libclang-rt-14-dev qemu-system-x86 cpio kmod busybox-static
-    procps time file acl sudo
+    procps time file acl sudo libzstd-dev nftables
 )
 
 missing=()

@@ -292,16 +292,19 @@ std::vector<RawEntry> GoodManifest() { return {Dir(""), File("f", kNewF), File("
 
 class FakeServer {
  public:
-  // Hello both ways, Request, Ready with a data port of our own.
+  // Hello both ways, Request, Ready with a data port of our own, and the client's route
+  // (direct: it reached that port).
   void Handshake() {
     Expect(FrameType::Hello);
     Send(FrameType::Hello, HelloPayload());
-    DecodeRequest(Expect(FrameType::Request).payload);
+    SessionRequest req = DecodeRequest(Expect(FrameType::Request).payload);
     listener_ = Listen("127.0.0.1", 0);
     SessionReady r;
     r.data_port = LocalPort(listener_.get());
     r.data_host = "127.0.0.1";
     Send(FrameType::Ready, Payload(EncodeReady, r));
+    DataRoute route = DecodeDataRoute(Expect(FrameType::DataRoute).payload);
+    if (route != (req.spec.dry_run ? DataRoute::None : DataRoute::Direct)) Fail("unexpected data route");
   }
 
   // ---- pull: the fake is the source
@@ -1116,13 +1119,21 @@ class HostileClient : public ::testing::Test {
     return Payload(EncodeRequest, r);
   }
 
-  // Hello, Request, Ready; for a pull, the server's whole (small) manifest too.
+  bool SendRoute(DataRoute route) {
+    std::string out;
+    EncodeDataRoute(route, out);
+    return Send(FrameType::DataRoute, out);
+  }
+
+  // Hello, Request, Ready, DataRoute (direct: the port Ready names); for a pull, the
+  // server's whole (small) manifest too.
   void Open(ServerRole role, const fs::path& tree, bool dry_run = false) {
     Hello();
     ASSERT_TRUE(Send(FrameType::Request, RequestPayload(role, tree.string(), dry_run)));
     auto r = Read();
     ASSERT_TRUE(r && r->type == FrameType::Ready) << ServerLog();
     ready_ = DecodeReady(r->payload);
+    ASSERT_TRUE(SendRoute(dry_run ? DataRoute::None : DataRoute::Direct));
     if (role == ServerRole::Receive) return;
     std::optional<Manifest> m = ReadManifest(server_.from.get());
     ASSERT_TRUE(m) << ServerLog();
@@ -1400,6 +1411,7 @@ TEST_F(HostileClient, CreditBeyondTheWindowIsNotTaken) {
   Send(FrameType::Request, RequestPayload(ServerRole::Send, src_.string()));
   auto r = Read();
   ASSERT_TRUE(r && r->type == FrameType::Ready) << ServerLog();
+  SendRoute(DataRoute::Direct);
   Send(FrameType::Credit, Payload(EncodeCredit, Credit{0, int64_t{1} << 40}));
   ManifestDecoder decoder;
   EntryBatch batch;

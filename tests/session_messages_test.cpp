@@ -37,6 +37,8 @@ SessionRequest FullRequest() {
   r.streams = kMaxStreams;
   r.data_port = 65535;
   r.bwlimit = 123456789012345ull;
+  r.data_via = DataVia::Ssh;
+  r.compress_level = kMaxCompressLevel;
   for (size_t i = 0; i < r.data_key.size(); ++i) r.data_key[i] = static_cast<unsigned char>(0xA0 + i);
   return r;
 }
@@ -105,6 +107,8 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(a.streams, b.streams);
   EXPECT_EQ(a.data_port, b.data_port);
   EXPECT_EQ(a.bwlimit, b.bwlimit);
+  EXPECT_EQ(a.data_via, b.data_via);
+  EXPECT_EQ(a.compress_level, b.compress_level);
   EXPECT_EQ(a.data_key, b.data_key);
 }
 
@@ -113,8 +117,9 @@ size_t FlagsOffset(size_t path_len) { return 1 + 2 + path_len; }
 size_t WindowOffset(size_t path_len) { return FlagsOffset(path_len) + 4; }
 size_t MaxDeletePercentOffset(size_t path_len) { return WindowOffset(path_len) + 8 + 8; }
 size_t FilterCountOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8; }
-// streams, data port, bwlimit, key follow the filters: the streams field is 44 bytes from the end.
-size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 32); }
+// streams, data port, bwlimit, data via, compress level, key follow the filters.
+size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 1 + 1 + 32); }
+size_t DataViaOffset(const std::string& encoded) { return encoded.size() - (1 + 1 + 32); }
 
 void PutU32At(std::string& s, size_t off, uint32_t v) {
   for (int i = 0; i < 4; ++i) s[off + i] = static_cast<char>(v >> (8 * i));
@@ -417,6 +422,32 @@ TEST(SessionReportTest, RejectsEveryTruncationAndTrailingBytes) {
     ExpectProtocolError("truncated", [&] { DecodeReport(std::string_view(enc).substr(0, n)); });
   }
   ExpectProtocolError("trailing", [&] { DecodeReport(enc + 'x'); });
+}
+
+}  // namespace
+}  // namespace ktsync
+
+namespace ktsync {
+namespace {
+
+TEST(SessionRequestTest, RejectsAnUnknownDataRouteAndACompressLevelAboveZstds) {
+  std::string enc = Encoded(FullRequest());
+  std::string bad_via = enc;
+  bad_via[DataViaOffset(enc)] = 3;
+  ExpectProtocolError("unknown data route 3", [&] { DecodeRequest(bad_via); });
+  std::string bad_level = enc;
+  bad_level[DataViaOffset(enc) + 1] = static_cast<char>(kMaxCompressLevel + 1);
+  ExpectProtocolError("compress level above", [&] { DecodeRequest(bad_level); });
+}
+
+TEST(DataRouteTest, RoundTripsAndRejectsTheUnknown) {
+  for (DataRoute r : {DataRoute::None, DataRoute::Direct, DataRoute::Ssh}) {
+    std::string out;
+    EncodeDataRoute(r, out);
+    EXPECT_EQ(DecodeDataRoute(out), r);
+  }
+  ExpectProtocolError("unknown data route 7", [] { DecodeDataRoute(std::string(1, '\7')); });
+  ExpectProtocolError("DataRoute", [] { DecodeDataRoute(std::string("\1\1", 2)); });
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ TEST(FrameHeader, RejectsPayloadAboveCap) {
 }
 
 TEST(FrameHeader, RejectsUnknownTypes) {
-  for (uint8_t t : {0, 7, 8, 22, 255}) {  // 7, 8: version 2's plan frames; 22: one past FileHole, the last
+  for (uint8_t t : {0, 7, 8, 24, 255}) {  // 7, 8: version 2's plan frames; 24: one past FileDataZ, the last
     unsigned char h[] = {t, 0, 0, 0, 0};
     ExpectProtocolError("unknown frame type " + std::to_string(t), [&] { DecodeFrameHeader(h); });
   }
@@ -244,16 +244,16 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({5, 0b1011}, {5, 0b0110});
-  EXPECT_EQ(a.version, 5);
+  Agreement a = Negotiate({6, 0b1011}, {6, 0b0110});
+  EXPECT_EQ(a.version, 6);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({5, 0}, {7, 0}).version, 5);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({6, 0}, {7, 0}).version, 6);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 5);  // v4 peers neither retry nor restate a changing file
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v4, this ktsync speaks v5; install matching versions",
-              [] { Negotiate({5, 0}, {4, 0}); });
+  static_assert(kMinProtocolVersion == 6);  // v5 peers cannot carry data inside ssh
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v5, this ktsync speaks v6; install matching versions",
+              [] { Negotiate({6, 0}, {5, 0}); });
 }
 
 // ---- Entry batches --------------------------------------------------------------------

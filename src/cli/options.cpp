@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "util/error.h"
@@ -51,6 +52,7 @@ struct MirrorScratch {
   bool no_xattrs = false;
   bool acls = true;
   bool no_acls = false;
+  bool compress = false;
   std::string bw;
 };
 
@@ -120,6 +122,14 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--streams", o.net.streams, "Parallel data connections (default: automatic)")
       ->check(CLI::Range(0, 16));
   m->add_option("--data-port", o.net.data_port, "Fixed port for the remote's data listener (ssh mode)");
+  const std::map<std::string, DataVia> via{{"auto", DataVia::Auto}, {"direct", DataVia::Direct}, {"ssh", DataVia::Ssh}};
+  m->add_option("--data-via", o.net.data_via,
+                "host:/path remotes: auto (direct TCP, else inside ssh), direct, or ssh")
+      ->transform(CLI::CheckedTransformer(via, CLI::ignore_case).description(""))
+      ->type_name("auto|direct|ssh");
+  m->add_flag("-z,--compress", x.compress, "Compress file data with zstd (data that does not shrink goes as is)");
+  m->add_option("--compress-level", o.net.compress_level, "zstd level for -z (default 3)")
+      ->check(CLI::Range(1, kMaxCompressLevel));
   m->add_flag("--require-ktls", o.net.require_ktls, "Fail unless encryption runs in the kernel (kTLS)");
   m->add_flag("--no-ktls", o.net.no_ktls, "Encrypt in userspace even where kernel TLS is available");
   m->add_flag("--no-encryption", o.net.no_encryption,
@@ -138,8 +148,11 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (x.no_xattrs) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrPlain);
     if (x.no_acls) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrAcl);
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
+    if (x.compress && o.net.compress_level == 0) o.net.compress_level = kDefaultCompressLevel;
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
+    if (o.net.require_ktls && o.net.data_via == DataVia::Ssh)
+      throw Error(ExitCode::Usage, "--require-ktls contradicts --data-via ssh (ssh encrypts that data); drop one");
   });
 }
 

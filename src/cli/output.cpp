@@ -44,9 +44,20 @@ std::string Seconds(double s) {
   return buf;
 }
 
+std::string Ratio(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", r);
+  return buf;
+}
+
 std::string Rate(uint64_t bytes, double secs) {
   if (secs <= 0) return "-";
   return HumanBytes(static_cast<uint64_t>(static_cast<double>(bytes) / secs)) + "/s";
+}
+
+// File bytes per byte on the data connections: what -z saved (0 when nothing crossed).
+double CompressionRatio(const RunStats& s) {
+  return s.wire_bytes ? static_cast<double>(s.bytes_sent) / static_cast<double>(s.wire_bytes) : 0;
 }
 
 void StatsText(const PlanTotals& totals, const RunStats& s, bool dry_run) {
@@ -72,6 +83,11 @@ void StatsText(const PlanTotals& totals, const RunStats& s, bool dry_run) {
   if (!s.encryption_send.empty()) o << "Encryption, sending: " << s.encryption_send << "\n";
   if (!s.encryption_recv.empty()) o << "Encryption, receiving: " << s.encryption_recv << "\n";
   if (s.streams) o << "Data streams: " << s.streams << "\n";
+  if (!s.data_path.empty()) o << "Data path: " << s.data_path << " (" << s.data_path_why << ")\n";
+  if (s.compress_level && s.wire_bytes) {
+    o << "Compression: zstd level " << s.compress_level << ", " << HumanBytes(s.bytes_sent) << " of file data took "
+      << HumanBytes(s.wire_bytes) << " on the wire (" << Ratio(CompressionRatio(s)) << ":1)\n";
+  }
   o << "Read-ahead I/O: " << DescribeIoBackend() << "\n";
   o << "Time: scan " << Seconds(s.scan_s) << " (of which hash " << Seconds(s.hash_s) << "), plan complete at "
     << Seconds(s.plan_s) << ", then transfer " << Seconds(s.transfer_s) << ", finish " << Seconds(s.finish_s)
@@ -96,6 +112,9 @@ void SummaryJson(const PlanTotals& totals, const RunStats& s, bool dry_run, int 
     << ",\"deletes_skipped\":" << (s.deletes_skipped ? "true" : "false")
     << ",\"encryption_send\":\"" << JsonEscape(s.encryption_send) << "\""
     << ",\"encryption_recv\":\"" << JsonEscape(s.encryption_recv) << "\""
+    << ",\"data_path\":\"" << JsonEscape(s.data_path) << "\""
+    << ",\"data_path_why\":\"" << JsonEscape(s.data_path_why) << "\""
+    << ",\"compress_level\":" << s.compress_level << ",\"compression_ratio\":" << CompressionRatio(s)
     << ",\"streams\":" << s.streams << ",\"seconds\":{\"scan\":" << s.scan_s << ",\"hash\":" << s.hash_s
     << ",\"plan\":" << s.plan_s << ",\"transfer\":" << s.transfer_s << ",\"finish\":" << s.finish_s
     << ",\"total\":" << s.total_s << "}}\n";

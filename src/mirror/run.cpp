@@ -100,6 +100,8 @@ SessionRequest MakeRequest(const RunSpec& r, bool want_items) {
   req.streams = static_cast<uint16_t>(StreamCount(r));
   req.data_port = r.net.data_port;
   req.bwlimit = r.net.bwlimit;
+  req.data_via = r.net.data_via;
+  req.compress_level = r.net.compress_level;
   return req;
 }
 
@@ -107,6 +109,12 @@ std::vector<std::unique_ptr<ByteStream>> OpenAll(int n, const StreamOpener& open
   std::vector<std::unique_ptr<ByteStream>> streams;
   for (int i = 0; i < n; ++i) streams.push_back(open(i));
   return streams;
+}
+
+void RecordTransport(const ClientLink& link, const NetworkOptions& net, RunStats& stats) {
+  stats.data_path = link.data_path().via;
+  stats.data_path_why = link.data_path().why;
+  stats.compress_level = net.compress_level;
 }
 
 RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
@@ -123,6 +131,7 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   so.open_first = r.net.require_ktls;
   so.bwlimit = r.net.bwlimit;
   so.skip_changing = r.spec.skip_changing_files;
+  so.compress_level = r.net.compress_level;
   RunResult out;
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
   for (Problem& p : ours.Snapshot()) problems.Add(std::move(p));
@@ -133,6 +142,7 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   if (out.stats.files_sent == 0) out.stats.files_sent = files_sent;
   observer.Planned(out.totals);
   channel.SendDone();
+  RecordTransport(link, r.net, out.stats);
   if (std::string w = link.Close(); !w.empty()) observer.Warn(w);
   return out;
 }
@@ -174,6 +184,7 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   opts.max_link_leaders = kMaxPeerLinkLeaders;
   out.totals = RunDestHalf(*dst, *dst_scan, source, mover, opts, problems, observer, meter, out.stats);
   channel.SendDone();
+  RecordTransport(link, r.net, out.stats);
   if (std::string w = link.Close(); !w.empty()) observer.Warn(w);
   return out;
 }
@@ -245,6 +256,7 @@ void ServeSource(ServerLink& link) {
   so.require_ktls = req.require_ktls;
   so.bwlimit = req.bwlimit;
   so.skip_changing = req.spec.skip_changing_files;
+  so.compress_level = req.compress_level;
   RunStats stats;
   RunSourceHalf(src, scan, channel, so, problems, log, nullptr, stats);
   channel.AwaitDone();

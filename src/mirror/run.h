@@ -29,6 +29,8 @@ struct NetworkOptions {
   bool no_ktls = false;
   bool no_encryption = false;
   int timeout_sec = 0;     // I/O inactivity timeout, 0 = none
+  DataVia data_via = DataVia::Auto;  // host:/path remotes
+  int compress_level = 0;  // -z: zstd on file data that shrinks (0 = off)
 };
 
 struct RunSpec {

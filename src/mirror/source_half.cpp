@@ -103,6 +103,7 @@ class SourceHalf {
         so.limiter = &limiter_;
         so.meter = meter_;
         so.skip_changing = opts_.skip_changing;
+        so.compress_level = opts_.compress_level;
         so.on_sent = [this](const SentFile& s) { src_.store().Record(s.entry->path, s.key, s.hash); };
         DataSendResult r = SendFiles(std::move(streams_), opts_.reopen, queue_, so, problems_);
         stats_.files_sent = r.files;

@@ -28,6 +28,7 @@ struct SourceHalfOptions {
   bool open_first = false;    // open the data connections before the first entry goes out
   uint64_t bwlimit = 0;
   bool skip_changing = false;  // apply/source_read.h
+  int compress_level = 0;      // -z (transfer/compression.h); 0 = off
 };
 
 // `scan` lists `src` (started by the caller, so it overlaps the login). Per-entry problems

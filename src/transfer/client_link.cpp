@@ -8,6 +8,9 @@ namespace ktsync {
 namespace {
 
 constexpr int kConnectTimeoutMs = 15000;
+// --data-via auto: how long a direct data connection may take (connect and TLS handshake)
+// before data goes inside ssh. Short: a firewall that drops packets costs every run this.
+constexpr int kProbeTimeoutMs = 2000;
 
 }  // namespace
 
@@ -23,8 +26,10 @@ ClientLink::ClientLink(const RemoteTarget& target, SessionRequest request, bool 
 }
 
 ClientLink::~ClientLink() {
+  first_data_.reset();
   control_.reset();
   reverse_.reset();
+  mux_.reset();
   if (ssh_) ssh_->Wait();
 }
 
@@ -55,6 +60,7 @@ void ClientLink::Connect() {
   data_.identity = kDaemonIdentity;
   data_host_ = target_.host;
   data_port_ = target_.port;
+  if (!request_.spec.dry_run) data_path_ = {"daemon", "TLS to the daemon's port " + FormatHostPort(data_host_, data_port_)};
 }
 
 void ClientLink::Greet() {
@@ -78,20 +84,61 @@ void ClientLink::Greet() {
   if (!target_.daemon) {
     data_host_ = ready_.data_host.empty() ? target_.host : ready_.data_host;
     data_port_ = ready_.data_port;
+    RouteData();
     return;
   }
   reverse_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, kReverseControlStream, kConnectTimeoutMs);
 }
 
+void ClientLink::RouteData() {
+  DataRoute route = DataRoute::None;
+  if (request_.spec.dry_run) {
+  } else if (request_.data_via == DataVia::Ssh) {
+    route = DataRoute::Ssh;
+    data_path_ = {"ssh", "--data-via ssh"};
+  } else {
+    const bool fall_back = request_.data_via == DataVia::Auto;
+    try {
+      first_data_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, 0,
+                                       fall_back ? kProbeTimeoutMs : kConnectTimeoutMs);
+      route = DataRoute::Direct;
+      data_path_ = {"direct", "direct TCP to " + FormatHostPort(data_host_, data_port_)};
+    } catch (const Error& e) {
+      if (!fall_back) {
+        throw Error(ExitCode::SocketIo, std::string("no direct data connection: ") + e.what() +
+                                            "; --data-via direct does not fall back (--data-via auto carries data inside ssh)");
+      }
+      route = DataRoute::Ssh;
+      data_path_ = {"ssh", std::string(e.what()) + "; data inside ssh"};
+    }
+  }
+  if (route == DataRoute::Ssh && request_.require_ktls) {
+    throw Error(ExitCode::KtlsUnavailable, "--require-ktls: data would travel inside ssh (" + data_path_.why +
+                                               "), encrypted by ssh, not kernel TLS");
+  }
+  std::string out;
+  EncodeDataRoute(route, out);
+  FrameWriter(*control_).Write(FrameType::DataRoute, out);
+  if (route != DataRoute::Ssh) return;
+  ByteStream& carrier = *control_;
+  mux_ = std::make_unique<Mux>(carrier, Mux::Side::Client, std::move(control_));
+  control_ = mux_->Control();
+}
+
 std::unique_ptr<ByteStream> ClientLink::OpenData(int no) {
+  if (first_data_) return std::move(first_data_);
+  if (mux_) return mux_->Open();
   return OpenDataConnection(data_host_, data_port_, data_, ready_.token, static_cast<uint32_t>(no), kConnectTimeoutMs);
 }
 
 std::string ClientLink::Close() {
   control_->ShutdownWrite();
   if (!ssh_) return "";
+  if (mux_) mux_->Finish();  // until the remote ends: its last words may still be in flight
+  first_data_.reset();
   control_.reset();
   reverse_.reset();
+  mux_.reset();
   int status = ssh_->Wait();
   ssh_.reset();
   return status == 0 ? "" : "ssh exited with status " + std::to_string(status) + " after the run";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "transfer/control.h"
+#include "transfer/mux.h"
 #include "transfer/session_messages.h"
 #include "transfer/ssh_process.h"
 #include "transfer/stream.h"
@@ -29,6 +30,13 @@ struct RemoteTarget {
   std::string secret_file;    // daemon
 };
 
+// How a session's data travelled, for the summary: via "direct" or "ssh" (or "daemon"),
+// and why ("connect to 10.0.0.5:41234: timed out after 2000 ms; data inside ssh").
+struct DataPath {
+  std::string via;
+  std::string why;
+};
+
 class ClientLink {
  public:
   // Fills the request's transport fields (data key) itself. Throws Error: a failure to
@@ -42,6 +50,8 @@ class ClientLink {
   const SessionRequest& request() const { return request_; }
   // "host:/path" or "ktsync://host:port/path", for messages.
   const std::string& name() const { return name_; }
+  // Empty for a dry run over ssh (no data travels).
+  const DataPath& data_path() const { return data_path_; }
 
   // Data connection number `no` (a fresh one on rotation).
   std::unique_ptr<ByteStream> OpenData(int no);
@@ -52,17 +62,21 @@ class ClientLink {
  private:
   void Connect();
   void Greet();
+  void RouteData();
 
   RemoteTarget target_;
   SessionRequest request_;
   std::string name_;
   std::unique_ptr<SshProcess> ssh_;
+  std::unique_ptr<Mux> mux_;  // data inside ssh: carries control_ and the data channels
   std::unique_ptr<ByteStream> control_;
   std::unique_ptr<ByteStream> reverse_;  // daemon: server -> client
   DataSecurity data_;
   std::string data_host_;
   uint16_t data_port_ = 0;
   SessionReady ready_;
+  std::unique_ptr<ByteStream> first_data_;  // the direct connection that proved the route
+  DataPath data_path_;
 };
 
 }  // namespace ktsync

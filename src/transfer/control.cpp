@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "transfer/byte_io.h"
+#include "transfer/mux.h"
 #include "transfer/net.h"
 #include "util/error.h"
 
@@ -158,6 +159,7 @@ bool TokensEqual(const SessionToken& a, const SessionToken& b) {
 namespace ktsync {
 
 std::string DescribeEncryption(const ByteStream& s, bool send) {
+  if (IsMuxChannel(s)) return "ssh (data inside the ssh connection, encrypted by ssh)";
   const auto* tls = dynamic_cast<const TlsStream*>(&s);
   if (!tls) return "none (--no-encryption: data travelled in plaintext)";
   KtlsStatus k = tls->ktls();

@@ -2,6 +2,7 @@
 
 #include "apply/source_read.h"
 #include "transfer/byte_io.h"
+#include "transfer/compression.h"
 #include "transfer/data_channel.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -61,6 +62,7 @@ class FileReceiver::Stream {
       switch (h->type) {
         case FrameType::FileBegin: Begin(payload); break;
         case FrameType::FileData: Data(payload); break;
+        case FrameType::FileDataZ: Data(Unpacker().Decompress(payload)); break;
         case FrameType::FileHole: Hole(payload); break;
         case FrameType::FileEnd: End(payload); break;
         case FrameType::Done:
@@ -130,6 +132,11 @@ class FileReceiver::Stream {
     } catch (const Error& err) {
       owner_.problems_.Fail(e.path, err.what());  // the data still arrives; it is read and dropped
     }
+  }
+
+  ChunkDecompressor& Unpacker() {
+    if (!unpacker_) unpacker_.emplace();
+    return *unpacker_;
   }
 
   // Between FileBegin and FileEnd, and no retry due.
@@ -218,6 +225,7 @@ class FileReceiver::Stream {
   uint64_t left_ = 0;
   Hasher hasher_;
   std::optional<PendingFile> pending_;
+  std::optional<ChunkDecompressor> unpacker_;  // on the first FileDataZ
 };
 
 FileReceiver::FileReceiver(std::vector<std::unique_ptr<ByteStream>> streams, StreamOpener reopen,

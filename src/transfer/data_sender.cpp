@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "apply/source_read.h"
+#include "transfer/compression.h"
 #include "transfer/data_channel.h"
 #include "transfer/frame_batch.h"
 #include "util/error.h"
@@ -23,7 +24,12 @@ class StreamSender {
   StreamSender(std::unique_ptr<ByteStream> stream, int stream_no, const StreamOpener& reopen,
                const DataSendOptions& opts, std::mutex& report_mu, Problems& problems)
       : stream_(std::move(stream)), no_(stream_no), reopen_(reopen), opts_(opts), report_mu_(report_mu),
-        problems_(problems), batch_(stream_.get()) {}
+        problems_(problems), batch_(stream_.get()) {
+    if (opts_.compress_level > 0) {
+      compressor_.emplace(opts_.compress_level);
+      raw_ = std::make_unique_for_overwrite<char[]>(kCompressChunk);
+    }
+  }
 
   void Send(const SendItem& item) {
     if (since_rotate_ >= opts_.rotate_after_bytes) Rotate();
@@ -83,6 +89,8 @@ class StreamSender {
       return Skip(item);
     }
     AdviseSequentialRead(fd.get(), e.size);
+    compress_file_ = compressor_ && !LooksCompressed(e.path);
+    gate_ = CompressGate{};
     // Each attempt reads the file as it is then (source_read.h); the receiver drops an
     // attempt ended with kFileEndRetry and takes the next.
     for (int attempt = 1;; ++attempt) {
@@ -193,6 +201,7 @@ class StreamSender {
   // Reads up to `len` bytes from the fd's position into FileData frames; returns how many
   // came (fewer: EOF, or an I/O error in *err).
   uint64_t SendData(int fd, uint64_t len, int* err) {
+    if (compress_file_) return SendCompressible(fd, len, err);
     uint64_t sent = 0;
     while (sent < len) {
       size_t room = 0;
@@ -206,12 +215,41 @@ class StreamSender {
       }
       hasher_.Update(p, static_cast<size_t>(n));
       batch_.CommitData(static_cast<size_t>(n));
-      if (opts_.limiter) opts_.limiter->Acquire(static_cast<size_t>(n));
-      if (opts_.meter) opts_.meter->AddBytes(static_cast<uint64_t>(n));
+      Account(static_cast<size_t>(n), static_cast<size_t>(n));
       sent += static_cast<uint64_t>(n);
-      since_rotate_ += static_cast<uint64_t>(n);
     }
     return sent;
+  }
+
+  // SendData for -z: chunk by chunk, each as FileDataZ when the gate lets it try and it shrank.
+  uint64_t SendCompressible(int fd, uint64_t len, int* err) {
+    uint64_t sent = 0;
+    while (sent < len) {
+      ssize_t n = ::read(fd, raw_.get(), std::min<uint64_t>(len - sent, kCompressChunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n < 0) *err = errno;
+        break;
+      }
+      std::string_view chunk(raw_.get(), static_cast<size_t>(n));
+      hasher_.Update(chunk.data(), chunk.size());
+      bool packed = false;
+      if (gate_.ShouldTry()) {
+        packed = compressor_->Compress(chunk, packed_);
+        gate_.Tried(packed);
+      }
+      batch_.Add(packed ? FrameType::FileDataZ : FrameType::FileData, packed ? std::string_view(packed_) : chunk);
+      Account(chunk.size(), packed ? packed_.size() : chunk.size());
+      sent += chunk.size();
+    }
+    return sent;
+  }
+
+  // `raw` bytes of the file went out as `wire` payload bytes.
+  void Account(size_t raw, size_t wire) {
+    if (opts_.limiter) opts_.limiter->Acquire(wire);
+    if (opts_.meter) opts_.meter->AddBytes(raw);
+    since_rotate_ += wire;
   }
 
   std::unique_ptr<ByteStream> stream_;
@@ -225,6 +263,11 @@ class StreamSender {
   uint64_t since_rotate_ = 0;
   uint64_t rotated_wire_ = 0;
   uint64_t taken_ = 0;
+  std::optional<ChunkCompressor> compressor_;  // -z
+  std::unique_ptr<char[]> raw_;                // a chunk read for compression
+  std::string packed_;
+  bool compress_file_ = false;
+  CompressGate gate_;
 };
 
 }  // namespace

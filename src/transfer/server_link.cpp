@@ -1,5 +1,6 @@
 #include "transfer/server_link.h"
 
+#include "transfer/byte_io.h"
 #include "transfer/net.h"
 #include "transfer/secret.h"
 #include "transfer/tls_channel.h"
@@ -13,7 +14,11 @@ ServerLink::ServerLink(ByteStream& control, const ServerConfig& cfg) : control_(
   request_ = DecodeRequest(c.reader.Expect(FrameType::Request).payload);
   CheckAllowed();
   PrepareData();
-  if (cfg_.register_session) reverse_ = queue_->PopReverseControl(kDataConnectTimeout);
+  if (cfg_.register_session) {
+    reverse_ = queue_->PopReverseControl(kDataConnectTimeout);
+  } else {
+    AwaitRoute();
+  }
 }
 
 ServerLink::~ServerLink() {
@@ -40,7 +45,7 @@ void ServerLink::PrepareData() {
   if (cfg_.register_session) {
     queue_ = cfg_.register_session(token_);
     registered_ = true;
-  } else if (!request_.spec.dry_run) {
+  } else if (!request_.spec.dry_run && request_.data_via != DataVia::Ssh) {
     // Listen only on the address the client reached us on over ssh, not on every interface.
     std::string host = ServerAddressFromSshConnection();
     DataSecurity sec;
@@ -57,7 +62,19 @@ void ServerLink::PrepareData() {
   Control(control_).writer.Write(FrameType::Ready, out);
 }
 
+void ServerLink::AwaitRoute() {
+  DataRoute route = DecodeDataRoute(Control(control_).reader.Expect(FrameType::DataRoute).payload);
+  if (route == DataRoute::Direct && !listener_) ThrowProtocolError("direct data route, but no port was opened");
+  if (route != DataRoute::Ssh) return;
+  if (request_.spec.dry_run) ThrowProtocolError("a dry run moves no data, yet the client routed it inside ssh");
+  listener_.reset();
+  queue_ = nullptr;
+  mux_ = std::make_unique<Mux>(control_, Mux::Side::Server);
+  channel_ = mux_->Control();
+}
+
 std::unique_ptr<ByteStream> ServerLink::TakeData() {
+  if (mux_) return mux_->Accept(kDataConnectTimeout);
   if (!queue_) throw Error(ExitCode::StreamData, "no data channel was prepared for this session");
   return queue_->Pop(kDataConnectTimeout);
 }

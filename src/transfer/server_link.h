@@ -3,7 +3,8 @@
 // connection taken. `ktsync serve --stdio` (started by a client over ssh) and each client of
 // a `ktsync serve --listen` daemon get one. What runs over it is the caller's business.
 //
-// Control channel: the server reads in() and writes out(); over ssh both are stdin/stdout,
+// Control channel: the server reads in() and writes out(); over ssh both are stdin/stdout
+// (or, with data inside ssh, the control channel multiplexed on them),
 // for a daemon out() is the client's second TLS connection (one thread per TLS stream).
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "transfer/control.h"
+#include "transfer/mux.h"
 #include "transfer/session_messages.h"
 
 namespace ktsync {
@@ -41,8 +43,8 @@ class ServerLink {
 
   const SessionRequest& request() const { return request_; }
   const ServerConfig& config() const { return cfg_; }
-  ByteStream& in() { return control_; }
-  ByteStream& out() { return reverse_ ? *reverse_ : control_; }
+  ByteStream& in() { return channel_ ? *channel_ : control_; }
+  ByteStream& out() { return reverse_ ? *reverse_ : in(); }
 
   // The client's next data connection (each waits at most kDataConnectTimeout).
   std::unique_ptr<ByteStream> TakeData();
@@ -55,6 +57,7 @@ class ServerLink {
   void CheckAllowed() const;
   std::string SendKtlsUnavailable() const;
   void PrepareData();
+  void AwaitRoute();
 
   ByteStream& control_;
   const ServerConfig& cfg_;
@@ -64,6 +67,8 @@ class ServerLink {
   DataQueue* queue_ = nullptr;
   std::unique_ptr<DataListener> listener_;
   std::unique_ptr<ByteStream> reverse_;  // daemon: server -> client
+  std::unique_ptr<Mux> mux_;             // ssh mode, data inside ssh
+  std::unique_ptr<ByteStream> channel_;  // then: the control channel, carried by mux_
 };
 
 }  // namespace ktsync

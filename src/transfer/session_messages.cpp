@@ -101,6 +101,8 @@ void EncodeRequest(const SessionRequest& r, std::string& out) {
   w.U16(r.streams);
   w.U16(r.data_port);
   w.U64(r.bwlimit);
+  w.U8(static_cast<uint8_t>(r.data_via));
+  w.U8(static_cast<uint8_t>(r.compress_level));
   w.Raw(r.data_key.data(), r.data_key.size());
 }
 
@@ -134,6 +136,11 @@ SessionRequest DecodeRequest(std::string_view payload) {
   if (r.streams < 1 || r.streams > kMaxStreams) rd.Fail("stream count out of range");
   r.data_port = rd.U16("data port");
   r.bwlimit = rd.U64("bwlimit");
+  uint8_t via = rd.U8("data via");
+  if (via > static_cast<uint8_t>(DataVia::Ssh)) rd.Fail("unknown data route " + std::to_string(via));
+  r.data_via = static_cast<DataVia>(via);
+  r.compress_level = rd.U8("compress level");
+  if (r.compress_level > kMaxCompressLevel) rd.Fail("compress level above " + std::to_string(kMaxCompressLevel));
   std::string_view key = rd.Raw(r.data_key.size(), "data key");
   std::copy(key.begin(), key.end(), r.data_key.begin());
   rd.ExpectEnd();
@@ -158,6 +165,16 @@ SessionReady DecodeReady(std::string_view payload) {
   r.send_ktls_unavailable = std::string(rd.Str16(kMaxErrorMessageBytes, "kTLS note"));
   rd.ExpectEnd();
   return r;
+}
+
+void EncodeDataRoute(DataRoute r, std::string& out) { ByteWriter(out).U8(static_cast<uint8_t>(r)); }
+
+DataRoute DecodeDataRoute(std::string_view payload) {
+  ByteReader rd(payload, "DataRoute");
+  uint8_t r = rd.U8("route");
+  if (r > static_cast<uint8_t>(DataRoute::Ssh)) rd.Fail("unknown data route " + std::to_string(r));
+  rd.ExpectEnd();
+  return static_cast<DataRoute>(r);
 }
 
 void EncodeReport(const SessionReport& r, std::string& out) {

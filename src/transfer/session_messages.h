@@ -19,6 +19,10 @@ enum class ServerRole : uint8_t {
   Receive = 2,  // push: the server's tree is DST
 };
 
+// How a session's data travels over ssh (--data-via): direct TCP connections to a port the
+// server opens, or channels inside the ssh connection; Auto tries direct, then ssh.
+enum class DataVia : uint8_t { Auto = 0, Direct = 1, Ssh = 2 };
+
 struct SessionRequest {
   ServerRole role = ServerRole::Send;
   std::string path;  // ssh: absolute path; daemon: relative to --root
@@ -30,6 +34,8 @@ struct SessionRequest {
   uint16_t streams = 1;
   uint16_t data_port = 0;
   uint64_t bwlimit = 0;
+  DataVia data_via = DataVia::Auto;  // ssh mode; Ssh: the server opens no port
+  int compress_level = 0;            // -z: the sender compresses file data (0 = off)
   std::array<unsigned char, 32> data_key{};  // ssh mode: this run's fresh data-channel key
   // No operator==: PlanOptions has none, so a defaulted one would be deleted (an error in clang).
 };
@@ -37,6 +43,8 @@ struct SessionRequest {
 inline constexpr uint32_t kMaxFilterRules = 4096;
 inline constexpr size_t kMaxPatternBytes = 4096;
 inline constexpr uint16_t kMaxStreams = 16;
+inline constexpr int kMaxCompressLevel = 19;     // zstd's highest without --ultra
+inline constexpr int kDefaultCompressLevel = 3;  // zstd's own default: ~300 MB/s per core
 
 void EncodeRequest(const SessionRequest& r, std::string& out);
 SessionRequest DecodeRequest(std::string_view payload);
@@ -54,6 +62,13 @@ struct SessionReady {
 
 void EncodeReady(const SessionReady& r, std::string& out);
 SessionReady DecodeReady(std::string_view payload);
+
+// ssh mode, client -> server right after Ready: the route the client chose. From the next
+// byte on, Ssh carries everything as channels of a Mux (mux.h); None: a dry run, no data.
+enum class DataRoute : uint8_t { None = 0, Direct = 1, Ssh = 2 };
+
+void EncodeDataRoute(DataRoute r, std::string& out);
+DataRoute DecodeDataRoute(std::string_view payload);
 
 // One per-entry problem or note a peer reports before its Result.
 struct SessionReport {

@@ -240,6 +240,8 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::Credit: return "Credit";
     case FrameType::Item: return "Item";
     case FrameType::FileHole: return "FileHole";
+    case FrameType::DataRoute: return "DataRoute";
+    case FrameType::FileDataZ: return "FileDataZ";
   }
   return "unknown";
 }

@@ -48,6 +48,8 @@ enum class FrameType : uint8_t {
   Credit = 19,        // destination -> source: which entries it may forget and send
   Item = 20,          // push server -> client: one change made (for -i, --json)
   FileHole = 21,      // within a file: this many bytes of zeros that occupy no disk (u64)
+  DataRoute = 22,     // ssh mode, client -> server after Ready: how data travels (u8)
+  FileDataZ = 23,     // file bytes compressed with zstd (-z): u32 raw length + one zstd frame
 };
 
 const char* FrameTypeName(FrameType t);
@@ -72,9 +74,10 @@ void ExpectEmptyPayload(FrameType type, std::string_view payload);
 inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C', '\0', '\1'};
 // 2: Ready says whether a sending server uses kTLS. 3: streams; the destination plans.
 // 4: entries carry extended attributes and ACLs. 5: a file may be resent (kFileEndRetry) and
-// restated (FileBegin.restated_mtime).
-inline constexpr uint16_t kProtocolVersion = 5;
-inline constexpr uint16_t kMinProtocolVersion = 5;  // oldest version this build still speaks
+// restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
+// compressed (FileDataZ).
+inline constexpr uint16_t kProtocolVersion = 6;
+inline constexpr uint16_t kMinProtocolVersion = 6;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;

@@ -29,6 +29,11 @@ struct RunStats {
   std::string encryption_send;   // e.g. "kernel TLS" or "userspace TLS (kernel TLS unavailable: ...)"
   std::string encryption_recv;
   int streams = 0;
+  // Remote runs: how the data travelled ("direct", "ssh" or "daemon") and why; "" when local
+  // or a dry run.
+  std::string data_path;
+  std::string data_path_why;
+  int compress_level = 0;  // -z: zstd level of the file data (0 = not compressed)
 
   // Phases overlap (data moves while the trees are listed), and count from the start of
   // the run (RunObserver's clock): scan_s is the time until both trees were listed and

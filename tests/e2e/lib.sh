@@ -521,6 +521,18 @@ EOF
     NOBODY_SSH=${SSH_CMD//"$SSH_KEY"/"$W/nobody_key"}
 }
 
+# in_ns NS CMD...: run CMD inside namespace NS.
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# tbf_sent NS DEV: bytes the tbf qdisc on DEV has sent so far.
+tbf_sent() {
+    in_ns "$1" tc -s qdisc show dev "$2" | awk '/^qdisc tbf/ { q = 1 } q && /Sent/ { print $2; exit }'
+}
+
 # start_sshd: run a private sshd on 127.0.0.1 (free port, keys and config in
 # $T/ssh, stopped at exit) that accepts the current user with a fresh key.
 # Exports SSH_CMD (an ssh command line for -e/--rsh style options), SSH_PORT,

@@ -44,18 +44,6 @@ for ns in "$NSA" "$NSB"; do
 done
 pass "namespaces $NSA/$NSB joined by $VA/$VB, tbf 200mbit on both ends"
 
-# in_ns NS CMD...: run CMD inside namespace NS.
-in_ns() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-
-# tbf_sent NS DEV: bytes the tbf qdisc on DEV has sent so far.
-tbf_sent() {
-    in_ns "$1" tc -s qdisc show dev "$2" | awk '/^qdisc tbf/ { q = 1 } q && /Sent/ { print $2; exit }'
-}
-
 # report_rate WHAT JSON_FILE WALL_SECONDS: print the rate; fail if above the shaped rate.
 report_rate() {
     local what=$1 json=$2 wall=$3

@@ -54,7 +54,7 @@ assert_eq "${VERSION#ktsync }" "$(field Version)" "Version matches ktsync --vers
     die "Description lacks the summary or the long description: $(field Description)"
 pass "Description: $(field Description | head -n1)"
 deps=$(field Depends)
-for lib in libc6 libssl3 libsqlite3-0 libxxhash0 libstdc++6; do
+for lib in libc6 libssl3 libsqlite3-0 libxxhash0 libzstd1 libstdc++6; do
     [[ $deps == *"$lib"* ]] || die "Depends lacks $lib (dpkg-shlibdeps): $deps"
 done
 pass "Depends computed by dpkg-shlibdeps: $deps"
