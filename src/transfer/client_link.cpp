@@ -90,28 +90,31 @@ void ClientLink::Greet() {
   reverse_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, kReverseControlStream, kConnectTimeoutMs);
 }
 
-void ClientLink::RouteData() {
-  DataRoute route = DataRoute::None;
-  if (request_.spec.dry_run) {
-  } else if (request_.data_via == DataVia::Ssh) {
-    route = DataRoute::Ssh;
+DataRoute ClientLink::ChooseRoute() {
+  if (request_.spec.dry_run) return DataRoute::None;
+  if (request_.data_via == DataVia::Ssh) {
     data_path_ = {"ssh", "--data-via ssh"};
-  } else {
-    const bool fall_back = request_.data_via == DataVia::Auto;
-    try {
-      first_data_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, 0,
-                                       fall_back ? kProbeTimeoutMs : kConnectTimeoutMs);
-      route = DataRoute::Direct;
-      data_path_ = {"direct", "direct TCP to " + FormatHostPort(data_host_, data_port_)};
-    } catch (const Error& e) {
-      if (!fall_back) {
-        throw Error(ExitCode::SocketIo, std::string("no direct data connection: ") + e.what() +
-                                            "; --data-via direct does not fall back (--data-via auto carries data inside ssh)");
-      }
-      route = DataRoute::Ssh;
-      data_path_ = {"ssh", std::string(e.what()) + "; data inside ssh"};
-    }
+    return DataRoute::Ssh;
   }
+  // The first data connection is the proof that direct works; it becomes stream 0.
+  const bool fall_back = request_.data_via == DataVia::Auto;
+  try {
+    first_data_ = OpenDataConnection(data_host_, data_port_, data_, ready_.token, 0,
+                                     fall_back ? kProbeTimeoutMs : kConnectTimeoutMs);
+    data_path_ = {"direct", "direct TCP to " + FormatHostPort(data_host_, data_port_)};
+    return DataRoute::Direct;
+  } catch (const Error& e) {
+    if (!fall_back) {
+      throw Error(ExitCode::SocketIo, std::string("no direct data connection: ") + e.what() +
+                                          "; --data-via direct does not fall back (--data-via auto carries data inside ssh)");
+    }
+    data_path_ = {"ssh", std::string(e.what()) + "; data inside ssh"};
+    return DataRoute::Ssh;
+  }
+}
+
+void ClientLink::RouteData() {
+  DataRoute route = ChooseRoute();
   if (route == DataRoute::Ssh && request_.require_ktls) {
     throw Error(ExitCode::KtlsUnavailable, "--require-ktls: data would travel inside ssh (" + data_path_.why +
                                                "), encrypted by ssh, not kernel TLS");

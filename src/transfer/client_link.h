@@ -62,6 +62,7 @@ class ClientLink {
  private:
   void Connect();
   void Greet();
+  DataRoute ChooseRoute();  // sets data_path_
   void RouteData();
 
   RemoteTarget target_;

@@ -102,15 +102,11 @@ SSH_USER=$(id -un)
 mkdir -m 700 "$T/ssh"
 [[ -d /run/sshd ]] || mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/client_key"
-SETENV=()
-while IFS= read -r kv; do
-    [[ $kv == *[[:space:]\"]* ]] || SETENV+=("$kv")
-done < <(env | grep -E '^(KTSYNC_[A-Za-z0-9_]*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS)=' || true)
 
 # ns_sshd NS NAME FORWARDING: a private sshd in NS on port 22 of all its IPv4 addresses
 # (config, host key and log in $T/ssh-NAME; stopped at exit) accepting the client key, with
-# AllowTcpForwarding FORWARDING and the KTSYNC_*/sanitizer settings set in every session,
-# as lib.sh's start_sshd does. `ip netns exec` execs sshd, so $! is sshd itself.
+# AllowTcpForwarding FORWARDING and lib.sh's sshd_common_config. `ip netns exec` execs
+# sshd, so $! is sshd itself.
 # Sets SSHD_PID.
 ns_sshd() {
     local ns=$1 d=$T/ssh-$2 fwd=$3
@@ -120,20 +116,8 @@ ns_sshd() {
     {
         echo "Port 22"
         echo "ListenAddress 0.0.0.0"
-        echo "HostKey $d/host_key"
-        echo "PidFile $d/sshd.pid"
-        echo "AuthorizedKeysFile $d/authorized_keys"
-        echo "StrictModes no"
-        echo "UsePAM no"
-        echo "PermitRootLogin yes"
-        echo "PubkeyAuthentication yes"
-        echo "PasswordAuthentication no"
-        echo "KbdInteractiveAuthentication no"
-        echo "AllowUsers $SSH_USER"
         echo "AllowTcpForwarding $fwd"
-        echo "MaxStartups 100"
-        echo "LogLevel ERROR"
-        if ((${#SETENV[@]})); then echo "SetEnv ${SETENV[*]}"; fi
+        sshd_common_config "$d"
     } >"$d/sshd_config"
     ip netns exec "$ns" /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
     SSHD_PID=$!

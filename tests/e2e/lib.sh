@@ -533,14 +533,36 @@ tbf_sent() {
     in_ns "$1" tc -s qdisc show dev "$2" | awk '/^qdisc tbf/ { q = 1 } q && /Sent/ { print $2; exit }'
 }
 
+# sshd_common_config DIR: the sshd_config lines every private sshd of the tests shares:
+# host key, pid file and authorized_keys in DIR, the current user by key only, and SetEnv
+# of KTSYNC_*, ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS from this environment, so a
+# remote ktsync sees the same settings as the local one.
+sshd_common_config() {
+    local d=$1 kv setenv=()
+    while IFS= read -r kv; do
+        [[ $kv == *[[:space:]\"]* ]] || setenv+=("$kv")
+    done < <(env | grep -E '^(KTSYNC_[A-Za-z0-9_]*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS)=' || true)
+    echo "HostKey $d/host_key"
+    echo "PidFile $d/sshd.pid"
+    echo "AuthorizedKeysFile $d/authorized_keys"
+    echo "StrictModes no"
+    echo "UsePAM no"
+    echo "PermitRootLogin yes"
+    echo "PubkeyAuthentication yes"
+    echo "PasswordAuthentication no"
+    echo "KbdInteractiveAuthentication no"
+    echo "AllowUsers $(id -un)"
+    echo "MaxStartups 100"
+    echo "LogLevel ERROR"
+    if ((${#setenv[@]})); then echo "SetEnv ${setenv[*]}"; fi
+}
+
 # start_sshd: run a private sshd on 127.0.0.1 (free port, keys and config in
 # $T/ssh, stopped at exit) that accepts the current user with a fresh key.
 # Exports SSH_CMD (an ssh command line for -e/--rsh style options), SSH_PORT,
-# SSH_KEY, SSH_USER and SSH_HOST (user@127.0.0.1).  The sshd sets KTSYNC_*,
-# ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS from this environment in every
-# session, so a remote ktsync sees the same settings as the local one.
+# SSH_KEY, SSH_USER and SSH_HOST (user@127.0.0.1); sshd_common_config says the rest.
 start_sshd() {
-    local d=$T/ssh attempt pid kv
+    local d=$T/ssh attempt pid
     mkdir -p "$d"
     chmod 700 "$d"
     [[ -d /run/sshd ]] || mkdir -p /run/sshd
@@ -550,29 +572,13 @@ start_sshd() {
     SSH_KEY=$d/client_key
     SSH_USER=$(id -un)
     SSH_HOST=$SSH_USER@127.0.0.1
-    local setenv=()
-    while IFS= read -r kv; do
-        [[ $kv == *[[:space:]\"]* ]] || setenv+=("$kv")
-    done < <(env | grep -E '^(KTSYNC_[A-Za-z0-9_]*|ASAN_OPTIONS|UBSAN_OPTIONS|LSAN_OPTIONS)=' || true)
     for attempt in 1 2 3 4 5; do
         SSH_PORT=$(free_port)
         {
             echo "Port $SSH_PORT"
             echo "ListenAddress 127.0.0.1"
             [[ $(ip -6 addr show lo 2>/dev/null) == *::1/128* ]] && echo "ListenAddress ::1"
-            echo "HostKey $d/host_key"
-            echo "PidFile $d/sshd.pid"
-            echo "AuthorizedKeysFile $d/authorized_keys"
-            echo "StrictModes no"
-            echo "UsePAM no"
-            echo "PermitRootLogin yes"
-            echo "PubkeyAuthentication yes"
-            echo "PasswordAuthentication no"
-            echo "KbdInteractiveAuthentication no"
-            echo "AllowUsers $SSH_USER"
-            echo "MaxStartups 100"
-            echo "LogLevel ERROR"
-            if ((${#setenv[@]})); then echo "SetEnv ${setenv[*]}"; fi
+            sshd_common_config "$d"
         } >"$d/sshd_config"
         /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
         pid=$!
