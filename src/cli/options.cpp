@@ -6,7 +6,6 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <sstream>
 
 #include "util/error.h"
@@ -53,6 +52,7 @@ struct MirrorScratch {
   bool acls = true;
   bool no_acls = false;
   bool compress = false;
+  std::string data_via = "auto";
   std::string bw;
 };
 
@@ -122,10 +122,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--streams", o.net.streams, "Parallel data connections (default: automatic)")
       ->check(CLI::Range(0, 16));
   m->add_option("--data-port", o.net.data_port, "Fixed port for the remote's data listener (ssh mode)");
-  const std::map<std::string, DataVia> via{{"auto", DataVia::Auto}, {"direct", DataVia::Direct}, {"ssh", DataVia::Ssh}};
-  m->add_option("--data-via", o.net.data_via,
-                "host:/path remotes: auto (direct TCP, else inside ssh), direct, or ssh")
-      ->transform(CLI::CheckedTransformer(via, CLI::ignore_case).description(""))
+  m->add_option("--data-via", x.data_via, "host:/path remotes: auto (direct TCP, else inside ssh), direct, or ssh")
+      ->check(CLI::IsMember({"auto", "direct", "ssh"}).description(""))
       ->type_name("auto|direct|ssh");
   m->add_flag("-z,--compress", x.compress, "Compress file data with zstd (data that does not shrink goes as is)");
   m->add_option("--compress-level", o.net.compress_level, "zstd level for -z (default 3)")
@@ -148,6 +146,7 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (x.no_xattrs) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrPlain);
     if (x.no_acls) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrAcl);
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
+    o.net.data_via = x.data_via == "ssh" ? DataVia::Ssh : x.data_via == "direct" ? DataVia::Direct : DataVia::Auto;
     if (x.compress && o.net.compress_level == 0) o.net.compress_level = kDefaultCompressLevel;
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");

@@ -113,6 +113,9 @@ mistake 1 "missing --exclude-from file" "$T/nofilter" "No such file or directory
     km --exclude-from "$T/nofilter" "$SRC" "$DST"
 mistake 1 "missing DST argument" "DST" -- km "$SRC"
 mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-ktls "$SRC" "$DST"
+mistake 1 "unknown --data-via" "fast" "--data-via" -- km --data-via fast "$SRC" "$DST"
+mistake 1 "kTLS required of data inside ssh" "--data-via ssh" -- km --require-ktls --data-via ssh "$SRC" "$DST"
+mistake 1 "zstd level out of range" "--compress-level" -- km --compress-level 30 "$SRC" "$DST"
 mistake 1 "bad KTSYNC_IO" "KTSYNC_IO='fast'" "auto, uring, sync" -- env KTSYNC_IO=fast "$KTSYNC" mirror \
     --state-dir "$STATE" "$SRC" "$DST"
 [[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
