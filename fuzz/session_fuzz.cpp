@@ -1,4 +1,4 @@
-// Feeds arbitrary bytes to the session-layer decoders (Request, Ready, Report) and to the
+// Feeds arbitrary bytes to the session-layer decoders (Request, Ready, Report, DataRoute) and to the
 // planner over streams decoded from the wire. The only acceptable failure is a thrown
 // ktsync::Error; ASan/UBSan catch the rest. Invariants that must hold on any input abort
 // the fuzzer when broken:
@@ -70,6 +70,12 @@ void FuzzReport(std::string_view in) {
   SessionReport r = DecodeReport(in);
   std::string out;
   EncodeReport(r, out);
+  Require(out == in);
+}
+
+void FuzzDataRoute(std::string_view in) {
+  std::string out;
+  EncodeDataRoute(DecodeDataRoute(in), out);
   Require(out == in);
 }
 
@@ -172,13 +178,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
       case 0: FuzzRequest(in); break;
       case 1: FuzzReady(in); break;
       case 2: FuzzReport(in); break;
       case 3: FuzzRawStreams(in, data[0] & 0x80); break;
       case 4: FuzzStructuredPlan(in, false); break;
       case 5: FuzzStructuredPlan(in, true); break;
+      case 6: FuzzDataRoute(in); break;
     }
   } catch (const Error&) {
     // the expected outcome for malformed input

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "transfer/compression.h"
 #include "transfer/stream.h"
 #include "transfer/wire.h"
 
@@ -110,10 +111,18 @@ void DecodeOne(FrameType type, std::string_view in, ManifestDecoder& decoder) {
     case FrameType::Done:
       ExpectEmptyPayload(type, in);
       break;
+    case FrameType::FileDataZ: {
+      // Whatever decodes must be at most the announced length and survive a round trip.
+      std::string raw(ChunkDecompressor().Decompress(in));
+      Require(raw.size() <= kMaxFramePayload);
+      if (ChunkCompressor(1).Compress(raw, out)) Require(ChunkDecompressor().Decompress(out) == raw);
+      break;
+    }
     case FrameType::ManifestEnd:  // counts; checked by the channels
     case FrameType::Request:      // session payloads: fuzzed by session_fuzz
     case FrameType::Ready:
     case FrameType::Report:
+    case FrameType::DataRoute:
     case FrameType::FileData:
       break;  // opaque here
   }
