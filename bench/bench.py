@@ -9,6 +9,9 @@ allowed) the page cache dropped.  The first run of every tool is verified
 against the expected tree with `rsync -ani --delete`.  With a baseline binary
 (--baseline, default /var/tmp/ktsync-base) the previous ktsync runs every ktsync
 scenario too, as "ktsync-base", against its own copy on the remote side.
+The compressible "text" tree runs one scenario, "slowlink": over a 100 Mbit/s link
+between two network namespaces (netlink.py) with its own sshd, counting the bytes
+that cross the link.
 Results: DATA/results/<time>/{results.json,results.csv,report.md,logs/} and
 bench/results/latest.md.
 """
@@ -21,6 +24,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -34,9 +38,10 @@ import report  # noqa: E402
 import tools  # noqa: E402
 from dstfs import DstFs  # noqa: E402
 from measure import Runner, can_drop_caches, drop_caches, write_wrappers  # noqa: E402
+from netlink import RATE_BYTES_S, SERVER_ADDR, ShapedLink  # noqa: E402
 from sshd import PrivateSshd, free_port  # noqa: E402
 
-DATASETS = ["large", "small", "many"]
+DATASETS = ["large", "small", "many", tools.LINK_DATASET]
 DEFAULT_BASELINE = "/var/tmp/ktsync-base"
 T0 = time.monotonic()
 ITEM_RE = re.compile(r"^(\*deleting  |[<>ch.*][fdLDS][.+a-zA-Z?]{9}) ")
@@ -53,15 +58,16 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="small datasets (large 4x64 MiB, many 20k, mem 100k and 10k), 1 run each")
+                   help="small datasets (large 4x64 MiB, many 20k, text 14 MiB, mem 100k and "
+                   "10k), 1 run each")
     p.add_argument("--runs", type=int, help="timed runs per tool (default 3, --quick 1)")
     p.add_argument("--info-runs", type=int,
                    help="runs of rows without a target (default: min(--runs, 2))")
     p.add_argument("--mem-runs", type=int, default=1,
                    help="runs per tool on the memory trees (1M and 100k entries)")
     p.add_argument("--only", action="append", default=[],
-                   help="dataset(s) to run: large, small, many, mem (repeatable, comma list; "
-                   "mem runs mem-100k and mem)")
+                   help="dataset(s) to run: large, small, many, text, mem (repeatable, comma "
+                   "list; mem runs mem-100k and mem; text runs only the slowlink scenario)")
     p.add_argument("--scenario", action="append", default=[],
                    help="scenario(s): " + ", ".join(tools.SCENARIO_ORDER))
     p.add_argument("--data", default="/var/tmp/ktsync-bench", help="data dir")
@@ -195,6 +201,7 @@ class Bench:
         self.failures = []
         self.commands = {}
         self.can_drop = (not args.warm) and can_drop_caches()
+        self.link = self.link_sshd = None
 
     def wipe_state(self):
         for d in (self.state_local, self.state_remote):
@@ -216,12 +223,14 @@ class Bench:
         dst = os.path.join(dst_root, "dst")
         mem = tools.is_mem(ds)
         drop = self.can_drop and not mem
+        link = sc == tools.LINK_SCENARIO  # client in its namespace, its own sshd
+        cmds, runner = (self.link_cmds, self.link_runner) if link else (self.cmds, self.runner)
         self.reset_dst(dst_kind, base, dst)
         self.wipe_state()
         port = free_port() if tool == "plain-pipe" else None
         # Pushes of the memory trees print the --json stream: the time to first byte.
         json_out = mem and sc == "push" and tool in tools.JSON_TOOLS
-        argv, recv_argv = self.cmds.build(tool, src, dst, port, json=json_out)
+        argv, recv_argv = cmds.build(tool, src, dst, port, json=json_out)
         self.commands.setdefault(tool + (" (memory trees)" if json_out else ""),
                                  shlex.join(argv))
         if recv_argv:
@@ -235,8 +244,12 @@ class Bench:
                                     stderr=open(log + ".recv", "wb"))
             if not wait_listen(port):
                 raise RuntimeError("plaintext receiver did not listen on port %d" % port)
-        res = self.runner.run(argv, log, side)
+        sent0 = self.link.sent() if link else None
+        res = runner.run(argv, log, side)
         res.update(dataset=ds, scenario=sc, tool=tool, run=run, dropped=drop)
+        if link:  # the run's bytes on the wire each way (the runner waited for sshd's session)
+            sent1 = self.link.sent()
+            res.update(link_up=sent1[0] - sent0[0], link_down=sent1[1] - sent0[1])
         if json_out:
             res.update(json_times(log))
         if res["rc"] != 0:
@@ -248,14 +261,17 @@ class Bench:
         elif run == 0:
             res["check"] = self.check(sc, tool, base, src, dst, log, info)
         self.samples.append(res)
-        ttfb = ""
+        extra = ""
         if res.get("first_send_t") is not None or res.get("scanned_src_t") is not None:
-            ttfb = "  first send %s s, src scanned %s s" % tuple(
+            extra = "  first send %s s, src scanned %s s" % tuple(
                 "-" if res.get(k) is None else "%.2f" % res[k]
                 for k in ("first_send_t", "scanned_src_t"))
+        if link:
+            extra = "  link %.1f MiB up, %.1f MiB down" % (res["link_up"] / (1 << 20),
+                                                        res["link_down"] / (1 << 20))
         progress("%s/%s run %d/%d %-20s %7.2f s%s%s" % (
             ds, sc, run + 1, runs, tool, res["wall"],
-            "  check: " + res["check"] if "check" in res else "", ttfb))
+            "  check: " + res["check"] if "check" in res else "", extra))
 
     def check(self, sc, tool, base, src, dst, log, info):
         if sc == "dryrun":
@@ -274,7 +290,10 @@ class Bench:
         Of src1 only the changed files are read (the rest is the same as src)."""
         top = os.path.join(self.a.data, self.profile, ds)
         kind, count, _ = gen_dataset.SPECS[self.profile][ds]
-        changed = [os.path.join("src1", p) for p in gen_dataset.changed_files(ds, kind, count)]
+        changed = []
+        if gen_dataset.has_change(kind):
+            changed = [os.path.join("src1", p)
+                       for p in gen_dataset.changed_files(ds, kind, count)]
         subprocess.run("tar -C %s -cf - src -T - | cat > /dev/null" % shlex.quote(top),
                        shell=True, check=True, input="\n".join(changed).encode())
 
@@ -290,13 +309,16 @@ class Bench:
         subprocess.run(["sync"], check=True)
 
     def runs_for(self, ds, sc, tool):
-        """Rows with a target get --runs; rows without one --info-runs; ktsync as
-        many as its most-run competitor; the memory bench --mem-runs."""
+        """Rows with a target get --runs; rows without one --info-runs (a tool in
+        several rows, e.g. a ktsync variant and its competitor, as many as its most-run
+        row); ktsync as many as its most-run competitor; the memory bench --mem-runs."""
         if tools.is_mem(ds):
             return self.a.mem_runs
         names = self.tools_for(ds, sc)
         if tool != names[0]:
-            return self.a.runs if tools.target_for(ds, sc, tool) else self.a.info_runs
+            rows = [(t, c) for t, c in tools.pairs(names) if tool in (t, c)]
+            targeted = any(tools.target_for(ds, sc, c, t) for t, c in rows)
+            return self.a.runs if targeted else self.a.info_runs
         return max(self.runs_for(ds, sc, t) for t in names[1:])
 
     def tools_for(self, ds, sc):
@@ -341,6 +363,9 @@ class Bench:
         else:
             progress("baseline: none (%s)" % ("--no-baseline" if a.no_baseline else
                                               DEFAULT_BASELINE + " not found"))
+        # SIGTERM unwinds like ^C, so the finally below still stops the sshds, removes
+        # the namespaces and unmounts.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         self.dst = DstFs(a.data, a.dst_fs).setup()
         progress("destinations: " + self.dst.description)
         self.sshd = PrivateSshd(os.path.join(a.data, "ssh")).start()
@@ -351,19 +376,53 @@ class Bench:
         self.cmds = tools.Commands(a.ktsync, self.sshd, wrap, self.state_local,
                                    self.runner.remote_time, a.baseline)
         try:
+            if tools.LINK_DATASET in a.only and tools.LINK_SCENARIO in a.scenario:
+                link_meta = self.start_link(wrap)
             meta = self.environment()
+            if self.link:
+                meta["link"] = link_meta
             large = os.path.join(a.data, self.profile, "large", "src")
             ceil = {} if a.no_ceilings else ceilings.measure_all(
                 self.sshd, large if "large" in a.only else None, self.can_drop, progress)
             for ds in a.only:
                 self.run_dataset(ds)
         finally:
+            # The link's sshd and namespaces first: its mount namespace holds the
+            # destination filesystem too.
+            if self.link_sshd:
+                self.link_sshd.stop()
+            if self.link:
+                self.link.teardown()
             self.sshd.stop()
             self.dst.teardown()
         meta["commands"] = self.commands
         meta["mem_dst"] = self.dst.mem_description
         self.write(meta, infos, ceil)
         return 0
+
+    def start_link(self, wrap):
+        """The slow link, its sshd (server namespace) and the commands that run in the
+        client namespace; -> facts for the report: the link, and how far zstd -3
+        shrinks the tree (a tar of it, one stream: a reference for the link bytes)."""
+        a = self.a
+        self.link = ShapedLink()  # assigned first: a failing setup is torn down too
+        self.link.setup()
+        self.link_sshd = PrivateSshd(os.path.join(a.data, "ssh-link"), netns=self.link.server_ns,
+                                     address=SERVER_ADDR, client_prefix=self.link.client_exec())
+        self.link_sshd.start()
+        self.link_runner = Runner(os.path.join(a.data, "tmp"), self.link_sshd)
+        self.link_cmds = tools.Commands(a.ktsync, self.link_sshd, wrap, self.state_local,
+                                        self.link_runner.remote_time,
+                                        prefix=self.link.client_exec())
+        progress("slow link: " + self.link.description)
+        src = os.path.join(a.data, self.profile, tools.LINK_DATASET, "src")
+        out = {"description": self.link.description, "rate_bytes_s": RATE_BYTES_S}
+        if shutil.which("zstd"):  # optional: only this reference line needs it
+            pipe = "tar -C %s -cf - . | zstd -3 -T1 -c | wc -c" % shlex.quote(src)
+            out["tar_zstd3_bytes"] = int(subprocess.run(
+                ["bash", "-o", "pipefail", "-c", pipe], capture_output=True, text=True,
+                check=True).stdout)
+        return out
 
     def snapshot(self, src, name):
         """Run a private copy DATA/bin/NAME: others may relink build/ktsync during the
@@ -428,7 +487,8 @@ class Bench:
             json.dump(doc, f, indent=1)
         keys = ["dataset", "scenario", "tool", "run", "wall", "rc", "cli_user", "cli_sys",
                 "cli_rss_kb", "srv_cpu", "rem_user", "rem_sys", "rem_rss_kb", "dropped", "check",
-                "first_item_t", "first_send_t", "scanned_src_t", "plan_t"]
+                "first_item_t", "first_send_t", "scanned_src_t", "plan_t", "link_up",
+                "link_down"]
         with open(os.path.join(self.out, "results.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
             w.writeheader()

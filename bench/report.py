@@ -1,8 +1,10 @@
 """report.py - turn bench samples into the markdown report.
 
 Per dataset: a comparison table (ktsync median vs each competitor's median,
-ratio = ktsync / competitor wall time, the issue's target where there is one)
-and a per-tool table (spread, throughput, CPU, peak RSS, verification).
+ratio = ktsync / competitor wall time, the issue's target where there is one; a
+ktsync variant such as the data inside ssh also against its own competitors)
+and a per-tool table (spread, throughput, CPU, peak RSS, verification); over the
+slow link also the bytes that crossed it per tool.
 Medians are over successful runs; peak RSS is the maximum over runs.
 The memory trees get their own section (RSS per side at both sizes, flatness,
 time to first byte); every verdict goes into the Targets table at the top.
@@ -41,7 +43,7 @@ def summarize(samples):
             "check": next((s["check"] for s in ss if "check" in s), "-"),
         }
         for f in ("first_item_t", "first_send_t", "scanned_src_t", "plan_t",
-                  "scanned_src_entries", "items"):
+                  "scanned_src_entries", "items", "link_up", "link_down"):
             out[key][f] = _med([s.get(f) for s in ok])
     return out
 
@@ -83,23 +85,24 @@ def comparison_rows(ds, summ, scenarios):
         if sc not in scenarios:
             continue
         names = tools.tools_for(ds, sc)
-        k = summ.get((ds, sc, names[0]))
-        if k is None:
-            continue
-        for comp in names[1:]:
-            c = summ.get((ds, sc, comp))
-            if c is None:
+        for tool, comp in tools.pairs(names):
+            k, c = summ.get((ds, sc, tool)), summ.get((ds, sc, comp))
+            if k is None or c is None:
                 continue
+            # A variant's rows name it (in the scenario column and the verdict).
+            variant = None if tool == names[0] else tool
             ratio = k["wall"] / c["wall"] if k["wall"] and c["wall"] else None
-            tgt = tools.target_for(ds, sc, comp)
+            tgt = tools.target_for(ds, sc, comp, variant)
             met = "-"
             if tgt:
-                v = verdict(ds, sc, "vs " + tools.LABELS[comp],
-                            "%s s vs %s s" % (_f(k["wall"]), _f(c["wall"])), ratio, *tgt)
+                what = (tools.LABELS[variant] + " " if variant else "") + "vs " + tools.LABELS[comp]
+                v = verdict(ds, sc, what, "%s s vs %s s" % (_f(k["wall"]), _f(c["wall"])),
+                            ratio, *tgt)
                 met = v["met"]
                 verdicts.append(v)
             rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                sc, _wall(k), tools.LABELS[comp], _wall(c), _f(ratio),
+                "%s: %s" % (sc, tools.LABELS[variant]) if variant else sc, _wall(k),
+                tools.LABELS[comp], _wall(c), _f(ratio),
                 "%s (<=%.2f)" % (tgt[1], tgt[0]) if tgt else "-", met,
                 _pair(k["cli_cpu"], k["srv_cpu"]), _pair(c["cli_cpu"], c["srv_cpu"]),
                 _pair(k["cli_rss"], k["rem_rss"], "%.0f"),
@@ -117,7 +120,7 @@ def tool_rows(ds, summ, scenarios, info):
             if st is None:
                 continue
             moved = {"push": info["bytes"], "pull": info["bytes"], "local": info["bytes"],
-                     "change": info["changed_bytes"]}.get(sc)
+                     "change": info["changed_bytes"], tools.LINK_SCENARIO: info["bytes"]}.get(sc)
             thru = moved / MIB / st["wall"] if moved and st["wall"] else None
             rows.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 sc, tools.LABELS[t], st["runs"], _wall(st),
@@ -154,6 +157,35 @@ def render_ceilings(c, infos, summ):
             lines.append("- plaintext `tar -b 512 | socat -b 262144` -> `socat | tar -b 512` "
                          "over loopback, `%s`: %.2f s = %.0f MiB/s"
                          % (ds, st["wall"], info["bytes"] / MIB / st["wall"]))
+    return lines + [""]
+
+
+def render_link(ds, info, summ, link):
+    """The bytes that crossed the slow link per tool (the tbf counters of both ends),
+    against the tree and what zstd -3 makes of it."""
+    if not link:
+        return []
+    rate = link["rate_bytes_s"]
+    lines = ["Over %s.  At that rate the tree's %.1f MiB need %.1f s uncompressed%s" % (
+        link["description"], info["bytes"] / MIB, info["bytes"] / rate,
+        "; zstd -3 over a tar of it, one stream: %.1f MiB (%.2fx)." % (
+            link["tar_zstd3_bytes"] / MIB, info["bytes"] / link["tar_zstd3_bytes"])
+        if link.get("tar_zstd3_bytes") else "."), "",
+        "Bytes on the link (median over runs, ssh login and protocol included); "
+        "`tree / up` = the tree's bytes per byte the client sent.", "",
+        "| tool | median s | tree MiB/s | MiB client->server | MiB server->client | "
+        "tree / up |", "|" + "---|" * 6]
+    for t in tools.tools_for(ds, tools.LINK_SCENARIO):
+        st = summ.get((ds, tools.LINK_SCENARIO, t))
+        if not st:
+            continue
+        up, down = st["link_up"], st["link_down"]
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            tools.LABELS[t], _wall(st), _f(info["bytes"] / MIB / st["wall"] if st["wall"]
+                                           else None, "%.1f"),
+            _f(up / MIB if up is not None else None, "%.1f"),
+            _f(down / MIB if down is not None else None, "%.2f"),
+            _f(info["bytes"] / up if up else None)))
     return lines + [""]
 
 
@@ -277,20 +309,28 @@ def render(doc):
     for ds, info in infos.items():
         if tools.is_mem(ds):
             continue
-        body += ["## `%s`: %s files, %.0f MiB; 1%% change = %d file(s), %.1f MiB" % (
-            ds, format(info["files"], ","), info["bytes"] / MIB, info["changed_files"],
-            info["changed_bytes"] / MIB), ""]
-        rows, v = comparison_rows(ds, summ, tools.SCENARIOS)
+        table = tools.scenarios_for(ds)
+        if ds == tools.LINK_DATASET:
+            body += ["## `%s`: %s files, %.1f MiB, %.1f MiB of it incompressible; `%s` only: "
+                     "push over a 100 Mbit/s link" % (
+                         ds, format(info["files"], ","), info["bytes"] / MIB,
+                         info["incompressible_bytes"] / MIB, tools.LINK_SCENARIO), ""]
+        else:
+            body += ["## `%s`: %s files, %.0f MiB; 1%% change = %d file(s), %.1f MiB" % (
+                ds, format(info["files"], ","), info["bytes"] / MIB, info["changed_files"],
+                info["changed_bytes"] / MIB), ""]
+        rows, v = comparison_rows(ds, summ, table)
         verdicts += v
-        body += [COMP_HEAD] + rows + ["", TOOL_HEAD] + tool_rows(ds, summ, tools.SCENARIOS,
-                                                                 info) + [""]
+        body += [COMP_HEAD] + rows + ["", TOOL_HEAD] + tool_rows(ds, summ, table, info) + [""]
+        if ds == tools.LINK_DATASET:
+            body += render_link(ds, info, summ, meta.get("link"))
     mem_lines, v = render_memory(summ, infos, meta)
     verdicts += v
     met = sum(1 for v in verdicts if v["met"] == "yes")
     out += ["## Targets: %d of %d met" % (met, len(verdicts)), "",
-            "ratio: ktsync / competitor wall time; for memory, RSS / limit and RSS at the "
-            "big tree / (RSS at the small one + %d MB); for the first byte, first file "
-            "done / SRC scanned." % tools.MEM_FLAT_MB, "",
+            "ratio: ktsync (or the ktsync variant named) / competitor wall time; for memory, "
+            "RSS / limit and RSS at the big tree / (RSS at the small one + %d MB); for the "
+            "first byte, first file done / SRC scanned." % tools.MEM_FLAT_MB, "",
             "| dataset | scenario | vs / measure | measured | ratio | target | met? |",
             "|---|---|---|---|---|---|---|"]
     out += ["| %s | %s | %s | %s | %s | %s | %s |" % (

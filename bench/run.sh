@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh - THE benchmark command.  See bench/README.md.
-#   bench/run.sh [--quick] [--runs N] [--only large,small,many,mem] [--scenario push,...]
+#   bench/run.sh [--quick] [--runs N] [--only large,small,many,text,mem] [--scenario push,...]
 #                [--data DIR] [--ktsync PATH] [--baseline PATH | --no-baseline]
 #                [--mem-runs N] [--dst-fs auto|loop|plain] [--warm]
 # Checks the tools it needs, then runs bench/bench.py with the same arguments.

@@ -3,6 +3,9 @@
 Same approach as tests/e2e/lib.sh start_sshd: fresh host and client keys in
 DIR, a config that accepts only the current user with that key, a free port.
 Both ktsync and rsync log in through it, so both pay the same ssh login.
+For the slow link (netlink.py) a second one runs inside the server's network
+namespace, on port 22 of the server's address there; its clients run inside the
+client's namespace (CLIENT_PREFIX, `ip netns exec NS`).
 
 Besides starting and stopping it, the class reports the CPU seconds of every
 finished session (sshd's own crypto plus the remote command it ran): the
@@ -35,13 +38,20 @@ def wait_port(port, seconds=10.0):
 
 
 class PrivateSshd:
-    def __init__(self, directory):
+    """NETNS: run sshd inside that network namespace, listening on ADDRESS port 22 (a
+    fresh namespace has it free); CLIENT_PREFIX runs the login check where the clients
+    will run."""
+
+    def __init__(self, directory, netns=None, address="127.0.0.1", client_prefix=()):
         self.dir = directory
+        self.netns = netns
+        self.address = address
+        self.client_prefix = list(client_prefix)
         self.proc = None
         self.port = None
         self.user = subprocess.run(["id", "-un"], capture_output=True, text=True,
                                    check=True).stdout.strip()
-        self.host = "%s@127.0.0.1" % self.user
+        self.host = "%s@%s" % (self.user, address)
         self.key = os.path.join(directory, "client_key")
 
     def ssh_words(self, cipher=None):
@@ -70,7 +80,7 @@ class PrivateSshd:
 
     def _config(self):
         d = self.dir
-        lines = ["Port %d" % self.port, "ListenAddress 127.0.0.1",
+        lines = ["Port %d" % self.port, "ListenAddress %s" % self.address,
                  "HostKey %s/host_key" % d, "PidFile %s/sshd.pid" % d,
                  "AuthorizedKeysFile %s/authorized_keys" % d, "StrictModes no",
                  "UsePAM no", "PermitRootLogin yes", "PubkeyAuthentication yes",
@@ -84,17 +94,36 @@ class PrivateSshd:
     def start(self):
         self._keys()
         os.makedirs("/run/sshd", exist_ok=True)
+        # `ip netns exec` execs sshd, so self.proc is sshd itself either way (its
+        # sessions' CPU is read from it).
+        ns = ["ip", "netns", "exec", self.netns] if self.netns else []
         for _ in range(5):
-            self.port = free_port()
+            self.port = 22 if self.netns else free_port()
             cfg = self._config()
-            self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", cfg, "-E",
-                                          os.path.join(self.dir, "sshd.log")])
-            if wait_port(self.port):
-                subprocess.run(self.ssh_words() + [self.host, "true"], check=True,
-                               stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(ns + ["/usr/sbin/sshd", "-D", "-f", cfg, "-E",
+                                               os.path.join(self.dir, "sshd.log")])
+            if self._wait_listen() if self.netns else wait_port(self.port):
+                subprocess.run(self.client_prefix + self.ssh_words() + [self.host, "true"],
+                               check=True, stdin=subprocess.DEVNULL)
                 return self
             self.stop()
         raise RuntimeError("could not start sshd (see %s/sshd.log)" % self.dir)
+
+    def _wait_listen(self, seconds=10.0):
+        """Wait until sshd listens, read from its own /proc/PID/net/tcp (the sockets of
+        its network namespace, which this process cannot connect into)."""
+        want = ":%04X" % self.port
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and self.proc.poll() is None:
+            try:
+                with open("/proc/%d/net/tcp" % self.proc.pid) as f:
+                    if any(ln.split()[1].endswith(want) and ln.split()[3] == "0A"
+                           for ln in f.readlines()[1:]):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -5,16 +5,26 @@ the state the destination is reset to before every timed run ("absent": no
 destination; "mirror": an exact copy of src made untimed by `rsync -a --delete`),
 and the tools that run it, ktsync first.  Competitors are only the ones the
 issue asks for in that scenario:
-  push      ktsync, rsync -a --delete over ssh (default cipher and aes128-gcm),
-            tar | ssh tar, and the plaintext tar | socat | tar ceiling
+  push      ktsync, ktsync --data-via ssh (aes128-gcm), rsync -a --delete over ssh
+            (default cipher and aes128-gcm), tar | ssh tar, and the plaintext
+            tar | socat | tar ceiling
   nochange  ktsync, rsync over ssh (no data moves, so one cipher)
   change    ktsync, rsync over ssh (both ciphers on large, default elsewhere)
   dryrun    ktsync -n, rsync -an -i --delete over ssh
   pull      ktsync, rsync over ssh (both ciphers on large, default elsewhere)
   local     ktsync, rsync -a, cp -a
+  slowlink  (the "text" tree only, over a 100 Mbit/s link between two network
+            namespaces, see netlink.py) ktsync -z, rsync -az over ssh, and for
+            reference ktsync and rsync -a without compression; every ssh uses
+            aes128-gcm
 The aes128-gcm variant of rsync runs where bytes dominate (every initial push,
 and change/pull of large); on the small-file sets the cipher makes no measurable
 difference and the full run has to fit in ~25 minutes.
+
+Each scenario's first tool is compared with every other one.  A ktsync variant in
+VARIANTS is also compared with competitors of its own: "ktsync-sshdata" (the data as
+channels inside ssh) with rsync over the same cipher, since both then pay ssh's
+encryption on one core; "ktsync-noz" (no -z over the slow link) with rsync -a.
 
 With a baseline binary (bench.py --baseline, default /var/tmp/ktsync-base) every
 scenario also runs "ktsync-base": the previous ktsync, against itself on the
@@ -34,8 +44,8 @@ TAR_BLOCKS = "512"
 
 BASE = "ktsync-base"  # tool ids of the baseline start with this
 SCENARIOS = {
-    "push": ("src", "absent", ["ktsync", "rsync-ssh", "rsync-ssh-aes", "tar-ssh", "plain-pipe",
-                               BASE]),
+    "push": ("src", "absent", ["ktsync", "rsync-ssh", "rsync-ssh-aes", "ktsync-sshdata",
+                               "tar-ssh", "plain-pipe", BASE]),
     "nochange": ("src", "mirror", ["ktsync", "rsync-ssh", BASE]),
     "change": ("src1", "mirror", ["ktsync", "rsync-ssh", "rsync-ssh-aes", BASE]),
     "dryrun": ("src1", "mirror", ["ktsync-n", "rsync-n", BASE + "-n"]),
@@ -43,7 +53,15 @@ SCENARIOS = {
                                BASE + "-pull"]),
     "local": ("src", "absent", ["ktsync-local", "rsync-local", "cp", BASE + "-local"]),
 }
-SCENARIO_ORDER = ["push", "nochange", "change", "dryrun", "pull", "local"]
+# The compressible tree runs only over the shaped link, and nothing else runs there: -z
+# is for slow links (on loopback it only costs CPU) and the other trees are
+# incompressible.  No baseline here: it has no -z.
+LINK_DATASET = "text"
+LINK_SCENARIO = "slowlink"
+LINK_SCENARIOS = {
+    LINK_SCENARIO: ("src", "absent", ["ktsync-z", "rsync-z", "ktsync-noz", "rsync-noz"]),
+}
+SCENARIO_ORDER = ["push", "nochange", "change", "dryrun", "pull", "local", LINK_SCENARIO]
 AES_ONLY_ON_LARGE = ("change", "pull")
 # The 1M-entry tree: every side's peak RSS, time to first byte (push), the no-change
 # re-run; the baseline runs here too.  The 100k tree: the same without nochange and the
@@ -59,10 +77,15 @@ MEM_SMALL_SCENARIOS = {sc: (a, b, [t for t in names if not t.startswith(BASE)])
                        for sc, (a, b, names) in MEM_SCENARIOS.items() if sc != "nochange"}
 # ktsync (and the baseline) push the memory trees with --json: the time to first byte.
 JSON_TOOLS = ("ktsync", BASE)
+# ktsync variant -> the competitors it is measured against besides being one of ktsync's
+# (see the docstring); a target about a variant names it (TARGETS' sixth element).
+VARIANTS = {"ktsync-sshdata": ("rsync-ssh-aes",), "ktsync-noz": ("rsync-noz",)}
 
 LABELS = {
     "ktsync": "ktsync push", "ktsync-n": "ktsync -n (push)", "ktsync-pull": "ktsync pull",
-    "ktsync-local": "ktsync local",
+    "ktsync-local": "ktsync local", "ktsync-sshdata": "ktsync push, data inside ssh aes128-gcm",
+    "ktsync-z": "ktsync -z push", "ktsync-noz": "ktsync push, no -z",
+    "rsync-z": "rsync -az/ssh aes128-gcm", "rsync-noz": "rsync -a/ssh aes128-gcm",
     "rsync-ssh": "rsync/ssh", "rsync-ssh-aes": "rsync/ssh aes128-gcm",
     "rsync-ssh-pull": "rsync/ssh", "rsync-ssh-aes-pull": "rsync/ssh aes128-gcm",
     "rsync-n": "rsync -an -i/ssh", "tar-ssh": "tar|ssh tar",
@@ -71,9 +94,11 @@ LABELS = {
     BASE + "-pull": "ktsync-base pull", BASE + "-local": "ktsync-base local",
 }
 
-# (dataset, scenario, competitor, max ratio ktsync/competitor, wording); the first match
-# wins.  fnmatch patterns; a dataset "*" matches large, small and many, not the memory
-# trees (those are named explicitly).
+# (dataset, scenario, competitor, max ratio ktsync/competitor, wording[, tool]); the first
+# match wins.  fnmatch patterns; a dataset "*" matches large, small and many (and "text",
+# whose only scenario has no target), not the memory trees (those are named explicitly).
+# TOOL, when given, is the ktsync variant measured (see VARIANTS); without it the row is
+# about the scenario's first tool.
 TARGETS = [
     ("large", "push", "rsync-ssh", 1 / 3, ">=3x thru"),
     ("large", "push", "rsync-ssh-aes", 1 / 3, ">=3x thru"),
@@ -82,6 +107,8 @@ TARGETS = [
     ("small", "push", "rsync-ssh-aes", 1 / 3, ">=3x thru"),
     ("many", "push", "rsync-ssh", 1 / 3, ">=3x thru"),
     ("many", "push", "rsync-ssh-aes", 1 / 3, ">=3x thru"),
+    # The data inside ssh pays the same cipher as rsync/ssh (on large it is information).
+    ("many", "push", "rsync-ssh-aes", 1 / 1.5, ">=1.5x thru (data in ssh)", "ktsync-sshdata"),
     ("many", "nochange", "rsync-ssh", 0.5, "<=0.5x time"),
     ("many", "change", "rsync-ssh", 0.5, "<=0.5x time"),
     ("many", "change", "rsync-ssh-aes", 0.5, "<=0.5x time"),
@@ -107,6 +134,8 @@ def is_mem(dataset):
 
 def scenarios_for(dataset):
     """The scenario table of DATASET: name -> (src, dst reset, tools)."""
+    if dataset == LINK_DATASET:
+        return LINK_SCENARIOS
     if dataset == "mem":
         return MEM_SCENARIOS
     if is_mem(dataset):
@@ -125,9 +154,24 @@ def tools_for(dataset, scenario, baseline=True):
     return names
 
 
-def target_for(dataset, scenario, competitor):
-    for ds, sc, comp, ratio, words in TARGETS:
+def pairs(names):
+    """(measured, competitor) pairs among NAMES (a scenario's tools, ktsync first): the
+    first tool against every other, then each VARIANTS tool against its own competitors."""
+    out = [(names[0], c) for c in names[1:]]
+    for v, comps in VARIANTS.items():
+        if v in names:
+            out += [(v, c) for c in comps if c in names]
+    return out
+
+
+def target_for(dataset, scenario, competitor, tool=None):
+    """(max ratio TOOL/COMPETITOR, wording) or None.  TOOL None: the scenario's first
+    tool, which the rows without a sixth element are about."""
+    first = scenarios_for(dataset)[scenario][2][0]
+    for ds, sc, comp, ratio, words, *measured in TARGETS:
         if ds == "*" and is_mem(dataset):
+            continue
+        if (measured[0] if measured else first) != (tool or first):
             continue
         if (fnmatch.fnmatchcase(dataset, ds) and fnmatch.fnmatchcase(scenario, sc)
                 and fnmatch.fnmatchcase(competitor, comp)):
@@ -137,27 +181,33 @@ def target_for(dataset, scenario, competitor):
 
 class Commands:
     """Builds argv lists; ssh is a sshd.PrivateSshd, wrap the remote wrappers; BASE the
-    baseline binary (or None), which runs against its own remote wrapper."""
+    baseline binary (or None), which runs against its own remote wrapper; PREFIX goes
+    before every client command (`ip netns exec NS` for the slow link's client side)."""
 
-    def __init__(self, ktsync, ssh, wrap, state_local, remote_time, base=None):
+    def __init__(self, ktsync, ssh, wrap, state_local, remote_time, base=None, prefix=()):
         self.k = ktsync
         self.base = base
         self.ssh = ssh
         self.wrap = wrap
         self.state = state_local
         self.remote_time = remote_time
+        self.prefix = list(prefix)
 
-    def _kt_remote(self, remote="ktsync"):
-        return ["-e", self.ssh.ssh_cmd(), "--remote-ktsync", self.wrap[remote],
+    def _kt_remote(self, remote="ktsync", cipher=None):
+        return ["-e", self.ssh.ssh_cmd(cipher), "--remote-ktsync", self.wrap[remote],
                 "--state-dir", self.state]
 
-    def _rsync_ssh(self, cipher=None):
-        return ["rsync", "-a", "--delete", "-e", self.ssh.ssh_cmd(cipher),
+    def _rsync_ssh(self, cipher=None, opts="-a"):
+        return ["rsync", opts, "--delete", "-e", self.ssh.ssh_cmd(cipher),
                 "--rsync-path", self.wrap["rsync"]]
 
     def build(self, tool, src, dst, port=None, json=False):
         """-> (argv, receiver_argv or None).  The receiver runs before argv starts.
         JSON: a ktsync push prints its --json event stream instead of being quiet."""
+        argv, receiver = self._build(tool, src, dst, port, json)
+        return self.prefix + argv, receiver
+
+    def _build(self, tool, src, dst, port, json):
         h = self.ssh.host
         if tool.startswith(BASE):
             if not self.base:
@@ -170,6 +220,13 @@ class Commands:
         if kind == "":
             quiet = "--json" if json else "-q"
             return [k, "mirror", quiet] + self._kt_remote(remote) + [src, h + ":" + dst], None
+        if kind == "-sshdata":  # the cipher of rsync-ssh-aes, which it is measured against
+            return ([k, "mirror", "-q", "--data-via", "ssh"] + self._kt_remote(remote, AES)
+                    + [src, h + ":" + dst], None)
+        if kind in ("-z", "-noz"):  # over the slow link; --data-via auto, i.e. direct there
+            z = ["-z"] if kind == "-z" else []
+            return ([k, "mirror", "-q"] + z + self._kt_remote(remote, AES)
+                    + [src, h + ":" + dst], None)
         if kind == "-n":
             return [k, "mirror", "-n"] + self._kt_remote(remote) + [src, h + ":" + dst], None
         if kind == "-pull":
@@ -182,6 +239,9 @@ class Commands:
         if tool in ("rsync-ssh-pull", "rsync-ssh-aes-pull"):
             cipher = AES if "aes" in tool else None
             return self._rsync_ssh(cipher) + [h + ":" + src + "/", dst + "/"], None
+        if tool in ("rsync-z", "rsync-noz"):
+            opts = "-az" if tool == "rsync-z" else "-a"
+            return self._rsync_ssh(AES, opts) + [src + "/", h + ":" + dst + "/"], None
         if tool == "rsync-n":
             return (["rsync", "-an", "-i", "--delete", "-e", self.ssh.ssh_cmd(),
                      "--rsync-path", self.wrap["rsync"], src + "/", h + ":" + dst + "/"], None)
