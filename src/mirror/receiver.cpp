@@ -110,6 +110,7 @@ void Receiver::OnFatal(std::exception_ptr e) {
 // From the channel's reader: the data connections stop too, so a Drain waiting for them
 // ends with the channel's error.
 void Receiver::OnChannelFailure(std::exception_ptr e) {
+  if (interrupt_open_) interrupt_open_();
   std::lock_guard lock(receiver_mu_);
   if (receiver_) {
     receiver_->Stop(e);  // calls OnFatal

@@ -44,6 +44,9 @@ class Receiver final : public Mover {
   void Flush() override { channel_.Flush(); }
   void Drain() override;
   void Abort() override;
+  // Called when the control channel fails, to end a wait for data connections that will
+  // never come (the server's accept queue), so a dead client cannot hold the run.
+  void InterruptOpeningWith(std::function<void()> interrupt) { interrupt_open_ = std::move(interrupt); }
 
  private:
   void Start();
@@ -57,6 +60,7 @@ class Receiver final : public Mover {
   SourceChannel& channel_;
   OpenStreams open_;
   StreamOpener reopen_;
+  std::function<void()> interrupt_open_;
   Problems& problems_;
   TransferMeter* meter_;
   RunStats& stats_;

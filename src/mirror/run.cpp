@@ -228,6 +228,7 @@ void ServeDestination(ServerLink& link) {
     receiver.emplace(dst, MakeApplyOptions(req.spec, &unsupported), channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
+    receiver->InterruptOpeningWith([&link] { link.AbortData("the client's control channel failed"); });
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
   DestOptions opts = MakeDestOptions(req.spec, "the client's SRC", &unsupported);

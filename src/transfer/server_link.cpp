@@ -79,6 +79,10 @@ std::unique_ptr<ByteStream> ServerLink::TakeData() {
   return queue_->Pop(kDataConnectTimeout);
 }
 
+void ServerLink::AbortData(const std::string& why) {
+  if (queue_) queue_->Close(why);
+}
+
 void ServerLink::SendError(const Error& e) noexcept {
   Control c(out());
   ktsync::SendError(c, e);

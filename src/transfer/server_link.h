@@ -48,6 +48,8 @@ class ServerLink {
 
   // The client's next data connection (each waits at most kDataConnectTimeout).
   std::unique_ptr<ByteStream> TakeData();
+  // Ends a TakeData wait (and later ones) with `why`: the control channel is gone.
+  void AbortData(const std::string& why);
   // Best effort: tells the client why the session ended (it may be gone).
   void SendError(const Error& e) noexcept;
 
