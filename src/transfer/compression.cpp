@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 
 #include "transfer/byte_io.h"
 #include "transfer/wire.h"
@@ -34,23 +35,24 @@ struct ChunkCompressor::Ctx {
   ~Ctx() { ZSTD_freeCCtx(c); }
 };
 
-ChunkCompressor::ChunkCompressor(int level) : ctx_(std::make_unique<Ctx>()), level_(level) {
+ChunkCompressor::ChunkCompressor(int level)
+    : ctx_(std::make_unique<Ctx>()), level_(level), cap_(kRawLengthBytes + ZSTD_compressBound(kCompressChunk)) {
   if (!ctx_->c) throw Error(ExitCode::FileIo, "zstd: cannot create a compression context (out of memory?)");
+  buf_ = std::make_unique_for_overwrite<char[]>(cap_);
 }
 
 ChunkCompressor::~ChunkCompressor() = default;
 
-bool ChunkCompressor::Compress(std::string_view raw, std::string& out) {
+std::optional<std::string_view> ChunkCompressor::Compress(std::string_view raw) {
+  if (raw.size() > kCompressChunk) throw Error(ExitCode::FileIo, "internal error: compression chunk too large");
   size_t worth = raw.size() - raw.size() / 16;  // must save 1/16 to be worth the receiver's work
-  out.resize(kRawLengthBytes + ZSTD_compressBound(raw.size()));
-  size_t n = ZSTD_compressCCtx(ctx_->c, out.data() + kRawLengthBytes, out.size() - kRawLengthBytes, raw.data(),
-                               raw.size(), level_);
-  if (ZSTD_isError(n) || kRawLengthBytes + n > worth) return false;
-  out.resize(kRawLengthBytes + n);
-  std::string len;
+  size_t n = ZSTD_compressCCtx(ctx_->c, buf_.get() + kRawLengthBytes, cap_ - kRawLengthBytes, raw.data(), raw.size(),
+                               level_);
+  if (ZSTD_isError(n) || kRawLengthBytes + n > worth) return std::nullopt;
+  std::string len;  // 4 bytes: no allocation
   ByteWriter(len).U32(static_cast<uint32_t>(raw.size()));
-  out.replace(0, kRawLengthBytes, len);
-  return true;
+  std::memcpy(buf_.get(), len.data(), kRawLengthBytes);
+  return std::string_view(buf_.get(), kRawLengthBytes + n);
 }
 
 struct ChunkDecompressor::Ctx {

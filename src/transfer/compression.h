@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,13 +26,16 @@ class ChunkCompressor {
   ~ChunkCompressor();
   ChunkCompressor(const ChunkCompressor&) = delete;
   ChunkCompressor& operator=(const ChunkCompressor&) = delete;
-  // A FileDataZ payload for `raw` in `out` and true, or false when it would not shrink.
-  bool Compress(std::string_view raw, std::string& out);
+  // The FileDataZ payload for `raw` (at most kCompressChunk bytes), in a buffer of this
+  // object's valid until the next call; nullopt when it would not shrink enough.
+  std::optional<std::string_view> Compress(std::string_view raw);
 
  private:
   struct Ctx;
   std::unique_ptr<Ctx> ctx_;
   int level_;
+  std::unique_ptr<char[]> buf_;  // one chunk's worst case, allocated once (no zero-fill)
+  size_t cap_ = 0;
 };
 
 class ChunkDecompressor {

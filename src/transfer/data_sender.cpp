@@ -233,13 +233,13 @@ class StreamSender {
       }
       std::string_view chunk(raw_.get(), static_cast<size_t>(n));
       hasher_.Update(chunk.data(), chunk.size());
-      bool packed = false;
+      std::optional<std::string_view> packed;
       if (gate_.ShouldTry()) {
-        packed = compressor_->Compress(chunk, packed_);
-        gate_.Tried(packed);
+        packed = compressor_->Compress(chunk);
+        gate_.Tried(packed.has_value());
       }
-      batch_.Add(packed ? FrameType::FileDataZ : FrameType::FileData, packed ? std::string_view(packed_) : chunk);
-      Account(chunk.size(), packed ? packed_.size() : chunk.size());
+      batch_.Add(packed ? FrameType::FileDataZ : FrameType::FileData, packed.value_or(chunk));
+      Account(chunk.size(), packed.value_or(chunk).size());
       sent += chunk.size();
     }
     return sent;
@@ -265,7 +265,6 @@ class StreamSender {
   uint64_t taken_ = 0;
   std::optional<ChunkCompressor> compressor_;  // -z
   std::unique_ptr<char[]> raw_;                // a chunk read for compression
-  std::string packed_;
   bool compress_file_ = false;
   CompressGate gate_;
 };

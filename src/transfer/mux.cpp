@@ -24,12 +24,9 @@ struct ChunkHeader {
 };
 
 void EncodeChunkHeader(const ChunkHeader& h, unsigned char out[Mux::kHeaderBytes]) {
-  std::string s;
-  ByteWriter w(s);
-  w.U32(h.channel);
-  w.U8(static_cast<uint8_t>(h.kind));
-  w.U32(h.value);
-  std::memcpy(out, s.data(), Mux::kHeaderBytes);
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<unsigned char>(h.channel >> (8 * i));
+  out[4] = static_cast<unsigned char>(h.kind);
+  for (int i = 0; i < 4; ++i) out[5 + i] = static_cast<unsigned char>(h.value >> (8 * i));
 }
 
 ChunkHeader DecodeChunkHeader(const unsigned char in[Mux::kHeaderBytes]) {

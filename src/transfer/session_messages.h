@@ -44,7 +44,7 @@ inline constexpr uint32_t kMaxFilterRules = 4096;
 inline constexpr size_t kMaxPatternBytes = 4096;
 inline constexpr uint16_t kMaxStreams = 16;
 inline constexpr int kMaxCompressLevel = 19;     // zstd's highest without --ultra
-inline constexpr int kDefaultCompressLevel = 3;  // zstd's own default: ~300 MB/s per core
+inline constexpr int kDefaultCompressLevel = 3;  // zstd's own default
 
 void EncodeRequest(const SessionRequest& r, std::string& out);
 SessionRequest DecodeRequest(std::string_view payload);
