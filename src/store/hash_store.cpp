@@ -61,7 +61,7 @@ HashStore HashStore::Open(const std::string& root_abs_path, const std::string& s
     return s;
   }
   try {
-    MakeDirs(dir + "/roots", 0700);
+    MakeStateDirs(dir);
   } catch (const SysError& e) {
     s.Warn(std::string("hash cache: ") + e.what() +
            "; continuing without a persistent cache; pass --state-dir");

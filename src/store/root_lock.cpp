@@ -79,7 +79,7 @@ RootLock RootLock::Acquire(const std::string& root_abs_path, const std::string& 
   }
   std::string lock_path = DbPathFor(dir, root) + ".lock";
   try {
-    MakeDirs(dir + "/roots", 0700);
+    MakeStateDirs(dir);
   } catch (const SysError& e) {
     Warn(warn, std::string(e.what()) + "; concurrent runs into " + root +
                    " will not be detected; pass --state-dir");

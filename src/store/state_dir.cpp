@@ -75,6 +75,31 @@ void MakeDirs(const std::string& path, mode_t mode) {
   if (!S_ISDIR(st.st_mode)) throw SysError(path, ENOTDIR);
 }
 
+namespace {
+
+void CheckPrivateDir(const std::string& dir) {
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0) throw SysError("stat " + dir, errno);
+  uid_t me = ::geteuid();
+  if (st.st_uid != me) {
+    throw Error(ExitCode::SelectFiles, "state dir " + dir + " belongs to uid " + std::to_string(st.st_uid) +
+                                           ", not to this user (uid " + std::to_string(me) +
+                                           "); chown it or choose another --state-dir");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw Error(ExitCode::SelectFiles, "state dir " + dir + " is writable by others; chmod go-w it or choose "
+                                                             "another --state-dir");
+  }
+}
+
+}  // namespace
+
+void MakeStateDirs(const std::string& state_dir) {
+  MakeDirs(state_dir + "/roots", 0700);
+  CheckPrivateDir(state_dir);
+  CheckPrivateDir(state_dir + "/roots");
+}
+
 std::optional<FileId> StateDirId(const std::string& override_dir) {
   std::string dir = ResolveStateDir(override_dir);
   struct stat st{};

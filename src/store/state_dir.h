@@ -34,6 +34,12 @@ std::string DbPathFor(const std::string& state_dir, const std::string& canonical
 // mkdir -p with `mode` for the directories it creates. Throws SysError naming the path.
 void MakeDirs(const std::string& path, mode_t mode);
 
+// Creates `state_dir`/roots (mode 0700) as MakeDirs does, then checks that both belong to
+// this user and that no one else may write them: whoever can replace a hash cache can make
+// a run skip changed files. Unsafe: Error(SelectFiles) saying how to fix it (the run must
+// stop); mkdir failures: SysError as MakeDirs.
+void MakeStateDirs(const std::string& state_dir);
+
 struct FileId {
   uint64_t dev = 0;
   uint64_t ino = 0;

@@ -67,6 +67,15 @@ mistake 3 "DST/ is a file" "$T/afile" "Not a directory" -- km "$SRC" "$T/afile/"
 mistake 3 "SRC is a file" "$T/afile" "not a directory" -- km "$T/afile" "$DST"
 mistake 3 "SRC missing" "$T/nosrc" "No such file or directory" -- km "$T/nosrc" "$DST"
 mistake 3 "DST parent missing" "$T/no/parent" "parent directory must exist" -- km "$SRC" "$T/no/parent"
+mkdir -m 777 "$T/shared-state"
+mistake 3 "state dir writable by others" "$T/shared-state" "writable by others" "chmod go-w" -- \
+    "$KTSYNC" mirror --state-dir "$T/shared-state" "$SRC" "$DST"
+if [[ $(id -u) == 0 ]]; then
+    mkdir -m 700 "$T/their-state"
+    chown nobody "$T/their-state"
+    mistake 3 "state dir of another user" "$T/their-state" "belongs to uid $(id -u nobody)" -- \
+        "$KTSYNC" mirror --state-dir "$T/their-state" "$SRC" "$DST"
+fi
 [[ $(ls "$DST") == keep && ! -e $T/no ]] || die "a refused run changed DST or created directories"
 pass "refused runs left DST alone"
 
@@ -98,7 +107,8 @@ if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
     chmod 600 "$W/secret"
     cp -r "$SRC" "$W/src"
     chmod -R a+rX "$W/src"
-    mkdir -m 777 "$W/state"
+    mkdir -m 700 "$W/state"
+    chown nobody "$W/state"
     mistake 1 "unreadable secret file" "$W/secret" "Permission denied" -- \
         setpriv --reuid=nobody --regid=nogroup --clear-groups "$KTSYNC" mirror --state-dir "$W/state" \
         --secret-file "$W/secret" "$W/src" "ktsync://127.0.0.1:1/x"

@@ -263,7 +263,7 @@ if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
     chown -R nobody "$W/src"
     chown root "$W/src/$(printf 'sec\xffret')"
     chmod 700 "$W/src/$(printf 'sec\xffret')"
-    mkdir -m 777 "$W/state"
+    install -d -o nobody -m 700 "$W/state"
     mkdir "$W/dst"
     chown nobody "$W/dst"
     rc=0

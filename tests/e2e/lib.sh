@@ -507,7 +507,7 @@ nobody_workdir() {
     W=$(mktemp -d "/tmp/ktsync-$1.XXXXXX")
     chmod 755 "$W"
     at_exit "chmod -R u+rwX '$W' 2>/dev/null; rm -rf '$W'"
-    mkdir -m 777 "$W/state-nobody" "$W/state-remote-nobody"
+    install -d -o nobody -m 700 "$W/state-nobody" "$W/state-remote-nobody"
     cat >"$W/remote-ktsync" <<EOF
 #!/bin/sh
 if [ -e "$W/remote-as-nobody" ]; then
