@@ -15,7 +15,8 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
 
 _ktsync_serve_opts='-h --help --stdio --listen --root --secret-file --state-dir --read-only
-    --write-only --max-connections --auth-timeout --no-ktls -v --verbose'
+    --write-only --max-connections --auth-timeout --no-ktls --allow-devices --allow-setid
+    --allow-owners --user --group -v --verbose'
 
 # _ktsync_add COMPGEN_ARGS...: append compgen's candidates (one per line) to COMPREPLY.
 _ktsync_add()
@@ -81,6 +82,16 @@ _ktsync()
     --data-via)
         _ktsync_add -W 'auto direct ssh' -- "$cur"
         return
+        ;;
+    --user)
+        _ktsync_add -u -- "$cur"
+        return
+        ;;
+    --group)  # serve's takes a group; mirror's is a flag
+        if [[ $cmd == serve ]]; then
+            _ktsync_add -g -- "$cur"
+            return
+        fi
         ;;
     --max-delete | --max-delete-percent | --exclude | --include | --streams | --data-port | \
         --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout)

@@ -78,25 +78,12 @@ int RunMirrorCommand(const MirrorOptions& opts) {
 }
 
 int RunServeCommand(const ServeOptions& o) {
-  if (!o.stdio) {
-    DaemonConfig d;
-    d.listen = o.listen;
-    d.root = o.root;
-    d.secret_file = o.secret_file;
-    d.state_dir = o.state_dir;
-    d.read_only = o.read_only;
-    d.write_only = o.write_only;
-    d.max_connections = o.max_connections;
-    d.auth_timeout_sec = o.auth_timeout_sec;
-    d.no_ktls = o.no_ktls;
-    d.verbose = o.verbose;
-    return RunDaemon(d, ServeSession);
-  }
+  if (!o.stdio) return RunDaemon(o.daemon, ServeSession);
   // Started by a client over ssh: stdout is the protocol, so nothing else may print there.
   FdStream control(UniqueFd(::dup(0)), UniqueFd(::dup(1)), "client");
   ServerConfig sc;
-  sc.state_dir = o.state_dir;
-  sc.no_ktls = o.no_ktls;
+  sc.state_dir = o.daemon.state_dir;
+  sc.no_ktls = o.daemon.no_ktls;
   sc.log = [](const std::string& m) { std::cerr << "ktsync (remote): " << m << "\n"; };
   return ServeSession(control, sc);
 }

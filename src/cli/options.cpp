@@ -157,8 +157,9 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
 
 void AddServe(CLI::App& app, Command& cmd) {
   auto* s = app.add_subcommand("serve", "Run the remote end: over ssh (--stdio) or as a daemon");
-  ServeOptions& o = cmd.serve;
-  s->add_flag("--stdio", o.stdio, "Speak the protocol on stdin/stdout (started by a client over ssh)");
+  ServeOptions& serve = cmd.serve;
+  DaemonConfig& o = serve.daemon;
+  s->add_flag("--stdio", serve.stdio, "Speak the protocol on stdin/stdout (started by a client over ssh)");
   s->add_option("--listen", o.listen, "Daemon: listen on ADDR:PORT (e.g. 0.0.0.0:7373)");
   s->add_option("--root", o.root, "Daemon: serve paths beneath this directory only");
   s->add_option("--secret-file", o.secret_file, "Daemon: shared secret (mode 0600 or stricter)");
@@ -170,15 +171,26 @@ void AddServe(CLI::App& app, Command& cmd) {
   s->add_option("--auth-timeout", o.auth_timeout_sec, "Daemon: seconds a client has to authenticate")
       ->check(CLI::Range(1, 600));
   s->add_flag("--no-ktls", o.no_ktls, "Encrypt in userspace even where kernel TLS is available");
+  s->add_flag("--allow-devices", o.limits.devices, "Daemon: clients may create block and character devices");
+  s->add_flag("--allow-setid", o.limits.setid,
+              "Daemon: clients may set setuid/setgid bits and security.*/trusted.* xattrs (capabilities)");
+  s->add_flag("--allow-owners", o.limits.owners, "Daemon: files get the owner and group the client sends");
+  s->add_option("--user", o.user, "Daemon: after binding, run as this user (name or uid)");
+  s->add_option("--group", o.group, "Daemon: with --user, this group instead of the user's primary group");
   s->add_flag("-v,--verbose", o.verbose, "Log each connection to stderr");
-  s->callback([&cmd, &o]() {
+  s->callback([&cmd, &serve, &o]() {
     cmd.kind = Command::Kind::Serve;
-    if (o.stdio == !o.listen.empty())
+    if (serve.stdio == !o.listen.empty())
       throw Error(ExitCode::Usage, "serve needs exactly one of --stdio or --listen ADDR:PORT");
     if (!o.listen.empty() && (o.root.empty() || o.secret_file.empty()))
       throw Error(ExitCode::Usage, "serve --listen needs --root DIR and --secret-file FILE");
     if (o.read_only && o.write_only)
       throw Error(ExitCode::Usage, "--read-only and --write-only exclude each other");
+    if (!o.group.empty() && o.user.empty()) throw Error(ExitCode::Usage, "--group needs --user");
+    if (serve.stdio && !o.user.empty()) throw Error(ExitCode::Usage, "--user is for a daemon (--listen)");
+    if (serve.stdio && (o.limits.devices || o.limits.setid || o.limits.owners))
+      throw Error(ExitCode::Usage, "--allow-devices, --allow-setid and --allow-owners are for a daemon (--listen); "
+                                   "over ssh the account's own privileges decide");
   });
 }
 

@@ -10,6 +10,7 @@
 
 #include "manifest/mirror_spec.h"
 #include "mirror/run.h"
+#include "transfer/daemon.h"
 
 namespace ktsync {
 
@@ -48,17 +49,8 @@ struct MirrorOptions {
 };
 
 struct ServeOptions {
-  bool stdio = false;           // started by a client over ssh: control channel on stdin/stdout
-  std::string listen;           // ADDR:PORT for daemon mode
-  std::string root;
-  std::string secret_file;
-  std::string state_dir;
-  bool read_only = false;       // clients may only pull
-  bool write_only = false;      // clients may only push
-  int max_connections = 16;
-  int auth_timeout_sec = 10;    // pre-authentication deadline
-  bool no_ktls = false;
-  int verbose = 0;
+  bool stdio = false;  // started by a client over ssh: control channel on stdin/stdout
+  DaemonConfig daemon;  // --listen and the rest; --state-dir and --no-ktls serve --stdio too
 };
 
 struct Command {

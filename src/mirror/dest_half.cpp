@@ -108,7 +108,9 @@ class Pipeline {
  private:
   void WarnXattrLosses() {
     std::string lines[] = {
-        planner_.unwritable_xattrs().Describe("only root may set them"),
+        planner_.unwritable_xattrs().Describe(opts_.limits.setid ? "only root may set them"
+                                                                  : "this daemon does not accept them "
+                                                                    "(serve --allow-setid)"),
         opts_.unsupported_xattrs ? opts_.unsupported_xattrs->Describe("DST's filesystem does not support them") : ""};
     for (const std::string& w : lines)
       if (!w.empty()) observer_.Warn(w);
@@ -119,6 +121,7 @@ class Pipeline {
     MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
+      if (pair.src && !WithinLimits(pair)) continue;
       if (pair.src && pair.src->IsFile()) src_file_bytes_ += pair.src->size;
       planner_.Visit(std::move(pair));
       int64_t next = walk.next_src_index();
@@ -126,6 +129,17 @@ class Pipeline {
       src_.Release(planner_.OldestUndecided(next));
     }
     if (planner_.HasUndecided()) ResolveHashes();
+  }
+
+  // An entry the limits refuse is not created, and DST's entry at its path (if any) is
+  // left as it is; false when nothing is left of the pair to plan.
+  bool WithinLimits(EntryPair& pair) {
+    if (!opts_.limits.limits_anything()) return true;
+    EntryVerdict v = LimitEntry(*pair.src, opts_.limits);
+    if (v.kind == EntryVerdict::Trimmed) observer_.Warn(v.why);
+    if (v.kind != EntryVerdict::Refused) return true;
+    problems_.Fail(pair.src->path, std::move(v.why));
+    return false;
   }
 
   // Both ends read at once: the source's hashes are asked for (or computed) first, ours

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "manifest/plan.h"
+#include "manifest/write_limits.h"
 #include "mirror/deletion_gate.h"
 #include "mirror/mover.h"
 #include "mirror/run_observer.h"
@@ -35,6 +36,7 @@ struct DestOptions {
   // Entries whose attributes DST's filesystem refused (the movers note them): warned of
   // at the end, like those the planner found unwritable here.
   const XattrLosses* unsupported_xattrs = nullptr;
+  WriteLimits limits;  // a daemon's: checked on every SRC entry before it is planned
 };
 
 // `dst_scan` lists `dst` (the caller starts it early: it overlaps the other side's start).

@@ -76,6 +76,13 @@ Stats DestStatsToWire(const RunStats& s, const PlanTotals& t) {
           {"finish_ms", Millis(s.finish_s)}};
 }
 
+Stats WithoutDestinationCounts(Stats s) {
+  for (std::string_view key : {"entries", "hashed", "cache_hits", "deleted", "meta_fixed", "created_other",
+                               "deletes_skipped", "plan_delete", "plan_meta", "plan_other"})
+    if (auto it = s.find(key); it != s.end()) s.erase(it);
+  return s;
+}
+
 void DestStatsFromWire(const Stats& w, RunStats& s, PlanTotals& t) {
   s.dst_entries = Get(w, "entries");
   s.hashed_dst = Get(w, "hashed");

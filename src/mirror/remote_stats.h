@@ -27,6 +27,9 @@ Stats SourceStatsToWire(const RunStats& s);
 void SourceStatsFromWire(const Stats& wire, RunStats& s);
 
 Stats DestStatsToWire(const RunStats& s, const PlanTotals& t);
+// A write-only daemon's Result: only what concerns the client's own files (what was sent,
+// timings), nothing that counts what else the tree holds (entries, deletions, fixes).
+Stats WithoutDestinationCounts(Stats s);
 void DestStatsFromWire(const Stats& wire, RunStats& s, PlanTotals& t);
 
 }  // namespace ktsync

@@ -36,7 +36,8 @@ class SilentObserver final : public RunObserver {
 };
 
 // A server's: warnings to the operator's log and, when `keep_warnings`, kept for the client
-// too (a push's, sent as notes at the end); a push's items to the client when it wants them.
+// too (a push's, sent as notes at the end); a push's items to the client when it wants them
+// (a write-only daemon's client sees only the files it was asked for: SendFile items).
 class ServerObserver final : public RunObserver {
  public:
   ServerObserver(const ServerConfig& cfg, SourceChannel* items, bool keep_warnings = false)
@@ -47,7 +48,9 @@ class ServerObserver final : public RunObserver {
     if (keep_warnings_ && warnings_.size() < PeerEnd::kMaxReports) warnings_.push_back(m);
   }
   bool WantsItems() const override { return items_ != nullptr; }
-  void Item(const ItemView& item) override { items_->SendItem(item); }
+  void Item(const ItemView& item) override {
+    if (!cfg_.write_only || item.kind == ActionKind::SendFile) items_->SendItem(item);
+  }
   std::vector<std::string> TakeWarnings() {
     std::lock_guard lock(mu_);
     return std::move(warnings_);
@@ -210,9 +213,24 @@ TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& obser
                  : TreeSide::OpenSource(path, tc, WarnTo(observer));
 }
 
+// A write-only daemon's client learns which of its files were wanted, nothing of what else
+// the tree holds: its problems (which may name entries only the daemon has, e.g. a failed
+// delete) go to the operator's log, the client gets their count.
+void ReportHidingDestination(const Problems& problems, const ServerConfig& cfg, SourceChannel& channel) {
+  std::vector<Problem> all = problems.Snapshot();
+  if (all.empty()) return;
+  for (const Problem& p : all)
+    if (cfg.log) cfg.log(p.message);
+  channel.SendReport({SessionReport::Failed, "", std::to_string(all.size()) +
+                                                   " entries could not be mirrored; this daemon is write-only, so "
+                                                   "their names are only in its log"});
+}
+
 // Push: the client holds SRC; this end plans and applies.
 void ServeDestination(ServerLink& link) {
   const SessionRequest& req = link.request();
+  const WriteLimits& limits = link.config().limits;
+  const MirrorSpec spec = LimitSpec(req.spec, limits);
   Problems problems;
   ServerObserver log(link.config(), nullptr);
   TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
@@ -225,21 +243,29 @@ void ServeDestination(ServerLink& link) {
   XattrLosses unsupported;
   std::optional<Receiver> receiver;
   if (!req.spec.dry_run) {
-    receiver.emplace(dst, MakeApplyOptions(req.spec, &unsupported), channel, [&] { return OpenAll(req.streams, [&](int) {
+    receiver.emplace(dst, MakeApplyOptions(spec, &unsupported, limits), channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
     receiver->InterruptOpeningWith([&link] { link.AbortData("the client's control channel failed"); });
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
-  DestOptions opts = MakeDestOptions(req.spec, "the client's SRC", &unsupported);
+  DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, limits);
+  if (req.spec.plan.owner && !spec.plan.owner)
+    observer.Warn("owners and groups not kept: files belong to this daemon's user (its operator can allow them "
+                  "with serve --allow-owners)");
   opts.max_link_leaders = kMaxPeerLinkLeaders;
   out.totals = RunDestHalf(dst, dst_scan, source, mover, opts, problems, observer, nullptr, out.stats);
-  for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
+  if (link.config().write_only) {
+    ReportHidingDestination(problems, link.config(), channel);
+  } else {
+    for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
+    if (!out.stats.deletes_refused.empty())
+      channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});
+  }
   for (std::string& w : observer.TakeWarnings()) channel.SendReport({SessionReport::Note, "warning", std::move(w)});
   if (!out.stats.encryption_recv.empty()) channel.SendReport({SessionReport::Note, "encryption", out.stats.encryption_recv});
-  if (!out.stats.deletes_refused.empty())
-    channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});
-  channel.SendResult(DestStatsToWire(out.stats, out.totals));
+  Stats result = DestStatsToWire(out.stats, out.totals);
+  channel.SendResult(link.config().write_only ? WithoutDestinationCounts(std::move(result)) : result);
   channel.ExpectDone();
 }
 
@@ -320,22 +346,24 @@ TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir) 
   return cfg;
 }
 
-ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs) {
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs, const WriteLimits& limits) {
   ApplyOptions ao;
   ao.meta.perms = spec.plan.perms;
   ao.meta.times = spec.plan.times;
   ao.meta.owner = spec.plan.owner;
   ao.meta.group = spec.plan.group;
-  ao.meta.xattrs = spec.plan.xattrs & WritableXattrClasses();
+  ao.meta.xattrs = spec.plan.xattrs & LimitXattrClasses(WritableXattrClasses(), limits);
   ao.meta.unsupported_xattrs = unsupported_xattrs;
   ao.fsync = spec.fsync;
   return ao;
 }
 
-DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs) {
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs,
+                            const WriteLimits& limits) {
   DestOptions o;
   o.plan = spec.plan;
-  o.plan.xattrs_writable = WritableXattrClasses();
+  o.plan.xattrs_writable = LimitXattrClasses(WritableXattrClasses(), limits);
+  o.limits = limits;
   o.unsupported_xattrs = unsupported_xattrs;
   o.deletes = spec.deletes;
   o.src_name = std::move(src_name);

@@ -9,6 +9,7 @@
 
 #include "apply/apply_action.h"
 #include "manifest/mirror_spec.h"
+#include "manifest/write_limits.h"
 #include "mirror/dest_half.h"
 #include "mirror/run_observer.h"
 #include "mirror/tree_side.h"
@@ -66,7 +67,8 @@ TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir);
 // The DST side applies extended attributes of the classes it may write; where its
 // filesystem refuses them, the entries are noted in `unsupported_xattrs` (one warning at
 // the end of the run, by the destination half).
-ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs);
-DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs);
+ApplyOptions MakeApplyOptions(const MirrorSpec& spec, XattrLosses* unsupported_xattrs, const WriteLimits& limits = {});
+DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrLosses* unsupported_xattrs,
+                            const WriteLimits& limits = {});
 
 }  // namespace ktsync

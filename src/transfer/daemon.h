@@ -32,6 +32,8 @@ struct DaemonConfig {
   int auth_timeout_sec = 10;
   bool no_ktls = false;
   int verbose = 0;
+  std::string user, group;  // drop to these after binding (--user, --group)
+  WriteLimits limits{false, false, false};
 };
 
 // Serves until killed, each session by `handler`. Throws ktsync::Error if it cannot start

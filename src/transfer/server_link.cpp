@@ -30,6 +30,10 @@ void ServerLink::CheckAllowed() const {
     throw Error(ExitCode::SelectFiles, "this ktsync daemon is read-only: clients may pull from it, not push");
   if (cfg_.write_only && request_.role == ServerRole::Send)
     throw Error(ExitCode::SelectFiles, "this ktsync daemon is write-only: clients may push to it, not pull");
+  // Whether a file is wanted would then say whether a guess of its content is right.
+  if (cfg_.write_only && request_.spec.plan.checksum)
+    throw Error(ExitCode::SelectFiles, "this ktsync daemon is write-only: --checksum would let a client test "
+                                       "guesses of its files' contents; push without -c");
 }
 
 std::string ServerLink::SendKtlsUnavailable() const {

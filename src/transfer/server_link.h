@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "manifest/write_limits.h"
 #include "transfer/control.h"
 #include "transfer/mux.h"
 #include "transfer/session_messages.h"
@@ -27,6 +28,7 @@ struct ServerConfig {
   bool read_only = false;
   bool write_only = false;
   bool no_ktls = false;
+  WriteLimits limits;     // a daemon's: what a pushing client may create
   // Daemon: called with the new session's token; returns the queue its data connections
   // will be routed to. ssh mode (null): the session opens a DataListener of its own.
   std::function<DataQueue*(const SessionToken&)> register_session;

@@ -124,6 +124,32 @@ assert_contains "$ERR" "write-only" "write-only refusal says write-only"
 assert_exit 0 kd "$SRC" "$WO/wo-push"
 tree_identical "$SRC" "$ROOT/wo-push" && pass "write-only daemon accepts a push"
 
+# A write-only daemon's client learns which of its own files are wanted, and nothing else:
+# not the names of entries only the daemon has, not their count, not their metadata.
+echo "only on the daemon" >"$ROOT/wo-push/daemon-only-secret"
+mkdir "$ROOT/wo-push/daemon-only-dir"
+wanted=$(cd "$SRC" && find . -type f -size +0 | sort | head -1)
+wanted=${wanted#./}
+other=$(cd "$SRC" && find . -type f -size +0 | sort | sed -n 2p)
+other=${other#./}
+chmod 600 "$ROOT/wo-push/$other"
+echo changed >>"$SRC/$wanted"
+assert_exit 0 kd -n -i --json "$SRC" "$WO/wo-push"
+cat "$OUT" "$ERR" >"$T/wo-dry"
+! grep -q "daemon-only" "$T/wo-dry" && pass "write-only dry run: no daemon-only name in the output" ||
+    die "write-only dry run revealed: $(grep "daemon-only" "$T/wo-dry" | head -3)"
+grep -q "\"$wanted\"" "$OUT" && pass "write-only dry run: the wanted file is listed" || die "$wanted not listed: $(head -c 600 "$OUT")"
+! grep -qF "\"$other\"" "$OUT" && pass "write-only dry run: a mode difference on the daemon is not shown" ||
+    die "$other (mode changed on the daemon) was itemized"
+for f in to_delete dst_entries meta_fixed; do
+    assert_eq 0 "$(json_field "$OUT" summary "$f")" "write-only: summary $f is 0"
+done
+assert_exit 0 kd --stats "$SRC" "$WO/wo-push"
+[[ ! -e $ROOT/wo-push/daemon-only-secret ]] && pass "the push still deleted the daemon-only entry" || die "not deleted"
+! grep -q "daemon-only" "$OUT" "$ERR" && pass "write-only push: no daemon-only name in the output" || die "push revealed it"
+assert_fails kd -c "$SRC" "$WO/wo-push"
+assert_contains "$ERR" "--checksum would let a client test guesses" "write-only refuses --checksum, saying why"
+
 # ---- a secret readable by others is refused at startup
 cp "$SECRET" "$T/secret644"
 chmod 644 "$T/secret644"

@@ -1,0 +1,62 @@
+#include "util/privileges.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <vector>
+
+#include "util/error.h"
+
+namespace ktsync {
+namespace {
+
+constexpr size_t kDbBuffer = 16384;
+
+bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+
+struct Account {
+  uid_t uid;
+  gid_t gid;
+  std::string name;
+  std::string home;
+};
+
+Account LookUpUser(const std::string& user) {
+  std::vector<char> buf(kDbBuffer);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc = AllDigits(user) ? getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found)
+                           : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 || !found)
+    throw Error(ExitCode::Usage, "--user " + user + ": no such user in the passwd database; name an existing account");
+  return {pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "/"};
+}
+
+gid_t LookUpGroup(const std::string& group) {
+  if (AllDigits(group)) return static_cast<gid_t>(std::stoul(group));
+  std::vector<char> buf(kDbBuffer);
+  struct group gr{};
+  struct group* found = nullptr;
+  if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || !found)
+    throw Error(ExitCode::Usage, "--group " + group + ": no such group; name an existing group");
+  return gr.gr_gid;
+}
+
+}  // namespace
+
+void DropPrivileges(const std::string& user, const std::string& group) {
+  Account a = LookUpUser(user);
+  gid_t gid = group.empty() ? a.gid : LookUpGroup(group);
+  if (::initgroups(a.name.c_str(), gid) != 0) throw SysError("initgroups " + a.name, errno, ExitCode::Usage);
+  if (::setresgid(gid, gid, gid) != 0) throw SysError("setresgid " + std::to_string(gid), errno, ExitCode::Usage);
+  if (::setresuid(a.uid, a.uid, a.uid) != 0)
+    throw SysError("setresuid " + std::to_string(a.uid), errno, ExitCode::Usage);
+  if (a.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
+    throw Error(ExitCode::Usage, "--user " + user + ": root could be regained after dropping privileges; refusing to serve");
+  ::setenv("HOME", a.home.c_str(), 1);
+}
+
+}  // namespace ktsync

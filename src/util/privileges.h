@@ -1,0 +1,16 @@
+// Dropping root for good: `ktsync serve --user/--group` binds its port as root, then runs
+// every session as an ordinary account, so what a client can make the daemon do is bounded
+// by that account's rights, not root's.
+#pragma once
+
+#include <string>
+
+namespace ktsync {
+
+// Becomes `user` (by name or number) with `group` (default: the user's primary group) and
+// the user's supplementary groups; HOME becomes the user's home, so the default state dir
+// is theirs. Verifies that root cannot be regained. Throws Error(Usage) for an unknown
+// user or group, SysError when a switch fails (the process must then not go on).
+void DropPrivileges(const std::string& user, const std::string& group);
+
+}  // namespace ktsync
