@@ -150,7 +150,10 @@ class MuxCore {
       std::memcpy(out + n, c.data.get() + c.off, take);
       n += take;
       c.off += take;
-      if (c.off == c.len) ch.in.pop_front();
+      if (c.off == c.len) {
+        GiveBack(std::move(c));
+        ch.in.pop_front();
+      }
     }
     ch.buffered -= n;
     ch.unreported += n;
@@ -280,6 +283,23 @@ class MuxCore {
     cv_.notify_all();
   }
 
+  // Full-size chunks get recycled buffers: a fresh 256 KiB allocation per chunk is an mmap
+  // and 64 page faults. Small chunks (control frames) get exactly their size, so a channel's
+  // buffered chunks never hold much more memory than its window.
+  std::unique_ptr<char[]> TakeBuffer(size_t len) {
+    if (len < kPooledChunk) return std::make_unique_for_overwrite<char[]>(len);
+    std::lock_guard lock(mu_);
+    if (spare_.empty()) return std::make_unique_for_overwrite<char[]>(Mux::kMaxChunk);
+    auto buf = std::move(spare_.back());
+    spare_.pop_back();
+    return buf;
+  }
+
+  // Under mu_.
+  void GiveBack(Chunk&& c) {
+    if (c.len >= kPooledChunk && spare_.size() < kMaxSpare) spare_.push_back(std::move(c.data));
+  }
+
   // Null for a channel this end dropped; a protocol error for one that never existed.
   std::shared_ptr<Channel> Find(uint32_t id) {
     std::lock_guard lock(mu_);
@@ -309,10 +329,10 @@ class MuxCore {
       if (h.value > ch->granted) ThrowProtocolError("data beyond the credit of channel " + std::to_string(h.channel));
       ch->granted -= h.value;
     }
-    Chunk c{std::make_unique_for_overwrite<char[]>(h.value), h.value};
+    Chunk c{TakeBuffer(h.value), h.value};
     carrier_.ReadExact(c.data.get(), c.len);
-    if (!ch) return;
     std::lock_guard lock(mu_);
+    if (!ch) return GiveBack(std::move(c));
     ch->buffered += c.len;
     ch->in.push_back(std::move(c));
     cv_.notify_all();
@@ -330,6 +350,10 @@ class MuxCore {
   uint32_t last_id_ = 0;
   std::string failed_;
   ExitCode failed_code_ = ExitCode::SocketIo;
+
+  static constexpr size_t kPooledChunk = Mux::kMaxChunk / 4;
+  static constexpr size_t kMaxSpare = 16;
+  std::vector<std::unique_ptr<char[]>> spare_;  // kMaxChunk buffers to reuse
 
   std::mutex write_mu_;  // one chunk at a time on the carrier
   bool write_shut_ = false;

@@ -147,6 +147,18 @@ void WriteFullyV(int fd, bool is_socket, const struct iovec* iov_in, int iovcnt,
   }
 }
 
+namespace {
+
+// A pipe to or from ssh carries whole runs of data when the data goes inside ssh: 64 KiB
+// pipes switch between us and ssh for every 64 KiB. Best effort: the system's
+// pipe-max-size and per-user pipe limits may refuse, and then the pipe stays as it was.
+void WidenPipe(int fd) {
+  constexpr int kPipeBytes = 1 << 20;
+  (void)::fcntl(fd, F_SETPIPE_SZ, kPipeBytes);
+}
+
+}  // namespace
+
 FdStream::FdStream(UniqueFd fd, std::string peer) : ByteStream(std::move(peer)), in_(std::move(fd)) {
   IgnoreSigpipe();
   read_is_socket_ = write_is_socket_ = IsSocketFd(in_.get());
@@ -165,7 +177,11 @@ FdStream::FdStream(UniqueFd read_fd, UniqueFd write_fd, std::string peer)
   read_is_socket_ = IsSocketFd(in_.get());
   write_is_socket_ = IsSocketFd(out_.get());
   if (write_is_socket_) DisableNagle(out_.get());
-  if (!read_is_socket_) OpenWake();
+  if (!read_is_socket_) {
+    OpenWake();
+    WidenPipe(in_.get());
+  }
+  if (!write_is_socket_) WidenPipe(out_.get());
 }
 
 void FdStream::WriteAll(const void* data, size_t len) {
