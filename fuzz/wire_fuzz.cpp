@@ -109,6 +109,7 @@ void DecodeOne(FrameType type, std::string_view in, ManifestDecoder& decoder) {
       break;
     }
     case FrameType::Done:
+    case FrameType::Keepalive:
       ExpectEmptyPayload(type, in);
       break;
     case FrameType::FileDataZ: {
@@ -157,7 +158,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if ((selector & 0x7f) == 0x7e) {
       if (in.size() >= kFrameHeaderBytes) DecodeFrameHeader(reinterpret_cast<const unsigned char*>(in.data()));
     } else {
-      DecodeOne(static_cast<FrameType>(1 + (selector & 0x7f) % 20), in, decoder);
+      // Every type up to the last (Keepalive); 7 and 8 are unknown and decode nothing.
+      DecodeOne(static_cast<FrameType>(1 + (selector & 0x7f) % static_cast<int>(FrameType::Keepalive)), in, decoder);
     }
   } catch (const Error&) {
     // the expected outcome for malformed input

@@ -51,6 +51,22 @@ TEST(FrameSenderTest, AQueuedFrameGoesOutByItselfAfterTheDelay) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, FrameSender::kQueueDelay / 2);
 }
 
+TEST(FrameSenderTest, AQuietSenderKeepsTheChannelAliveAndReadersNeverSeeIt) {
+  StreamPair p = SocketPair("a", "b", /*timeout_sec=*/5);
+  FrameSender out(*p.a);
+  auto start = std::chrono::steady_clock::now();
+  out.KeepAlive(milliseconds(100));
+  unsigned char raw[kFrameHeaderBytes];
+  p.b->ReadExact(raw, sizeof raw);
+  EXPECT_EQ(DecodeFrameHeader(raw).type, FrameType::Keepalive);
+  EXPECT_EQ(DecodeFrameHeader(raw).length, 0u);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(90)) << "only after a quiet interval";
+  std::this_thread::sleep_for(milliseconds(250));  // more keepalives queue up in the socket
+  out.Send(FrameType::Report, EncodeReport, Note("real"));
+  FrameReader in(*p.b);
+  EXPECT_EQ(NoteText(in.Next()), "real");
+}
+
 TEST(FrameSenderTest, AFullQueueGoesOutAtOnce) {
   StreamPair p = SocketPair("a", "b", /*timeout_sec=*/5);
   FrameSender out(*p.a);

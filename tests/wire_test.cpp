@@ -204,7 +204,7 @@ TEST(FrameHeader, RejectsPayloadAboveCap) {
 }
 
 TEST(FrameHeader, RejectsUnknownTypes) {
-  for (uint8_t t : {0, 7, 8, 24, 255}) {  // 7, 8: version 2's plan frames; 24: one past FileDataZ, the last
+  for (uint8_t t : {0, 7, 8, 25, 255}) {  // 7, 8: version 2's plan frames; 25: one past Keepalive, the last
     unsigned char h[] = {t, 0, 0, 0, 0};
     ExpectProtocolError("unknown frame type " + std::to_string(t), [&] { DecodeFrameHeader(h); });
   }
@@ -244,17 +244,18 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({6, 0b1011}, {6, 0b0110});
-  EXPECT_EQ(a.version, 6);
+  Agreement a = Negotiate({7, 0b1011}, {7, 0b0110});
+  EXPECT_EQ(a.version, 7);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({6, 0}, {7, 0}).version, 6);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({7, 0}, {8, 0}).version, 7);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 6);  // v5 peers cannot carry data inside ssh
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v5, this ktsync speaks v6; install matching versions",
-              [] { Negotiate({6, 0}, {5, 0}); });
+  static_assert(kMinProtocolVersion == 7);  // v6 peers send no Keepalive: a daemon would drop them when busy
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v6, this ktsync speaks v7; install matching versions",
+              [] { Negotiate({7, 0}, {6, 0}); });
 }
+
 
 // ---- Entry batches --------------------------------------------------------------------
 
@@ -803,6 +804,18 @@ TEST(Framing, RoundTripsFramesOfEverySizeOverASocket) {
   EXPECT_EQ(t.payload, "tiny");
   EXPECT_FALSE(r.Next());  // clean end of stream between frames
   writer.join();
+}
+
+TEST(Framing, KeepalivesAreSkippedAndMustBeEmpty) {
+  SocketPair sp;
+  FrameWriter w(*sp.a);
+  w.Write(FrameType::Keepalive, {});
+  w.Write(FrameType::Keepalive, {});
+  w.Write(FrameType::Done, {});
+  w.Write(FrameType::Keepalive, "x");
+  FrameReader r(*sp.b);
+  EXPECT_EQ(r.Next()->type, FrameType::Done);
+  ExpectProtocolError("Keepalive frame with a payload", [&] { r.Next(); });
 }
 
 TEST(Framing, EndOfStreamInsideAFrameIsAnError) {

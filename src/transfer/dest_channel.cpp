@@ -10,7 +10,9 @@ namespace ktsync {
 DestChannel::DestChannel(ByteStream& in, ByteStream& out, std::function<void(const ItemView&)> on_item,
                          bool dest_reports_end)
     : in_(in), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end), out_(out),
-      reader_([this] { ReadLoop(); }) {}
+      reader_([this] { ReadLoop(); }) {
+  out_.KeepAlive(FrameSender::kKeepaliveEvery);
+}
 
 DestChannel::~DestChannel() {
   {

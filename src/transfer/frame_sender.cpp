@@ -8,7 +8,19 @@ FrameSender::~FrameSender() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void FrameSender::KeepAlive(std::chrono::milliseconds every) {
+  std::lock_guard lock(mu_);
+  keepalive_ = every;
+  StartTicker();
+  cv_.notify_all();
+}
+
+void FrameSender::WriteFrame(FrameType type, std::string_view payload) {
+  FrameWriter(out_).Write(type, payload);
+  last_write_ = Clock::now();
 }
 
 void FrameSender::Enqueue(FrameType type) {
@@ -19,7 +31,7 @@ void FrameSender::Enqueue(FrameType type) {
   queued_ += buf_;
   if (queued_.size() >= kQueuedBytes) return WriteQueued();
   if (!first) return;
-  if (!flusher_.joinable()) flusher_ = std::thread([this] { FlushLater(); });
+  StartTicker();
   cv_.notify_all();
 }
 
@@ -28,16 +40,32 @@ void FrameSender::WriteQueued() {
   if (queued_.empty()) return;
   out_.WriteAll(queued_.data(), queued_.size());
   queued_.clear();
+  last_write_ = Clock::now();
 }
 
-void FrameSender::FlushLater() {
+void FrameSender::StartTicker() {
+  if (!ticker_.joinable()) ticker_ = std::thread([this] { Tick(); });
+}
+
+void FrameSender::Tick() {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    cv_.wait(lock, [&] { return stop_ || !queued_.empty(); });
-    if (cv_.wait_for(lock, kQueueDelay, [&] { return stop_; })) return;
+    auto woken = [&] { return stop_ || !queued_.empty(); };
+    if (keepalive_) {
+      cv_.wait_until(lock, last_write_ + *keepalive_, woken);
+    } else {
+      cv_.wait(lock, woken);
+    }
+    if (stop_) return;
     try {
-      WriteQueued();
+      if (!queued_.empty()) {
+        if (cv_.wait_for(lock, kQueueDelay, [&] { return stop_; })) return;
+        WriteQueued();
+      } else if (keepalive_ && Clock::now() >= last_write_ + *keepalive_) {
+        WriteFrame(FrameType::Keepalive, {});
+      }
     } catch (...) {  // the next Send reports it
+      if (keepalive_) return;  // and a dead channel needs no keepalives
     }
   }
 }

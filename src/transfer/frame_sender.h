@@ -5,11 +5,16 @@
 // to go out together: until kQueuedBytes are waiting, kQueueDelay has passed since the
 // first, or any other frame is sent (which they always precede). Over ssh, a write per
 // tiny frame cost more than the change it reported.
+//
+// With KeepAlive, a Keepalive frame goes out whenever nothing else did for that long, so
+// a peer that drops silent sessions (serve --idle-timeout) can tell a busy side (hashing a
+// large file, scanning a huge directory) from a vanished one.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -23,11 +28,17 @@ class FrameSender {
  public:
   static constexpr size_t kQueuedBytes = 64 << 10;
   static constexpr std::chrono::milliseconds kQueueDelay{50};
+  // What every network run's control channels use: well below the shortest idle timeout
+  // a daemon accepts (kMinIdleTimeout in daemon.h).
+  static constexpr std::chrono::seconds kKeepaliveEvery{10};
 
   explicit FrameSender(ByteStream& out) : out_(out) {}
   ~FrameSender();  // drops what is still queued: the run's last frames flush it
   FrameSender(const FrameSender&) = delete;
   FrameSender& operator=(const FrameSender&) = delete;
+
+  // From now on, a Keepalive whenever nothing was sent for `every`.
+  void KeepAlive(std::chrono::milliseconds every);
 
   template <class Message>
   void Send(FrameType type, void (*encode)(const Message&, std::string&), const Message& m) {
@@ -35,13 +46,13 @@ class FrameSender {
     WriteQueued();
     buf_.clear();
     encode(m, buf_);
-    FrameWriter(out_).Write(type, buf_);
+    WriteFrame(type, buf_);
   }
 
   void SendEmpty(FrameType type) {
     std::lock_guard lock(mu_);
     WriteQueued();
-    FrameWriter(out_).Write(type, {});
+    WriteFrame(type, {});
   }
 
   // `items` in as many frames as they need: `encode` appends what fits in one payload and
@@ -53,7 +64,7 @@ class FrameSender {
     while (!items.empty()) {
       buf_.clear();
       size_t n = encode(items, buf_);
-      FrameWriter(out_).Write(type, buf_);
+      WriteFrame(type, buf_);
       items = items.subspan(n);
     }
   }
@@ -67,9 +78,12 @@ class FrameSender {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  void WriteFrame(FrameType type, std::string_view payload);  // mu_ held
   void Enqueue(FrameType type);  // buf_ holds the payload; mu_ held
   void WriteQueued();            // mu_ held
-  void FlushLater();
+  void StartTicker();            // mu_ held
+  void Tick();
 
   ByteStream& out_;
   std::mutex mu_;
@@ -77,7 +91,9 @@ class FrameSender {
   std::string queued_;  // whole frames
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread flusher_;  // started by the first Queue
+  Clock::time_point last_write_ = Clock::now();
+  std::optional<std::chrono::milliseconds> keepalive_;
+  std::thread ticker_;  // started by the first Queue or KeepAlive: flushes, keeps alive
 };
 
 }  // namespace ktsync

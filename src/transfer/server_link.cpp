@@ -69,6 +69,7 @@ void ServerLink::PrepareData() {
 void ServerLink::AwaitRoute() {
   DataRoute route = DecodeDataRoute(Control(control_).reader.Expect(FrameType::DataRoute).payload);
   if (route == DataRoute::Direct && !listener_) ThrowProtocolError("direct data route, but no port was opened");
+  if (route == DataRoute::None && !request_.spec.dry_run) ThrowProtocolError("no data route for a run that moves data");
   if (route != DataRoute::Ssh) return;
   if (request_.spec.dry_run) ThrowProtocolError("a dry run moves no data, yet the client routed it inside ssh");
   listener_.reset();

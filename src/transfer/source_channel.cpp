@@ -6,7 +6,9 @@
 namespace ktsync {
 
 SourceChannel::SourceChannel(ByteStream& in, ByteStream& out)
-    : in_(in), out_(out), reader_([this] { ReadLoop(); }) {}
+    : in_(in), out_(out), reader_([this] { ReadLoop(); }) {
+  out_.KeepAlive(FrameSender::kKeepaliveEvery);
+}
 
 SourceChannel::~SourceChannel() {
   if (!reader_.joinable()) return;

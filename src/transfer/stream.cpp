@@ -261,9 +261,13 @@ void FrameWriter::Write(FrameType type, std::string_view payload) {
 }
 
 std::optional<FrameHeader> FrameReader::NextHeader() {
-  unsigned char header[kFrameHeaderBytes];
-  if (!s_.ReadExactOrEof(header, sizeof header)) return std::nullopt;
-  return DecodeFrameHeader(header);  // rejects oversized lengths before anything grows
+  for (;;) {
+    unsigned char header[kFrameHeaderBytes];
+    if (!s_.ReadExactOrEof(header, sizeof header)) return std::nullopt;
+    FrameHeader h = DecodeFrameHeader(header);  // rejects oversized lengths before anything grows
+    if (h.type != FrameType::Keepalive) return h;
+    if (h.length != 0) ThrowProtocolError("Keepalive frame with a payload");
+  }
 }
 
 std::optional<Frame> FrameReader::Next() {

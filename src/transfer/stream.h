@@ -145,7 +145,8 @@ class FrameReader {
   Frame Expect(FrameType want);
 
   // Lower level, for payloads that should land in the caller's buffer (FileData): read a
-  // header, then exactly header.length bytes with ReadPayloadInto.
+  // header, then exactly header.length bytes with ReadPayloadInto. Keepalive frames are
+  // skipped here, so no caller ever sees one.
   std::optional<FrameHeader> NextHeader();
   void ReadPayloadInto(void* dst, size_t len) { s_.ReadExact(dst, len); }
 

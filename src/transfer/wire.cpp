@@ -242,6 +242,7 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::FileHole: return "FileHole";
     case FrameType::DataRoute: return "DataRoute";
     case FrameType::FileDataZ: return "FileDataZ";
+    case FrameType::Keepalive: return "Keepalive";
   }
   return "unknown";
 }

@@ -50,6 +50,7 @@ enum class FrameType : uint8_t {
   FileHole = 21,      // within a file: this many bytes of zeros that occupy no disk (u64)
   DataRoute = 22,     // ssh mode, client -> server after Ready: how data travels (u8)
   FileDataZ = 23,     // file bytes compressed with zstd (-z): u32 raw length + one zstd frame
+  Keepalive = 24,     // control, either way, empty: "still here" while a side is busy (FrameReader skips it)
 };
 
 const char* FrameTypeName(FrameType t);
@@ -75,9 +76,9 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // 2: Ready says whether a sending server uses kTLS. 3: streams; the destination plans.
 // 4: entries carry extended attributes and ACLs. 5: a file may be resent (kFileEndRetry) and
 // restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
-// compressed (FileDataZ).
-inline constexpr uint16_t kProtocolVersion = 6;
-inline constexpr uint16_t kMinProtocolVersion = 6;  // oldest version this build still speaks
+// compressed (FileDataZ). 7: Keepalive (a daemon drops sessions silent for --idle-timeout).
+inline constexpr uint16_t kProtocolVersion = 7;
+inline constexpr uint16_t kMinProtocolVersion = 7;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;
