@@ -14,9 +14,9 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
 
-_ktsync_serve_opts='-h --help --stdio --listen --root --secret-file --state-dir --read-only
-    --write-only --max-connections --auth-timeout --no-ktls --allow-devices --allow-setid
-    --allow-owners --user --group -v --verbose'
+_ktsync_serve_opts='-h --help --stdio --listen --config --root --secret-file --state-dir --read-only
+    --write-only --max-connections --auth-timeout --idle-timeout --no-ktls --allow-devices --allow-setid
+    --allow-owners --fake-super --user --group -v --verbose'
 
 # _ktsync_add COMPGEN_ARGS...: append compgen's candidates (one per line) to COMPREPLY.
 _ktsync_add()
@@ -67,7 +67,7 @@ _ktsync()
 
     # Options that take a value.
     case $prev in
-    --exclude-from | --secret-file | --remote-ktsync)
+    --exclude-from | --secret-file | --remote-ktsync | --config)
         _ktsync_compgen -f "$cur"
         return
         ;;
@@ -94,7 +94,8 @@ _ktsync()
         fi
         ;;
     --max-delete | --max-delete-percent | --exclude | --include | --streams | --data-port | \
-        --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout)
+        --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout | \
+        --idle-timeout)
         return
         ;;
     esac

@@ -8,6 +8,7 @@
 
 #include "apply/anonymous_file.h"
 #include "apply/temp_name.h"
+#include "manifest/fake_super.h"
 #include "util/error.h"
 #include "util/open_beneath.h"
 
@@ -73,10 +74,11 @@ void MakeWritable(int dir_fd) {
 // The fstat after an O_NOFOLLOW open tells us whether the name still holds what the plan
 // expects: chmod'ing whatever was swapped in (a device, a hard link to a foreign file) is
 // exactly what an attacker with write access to the tree would try.
-void RequireType(int fd, const Entry& e) {
+// With --fake-super a device, FIFO or socket is a regular file on disk.
+void RequireType(int fd, const Entry& e, const MetaOptions& meta) {
   struct stat st;
   if (fstat(fd, &st) != 0) throw SysError("stat " + Quoted(e.path), errno);
-  if (!TypeMatches(st.st_mode, e.type))
+  if (!TypeMatches(st.st_mode, meta.fake_super ? PhysicalType(e.type) : e.type))
     throw Error(ExitCode::FileIo, Quoted(e.path) + ": is no longer a '" +
                                       std::string(1, TypeLetter(e.type)) +
                                       "' entry (changed during the run); left unchanged");
@@ -221,13 +223,15 @@ void DestTree::MakeSpecial(const Entry& e, const MetaOptions& meta) {
   Located at = LocateForChange(e.path);
   dev_t rdev = (type == S_IFCHR || type == S_IFBLK) ? static_cast<dev_t>(e.rdev()) : 0;
   std::string temp = MakeTemp("mknod", e.path, [&](const char* t) {
-    return mknodat(at.parent, t, type | 0600, rdev);
+    if (!meta.fake_super) return mknodat(at.parent, t, type | 0600, rdev);
+    UniqueFd standin(openat(at.parent, t, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    return standin ? 0 : -1;
   });
   try {
     // O_PATH: opening a device or fifo for I/O could block or have side effects.
     UniqueFd fd(openat(at.parent, temp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) throw SysError("open new node " + e.path, errno);
-    RequireType(fd.get(), e);
+    RequireType(fd.get(), e, meta);
     ApplyMetaToFd(fd.get(), e, meta, e.path);
     if (!meta.perms) ChmodFd(fd.get(), NewModeWithoutPerms(e), e.path);
   } catch (...) {
@@ -295,7 +299,7 @@ void DestTree::SetMeta(const Entry& src_entry, const MetaOptions& meta, bool cre
     opened = OpenForMeta(Locate(src_entry.path), src_entry);
     fd = opened.get();
   }
-  RequireType(fd, src_entry);
+  RequireType(fd, src_entry, meta);
   ApplyMetaToFd(fd, src_entry, meta, src_entry.path);
   if (!meta.perms && created) ChmodFd(fd, NewModeWithoutPerms(src_entry), src_entry.path);
   if (src_entry.IsDir()) ForgetXattrsForNew(src_entry.path);  // its default ACL may have changed

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "manifest/fake_super.h"
 #include "manifest/xattr_io.h"
 #include "util/error.h"
 
@@ -97,6 +98,7 @@ int SyncXattrs(const XattrTarget& t, const Entry& e, const MetaOptions& opts, st
     if (uint8_t wanted = XattrClassesIn(e.xattrs()) & opts.xattrs) NoteUnsupported(opts, wanted, rel);
     return 0;
   }
+  if (opts.fake_super) StripFakeStat(have);  // ours, set after the others
   XattrEdit edit = DiffXattrs(e.xattrs(), have, opts.xattrs);
   for (const std::string& name : edit.remove) {
     if (t.Remove(name.c_str()) != 0 && errno != ENODATA)
@@ -109,6 +111,13 @@ int SyncXattrs(const XattrTarget& t, const Entry& e, const MetaOptions& opts, st
     NoteUnsupported(opts, XattrClassOf(x->name), rel);
   }
   return 0;
+}
+
+void StoreFakeStat(int fd, const Entry& e, std::string_view rel) {
+  std::string value = EncodeFakeStat(e);
+  if (XattrTarget::Fd(fd).Set(kFakeSuperXattr, value.data(), value.size()) == 0) return;
+  if (errno != EBADF || XattrTarget::PathFd(fd).Set(kFakeSuperXattr, value.data(), value.size()) != 0)
+    throw SysError(What((std::string("store ") + kFakeSuperXattr + " (--fake-super) on").c_str(), rel), errno);
 }
 
 }  // namespace
@@ -125,16 +134,24 @@ void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_
   // new file usually has its owner and permission bits already.
   struct stat now;
   bool known = fstat(fd, &now) == 0;
-  bool chowned = ChownFd(fd, e, opts, known ? &now : nullptr, rel);
+  bool chowned = !opts.fake_super && ChownFd(fd, e, opts, known ? &now : nullptr, rel);
+  uint32_t mode = opts.fake_super ? PhysicalMode(e) : e.mode & 07777;
+  bool set_mode = (opts.perms || opts.fake_super) && (chowned || !known || (now.st_mode & 07777) != mode);
+  if (opts.fake_super && set_mode) {
+    // Not root: writing user.* attributes takes write permission, which PhysicalMode grants.
+    ChmodFd(fd, mode, rel);
+    set_mode = false;
+  }
   if (opts.xattrs && SyncXattrs(XattrTarget::Fd(fd), e, opts, rel, bare) == EBADF)
     SyncXattrs(XattrTarget::PathFd(fd), e, opts, rel, bare);
-  if (opts.perms && (chowned || !known || (now.st_mode & 07777) != (e.mode & 07777))) ChmodFd(fd, e.mode, rel);
+  if (opts.fake_super) StoreFakeStat(fd, e, rel);
+  if (set_mode) ChmodFd(fd, mode, rel);
   if (opts.times) SetMtimeFd(fd, e.mtime, rel);
 }
 
 void ApplyMetaToLink(int parent_fd, const char* base, const Entry& e, const MetaOptions& opts,
                      std::string_view rel) {
-  auto [uid, gid] = TargetIds(e, opts);
+  auto [uid, gid] = opts.fake_super ? std::pair{static_cast<uid_t>(-1), static_cast<gid_t>(-1)} : TargetIds(e, opts);
   if (uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) {
     if (fchownat(parent_fd, base, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(What("chown", rel), errno);

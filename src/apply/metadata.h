@@ -3,7 +3,8 @@
 //
 // Order is fixed: owner first (chown clears setuid/setgid bits and security.capability),
 // then extended attributes and ACLs, then mode, then mtime last (nothing after it may touch
-// the inode). Everything works on fds or on (parent fd, basename) with AT_SYMLINK_NOFOLLOW:
+// the inode); with fake_super the mode goes first (not root, setting attributes takes write
+// permission). Everything works on fds or on (parent fd, basename) with AT_SYMLINK_NOFOLLOW:
 // never a path walked from the cwd.
 #pragma once
 
@@ -23,6 +24,9 @@ struct MetaOptions {
   // alone). Where DST's filesystem refuses a class, the entry is noted here, not failed.
   uint8_t xattrs = 0;
   XattrLosses* unsupported_xattrs = nullptr;
+  // serve --fake-super (fake_super.h): owner, group and the full mode go into the
+  // user.ktsync.stat attribute; the inode keeps our owner and PhysicalMode.
+  bool fake_super = false;
 };
 
 // `fd` may be a normal fd or an O_PATH fd (used for nodes we cannot or must not open for

@@ -161,6 +161,7 @@ void AddServe(CLI::App& app, Command& cmd) {
   DaemonConfig& o = serve.daemon;
   s->add_flag("--stdio", serve.stdio, "Speak the protocol on stdin/stdout (started by a client over ssh)");
   s->add_option("--listen", o.listen, "Daemon: listen on ADDR:PORT (e.g. 0.0.0.0:7373)");
+  s->add_option("--config", o.config_file, "Daemon: serve the modules this file names (instead of --root)");
   s->add_option("--root", o.root, "Daemon: serve paths beneath this directory only");
   s->add_option("--secret-file", o.secret_file, "Daemon: shared secret (mode 0600 or stricter)");
   s->add_option("--state-dir", o.state_dir, "Where hash-cache databases live");
@@ -170,11 +171,16 @@ void AddServe(CLI::App& app, Command& cmd) {
       ->check(CLI::Range(1, 1024));
   s->add_option("--auth-timeout", o.auth_timeout_sec, "Daemon: seconds a client has to authenticate")
       ->check(CLI::Range(1, 600));
+  s->add_option("--idle-timeout", o.idle_timeout_sec,
+                "Daemon: end a session whose client sent nothing for this many seconds (default 300)")
+      ->check(CLI::Range(DaemonConfig::kMinIdleTimeout, 86400));
   s->add_flag("--no-ktls", o.no_ktls, "Encrypt in userspace even where kernel TLS is available");
   s->add_flag("--allow-devices", o.limits.devices, "Daemon: clients may create block and character devices");
   s->add_flag("--allow-setid", o.limits.setid,
               "Daemon: clients may set setuid/setgid bits and security.*/trusted.* xattrs (capabilities)");
   s->add_flag("--allow-owners", o.limits.owners, "Daemon: files get the owner and group the client sends");
+  s->add_flag("--fake-super", o.fake_super,
+              "Daemon: keep owners, setid bits and devices in a user.ktsync.stat xattr, not for real");
   s->add_option("--user", o.user, "Daemon: after binding, run as this user (name or uid)");
   s->add_option("--group", o.group, "Daemon: with --user, this group instead of the user's primary group");
   s->add_flag("-v,--verbose", o.verbose, "Log each connection to stderr");
@@ -182,15 +188,22 @@ void AddServe(CLI::App& app, Command& cmd) {
     cmd.kind = Command::Kind::Serve;
     if (serve.stdio == !o.listen.empty())
       throw Error(ExitCode::Usage, "serve needs exactly one of --stdio or --listen ADDR:PORT");
-    if (!o.listen.empty() && (o.root.empty() || o.secret_file.empty()))
-      throw Error(ExitCode::Usage, "serve --listen needs --root DIR and --secret-file FILE");
+    bool per_tree = !o.root.empty() || !o.secret_file.empty() || o.read_only || o.write_only ||
+                    o.limits.devices || o.limits.setid || o.limits.owners || o.fake_super;
+    if (!o.config_file.empty() && per_tree)
+      throw Error(ExitCode::Usage, "with --config, each module's path, secret, access, allow-* and fake super "
+                                   "settings are in the file; drop --root, --secret-file, --read-only, "
+                                   "--write-only, --allow-*, --fake-super");
+    if (!o.listen.empty() && o.config_file.empty() && (o.root.empty() || o.secret_file.empty()))
+      throw Error(ExitCode::Usage, "serve --listen needs --root DIR and --secret-file FILE, or --config FILE");
     if (o.read_only && o.write_only)
       throw Error(ExitCode::Usage, "--read-only and --write-only exclude each other");
     if (!o.group.empty() && o.user.empty()) throw Error(ExitCode::Usage, "--group needs --user");
-    if (serve.stdio && !o.user.empty()) throw Error(ExitCode::Usage, "--user is for a daemon (--listen)");
-    if (serve.stdio && (o.limits.devices || o.limits.setid || o.limits.owners))
-      throw Error(ExitCode::Usage, "--allow-devices, --allow-setid and --allow-owners are for a daemon (--listen); "
-                                   "over ssh the account's own privileges decide");
+    if (serve.stdio && (!o.user.empty() || !o.config_file.empty()))
+      throw Error(ExitCode::Usage, "--user and --config are for a daemon (--listen)");
+    if (serve.stdio && (o.limits.devices || o.limits.setid || o.limits.owners || o.fake_super))
+      throw Error(ExitCode::Usage, "--allow-devices, --allow-setid, --allow-owners and --fake-super are for a "
+                                   "daemon (--listen); over ssh the account's own privileges decide");
   });
 }
 

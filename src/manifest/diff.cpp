@@ -95,8 +95,9 @@ uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (opts.perms && s.type != EntryType::Symlink && (s.mode & 07777) != (d.mode & 07777)) {
     bits |= kChPerms;
   }
-  if (opts.owner && s.uid != d.uid) bits |= kChOwner;
-  if (opts.group && s.gid != d.gid) bits |= kChGroup;
+  bool owned = opts.link_owners || s.type != EntryType::Symlink;
+  if (owned && opts.owner && s.uid != d.uid) bits |= kChOwner;
+  if (owned && opts.group && s.gid != d.gid) bits |= kChGroup;
   uint8_t xattrs = opts.xattrs & opts.xattrs_writable;
   if (!XattrsEqualIn(s.xattrs(), d.xattrs(), xattrs & kXattrAcl)) bits |= kChAcl;
   if (!XattrsEqualIn(s.xattrs(), d.xattrs(), xattrs & kXattrPlain)) bits |= kChXattr;

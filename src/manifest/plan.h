@@ -99,6 +99,7 @@ struct PlanOptions {
   bool hard_links = false;    // -H: SRC link_leader is honoured
   bool owner = false;         // mirror uid (root or --owner)
   bool group = false;         // mirror gid
+  bool link_owners = true;    // also of symlinks (--fake-super cannot store theirs)
   bool times = true;          // mirror mtimes
   bool perms = true;
   int64_t mtime_tolerance_ns = 0;  // --modify-window

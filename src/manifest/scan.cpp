@@ -14,6 +14,7 @@
 
 #include "manifest/dir_listing.h"
 #include "manifest/stat_ahead.h"
+#include "manifest/fake_super.h"
 #include "manifest/xattr_io.h"
 #include "util/error.h"
 #include "util/unique_fd.h"
@@ -85,6 +86,7 @@ class Scanner {
     root_dev_ = e.dev;
     if (int err = ReadXattrsOf(XattrTarget::Fd(root.get()), e); err != 0)
       throw SysError("read extended attributes of " + std::string(root_name), err, ExitCode::SelectFiles);
+    ReadFakeStat(XattrTarget::Fd(root.get()), e);
     Push(std::move(e));
     if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
     if (int err = Enter(std::move(root)); err != 0)
@@ -178,6 +180,7 @@ class Scanner {
         Report(err, "read extended attributes of", err == ENOENT);
       return {};
     }
+    if (type != EntryType::Symlink) ReadFakeStat(XattrTarget::Beneath(dirfd, name), e);
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
@@ -230,6 +233,17 @@ class Scanner {
     int err = ReadXattrs(t, opts_.xattr_classes, &xs);
     e.set_xattrs(std::move(xs));
     return err == ENOTSUP ? 0 : err;
+  }
+
+  // --fake-super: the entry as its stored metadata describes it (fake_super.h). Symlinks
+  // cannot hold one; a missing or malformed value leaves the entry as it is on disk, which
+  // then differs from SRC, so the run writes a good one.
+  void ReadFakeStat(const XattrTarget& t, Entry& e) {
+    if (!opts_.fake_super) return;
+    StripFakeStat(e);
+    char value[96];
+    ssize_t n = t.Get(kFakeSuperXattr, value, sizeof value);
+    if (n > 0) ApplyFakeStat(std::string_view(value, static_cast<size_t>(n)), e);
   }
 
   bool Skipped(uint64_t dev, uint64_t ino) const {

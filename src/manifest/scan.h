@@ -38,6 +38,8 @@ struct ScanOptions {
   // Extended attributes of these classes (xattrs.h) are read into each entry; 0 = none.
   // An entry whose attributes cannot be read, or exceed the limits, is reported and skipped.
   uint8_t xattr_classes = 0;
+  // Entries are listed as their user.ktsync.stat attribute describes them (fake_super.h).
+  bool fake_super = false;
   // (dev, ino) never listed nor descended, e.g. ktsync's own state dir inside the tree.
   std::vector<std::pair<uint64_t, uint64_t>> skip_inodes;
   std::string_view temp_prefix = ".ktsync-tmp.";  // empty: no name is treated as a temp

@@ -4,6 +4,7 @@
 
 #include "apply/apply_action.h"
 #include "manifest/diff.h"
+#include "manifest/fake_super.h"
 #include "mirror/applier.h"
 #include "mirror/guards.h"
 
@@ -114,6 +115,10 @@ class Pipeline {
         opts_.unsupported_xattrs ? opts_.unsupported_xattrs->Describe("DST's filesystem does not support them") : ""};
     for (const std::string& w : lines)
       if (!w.empty()) observer_.Warn(w);
+    if (unowned_links_ > 0)
+      observer_.Warn(std::to_string(unowned_links_) + " symlinks (e.g. " + first_unowned_link_ +
+                     ") keep this daemon's owner: --fake-super stores owners in a user.* attribute, which "
+                     "Linux does not allow on symlinks");
   }
 
   void MergeAndPlan(EntrySource& dst_scan) {
@@ -121,7 +126,7 @@ class Pipeline {
     MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
-      if (pair.src && !WithinLimits(pair)) continue;
+      if (pair.src && !Screen(pair)) continue;
       if (pair.src && pair.src->IsFile()) src_file_bytes_ += pair.src->size;
       planner_.Visit(std::move(pair));
       int64_t next = walk.next_src_index();
@@ -131,15 +136,24 @@ class Pipeline {
     if (planner_.HasUndecided()) ResolveHashes();
   }
 
-  // An entry the limits refuse is not created, and DST's entry at its path (if any) is
-  // left as it is; false when nothing is left of the pair to plan.
-  bool WithinLimits(EntryPair& pair) {
+  // A daemon's say on a SRC entry before it is planned (its WriteLimits, --fake-super). An
+  // entry the limits refuse is not created, and DST's entry at its path (if any) is left as
+  // it is; false when nothing is left of the pair to plan.
+  bool Screen(EntryPair& pair) {
+    if (opts_.fake_super) NoteFakeSuper(*pair.src);
     if (!opts_.limits.limits_anything()) return true;
     EntryVerdict v = LimitEntry(*pair.src, opts_.limits);
     if (v.kind == EntryVerdict::Trimmed) observer_.Warn(v.why);
     if (v.kind != EntryVerdict::Refused) return true;
     problems_.Fail(pair.src->path, std::move(v.why));
     return false;
+  }
+
+  // A SRC copy of a fake-super tree may list our attribute: never mirrored as one.
+  void NoteFakeSuper(Entry& e) {
+    StripFakeStat(e);
+    if (e.type != EntryType::Symlink || !opts_.plan.owner) return;
+    if (unowned_links_++ == 0) first_unowned_link_ = e.path;
   }
 
   // Both ends read at once: the source's hashes are asked for (or computed) first, ours
@@ -166,6 +180,8 @@ class Pipeline {
   Planner planner_;
   uint64_t src_file_bytes_ = 0;
   double hash_s_ = 0;
+  uint64_t unowned_links_ = 0;
+  std::string first_unowned_link_;
 };
 
 }  // namespace

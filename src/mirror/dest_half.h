@@ -37,6 +37,7 @@ struct DestOptions {
   // at the end, like those the planner found unwritable here.
   const XattrLosses* unsupported_xattrs = nullptr;
   WriteLimits limits;  // a daemon's: checked on every SRC entry before it is planned
+  bool fake_super = false;  // a daemon's --fake-super: symlink owners cannot be kept
 };
 
 // `dst_scan` lists `dst` (the caller starts it early: it overlaps the other side's start).

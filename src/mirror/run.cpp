@@ -16,6 +16,7 @@
 #include "store/state_dir.h"
 #include "transfer/control.h"
 #include "transfer/dest_channel.h"
+#include "transfer/serve_config.h"
 #include "transfer/source_channel.h"
 #include "util/error.h"
 #include "util/home.h"
@@ -49,7 +50,11 @@ class ServerObserver final : public RunObserver {
   }
   bool WantsItems() const override { return items_ != nullptr; }
   void Item(const ItemView& item) override {
-    if (!cfg_.write_only || item.kind == ActionKind::SendFile) items_->SendItem(item);
+    if (!cfg_.write_only) return items_->SendItem(item);
+    if (item.kind != ActionKind::SendFile) return;
+    ItemView wanted = item;
+    wanted.changes = 0;  // what differed would describe the daemon's copy
+    items_->SendItem(wanted);
   }
   std::vector<std::string> TakeWarnings() {
     std::lock_guard lock(mu_);
@@ -202,11 +207,13 @@ RunResult RunOnce(const RunSpec& r, Problems& problems, RunObserver& observer, T
 TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& observer) {
   const SessionRequest& req = link.request();
   TreeConfig tc = MakeTreeConfig(req.spec, link.config().state_dir);
+  tc.fake_super = link.config().fake_super;
   if (!link.config().root.empty()) {
-    std::string rel = req.path;
-    while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
-    while (!rel.empty() && rel.back() == '/') rel.pop_back();
-    return TreeSide::OpenBeneath(link.config().root, rel, as_dest, req.spec.dry_run, tc, WarnTo(observer));
+    std::optional<std::string> rel = PathInModule(link.config().module, req.path);
+    if (!rel)
+      throw Error(ExitCode::SelectFiles, "'" + req.path + "' is not in module [" + link.config().module +
+                                             "], whose secret this client used");
+    return TreeSide::OpenBeneath(link.config().root, *rel, as_dest, req.spec.dry_run, tc, WarnTo(observer));
   }
   std::string path = ResolveRemotePath(req.path, WorkingDirectory(), HomeDirectory(), UserHome);
   return as_dest ? TreeSide::OpenDest(path, tc, req.spec.dry_run, WarnTo(observer))
@@ -229,8 +236,11 @@ void ReportHidingDestination(const Problems& problems, const ServerConfig& cfg, 
 // Push: the client holds SRC; this end plans and applies.
 void ServeDestination(ServerLink& link) {
   const SessionRequest& req = link.request();
-  const WriteLimits& limits = link.config().limits;
-  const MirrorSpec spec = LimitSpec(req.spec, limits);
+  const ServerConfig& cfg = link.config();
+  // With --fake-super nothing privileged is made for real: all of it is only recorded.
+  const WriteLimits limits = cfg.fake_super ? WriteLimits{} : cfg.limits;
+  MirrorSpec spec = LimitSpec(req.spec, limits);
+  if (cfg.fake_super) spec.plan.link_owners = false;
   Problems problems;
   ServerObserver log(link.config(), nullptr);
   TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
@@ -243,13 +253,16 @@ void ServeDestination(ServerLink& link) {
   XattrLosses unsupported;
   std::optional<Receiver> receiver;
   if (!req.spec.dry_run) {
-    receiver.emplace(dst, MakeApplyOptions(spec, &unsupported, limits), channel, [&] { return OpenAll(req.streams, [&](int) {
+    ApplyOptions apply = MakeApplyOptions(spec, &unsupported, limits);
+    apply.meta.fake_super = cfg.fake_super;
+    receiver.emplace(dst, apply, channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
     receiver->InterruptOpeningWith([&link] { link.AbortData("the client's control channel failed"); });
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
   DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, limits);
+  opts.fake_super = cfg.fake_super;
   if (req.spec.plan.owner && !spec.plan.owner)
     observer.Warn("owners and groups not kept: files belong to this daemon's user (its operator can allow them "
                   "with serve --allow-owners)");

@@ -110,6 +110,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;
   so.xattr_classes = cfg_.xattr_classes;
+  so.fake_super = cfg_.fake_super;
   so.collect_temps = true;
   so.temp_prefix = kTempPrefix;
   so.stat_ahead = true;

@@ -23,6 +23,7 @@ struct TreeConfig {
   bool one_file_system = true;
   bool hard_links = false;
   uint8_t xattr_classes = 0;  // extended attributes read with each entry (xattrs.h)
+  bool fake_super = false;    // entries as their stored metadata describes them (fake_super.h)
   std::vector<FilterRule> filters;
 };
 

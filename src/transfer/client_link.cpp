@@ -2,6 +2,7 @@
 
 #include "transfer/net.h"
 #include "transfer/secret.h"
+#include "transfer/serve_config.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -49,7 +50,7 @@ void ClientLink::Connect() {
   std::string secret = ReadSecretFile(target_.secret_file, /*enforce_private=*/true);
   TlsParams p;
   p.key = DeriveKey(secret, "daemon");
-  p.identity = kDaemonIdentity;
+  p.identity = DaemonIdentityFor(target_.path);  // names the module, whose secret this is
   p.allow_ktls = false;  // control traffic is small; kTLS is for the data path
   p.handshake_timeout_ms = kConnectTimeoutMs;
   p.peer_name = FormatHostPort(target_.host, target_.port);
@@ -57,7 +58,7 @@ void ClientLink::Connect() {
   if (data_.io_timeout_sec > 0) SetIoTimeout(sock.get(), data_.io_timeout_sec);
   control_ = TlsStream::Connect(std::move(sock), p);
   data_.key = p.key;
-  data_.identity = kDaemonIdentity;
+  data_.identity = p.identity;
   data_host_ = target_.host;
   data_port_ = target_.port;
   if (!request_.spec.dry_run) data_path_ = {"daemon", "TLS to the daemon's port " + FormatHostPort(data_host_, data_port_)};

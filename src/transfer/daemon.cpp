@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -16,6 +18,7 @@
 #include "transfer/control.h"
 #include "transfer/net.h"
 #include "transfer/secret.h"
+#include "transfer/serve_config.h"
 #include "transfer/server_link.h"
 #include "util/error.h"
 #include "util/privileges.h"
@@ -95,45 +98,75 @@ class PendingTicket {
   bool held_ = true;
 };
 
-// Running sessions by token, so data connections find their session.
+// Running sessions by token, so data connections find their session (only with the
+// secret of the session's own module).
 class SessionRegistry {
  public:
-  DataQueue* Add(const SessionToken& t) {
+  DataQueue* Add(const SessionToken& t, const Module* module) {
     std::lock_guard lock(mu_);
-    return &sessions_[t];
+    Session& s = sessions_[t];
+    s.module = module;
+    return &s.queue;
   }
   void Remove(const SessionToken& t) {
     std::lock_guard lock(mu_);
     sessions_.erase(t);
   }
-  bool Route(const DataHello& h, std::unique_ptr<ByteStream> s) {
+  bool Route(const DataHello& h, const Module* module, std::unique_ptr<ByteStream> s) {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(h.token);
-    if (it == sessions_.end()) return false;
-    it->second.Push(h.stream, std::move(s));
+    if (it == sessions_.end() || it->second.module != module) return false;
+    it->second.queue.Push(h.stream, std::move(s));
     return true;
   }
 
  private:
+  struct Session {
+    const Module* module = nullptr;
+    DataQueue queue;
+  };
   std::mutex mu_;
-  std::map<SessionToken, DataQueue> sessions_;
+  std::map<SessionToken, Session> sessions_;
 };
+
+// The --root form is one unnamed module; --config names several.
+std::vector<Module> LoadModules(const DaemonConfig& cfg) {
+  if (cfg.config_file.empty())
+    return {Module{"", cfg.root, cfg.secret_file, cfg.read_only, cfg.write_only, cfg.limits, 0, cfg.fake_super}};
+  std::ifstream in(cfg.config_file);
+  if (!in) throw SysError("cannot read --config " + cfg.config_file, errno, ExitCode::Usage);
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseServeConfig(text.str(), cfg.config_file);
+}
+
+// What a module is called in messages.
+std::string Describe(const Module& m) { return m.name.empty() ? m.root : "[" + m.name + "] " + m.root; }
 
 class Daemon {
  public:
   // The secret file and the port as whoever started us (root: a port below 1024, a secret
   // only root reads); the tree as --user.
-  Daemon(const DaemonConfig& cfg, const SessionHandler& handler) : cfg_(cfg), handler_(handler) {
-    key_ = DeriveKey(ReadSecretFile(cfg.secret_file, /*enforce_private=*/true), "daemon");
+  Daemon(const DaemonConfig& cfg, const SessionHandler& handler)
+      : cfg_(cfg), handler_(handler), modules_(LoadModules(cfg)), sessions_(modules_.size()) {
+    for (const Module& m : modules_) {
+      try {
+        keys_.push_back(DeriveKey(ReadSecretFile(m.secret_file, /*enforce_private=*/true), "daemon"));
+      } catch (const Error& e) {
+        throw Error(e.code(), m.name.empty() ? e.what() : "module [" + m.name + "]: " + e.what());
+      }
+    }
     HostPort hp = ParseHostPort(cfg.listen, 7373);
     listener_ = Listen(hp.host, hp.port);
     if (!cfg.user.empty()) DropPrivileges(cfg.user, cfg.group);
-    struct stat st;
-    if (::stat(cfg.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      throw Error(ExitCode::SelectFiles, "--root " + cfg.root + " is not a directory" +
-                                             (cfg.user.empty() ? "" : " that --user " + cfg.user + " can reach"));
-    std::cerr << "ktsync: serving " << cfg.root << " on " << FormatHostPort(hp.host, LocalPort(listener_.get()))
-              << (cfg.read_only ? " (read-only)" : cfg.write_only ? " (write-only)" : "") << std::endl;
+    for (const Module& m : modules_) {
+      struct stat st;
+      if (::stat(m.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw Error(ExitCode::SelectFiles, Describe(m) + " is not a directory" +
+                                               (cfg.user.empty() ? "" : " that --user " + cfg.user + " can reach"));
+      std::cerr << "ktsync: serving " << Describe(m) << " on " << FormatHostPort(hp.host, LocalPort(listener_.get()))
+                << (m.read_only ? " (read-only)" : m.write_only ? " (write-only)" : "") << std::endl;
+    }
   }
 
   void Serve() {
@@ -165,12 +198,16 @@ class Daemon {
     try {
       SetIoTimeout(sock.get(), cfg_.auth_timeout_sec);  // the pre-auth deadline covers the first frame too
       TlsParams p;
-      p.key = key_;
-      p.identity = kDaemonIdentity;
+      p.find_key = [this](std::string_view identity) -> std::optional<TlsParams::Key> {
+        const Module* m = ModuleFor(modules_, identity);
+        if (!m) return std::nullopt;
+        return keys_[static_cast<size_t>(m - modules_.data())];
+      };
       p.allow_ktls = !cfg_.no_ktls;
       p.handshake_timeout_ms = cfg_.auth_timeout_sec * 1000;
       auto tls = TlsStream::Accept(std::move(sock), p);
       pending.Leave(/*authenticated=*/true);  // the PSK handshake succeeded: the peer knows the secret
+      const Module& module = *ModuleFor(modules_, tls->identity());
       int fd = tls->fd();
       s = std::move(tls);
       FrameReader reader(*s);
@@ -178,8 +215,10 @@ class Daemon {
       if (!first) return;
       if (first->type == FrameType::DataHello) {
         DataHello h = DecodeDataHello(first->payload);
-        SetIoTimeout(fd, 0);
-        if (!registry_.Route(h, std::move(s))) Log("data connection for an unknown session dropped");
+        // A data connection may rest while its session plans; the session's control
+        // channel keeps the watch.
+        SetIoTimeout(fd, h.stream == kReverseControlStream ? cfg_.idle_timeout_sec : 0);
+        if (!registry_.Route(h, &module, std::move(s))) Log("data connection for an unknown session dropped");
         return;
       }
       if (first->type != FrameType::Hello) {
@@ -187,8 +226,8 @@ class Daemon {
         return;
       }
       Hello hello = DecodeHello(first->payload);
-      SetIoTimeout(fd, 0);
-      RunControl(*s, hello);
+      SetIoTimeout(fd, cfg_.idle_timeout_sec);
+      RunControl(*s, hello, module);
     } catch (const Error& e) {
       Log(std::string("connection dropped: ") + e.what());
     } catch (const std::exception& e) {
@@ -197,24 +236,34 @@ class Daemon {
     }
   }
 
-  void RunControl(ByteStream& s, const Hello& hello) {
-    if (active_.fetch_add(1) >= cfg_.max_connections) {
-      active_.fetch_sub(1);
+  void RunControl(ByteStream& s, const Hello& hello, const Module& module) {
+    std::atomic<int>& sessions = sessions_[static_cast<size_t>(&module - modules_.data())];
+    int running = active_.fetch_add(1);
+    Slot active(active_);
+    int in_module = sessions.fetch_add(1);
+    Slot module_slot(sessions);
+    std::string busy;
+    if (running >= cfg_.max_connections) {
+      busy = "too many clients (--max-connections " + std::to_string(cfg_.max_connections) + ")";
+    } else if (module.max_sessions > 0 && in_module >= module.max_sessions) {
+      busy = "module [" + module.name + "] has its " + std::to_string(module.max_sessions) + " sessions (max sessions)";
+    }
+    if (!busy.empty()) {
       Control c(s);
-      SendError(c, Error(ExitCode::StartProtocol, "server busy: too many clients (--max-connections " +
-                                                       std::to_string(cfg_.max_connections) + "); try again later"));
+      SendError(c, Error(ExitCode::StartProtocol, "server busy: " + busy + "; try again later"));
       return;
     }
-    Slot active(active_);
     ServerConfig sc;
-    sc.root = cfg_.root;
+    sc.root = module.root;
+    sc.module = module.name;
     sc.state_dir = cfg_.state_dir;
-    sc.read_only = cfg_.read_only;
-    sc.write_only = cfg_.write_only;
+    sc.read_only = module.read_only;
+    sc.write_only = module.write_only;
     sc.no_ktls = cfg_.no_ktls;
-    sc.limits = cfg_.limits;
+    sc.limits = module.limits;
+    sc.fake_super = module.fake_super;
     sc.peer_hello = hello;
-    sc.register_session = [this](const SessionToken& t) { return registry_.Add(t); };
+    sc.register_session = [this, &module](const SessionToken& t) { return registry_.Add(t, &module); };
     sc.unregister_session = [this](const SessionToken& t) { registry_.Remove(t); };
     sc.log = [this](const std::string& m) { Log(m); };
     int rc = handler_(s, sc);
@@ -223,7 +272,9 @@ class Daemon {
 
   DaemonConfig cfg_;
   const SessionHandler& handler_;
-  std::array<unsigned char, 32> key_{};
+  const std::vector<Module> modules_;
+  std::vector<TlsParams::Key> keys_;  // by module
+  std::vector<std::atomic<int>> sessions_;  // running, by module
   UniqueFd listener_;
   SessionRegistry registry_;
   std::atomic<int> active_{0};

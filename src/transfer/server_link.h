@@ -24,11 +24,13 @@ namespace ktsync {
 
 struct ServerConfig {
   std::string root;       // daemon: requests are confined beneath it; ssh: "" (absolute paths)
+  std::string module;     // daemon: the module's name, the first component of request paths ("" for --root)
   std::string state_dir;
   bool read_only = false;
   bool write_only = false;
   bool no_ktls = false;
   WriteLimits limits;     // a daemon's: what a pushing client may create
+  bool fake_super = false;  // a daemon's: privileged metadata kept in an xattr (fake_super.h)
   // Daemon: called with the new session's token; returns the queue its data connections
   // will be routed to. ssh mode (null): the session opens a DataListener of its own.
   std::function<DataQueue*(const SessionToken&)> register_session;

@@ -104,10 +104,20 @@ struct TlsCallbacks {
   static int FindPsk(SSL* ssl, const unsigned char* id, size_t idlen, SSL_SESSION** sess) {
     TlsStream* self = Self(ssl);
     *sess = nullptr;
-    if (std::string_view(reinterpret_cast<const char*>(id), idlen) != self->identity_) {
+    std::string_view offered(reinterpret_cast<const char*>(id), idlen);
+    std::optional<TlsParams::Key> key;
+    if (self->find_key_) {
+      key = self->find_key_(offered);
+    } else if (offered == self->identity_) {
+      key = self->key_;
+    }
+    if (!key) {
       self->unknown_identity_ = true;  // no PSK: without a certificate the handshake then fails
       return 1;
     }
+    self->key_ = *key;
+    self->identity_ = offered;
+    OPENSSL_cleanse(key->data(), key->size());
     *sess = MakePskSession(ssl);
     return *sess != nullptr;
   }
@@ -147,6 +157,7 @@ TlsStream::TlsStream(UniqueFd sock, const TlsParams& params, bool server, std::s
       sock_(std::move(sock)),
       key_(params.key),
       identity_(params.identity.empty() ? "ktsync" : params.identity),  // TLS forbids an empty one
+      find_key_(server ? params.find_key : nullptr),
       server_(server),
       allow_ktls_(params.allow_ktls && !KtlsDisabledByEnv()) {
   auto setup_failed = [this](const char* what) {

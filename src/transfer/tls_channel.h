@@ -23,8 +23,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "transfer/stream.h"
 #include "util/error.h"
@@ -36,8 +39,12 @@ struct ssl_ctx_st;
 namespace ktsync {
 
 struct TlsParams {
-  std::array<unsigned char, 32> key{};  // the shared secret
-  std::string identity;                 // PSK identity; both ends must agree ("" means "ktsync")
+  using Key = std::array<unsigned char, 32>;
+  Key key{};             // the shared secret
+  std::string identity;  // PSK identity; both ends must agree ("" means "ktsync")
+  // Server: the key for the identity the client offers (null: unknown), instead of `key`
+  // and `identity` (a daemon's modules each have their own secret).
+  std::function<std::optional<Key>(std::string_view identity)> find_key;
   bool allow_ktls = true;               // false (or env KTSYNC_NO_KTLS=1): userspace TLS only
   int handshake_timeout_ms = 10000;
   std::string peer_name;  // how errors name the peer; default: the socket's peer address
@@ -76,6 +83,7 @@ class TlsStream : public ByteStream {
   uint64_t bytes_received() const { return bytes_received_; }  // plaintext bytes
   uint64_t records_estimate() const { return records_; }       // records sent, assuming full 16 KiB records
   int fd() const { return sock_.get(); }
+  const std::string& identity() const { return identity_; }  // the one the handshake used
 
   ssl_st* ssl_for_test() const { return ssl_.get(); }
 
@@ -105,6 +113,7 @@ class TlsStream : public ByteStream {
   std::unique_ptr<ssl_st, SslFree> ssl_;
   std::array<unsigned char, 32> key_;  // wiped by the destructor
   std::string identity_;
+  std::function<std::optional<TlsParams::Key>(std::string_view)> find_key_;
   bool server_;
   bool allow_ktls_;
   KtlsStatus ktls_;

@@ -18,16 +18,13 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-SECRET=$T/secret
-head -c 32 /dev/urandom | base64 >"$SECRET"
-chmod 600 "$SECRET"
+new_secret
 ROOT=$T/root
 mkdir -p "$ROOT/data/d"
 head -c $((6 << 20)) /dev/urandom >"$ROOT/data/big"
 for i in $(seq 1 50); do echo "file $i" >"$ROOT/data/d/f$i"; done
 
 stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
-kd() { "$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" --no-progress "$@"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$DPID/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$DPID/status"; }
 

@@ -14,10 +14,7 @@ source "$(dirname "$0")/lib.sh"
 
 [[ $(id -u) == 0 ]] || { note "needs root (device nodes, other owners)"; exit 0; }
 
-SECRET=$T/secret
-head -c 32 /dev/urandom | base64 >"$SECRET"
-chmod 600 "$SECRET"
-kd() { "$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" --no-progress "$@"; }
+new_secret
 stop_daemon() { kill "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null || true; }
 xattr_names() { python3 -c 'import os, sys; print(" ".join(sorted(os.listxattr(sys.argv[1]))))' "$1"; }
 owner_mode() { stat -c '%u:%g %a %F' "$1"; }

@@ -28,7 +28,8 @@
 #   assert_within_paths ALLOWED LISTED MSG
 #   free_port | wait_port PORT [SECONDS] | stop_pid PID
 #   start_sshd                         (exports SSH_CMD, SSH_PORT, SSH_KEY, SSH_USER, SSH_HOST)
-#   start_daemon ROOT [SERVE-OPTIONS]  (needs SECRET; sets DPORT, DPID)
+#   new_secret / kd ARGS...            (a daemon secret in SECRET; a mirror with it)
+#   start_daemon ROOT|- [SERVE-OPTIONS]  (needs SECRET; sets DPORT, DPID)
 #   in_flight DIR / wait_in_flight DIR [SECONDS]  (a file being written into DIR)
 #   at_exit 'shell command'            (run at exit, last registered first)
 #
@@ -320,14 +321,25 @@ for rel in sorted(set(ea) | set(eb)):
 ' "$@"
 }
 
+# new_secret: a fresh daemon secret in $SECRET (mode 0600). kd ARGS...: ktsync mirror with
+# it, state under $T, no progress line (a test may define its own kd).
+new_secret() {
+    SECRET=$T/secret
+    head -c 32 /dev/urandom | base64 >"$SECRET"
+    chmod 600 "$SECRET"
+}
+kd() { "$KTSYNC" mirror --state-dir "$T/state" --secret-file "$SECRET" --no-progress "$@"; }
+
 # start_daemon ROOT [SERVE-OPTIONS...]: start a daemon with $SECRET on a free port (stopped at exit);
-# sets DPORT and DPID.  Its stderr goes to $T/daemon.$DPORT.log.
+# sets DPORT and DPID.  Its stderr goes to $T/daemon.$DPORT.log.  ROOT "-": no --root and
+# --secret-file (the options name a --config).
 start_daemon() {
-    local root=$1 attempt
+    local root=$1 attempt tree=()
     shift
+    [[ $root == - ]] || tree=(--root "$root" --secret-file "$SECRET")
     for attempt in 1 2 3; do
         DPORT=$(free_port)
-        "$KTSYNC" serve --listen "127.0.0.1:$DPORT" --root "$root" --secret-file "$SECRET" \
+        "$KTSYNC" serve --listen "127.0.0.1:$DPORT" "${tree[@]}" \
             --state-dir "$T/state-daemon" -v "$@" >"$T/daemon.$DPORT.log" 2>&1 &
         DPID=$!
         at_exit "kill $DPID 2>/dev/null; wait $DPID 2>/dev/null"

@@ -2,7 +2,8 @@
 # Packaging: `cmake --install` puts the binary, the gzipped man page and the bash and zsh
 # completions in place; `cpack -G DEB` in the build dir makes a .deb with the documented
 # control fields and shared-library dependencies that installs with dpkg, whose
-# /usr/bin/ktsync runs (--version, a local mirror) and which dpkg -r removes completely.
+# /usr/bin/ktsync runs (--version, a local mirror), whose systemd unit systemd-analyze
+# verifies, and which dpkg -r removes completely.
 # The package is always removed at exit, also when a check fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -15,10 +16,10 @@ VERSION=$("$KTSYNC" --version)
 cmake --install "$BUILD" --prefix "$T/inst" >"$T/install.log" 2>&1 ||
     die "cmake --install failed: $(tail -n 20 "$T/install.log")"
 for f in bin/ktsync share/man/man1/ktsync.1.gz share/bash-completion/completions/ktsync \
-    share/zsh/vendor-completions/_ktsync; do
+    share/zsh/vendor-completions/_ktsync lib/systemd/system/ktsync.service share/doc/ktsync/serve.conf.example; do
     [[ -f $T/inst/$f ]] || die "cmake --install did not install $f: $(find "$T/inst" -type f)"
 done
-pass "cmake --install: binary, man page, bash and zsh completions"
+pass "cmake --install: binary, man page, bash and zsh completions, systemd unit, example config"
 assert_eq "$VERSION" "$("$T/inst/bin/ktsync" --version)" "installed binary runs"
 cmp -s <(zcat "$T/inst/share/man/man1/ktsync.1.gz") "$REPO/man/ktsync.1" ||
     die "installed man page differs from man/ktsync.1"
@@ -60,7 +61,7 @@ done
 pass "Depends computed by dpkg-shlibdeps: $deps"
 dpkg-deb -c "$DEB" | awk '{print $NF}' >"$T/contents.txt"
 for f in ./usr/bin/ktsync ./usr/share/man/man1/ktsync.1.gz ./usr/share/bash-completion/completions/ktsync \
-    ./usr/share/zsh/vendor-completions/_ktsync; do
+    ./usr/share/zsh/vendor-completions/_ktsync ./usr/lib/systemd/system/ktsync.service; do
     grep -qxF "$f" "$T/contents.txt" || die "the .deb lacks $f: $(cat "$T/contents.txt")"
 done
 pass "the .deb holds the binary, man page and completions under /usr"
@@ -85,10 +86,17 @@ pass "man ktsync finds /usr/share/man/man1/ktsync.1.gz"
 bash --norc -c 'source /usr/share/bash-completion/completions/ktsync && complete -p ktsync' >/dev/null ||
     die "the packaged bash completion does not load"
 pass "the packaged bash completion loads"
+if command -v systemd-analyze >/dev/null; then
+    (cd / && systemd-analyze verify /usr/lib/systemd/system/ktsync.service) >"$T/verify.log" 2>&1 ||
+        die "systemd-analyze verify rejects the packaged unit: $(cat "$T/verify.log")"
+    pass "systemd-analyze verify accepts the packaged unit"
+else
+    note "no systemd-analyze: the unit is not verified"
+fi
 
 dpkg -r ktsync >"$T/dpkg.log" 2>&1 || die "dpkg -r failed: $(cat "$T/dpkg.log")"
 for f in /usr/bin/ktsync /usr/share/man/man1/ktsync.1.gz /usr/share/bash-completion/completions/ktsync \
-    /usr/share/zsh/vendor-completions/_ktsync; do
+    /usr/share/zsh/vendor-completions/_ktsync /usr/lib/systemd/system/ktsync.service; do
     [[ ! -e $f ]] || die "dpkg -r left $f behind"
 done
 dpkg-query -W -f='${db:Status-Status}' ktsync 2>/dev/null | grep -qx installed && die "ktsync still installed"
