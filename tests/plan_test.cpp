@@ -259,6 +259,16 @@ TEST(Planner, EqualHashesWithDifferentMtimeIsMetaOnly) {
   Expect(r.actions[0], ActionKind::MetaOnly, 1, true, kChMtime);
 }
 
+TEST(Planner, WithoutHashTouchedASameSizeFileWithAnotherMtimeIsSentUnhashed) {
+  PlanOptions write_only;
+  write_only.hash_touched = false;
+  PlanRun r = RunPlan({Root(), WithHash(WithMtime(File("f"), 5), 42)}, {Root(), WithHash(WithMtime(File("f"), 9), 42)},
+                      write_only);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send f", "dirmeta ."));
+  EXPECT_EQ(r.actions[0].changes, kChMtime);
+  EXPECT_THAT(PlanOps({Root(), File("f")}, {Root(), File("f")}, write_only), IsEmpty()) << "same mtime: unchanged";
+}
+
 TEST(Planner, MissingHashIsSentNeverAssumedEqual) {
   PlanRun r = RunPlan({Root(), WithHash(WithMtime(File("f"), 5), 42)}, {Root(), WithMtime(File("f"), 9)});
   EXPECT_THAT(Ops(r.actions), ElementsAre("send f", "dirmeta ."));

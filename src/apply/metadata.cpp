@@ -142,9 +142,10 @@ void ApplyMetaToFd(int fd, const Entry& e, const MetaOptions& opts, std::string_
     ChmodFd(fd, mode, rel);
     set_mode = false;
   }
+  // Before the ACLs, which may take the owner's write bit that setting it needs.
+  if (opts.fake_super) StoreFakeStat(fd, e, rel);
   if (opts.xattrs && SyncXattrs(XattrTarget::Fd(fd), e, opts, rel, bare) == EBADF)
     SyncXattrs(XattrTarget::PathFd(fd), e, opts, rel, bare);
-  if (opts.fake_super) StoreFakeStat(fd, e, rel);
   if (set_mode) ChmodFd(fd, mode, rel);
   if (opts.times) SetMtimeFd(fd, e.mtime, rel);
 }

@@ -86,7 +86,7 @@ int64_t MergeWalk::next_src_index() const { return src_.head_index(); }
 
 bool PairNeedsHash(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (!s.IsFile() || !d.IsFile() || s.size != d.size) return false;
-  return opts.checksum || !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns);
+  return opts.checksum || (opts.hash_touched && !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns));
 }
 
 uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
@@ -106,6 +106,8 @@ uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
 
 ContentDiff CompareFileContent(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (s.size != d.size) return {false, kChSize};
+  bool touched = !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns);
+  if (touched && !opts.hash_touched && !opts.checksum) return {false, 0};  // the differing mtime says why
   if (!PairNeedsHash(s, d, opts)) return {true, 0};
   if (s.hash && d.hash && *s.hash == *d.hash) return {true, 0};
   // rsync shows 'c' only under --checksum; without it the differing mtime ('t') says why.

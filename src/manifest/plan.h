@@ -100,6 +100,10 @@ struct PlanOptions {
   bool owner = false;         // mirror uid (root or --owner)
   bool group = false;         // mirror gid
   bool link_owners = true;    // also of symlinks (--fake-super cannot store theirs)
+  // A same-size file with another mtime is hashed, and not resent when its content is the
+  // same. False (a write-only daemon): resent unhashed, since "no need" would confirm a
+  // client's guess of the daemon's content.
+  bool hash_touched = true;
   bool times = true;          // mirror mtimes
   bool perms = true;
   int64_t mtime_tolerance_ns = 0;  // --modify-window

@@ -109,9 +109,9 @@ class Pipeline {
  private:
   void WarnXattrLosses() {
     std::string lines[] = {
-        planner_.unwritable_xattrs().Describe(opts_.limits.setid ? "only root may set them"
-                                                                  : "this daemon does not accept them "
-                                                                    "(serve --allow-setid)"),
+        planner_.unwritable_xattrs().Describe((WritableXattrClasses() & kXattrSecurity) == 0
+                                                  ? "only root may set them"
+                                                  : "this daemon does not accept them (serve --allow-setid)"),
         opts_.unsupported_xattrs ? opts_.unsupported_xattrs->Describe("DST's filesystem does not support them") : ""};
     for (const std::string& w : lines)
       if (!w.empty()) observer_.Warn(w);

@@ -78,7 +78,8 @@ Stats DestStatsToWire(const RunStats& s, const PlanTotals& t) {
 
 Stats WithoutDestinationCounts(Stats s) {
   for (std::string_view key : {"entries", "hashed", "cache_hits", "deleted", "meta_fixed", "created_other",
-                               "deletes_skipped", "plan_delete", "plan_meta", "plan_other"})
+                               "deletes_skipped", "plan_delete", "plan_meta", "plan_other", "scan_ms", "hash_ms",
+                               "plan_ms"})
     if (auto it = s.find(key); it != s.end()) s.erase(it);
   return s;
 }

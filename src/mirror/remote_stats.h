@@ -28,7 +28,8 @@ void SourceStatsFromWire(const Stats& wire, RunStats& s);
 
 Stats DestStatsToWire(const RunStats& s, const PlanTotals& t);
 // A write-only daemon's Result: only what concerns the client's own files (what was sent,
-// timings), nothing that counts what else the tree holds (entries, deletions, fixes).
+// and when), nothing that measures what else the tree holds (entries, deletions, fixes,
+// the time its scan, hashing and planning took).
 Stats WithoutDestinationCounts(Stats s);
 void DestStatsFromWire(const Stats& wire, RunStats& s, PlanTotals& t);
 

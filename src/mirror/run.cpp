@@ -237,10 +237,13 @@ void ReportHidingDestination(const Problems& problems, const ServerConfig& cfg, 
 void ServeDestination(ServerLink& link) {
   const SessionRequest& req = link.request();
   const ServerConfig& cfg = link.config();
-  // With --fake-super nothing privileged is made for real: all of it is only recorded.
+  // With --fake-super owners, setid bits and devices are only recorded; security.* and
+  // trusted.* attributes would still be real, so they keep following --allow-setid.
   const WriteLimits limits = cfg.fake_super ? WriteLimits{} : cfg.limits;
+  const uint8_t real_xattrs = LimitXattrClasses(kXattrAll, cfg.limits);
   MirrorSpec spec = LimitSpec(req.spec, limits);
   if (cfg.fake_super) spec.plan.link_owners = false;
+  if (cfg.write_only) spec.plan.hash_touched = false;
   Problems problems;
   ServerObserver log(link.config(), nullptr);
   TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
@@ -255,6 +258,7 @@ void ServeDestination(ServerLink& link) {
   if (!req.spec.dry_run) {
     ApplyOptions apply = MakeApplyOptions(spec, &unsupported, limits);
     apply.meta.fake_super = cfg.fake_super;
+    apply.meta.xattrs &= real_xattrs;
     receiver.emplace(dst, apply, channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
@@ -263,6 +267,7 @@ void ServeDestination(ServerLink& link) {
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
   DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, limits);
   opts.fake_super = cfg.fake_super;
+  opts.plan.xattrs_writable &= real_xattrs;
   if (req.spec.plan.owner && !spec.plan.owner)
     observer.Warn("owners and groups not kept: files belong to this daemon's user (its operator can allow them "
                   "with serve --allow-owners)");
@@ -270,6 +275,9 @@ void ServeDestination(ServerLink& link) {
   out.totals = RunDestHalf(dst, dst_scan, source, mover, opts, problems, observer, nullptr, out.stats);
   if (link.config().write_only) {
     ReportHidingDestination(problems, link.config(), channel);
+    if (!out.stats.deletes_refused.empty())  // the client still learns its limit held (exit 25)
+      channel.SendReport({SessionReport::Note, "deletes_refused",
+                          "a --max-delete limit stopped the deletions (a write-only daemon shows no counts)"});
   } else {
     for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
     if (!out.stats.deletes_refused.empty())

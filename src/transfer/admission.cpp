@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ktsync {
@@ -26,7 +27,7 @@ Admission::Verdict Admission::Arrive(const std::string& address, Clock::time_poi
       v.why = "all " + std::to_string(limits_.total) + " authentication slots are taken by other addresses";
       return v;
     }
-    Leave(*v.evict, /*authenticated=*/false, now);  // its slot is the newcomer's from now on
+    Leave(*v.evict, Outcome::Failed, now);  // its slot is the newcomer's from now on
   }
   v.admitted = true;
   v.id = next_id_++;
@@ -36,31 +37,22 @@ Admission::Verdict Admission::Arrive(const std::string& address, Clock::time_poi
 }
 
 std::optional<uint64_t> Admission::Victim(size_t newcomer_holds) const {
-  const std::string* greediest = nullptr;
   size_t most = 0;
-  for (const auto& [address, n] : held_) {
-    if (n > most) {
-      most = n;
-      greediest = &address;
-    }
-  }
-  if (!greediest || most <= newcomer_holds) return std::nullopt;
+  for (const auto& [address, n] : held_) most = std::max(most, n);
+  if (most <= newcomer_holds) return std::nullopt;
   for (const auto& [id, p] : pending_)  // ids grow with time: the first match is the oldest
-    if (p.address == *greediest) return id;
+    if (held_.at(p.address) == most) return id;
   return std::nullopt;
 }
 
-void Admission::Leave(uint64_t id, bool authenticated, Clock::time_point now) {
+void Admission::Leave(uint64_t id, Outcome outcome, Clock::time_point now) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   std::string address = std::move(it->second.address);
   pending_.erase(it);
   if (--held_[address] == 0) held_.erase(address);
-  if (authenticated) {
-    failures_.erase(address);
-  } else {
-    CountFailure(address, now);
-  }
+  if (outcome == Outcome::Authenticated) failures_.erase(address);
+  if (outcome == Outcome::Failed) CountFailure(address, now);
 }
 
 void Admission::CountFailure(const std::string& address, Clock::time_point now) {

@@ -4,9 +4,9 @@
 // Without it one address could hold every pre-authentication slot with silent connections
 // and lock every client out. So:
 //   * an address (an IPv4 address, an IPv6 /64) holds at most `per_address` slots;
-//   * when all `total` slots are taken, a newcomer evicts the oldest connection of the
-//     address that holds the most, as long as that address holds more than the newcomer
-//     does: a real client's handshake takes milliseconds, a silent one is always oldest;
+//   * when all `total` slots are taken, a newcomer evicts the oldest connection among the
+//     addresses that hold the most, as long as they hold more than the newcomer does: a
+//     real client's handshake takes milliseconds, so a silent one is always older;
 //   * an address whose connections failed to authenticate `failures` times within
 //     `window` (a wrong secret, garbage, a timeout, an eviction) is refused for `penalty`;
 //     one success forgives it. At most `remembered` addresses are tracked.
@@ -42,9 +42,11 @@ class Admission {
   explicit Admission(Limits limits) : limits_(limits) {}
 
   Verdict Arrive(const std::string& address, Clock::time_point now);
-  // The connection authenticated, or failed to (which counts against its address). An
-  // evicted connection has left already (as a failure): its Leave does nothing.
-  void Leave(uint64_t id, bool authenticated, Clock::time_point now);
+  // Authenticated forgives the address its failures; Failed counts against it; Neither (we
+  // could not serve it) does neither. An evicted connection has left already (as a
+  // failure): its Leave does nothing.
+  enum class Outcome { Authenticated, Failed, Neither };
+  void Leave(uint64_t id, Outcome outcome, Clock::time_point now);
 
   size_t pending() const { return pending_.size(); }
 

@@ -67,9 +67,9 @@ class PendingConnections {
     fds_.emplace(v.id, UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)));
     return v.id;
   }
-  void Leave(uint64_t id, bool authenticated) {
+  void Leave(uint64_t id, Admission::Outcome outcome) {
     std::lock_guard lock(mu_);
-    admission_.Leave(id, authenticated, Admission::Clock::now());
+    admission_.Leave(id, outcome, Admission::Clock::now());
     fds_.erase(id);
   }
 
@@ -80,15 +80,15 @@ class PendingConnections {
 };
 
 // A pending connection's ticket: given back exactly once, as a failure unless the
-// connection authenticated first.
+// connection authenticated and said what it is first.
 class PendingTicket {
  public:
   PendingTicket(PendingConnections& pending, uint64_t id) : pending_(pending), id_(id) {}
-  ~PendingTicket() { Leave(false); }
+  ~PendingTicket() { Leave(Admission::Outcome::Failed); }
   PendingTicket(const PendingTicket&) = delete;
   PendingTicket& operator=(const PendingTicket&) = delete;
-  void Leave(bool authenticated) {
-    if (held_) pending_.Leave(id_, authenticated);
+  void Leave(Admission::Outcome outcome) {
+    if (held_) pending_.Leave(id_, outcome);
     held_ = false;
   }
 
@@ -180,7 +180,7 @@ class Daemon {
         std::thread([this, fd, id = *ticket] { Handle(UniqueFd(fd), id); }).detach();
         sock.release();  // the thread owns it now
       } catch (const std::system_error& e) {
-        pending_.Leave(*ticket, /*authenticated=*/true);  // our failure, not the address's
+        pending_.Leave(*ticket, Admission::Outcome::Neither);  // our failure, not the address's
         Log(std::string("cannot start a thread for a new connection (") + e.what() + "); it was dropped");
       }
     }
@@ -196,7 +196,7 @@ class Daemon {
     std::unique_ptr<ByteStream> s;
     std::optional<Frame> first;
     try {
-      SetIoTimeout(sock.get(), cfg_.auth_timeout_sec);  // the pre-auth deadline covers the first frame too
+      SetIoTimeout(sock.get(), cfg_.auth_timeout_sec);  // each read until the first frame is in
       TlsParams p;
       p.find_key = [this](std::string_view identity) -> std::optional<TlsParams::Key> {
         const Module* m = ModuleFor(modules_, identity);
@@ -206,13 +206,16 @@ class Daemon {
       p.allow_ktls = !cfg_.no_ktls;
       p.handshake_timeout_ms = cfg_.auth_timeout_sec * 1000;
       auto tls = TlsStream::Accept(std::move(sock), p);
-      pending.Leave(/*authenticated=*/true);  // the PSK handshake succeeded: the peer knows the secret
       const Module& module = *ModuleFor(modules_, tls->identity());
       int fd = tls->fd();
       s = std::move(tls);
-      FrameReader reader(*s);
+      // The slot is held until the peer says what it is, at once: a Keepalive (or anything
+      // else) first would let a secret holder keep connections that count nowhere.
+      FrameReader reader(*s, /*skip_keepalives=*/false);
       first = reader.Next();
       if (!first) return;
+      if (first->type == FrameType::Hello || first->type == FrameType::DataHello)
+        pending.Leave(Admission::Outcome::Authenticated);
       if (first->type == FrameType::DataHello) {
         DataHello h = DecodeDataHello(first->payload);
         // A data connection may rest while its session plans; the session's control

@@ -11,7 +11,13 @@ DestChannel::DestChannel(ByteStream& in, ByteStream& out, std::function<void(con
                          bool dest_reports_end)
     : in_(in), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end), out_(out),
       reader_([this] { ReadLoop(); }) {
-  out_.KeepAlive(FrameSender::kKeepaliveEvery);
+  try {
+    out_.KeepAlive(FrameSender::kKeepaliveEvery);
+  } catch (...) {  // no thread for it: stop the reader, or its destructor would terminate us
+    in_.ShutdownRead();
+    reader_.join();
+    throw;
+  }
 }
 
 DestChannel::~DestChannel() {
@@ -168,7 +174,7 @@ PeerEnd DestChannel::AwaitEnd() {
   return std::move(end_);
 }
 
-void DestChannel::SendDone() { out_.SendEmpty(FrameType::Done); }
+void DestChannel::SendDone() { out_.SendLast(FrameType::Done); }
 
 void DestChannel::AwaitDone() {
   std::unique_lock lock(mu_);

@@ -2,13 +2,20 @@
 
 namespace ktsync {
 
-FrameSender::~FrameSender() {
+FrameSender::~FrameSender() { StopTicker(); }
+
+void FrameSender::StopTicker() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+}
+
+void FrameSender::SendLast(FrameType type) {
+  SendEmpty(type);
+  StopTicker();
 }
 
 void FrameSender::KeepAlive(std::chrono::milliseconds every) {

@@ -39,6 +39,9 @@ class FrameSender {
 
   // From now on, a Keepalive whenever nothing was sent for `every`.
   void KeepAlive(std::chrono::milliseconds every);
+  // The channel's last frame: `type`, then nothing more from this sender (no keepalive may
+  // touch a stream its owner is about to close).
+  void SendLast(FrameType type);
 
   template <class Message>
   void Send(FrameType type, void (*encode)(const Message&, std::string&), const Message& m) {
@@ -83,6 +86,7 @@ class FrameSender {
   void Enqueue(FrameType type);  // buf_ holds the payload; mu_ held
   void WriteQueued();            // mu_ held
   void StartTicker();            // mu_ held
+  void StopTicker();             // mu_ not held
   void Tick();
 
   ByteStream& out_;

@@ -284,10 +284,10 @@ class MuxCore {
   }
 
   // Full-size chunks get recycled buffers: a fresh 256 KiB allocation per chunk is an mmap
-  // and 64 page faults. Small chunks (control frames) get exactly their size, so a channel's
-  // buffered chunks never hold much more memory than its window.
+  // and 64 page faults. Others (control frames, the tail of a write) get exactly their
+  // size, so a channel's buffered chunks never hold more memory than its window.
   std::unique_ptr<char[]> TakeBuffer(size_t len) {
-    if (len < kPooledChunk) return std::make_unique_for_overwrite<char[]>(len);
+    if (len < Mux::kMaxChunk) return std::make_unique_for_overwrite<char[]>(len);
     std::lock_guard lock(mu_);
     if (spare_.empty()) return std::make_unique_for_overwrite<char[]>(Mux::kMaxChunk);
     auto buf = std::move(spare_.back());
@@ -297,7 +297,7 @@ class MuxCore {
 
   // Under mu_.
   void GiveBack(Chunk&& c) {
-    if (c.len >= kPooledChunk && spare_.size() < kMaxSpare) spare_.push_back(std::move(c.data));
+    if (c.len == Mux::kMaxChunk && spare_.size() < kMaxSpare) spare_.push_back(std::move(c.data));
   }
 
   // Null for a channel this end dropped; a protocol error for one that never existed.
@@ -351,7 +351,6 @@ class MuxCore {
   std::string failed_;
   ExitCode failed_code_ = ExitCode::SocketIo;
 
-  static constexpr size_t kPooledChunk = Mux::kMaxChunk / 4;
   static constexpr size_t kMaxSpare = 16;
   std::vector<std::unique_ptr<char[]>> spare_;  // kMaxChunk buffers to reuse
 

@@ -7,7 +7,13 @@ namespace ktsync {
 
 SourceChannel::SourceChannel(ByteStream& in, ByteStream& out)
     : in_(in), out_(out), reader_([this] { ReadLoop(); }) {
-  out_.KeepAlive(FrameSender::kKeepaliveEvery);
+  try {
+    out_.KeepAlive(FrameSender::kKeepaliveEvery);
+  } catch (...) {  // no thread for it: stop the reader, or its destructor would terminate us
+    in_.ShutdownRead();
+    reader_.join();
+    throw;
+  }
 }
 
 SourceChannel::~SourceChannel() {
@@ -215,6 +221,6 @@ void SourceChannel::ExpectDone() {
   FrameReader(in_).Expect(FrameType::Done);
 }
 
-void SourceChannel::SendDone() { out_.SendEmpty(FrameType::Done); }
+void SourceChannel::SendDone() { out_.SendLast(FrameType::Done); }
 
 }  // namespace ktsync

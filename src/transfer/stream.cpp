@@ -265,8 +265,8 @@ std::optional<FrameHeader> FrameReader::NextHeader() {
     unsigned char header[kFrameHeaderBytes];
     if (!s_.ReadExactOrEof(header, sizeof header)) return std::nullopt;
     FrameHeader h = DecodeFrameHeader(header);  // rejects oversized lengths before anything grows
-    if (h.type != FrameType::Keepalive) return h;
-    if (h.length != 0) ThrowProtocolError("Keepalive frame with a payload");
+    if (h.type == FrameType::Keepalive && h.length != 0) ThrowProtocolError("Keepalive frame with a payload");
+    if (h.type != FrameType::Keepalive || !skip_keepalives_) return h;
   }
 }
 

@@ -135,7 +135,8 @@ class FrameWriter {
 
 class FrameReader {
  public:
-  explicit FrameReader(ByteStream& s) : s_(s) {}
+  // `skip_keepalives` false: a Keepalive is returned like any frame (a daemon's first frame).
+  explicit FrameReader(ByteStream& s, bool skip_keepalives = true) : s_(s), skip_keepalives_(skip_keepalives) {}
 
   // The next frame; nullopt on a clean end of stream between frames.
   std::optional<Frame> Next();
@@ -146,12 +147,13 @@ class FrameReader {
 
   // Lower level, for payloads that should land in the caller's buffer (FileData): read a
   // header, then exactly header.length bytes with ReadPayloadInto. Keepalive frames are
-  // skipped here, so no caller ever sees one.
+  // skipped here (unless told not to), so no state machine ever sees one.
   std::optional<FrameHeader> NextHeader();
   void ReadPayloadInto(void* dst, size_t len) { s_.ReadExact(dst, len); }
 
  private:
   ByteStream& s_;
+  const bool skip_keepalives_;
   std::unique_ptr<char[]> buf_;  // not a std::string: no zero-fill on every resize
   size_t cap_ = 0;
 };

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "util/error.h"
@@ -16,6 +18,14 @@ namespace {
 constexpr size_t kDbBuffer = 16384;
 
 bool AllDigits(const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; }
+
+// A uid or gid written as a number; nullopt beyond 32 bits (and -1, which means "unchanged").
+std::optional<uint32_t> IdNumber(const std::string& s) {
+  if (!AllDigits(s) || s.size() > 10) return std::nullopt;
+  uint64_t v = std::stoull(s);
+  if (v >= UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
 
 struct Account {
   uid_t uid;
@@ -28,15 +38,19 @@ Account LookUpUser(const std::string& user) {
   std::vector<char> buf(kDbBuffer);
   passwd pw{};
   passwd* found = nullptr;
-  int rc = AllDigits(user) ? getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found)
-                           : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+  std::optional<uint32_t> uid = IdNumber(user);
+  int rc = uid ? getpwuid_r(*uid, &pw, buf.data(), buf.size(), &found)
+               : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || !found)
     throw Error(ExitCode::Usage, "--user " + user + ": no such user in the passwd database; name an existing account");
   return {pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "/"};
 }
 
 gid_t LookUpGroup(const std::string& group) {
-  if (AllDigits(group)) return static_cast<gid_t>(std::stoul(group));
+  if (AllDigits(group)) {
+    if (std::optional<uint32_t> gid = IdNumber(group)) return *gid;
+    throw Error(ExitCode::Usage, "--group " + group + ": not a group id (0 to 4294967294)");
+  }
   std::vector<char> buf(kDbBuffer);
   struct group gr{};
   struct group* found = nullptr;
@@ -57,6 +71,7 @@ void DropPrivileges(const std::string& user, const std::string& group) {
   if (a.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
     throw Error(ExitCode::Usage, "--user " + user + ": root could be regained after dropping privileges; refusing to serve");
   ::setenv("HOME", a.home.c_str(), 1);
+  ::unsetenv("XDG_STATE_HOME");  // root's would win over the user's HOME
 }
 
 }  // namespace ktsync

@@ -144,6 +144,15 @@ grep -q "\"$wanted\"" "$OUT" && pass "write-only dry run: the wanted file is lis
 for f in to_delete dst_entries meta_fixed; do
     assert_eq 0 "$(json_field "$OUT" summary "$f")" "write-only: summary $f is 0"
 done
+# A same-size file with another mtime is not hashed: "not wanted" would confirm a guess of
+# the daemon's content. It is simply wanted.
+guess=$(cd "$SRC" && find . -type f -size +0 | sort | sed -n 3p)
+guess=${guess#./}
+touch -d '2001-02-03 04:05:06' "$SRC/$guess"
+assert_exit 0 kd -n -i --json "$SRC" "$WO/wo-push"
+grep -q "\"$guess\"" "$OUT" && pass "write-only: a same-size file with another mtime is wanted, not hashed" ||
+    die "$guess (same content, other mtime) was not listed as wanted: $(head -c 600 "$OUT")"
+assert_eq 0 "$(json_field "$OUT" summary hashed_src)" "write-only: nothing of the client's was hashed for the daemon"
 assert_exit 0 kd --stats "$SRC" "$WO/wo-push"
 [[ ! -e $ROOT/wo-push/daemon-only-secret ]] && pass "the push still deleted the daemon-only entry" || die "not deleted"
 ! grep -q "daemon-only" "$OUT" "$ERR" && pass "write-only push: no daemon-only name in the output" || die "push revealed it"
