@@ -9,16 +9,9 @@ namespace ktsync {
 
 DestChannel::DestChannel(ByteStream& in, ByteStream& out, std::function<void(const ItemView&)> on_item,
                          bool dest_reports_end)
-    : in_(in), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end), out_(out),
-      reader_([this] { ReadLoop(); }) {
-  try {
-    out_.KeepAlive(FrameSender::kKeepaliveEvery);
-  } catch (...) {  // no thread for it: stop the reader, or its destructor would terminate us
-    in_.ShutdownRead();
-    reader_.join();
-    throw;
-  }
-}
+    // Keepalives start before the reader: a thread that cannot start then leaves no joinable one.
+    : in_(in), on_item_(std::move(on_item)), dest_reports_end_(dest_reports_end),
+      out_(out, FrameSender::kKeepaliveEvery), reader_([this] { ReadLoop(); }) {}
 
 DestChannel::~DestChannel() {
   {

@@ -33,6 +33,8 @@ class FrameSender {
   static constexpr std::chrono::seconds kKeepaliveEvery{10};
 
   explicit FrameSender(ByteStream& out) : out_(out) {}
+  // With keepalives from the start (see KeepAlive).
+  FrameSender(ByteStream& out, std::chrono::milliseconds keepalive_every) : out_(out) { KeepAlive(keepalive_every); }
   ~FrameSender();  // drops what is still queued: the run's last frames flush it
   FrameSender(const FrameSender&) = delete;
   FrameSender& operator=(const FrameSender&) = delete;

@@ -6,15 +6,8 @@
 namespace ktsync {
 
 SourceChannel::SourceChannel(ByteStream& in, ByteStream& out)
-    : in_(in), out_(out), reader_([this] { ReadLoop(); }) {
-  try {
-    out_.KeepAlive(FrameSender::kKeepaliveEvery);
-  } catch (...) {  // no thread for it: stop the reader, or its destructor would terminate us
-    in_.ShutdownRead();
-    reader_.join();
-    throw;
-  }
-}
+    // Keepalives start before the reader: a thread that cannot start then leaves no joinable one.
+    : in_(in), out_(out, FrameSender::kKeepaliveEvery), reader_([this] { ReadLoop(); }) {}
 
 SourceChannel::~SourceChannel() {
   if (!reader_.joinable()) return;
