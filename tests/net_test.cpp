@@ -32,6 +32,15 @@ TEST(ParseHostPort, AcceptsNamesAddressesAndBracketedIpv6) {
   ExpectHostPort("", "", 7373);
 }
 
+TEST(ParseListenAddress, ABareNumberIsAPortOnEveryAddress) {
+  HostPort hp = ParseListenAddress("7373", 1);
+  EXPECT_EQ(hp.host, "");
+  EXPECT_EQ(hp.port, 7373);
+  EXPECT_EQ(ParseListenAddress("127.0.0.1:9", 1).port, 9);
+  EXPECT_EQ(ParseListenAddress("backup.example", 7373).host, "backup.example");
+  EXPECT_THROW(ParseListenAddress("70000", 1), Error);
+}
+
 TEST(ParseHostPort, RejectsBadPortsAndBrackets) {
   for (const char* bad : {"h:", "h:65536", "h:x1", "h:-1", "h:123456", "[::1", "[::1]x", "[::1]:"}) {
     try {

@@ -160,7 +160,7 @@ void AddServe(CLI::App& app, Command& cmd) {
   ServeOptions& serve = cmd.serve;
   DaemonConfig& o = serve.daemon;
   s->add_flag("--stdio", serve.stdio, "Speak the protocol on stdin/stdout (started by a client over ssh)");
-  s->add_option("--listen", o.listen, "Daemon: listen on ADDR:PORT (e.g. 0.0.0.0:7373)");
+  s->add_option("--listen", o.listen, "Daemon: listen on ADDR:PORT (e.g. 0.0.0.0:7373), or PORT on every address");
   s->add_option("--config", o.config_file, "Daemon: serve the modules this file names (instead of --root)");
   s->add_option("--root", o.root, "Daemon: serve paths beneath this directory only");
   s->add_option("--secret-file", o.secret_file, "Daemon: shared secret (mode 0600 or stricter)");

@@ -156,7 +156,7 @@ class Daemon {
         throw Error(e.code(), m.name.empty() ? e.what() : "module [" + m.name + "]: " + e.what());
       }
     }
-    HostPort hp = ParseHostPort(cfg.listen, 7373);
+    HostPort hp = ParseListenAddress(cfg.listen, 7373);
     listener_ = Listen(hp.host, hp.port);
     if (!cfg.user.empty()) DropPrivileges(cfg.user, cfg.group);
     for (const Module& m : modules_) {

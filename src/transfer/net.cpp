@@ -173,6 +173,11 @@ HostPort ParseHostPort(const std::string& text, uint16_t default_port) {
   return HostPort{text.substr(0, colon), ParsePort(text.substr(colon + 1), text)};
 }
 
+HostPort ParseListenAddress(const std::string& text, uint16_t default_port) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return {"", ParsePort(text, text)};
+  return ParseHostPort(text, default_port);
+}
+
 std::string FormatHostPort(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);

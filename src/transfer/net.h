@@ -23,6 +23,9 @@ struct HostPort {
 // ("::1", more than one ':') which takes default_port. Throws Error(Usage) on a bad port or
 // unbalanced brackets.
 HostPort ParseHostPort(const std::string& text, uint16_t default_port);
+// serve --listen: as ParseHostPort, and a bare number is a port on every address (rsync's
+// habit: --listen 7373), not a host named "7373".
+HostPort ParseListenAddress(const std::string& text, uint16_t default_port);
 
 // "host:port", or "[v6]:port" when host contains ':'. For messages and logs.
 std::string FormatHostPort(const std::string& host, uint16_t port);

@@ -72,6 +72,16 @@ assert_exit 0 kb "$T/src" "ktsync://127.0.0.1:$DPORT/laptops/alice"
 tree_identical "$T/src" "$T/laptops/alice" && pass "contrib/serve.conf.example works as documented"
 stop_pid "$DPID"
 
+# ---- --listen PORT (rsync's habit) listens on every address, not on a host named PORT
+DPORT=$(free_port)
+"$KTSYNC" serve --listen "$DPORT" --config "$T/example.conf" >"$T/bare.log" 2>&1 &
+bare=$!
+at_exit "kill $bare 2>/dev/null"
+wait_port "$DPORT" 10 || die "serve --listen $DPORT did not listen: $(cat "$T/bare.log")"
+assert_exit 0 kb "$T/src" "ktsync://127.0.0.1:$DPORT/laptops/bob"
+pass "serve --listen $DPORT serves on 127.0.0.1:$DPORT"
+stop_pid "$bare"
+
 # ---- mistakes in the config stop the daemon at once
 bad() {  # bad NEEDLE CONFIG-TEXT
     printf '%s\n' "$2" >"$T/bad.conf"
