@@ -60,7 +60,7 @@ _ktsync()
         if [[ $cur == -* ]]; then
             _ktsync_add -W '-h --help -V --version' -- "$cur"
         else
-            _ktsync_add -W 'mirror serve' -- "$cur"
+            _ktsync_add -W 'mirror serve help' -- "$cur"
         fi
         return
     fi

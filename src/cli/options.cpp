@@ -229,7 +229,40 @@ uint64_t ParseRate(const std::string& text) {
   return static_cast<uint64_t>(v * mult);
 }
 
+// `ktsync help [COMMAND]`: what --help prints (rsync users type it; CLI11 only said "A
+// subcommand is required").
+void AddHelp(CLI::App& app, Command& cmd) {
+  auto* h = app.add_subcommand("help", "Print help (ktsync help mirror: the mirror options)");
+  h->allow_extras();
+  h->callback([&app, &cmd, h] {
+    std::vector<std::string> topic = h->remaining();
+    const CLI::App* about = &app;
+    if (!topic.empty()) {
+      try {
+        about = app.get_subcommand(topic.front());
+      } catch (const CLI::OptionNotFound&) {
+        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, serve)");
+      }
+    }
+    // Not about->help(): the main App's would describe the command just parsed, "help".
+    std::cout << about->get_formatter()->make_help(about, about->get_name(), CLI::AppFormatMode::Normal);
+    cmd.exit_now = 0;
+  });
+}
+
+// A first word that is no command gets a line that says what to type instead.
+void CheckCommandWord(int argc, char** argv) {
+  if (argc < 2) throw Error(ExitCode::Usage, "a command is needed: ktsync mirror SRC DST, ktsync serve, ktsync help");
+  if (argv[1][0] == '-') return;
+  std::string word = argv[1];
+  if (word == "mirror" || word == "serve" || word == "help") return;
+  if (word == "copy")
+    throw Error(ExitCode::Usage, "ktsync has no 'copy' yet: 'ktsync mirror --no-delete SRC DST' copies without deleting");
+  throw Error(ExitCode::Usage, "unknown command '" + word + "': ktsync mirror SRC DST, ktsync serve, ktsync help");
+}
+
 Command ParseCommandLine(int argc, char** argv) {
+  CheckCommandWord(argc, argv);
   Command cmd;
   CLI::App app{"ktsync: fast, safe directory mirroring over kernel TLS", "ktsync"};
   app.set_version_flag("-V,--version", std::string("ktsync ") + KTSYNC_VERSION);
@@ -237,6 +270,7 @@ Command ParseCommandLine(int argc, char** argv) {
   MirrorScratch scratch;
   AddMirror(app, cmd, scratch);
   AddServe(app, cmd);
+  AddHelp(app, cmd);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -118,6 +118,15 @@ fi
 
 # ---- option mistakes: exit 1, one line, the offending text named.
 mistake 1 "unknown option" "--bogus" -- km --bogus "$SRC" "$DST"
+mistake 1 "no command" "a command is needed" "ktsync help" -- "$KTSYNC"
+mistake 1 "unknown command" "unknown command 'frob'" "ktsync mirror SRC DST" -- "$KTSYNC" frob "$SRC" "$DST"
+mistake 1 "rsync-style copy" "no 'copy' yet" "mirror --no-delete" -- "$KTSYNC" copy "$SRC" "$DST"
+mistake 1 "help on no command" "ktsync help frob: no such command" -- "$KTSYNC" help frob
+assert_exit 0 "$KTSYNC" help
+grep -q "^  mirror " "$OUT" && grep -q "^  serve " "$OUT" && pass "ktsync help lists the commands" ||
+    die "ktsync help: $(head -5 "$OUT")"
+assert_exit 0 "$KTSYNC" help mirror
+grep -q -- "--dry-run" "$OUT" && pass "ktsync help mirror lists mirror's options" || die "ktsync help mirror: $(head -5 "$OUT")"
 mistake 1 "bad --bwlimit" "5Q" "--bwlimit" -- km --bwlimit 5Q "$SRC" "$DST"
 mistake 1 "missing --exclude-from file" "$T/nofilter" "No such file or directory" -- \
     km --exclude-from "$T/nofilter" "$SRC" "$DST"

@@ -110,7 +110,7 @@ subs = re.findall(r"^  (\w+)\s", open(tmp + "/help-top.txt").read().split("Subco
 for sub in subs:
     if not re.search(r"^\.B ktsync %s\b" % sub, man_section("SYNOPSIS"), re.M):
         bad.append("subcommand %s is not in the man SYNOPSIS" % sub)
-if sorted(subs) != ["mirror", "serve"]:
+if sorted(subs) != ["help", "mirror", "serve"]:
     bad.append("unexpected subcommands in ktsync --help: %s" % subs)
 
 for sub, title in (("mirror", "OPTIONS FOR MIRROR"), ("serve", "OPTIONS FOR SERVE")):
@@ -163,7 +163,7 @@ complete_words() {   # complete_words WORD...: what <TAB> offers for the last WO
         printf "%s\n" "${COMPREPLY[@]}"' _ "$BASH_COMP" "$@" | sed '/^$/d' | sort
 }
 assert_eq "mirror" "$(complete_words ktsync mi)" "bash: completes the mirror subcommand"
-assert_eq "$(printf 'mirror\nserve')" "$(complete_words ktsync '')" "bash: offers both subcommands"
+assert_eq "$(printf 'help\nmirror\nserve')" "$(complete_words ktsync '')" "bash: offers every subcommand"
 assert_eq "--version" "$(complete_words ktsync --ver)" "bash: completes --version"
 assert_eq "--no-delete" "$(complete_words ktsync mirror --no-d)" "bash: completes mirror options"
 assert_eq "--listen" "$(complete_words ktsync serve --li)" "bash: completes serve options"
