@@ -17,9 +17,15 @@ namespace {
 // written unnamed or under temp names and linked or renamed only when complete and
 // verified, and the next run removes any temp file left behind. Only async-signal-safe
 // calls here.
+constexpr char kRunInterrupted[] = "\nktsync: interrupted; nothing partial was left under a final name\n";
+// A daemon's own stop is no client's interruption.
+constexpr char kDaemonStopped[] = "ktsync serve: stopped by a signal; running sessions were cut off, "
+                                  "nothing partial was left under a final name\n";
+volatile std::sig_atomic_t g_daemon = 0;
+
 extern "C" void OnInterrupt(int) {
-  static const char msg[] = "\nktsync: interrupted; nothing partial was left under a final name\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ssize_t ignored = g_daemon ? ::write(STDERR_FILENO, kDaemonStopped, sizeof kDaemonStopped - 1)
+                             : ::write(STDERR_FILENO, kRunInterrupted, sizeof kRunInterrupted - 1);
   (void)ignored;
   ::_exit(static_cast<int>(ktsync::ExitCode::Signal));
 }
@@ -36,7 +42,10 @@ int main(int argc, char** argv) {
     if (cmd.exit_now >= 0) return cmd.exit_now;
     ktsync::ChosenIoBackend();  // a bad KTSYNC_IO is a usage error now, not in a worker thread
     if (cmd.kind == ktsync::Command::Kind::Mirror) return ktsync::RunMirrorCommand(cmd.mirror);
-    if (cmd.kind == ktsync::Command::Kind::Serve) return ktsync::RunServeCommand(cmd.serve);
+    if (cmd.kind == ktsync::Command::Kind::Serve) {
+      g_daemon = !cmd.serve.stdio;
+      return ktsync::RunServeCommand(cmd.serve);
+    }
     return static_cast<int>(ktsync::ExitCode::Usage);
   } catch (const ktsync::Error& e) {
     std::cerr << "ktsync: " << e.what() << "\n";

@@ -6,7 +6,8 @@
 #   * a write-only module takes pushes and refuses pulls;
 #   * max sessions = 1: a second client of the module is told it is busy (exit 5), while
 #     another module still serves;
-#   * contrib/serve.conf.example, with its paths made the test's, serves;
+#   * contrib/serve.conf.example, with its paths made the test's, serves, also with
+#     --listen PORT; SIGTERM stops it with its own line, not a client's "interrupted";
 #   * config mistakes stop the daemon with one line naming the file, line or module.
 # shellcheck source=lib.sh disable=SC2015
 source "$(dirname "$0")/lib.sh"
@@ -81,6 +82,8 @@ wait_port "$DPORT" 10 || die "serve --listen $DPORT did not listen: $(cat "$T/ba
 assert_exit 0 kb "$T/src" "ktsync://127.0.0.1:$DPORT/laptops/bob"
 pass "serve --listen $DPORT serves on 127.0.0.1:$DPORT"
 stop_pid "$bare"
+grep -q "ktsync serve: stopped by a signal" "$T/bare.log" && ! grep -q "interrupted" "$T/bare.log" &&
+    pass "SIGTERM: the daemon says it stopped, not a client's 'interrupted'" || die "on SIGTERM: $(cat "$T/bare.log")"
 
 # ---- mistakes in the config stop the daemon at once
 bad() {  # bad NEEDLE CONFIG-TEXT
