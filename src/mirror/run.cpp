@@ -237,11 +237,11 @@ void ReportHidingDestination(const Problems& problems, const ServerConfig& cfg, 
 void ServeDestination(ServerLink& link) {
   const SessionRequest& req = link.request();
   const ServerConfig& cfg = link.config();
-  // With --fake-super owners, setid bits and devices are only recorded; security.* and
-  // trusted.* attributes would still be real, so they keep following --allow-setid.
-  const WriteLimits limits = cfg.fake_super ? WriteLimits{} : cfg.limits;
-  const uint8_t real_xattrs = LimitXattrClasses(kXattrAll, cfg.limits);
-  MirrorSpec spec = LimitSpec(req.spec, limits);
+  // With --fake-super owners, setid bits and devices are only recorded, so entries pass
+  // unscreened; security.* and trusted.* attributes would still be real, so the xattr
+  // classes keep following the daemon's own limits (--allow-setid).
+  const WriteLimits screen = cfg.fake_super ? WriteLimits{} : cfg.limits;
+  MirrorSpec spec = LimitSpec(req.spec, screen);
   if (cfg.fake_super) spec.plan.link_owners = false;
   if (cfg.write_only) spec.plan.hash_touched = false;
   Problems problems;
@@ -256,18 +256,17 @@ void ServeDestination(ServerLink& link) {
   XattrLosses unsupported;
   std::optional<Receiver> receiver;
   if (!req.spec.dry_run) {
-    ApplyOptions apply = MakeApplyOptions(spec, &unsupported, limits);
+    ApplyOptions apply = MakeApplyOptions(spec, &unsupported, cfg.limits);
     apply.meta.fake_super = cfg.fake_super;
-    apply.meta.xattrs &= real_xattrs;
     receiver.emplace(dst, apply, channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
                      [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
     receiver->InterruptOpeningWith([&link] { link.AbortData("the client's control channel failed"); });
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
-  DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, limits);
+  DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, cfg.limits);
+  opts.limits = screen;
   opts.fake_super = cfg.fake_super;
-  opts.plan.xattrs_writable &= real_xattrs;
   if (req.spec.plan.owner && !spec.plan.owner)
     observer.Warn("owners and groups not kept: files belong to this daemon's user (its operator can allow them "
                   "with serve --allow-owners)");

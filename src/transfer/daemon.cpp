@@ -62,7 +62,7 @@ class PendingConnections {
     if (v.evict) {
       auto victim = fds_.find(*v.evict);
       if (victim != fds_.end()) ::shutdown(victim->second.get(), SHUT_RDWR);
-      log("all authentication slots taken: the oldest connection of the address holding the most was dropped");
+      log("all authentication slots taken: the oldest connection of an address holding the most was dropped");
     }
     fds_.emplace(v.id, UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)));
     return v.id;
