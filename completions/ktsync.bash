@@ -10,7 +10,8 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
-    --exclude-from --state-dir -x --one-file-system --cross-filesystems -e --ssh
+    --exclude-from --include-from -f --filter --delete-excluded --state-dir -x
+    --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
 
@@ -67,7 +68,7 @@ _ktsync()
 
     # Options that take a value.
     case $prev in
-    --exclude-from | --secret-file | --remote-ktsync | --config)
+    --exclude-from | --include-from | --secret-file | --remote-ktsync | --config)
         _ktsync_compgen -f "$cur"
         return
         ;;
@@ -93,7 +94,7 @@ _ktsync()
             return
         fi
         ;;
-    --max-delete | --max-delete-percent | --exclude | --include | --streams | --data-port | \
+    --max-delete | --max-delete-percent | --exclude | --include | -f | --filter | --streams | --data-port | \
         --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout | \
         --idle-timeout)
         return

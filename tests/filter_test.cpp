@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "util/error.h"
 
@@ -11,9 +14,16 @@ namespace ktsync {
 namespace {
 
 Filter Excluding(std::initializer_list<const char*> patterns) {
-  Filter f;
-  for (const char* p : patterns) f.Add(false, p);
-  return f;
+  std::vector<FilterRule> rules;
+  for (const char* p : patterns) rules.push_back(ExcludeRule(p));
+  return Filter(rules);
+}
+
+// Rules in rsync's --filter syntax ("+ *.h", "-,p tmp/", "P /db").
+Filter Rules(std::initializer_list<const char*> texts, bool delete_excluded = false) {
+  RuleListBuilder b([](const std::string& f) -> std::string { throw Error(ExitCode::Usage, "no file " + f); });
+  for (const char* t : texts) b.Add(t, RuleSyntax::Full);
+  return Filter(b.rules(), delete_excluded);
 }
 
 bool ExcludesFile(const Filter& f, std::string_view path) { return f.Excluded(path, false); }
@@ -48,7 +58,7 @@ TEST(FilterTest, DoubleStarCrossesDirectories) {
   Filter f = Excluding({"/a/**/z"});
   EXPECT_TRUE(ExcludesFile(f, "a/b/c/z"));
   EXPECT_TRUE(ExcludesFile(f, "a/b/z"));
-  EXPECT_TRUE(ExcludesFile(f, "a/z"));  // "**/" may stand for no directory
+  EXPECT_FALSE(ExcludesFile(f, "a/z"));  // rsync: "/**/" needs at least one directory
   EXPECT_FALSE(ExcludesFile(f, "b/a/z"));
   EXPECT_FALSE(ExcludesFile(f, "a/b/zz"));
 
@@ -57,11 +67,21 @@ TEST(FilterTest, DoubleStarCrossesDirectories) {
   EXPECT_TRUE(ExcludesFile(g, "abc/d"));
 }
 
-TEST(FilterTest, LeadingDoubleStarSlashMatchesAtAnyDepth) {
-  Filter f = Excluding({"/**/.ssh"});
+TEST(FilterTest, LeadingDoubleStarMatchesTheTopLevelToo) {
+  Filter f = Excluding({"**/.ssh"});
   EXPECT_TRUE(ExcludesDir(f, ".ssh"));
   EXPECT_TRUE(ExcludesDir(f, "home/u/.ssh"));
   EXPECT_FALSE(ExcludesDir(f, "home/u/.sshx"));
+  // Anchored, the "**" is no longer a prefix: the top level needs "/.ssh" (rsync agrees).
+  Filter anchored = Excluding({"/**/.ssh"});
+  EXPECT_FALSE(ExcludesDir(anchored, ".ssh"));
+  EXPECT_TRUE(ExcludesDir(anchored, "u/.ssh"));
+  // An infix "**" is tried after every '/', and still needs its slashes.
+  Filter infix = Excluding({"a/**/b"});
+  EXPECT_TRUE(ExcludesFile(infix, "x/a/y/b"));
+  EXPECT_FALSE(ExcludesFile(infix, "a/b"));
+  EXPECT_FALSE(ExcludesFile(infix, "deep/a/b"));
+  EXPECT_FALSE(ExcludesFile(infix, "b"));
 }
 
 TEST(FilterTest, QuestionMarkMatchesOneNonSlashByte) {
@@ -132,9 +152,7 @@ TEST(FilterTest, TrailingSlashMatchesDirectoriesOnly) {
 }
 
 TEST(FilterTest, TripleStarMatchesDirAndEverythingBelow) {
-  Filter f;
-  f.Add(true, "/keep/***");
-  f.Add(false, "*");
+  Filter f = Rules({"+ /keep/***", "- *"});
   EXPECT_FALSE(ExcludesDir(f, "keep"));
   EXPECT_FALSE(ExcludesFile(f, "keep/x"));
   EXPECT_FALSE(ExcludesFile(f, "keep/x/y"));
@@ -144,23 +162,16 @@ TEST(FilterTest, TripleStarMatchesDirAndEverythingBelow) {
 }
 
 TEST(FilterTest, FirstMatchingRuleWins) {
-  Filter f;
-  f.Add(true, "*.h");
-  f.Add(false, "*");
+  Filter f = Rules({"+ *.h", "- *"});
   EXPECT_FALSE(ExcludesFile(f, "a.h"));
   EXPECT_TRUE(ExcludesFile(f, "a.c"));
 
-  Filter reversed;
-  reversed.Add(false, "*");
-  reversed.Add(true, "*.h");
+  Filter reversed = Rules({"- *", "+ *.h"});
   EXPECT_TRUE(ExcludesFile(reversed, "a.h"));
 }
 
 TEST(FilterTest, IncludeDirsThenFilesPattern) {
-  Filter f;
-  f.Add(true, "*/");
-  f.Add(true, "*.txt");
-  f.Add(false, "*");
+  Filter f = Rules({"+ */", "+ *.txt", "- *"});
   EXPECT_FALSE(ExcludesDir(f, "d"));
   EXPECT_FALSE(ExcludesFile(f, "d/a.txt"));
   EXPECT_TRUE(ExcludesFile(f, "d/a.bin"));
@@ -185,10 +196,9 @@ TEST(FilterTest, NamesWithOddBytes) {
 }
 
 TEST(FilterTest, InvalidPatternsThrowUsage) {
-  for (const char* bad : {"[abc", "a[", "*\\", "/", "", "[[:nope:]]", "/***"}) {
-    Filter f;
+  for (const char* bad : {"[abc", "a[", "*\\", "", "[[:nope:]]"}) {
     try {
-      f.Add(false, bad);
+      Filter f = Excluding({bad});
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ExitCode::Usage) << bad;
@@ -210,32 +220,118 @@ TEST(FilterTest, ManyStarsDoNotBlowUp) {
   EXPECT_FALSE(ExcludesFile(g, deep + "b"));
 }
 
-TEST(FilterTest, ParsesExcludeFromText) {
-  std::vector<FilterRule> rules = ParseFilterText(
-      "# comment\n"
-      "; also comment\n"
-      "\n"
-      "*.o\n"
-      "+ keep.o\n"
-      "- /build/\r\n"
-      "a b \n"
-      "+x\n",
-      false);
-  std::vector<FilterRule> want = {{false, "*.o"},  {true, "keep.o"}, {false, "/build/"},
-                                  {false, "a b "}, {false, "+x"}};
-  EXPECT_EQ(rules, want);
-  EXPECT_EQ(ParseFilterText("x\n- y", true),
-            (std::vector<FilterRule>{{true, "x"}, {false, "y"}}));
-  EXPECT_THROW(ParseFilterText("!\n", false), Error);
+TEST(FilterTest, NegatedRuleMatchesWhatThePatternDoesNot) {
+  Filter f = Rules({"-! */"});  // rsync's man page: exclude all non-directories
+  EXPECT_TRUE(ExcludesFile(f, "a"));
+  EXPECT_FALSE(ExcludesDir(f, "d"));
 }
 
-TEST(FilterTest, AddFromTextKeepsOrderAndRules) {
-  Filter f;
-  f.AddFromText("+ keep.o\n*.o\n", false);
-  EXPECT_FALSE(ExcludesFile(f, "keep.o"));
-  EXPECT_TRUE(ExcludesFile(f, "x.o"));
-  ASSERT_EQ(f.rules().size(), 2u);
-  EXPECT_EQ(f.rules()[0], (FilterRule{true, "keep.o"}));
+TEST(FilterTest, SidesDecideWhichEndARuleBinds) {
+  Filter f = Rules({"H *.tmp", "P /db/", "- *.o", "-r keep", "S *.log", "R old.log"});
+  EXPECT_TRUE(f.Excluded("a.tmp", false, kRuleSender));
+  EXPECT_FALSE(f.Excluded("a.tmp", false, kRuleReceiver));  // hidden, not protected
+  EXPECT_TRUE(f.Excluded("db", true, kRuleReceiver));
+  EXPECT_FALSE(f.Excluded("db", true, kRuleSender));
+  EXPECT_TRUE(f.Excluded("x.o", false, kRuleSender));
+  EXPECT_TRUE(f.Excluded("x.o", false, kRuleReceiver));
+  EXPECT_TRUE(f.Excluded("keep", false, kRuleReceiver));
+  EXPECT_FALSE(f.Excluded("keep", false, kRuleSender));
+  EXPECT_EQ(f.Check("a.log", false, kRuleSender), 1);
+  EXPECT_EQ(f.Check("a.log", false, kRuleReceiver), 0);
+  EXPECT_FALSE(f.symmetric());
+  EXPECT_TRUE(Rules({"- *.o", "+ x"}).symmetric());
+}
+
+TEST(FilterTest, DeleteExcludedMakesUnsidedRulesSenderOnly) {
+  Filter f = Rules({"- *.o", "P *.keep"}, /*delete_excluded=*/true);
+  EXPECT_TRUE(f.Excluded("a.o", false, kRuleSender));
+  EXPECT_FALSE(f.Excluded("a.o", false, kRuleReceiver));
+  EXPECT_TRUE(f.Excluded("a.keep", false, kRuleReceiver));
+}
+
+TEST(FilterTest, PerishableRulesCanBeIgnored) {
+  Filter f = Rules({"-p *.o"});
+  EXPECT_EQ(f.Check("a.o", false, kRuleReceiver), -1);
+  EXPECT_EQ(f.Check("a.o", false, kRuleReceiver, nullptr, /*ignore_perishable=*/true), 0);
+}
+
+TEST(FilterTest, AbsolutePathRulesSeeTheTreesLocation) {
+  Filter f(std::vector<FilterRule>{{RuleKind::Exclude, kRuleAbsPath, "/srv/data/secret"},
+                                   {RuleKind::Exclude, kRuleAbsPath, "data/x"}},
+           false, "/srv/data");
+  EXPECT_TRUE(ExcludesFile(f, "secret"));
+  EXPECT_FALSE(ExcludesFile(f, "a/secret"));
+  EXPECT_TRUE(ExcludesFile(f, "x"));  // the last two components of /srv/data/x
+}
+
+// What a walk does: enter directories, read their files, leave them.
+struct FakeTree {
+  std::map<std::string, std::string> files;  // "dir/name" -> text
+  DirRules::ReadFn In(const std::string& dir) {
+    return [this, dir](const std::string& name) -> std::optional<std::string> {
+      auto it = files.find(dir.empty() ? name : dir + "/" + name);
+      if (it == files.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+TEST(FilterTest, DirMergeRulesApplyBeneathTheirDirectory) {
+  Filter f = Rules({": .rules", "- *.bak"});
+  FakeTree t;
+  t.files = {{".rules", "- *.tmp\n"}, {"a/.rules", "+ keep.tmp\n- /local\n"}, {"a/b/.rules", "!\n"}};
+  DirRules d(f);
+  d.Enter("", 0, t.In(""));
+  EXPECT_TRUE(f.Excluded("x.tmp", false, kRuleSender, &d));
+  d.Enter("a", 1, t.In("a"));
+  EXPECT_FALSE(f.Excluded("a/keep.tmp", false, kRuleSender, &d));  // deeper files first
+  EXPECT_TRUE(f.Excluded("a/x.tmp", false, kRuleSender, &d));      // inherited
+  EXPECT_TRUE(f.Excluded("a/local", false, kRuleSender, &d));      // anchored at a/
+  EXPECT_FALSE(f.Excluded("a/c/local", false, kRuleSender, &d));
+  d.Enter("a/b", 2, t.In("a/b"));
+  EXPECT_FALSE(f.Excluded("a/b/x.tmp", false, kRuleSender, &d));  // '!' drops what it inherits
+  EXPECT_TRUE(f.Excluded("a/b/x.bak", false, kRuleSender, &d));   // global rules stay
+  d.Leave(1);
+  d.Enter("z", 1, t.In("z"));
+  EXPECT_TRUE(f.Excluded("z/keep.tmp", false, kRuleSender, &d));  // a/'s rules are gone
+  EXPECT_FALSE(f.Excluded("z/local", false, kRuleSender, &d));
+}
+
+TEST(FilterTest, NoInheritDirMergeBindsOnlyItsOwnDirectory) {
+  Filter f = Rules({":n- .ex"});
+  FakeTree t;
+  t.files = {{"a/.ex", "*.o\n"}};
+  DirRules d(f);
+  d.Enter("", 0, t.In(""));
+  d.Enter("a", 1, t.In("a"));
+  EXPECT_TRUE(f.Excluded("a/x.o", false, kRuleSender, &d));
+  d.Enter("a/b", 2, t.In("a/b"));
+  EXPECT_FALSE(f.Excluded("a/b/x.o", false, kRuleSender, &d));
+}
+
+TEST(FilterTest, BadDirMergeFileNamesFileAndLineNotText) {
+  Filter f = Rules({": .rules"});
+  FakeTree t;
+  t.files = {{"a/.rules", "- ok\nZ secret-looking text\n"}};
+  DirRules d(f);
+  d.Enter("", 0, t.In(""));
+  try {
+    d.Enter("a", 1, t.In("a"));
+    ADD_FAILURE() << "accepted a bad rule";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a/.rules line 2"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FilterTest, AboveRootFilesAnchorAtTheirOwnDirectory) {
+  Filter f = Rules({": /.rsync-filter"});
+  DirRules d(f);
+  d.EnterAbove(0, "/src", "path", [](const std::string&) { return std::optional<std::string>("- /path/x\n"); });
+  d.Enter("", 0, [](const std::string&) { return std::nullopt; });
+  EXPECT_FALSE(ExcludesFile(f, "x"));  // without the walk's rules
+  EXPECT_TRUE(f.Excluded("x", false, kRuleSender, &d));
+  EXPECT_FALSE(f.Excluded("y/x", false, kRuleSender, &d));
 }
 
 }  // namespace

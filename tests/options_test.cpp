@@ -44,13 +44,38 @@ TEST(Options, NegationsTakeEffect) {
 TEST(Options, FiltersKeepCommandLineOrderAcrossKinds) {
   std::string f = "/tmp/ktsync_options_test_filters";
   std::ofstream(f) << "# comment\n+ keep/\n- *.o\nplain\n";
-  Command c = Parse({"mirror", "--include", "a", "--exclude", "b", "--exclude-from", f, "--include", "c", "x", "y"});
-  std::vector<std::pair<bool, std::string>> want = {
-      {true, "a"}, {false, "b"}, {true, "keep/"}, {false, "*.o"}, {false, "plain"}, {true, "c"}};
-  std::vector<std::pair<bool, std::string>> got;
-  for (const FilterRule& r : c.mirror.spec.filters) got.emplace_back(r.include, r.pattern);
-  EXPECT_EQ(got, want);
+  Command c = Parse({"mirror", "--include", "a", "--exclude", "b", "--exclude-from", f, "--include", "c", "-f",
+                     "P,p db/", "-F", "--include-from", f, "-F", "--exclude", "+ d", "x", "y"});
+  std::vector<FilterRule> want = {IncludeRule("a"),
+                                  ExcludeRule("b"),
+                                  IncludeRule("keep/"),
+                                  ExcludeRule("*.o"),
+                                  ExcludeRule("plain"),
+                                  IncludeRule("c"),
+                                  {RuleKind::Exclude, kRuleReceiver | kRulePerishable, "db/"},
+                                  {RuleKind::DirMerge, 0, "/.rsync-filter"},
+                                  IncludeRule("keep/"),
+                                  ExcludeRule("*.o"),
+                                  IncludeRule("plain"),
+                                  ExcludeRule(".rsync-filter"),
+                                  IncludeRule("d")};
+  EXPECT_EQ(c.mirror.spec.filters, want);
   ::unlink(f.c_str());
+}
+
+TEST(Options, DeleteExcludedNeedsDeletion) {
+  EXPECT_TRUE(Parse({"mirror", "--delete-excluded", "a", "b"}).mirror.spec.delete_excluded);
+  EXPECT_THROW(Parse({"mirror", "--delete-excluded", "--no-delete", "a", "b"}), Error);
+}
+
+TEST(Options, BadFilterRuleIsAUsageError) {
+  try {
+    Parse({"mirror", "-f", "Z x", "a", "b"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Usage);
+    EXPECT_NE(std::string(e.what()).find("filter rule 'Z x'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Options, MissingExcludeFromFileIsAUsageError) {

@@ -215,6 +215,28 @@ TEST(Planner, KeepsExtraneousWithoutDelete) {
   EXPECT_THAT(PlanOps(src, dst, opts), IsEmpty());
 }
 
+Entry Protected(Entry e, Entry::Protection p = Entry::Protection::Always) {
+  e.protection = p;
+  return e;
+}
+
+TEST(Planner, FilterProtectedEntriesStayAndKeepTheirSubtree) {
+  Manifest src = {Root(), File("keep")};
+  Manifest dst = {Root(), Protected(Dir("db")), File("db/x"), Dir("gone"), Protected(File("gone/p")), File("gone/q"),
+                  File("keep"), Protected(File("z"))};
+  // gone/p keeps gone: its rmdir is tried and found not empty (a warning, as rsync's).
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete gone/q", "delete gone", "dirmeta ."));
+}
+
+TEST(Planner, PerishableProtectionEndsInsideADeletedDirectory) {
+  const auto perishable = Entry::Protection::UnlessParentDeleted;
+  Manifest src = {Root(), Dir("d")};
+  Manifest dst = {Root(), Dir("d"), Protected(File("d/x.o"), perishable), Dir("gone"),
+                  Protected(Dir("gone/sub"), perishable), File("gone/sub/y"), Protected(File("gone/x.o"), perishable)};
+  EXPECT_THAT(PlanOps(src, dst),
+              ElementsAre("delete gone/x.o", "delete gone/sub/y", "delete gone/sub", "delete gone", "dirmeta ."));
+}
+
 TEST(Planner, RenameIsDeletePlusCreate) {
   EXPECT_THAT(PlanOps({Root(), File("new-name")}, {Root(), File("old-name")}),
               ElementsAre("send new-name", "delete old-name", "dirmeta ."));

@@ -174,9 +174,7 @@ TEST_F(ScanTest, ExcludedDirectoryIsNotDescended) {
   File("src/build");  // a file: "build/" does not match it
   File("src/a.o");
   File("src/a.c");
-  Filter f;
-  f.Add(false, "build/");
-  f.Add(false, "*.o");
+  Filter f({ExcludeRule("build/"), ExcludeRule("*.o")});
   ScanOptions opts;
   opts.filter = &f;
   ScanResult r = Scan(opts);
@@ -190,13 +188,61 @@ TEST_F(ScanTest, IncludeRulesSelectSubtree) {
   Dir("drop");
   File("drop/y");
   File("top");
-  Filter f;
-  f.Add(true, "/keep/***");
-  f.Add(false, "*");
+  Filter f({IncludeRule("/keep/***"), ExcludeRule("*")});
   ScanOptions opts;
   opts.filter = &f;
   ScanResult r = Scan(opts);
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "keep", "keep/sub", "keep/sub/x"}));
+}
+
+TEST_F(ScanTest, DirMergeFilesApplyBeneathTheirDirectory) {
+  File(".rules", "- *.tmp\n");
+  Dir("a");
+  File("a/.rules", "+ keep.tmp\n");
+  File("a/keep.tmp");
+  File("a/x.tmp");
+  File("b.tmp");
+  Dir("c");
+  File("c/keep.tmp");
+  Filter f({{RuleKind::DirMerge, 0, ".rules"}});
+  ScanOptions opts;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", ".rules", "a", "a/.rules", "a/keep.tmp", "c"}));
+}
+
+TEST_F(ScanTest, UnreadableDirMergeFileHidesItsDirectory) {
+  Dir("a");
+  File("a/.rules", "Z not a rule\n");
+  File("a/secret");
+  File("b");
+  Filter f({{RuleKind::DirMerge, 0, ".rules"}});
+  ScanOptions opts;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "a", "b"}));
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);
+  EXPECT_NE(problems_.Snapshot()[0].message.find("a/.rules line 1"), std::string::npos);
+}
+
+TEST_F(ScanTest, ReceiverMarksWhatRulesProtect) {
+  File("db");
+  File("x.o");
+  File("x.tmp");
+  File("c.bak");
+  Filter f({{RuleKind::Exclude, kRuleReceiver, "db"},
+            ExcludeRule("*.o"),
+            {RuleKind::Exclude, kRulePerishable, "*.tmp"},
+            {RuleKind::Exclude, kRuleSender, "*.bak"}});
+  ScanOptions opts;
+  opts.filter = &f;
+  opts.filter_side = kRuleReceiver;
+  ScanResult r = Scan(opts);
+  // x.o is excluded on both sides: left out. c.bak is only hidden: listed, so deleted.
+  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "c.bak", "db", "x.tmp"}));
+  EXPECT_EQ(r.entries[1].protection, Entry::Protection::None);
+  EXPECT_EQ(r.entries[2].protection, Entry::Protection::Always);
+  EXPECT_EQ(r.entries[3].protection, Entry::Protection::UnlessParentDeleted);
 }
 
 TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {
@@ -255,8 +301,7 @@ TEST_F(ScanTest, StatAheadChangesNothingInTheResult) {
   Link("/", "link-to-root");
   Dir("deep");
   Nest("deep", StatAhead::kMaxDepth + 10);
-  Filter filter;
-  filter.Add(false, "skip");
+  Filter filter({ExcludeRule("skip")});
   ScanOptions plain;
   plain.filter = &filter;
   ScanOptions ahead = plain;

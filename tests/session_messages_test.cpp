@@ -33,7 +33,10 @@ SessionRequest FullRequest() {
   r.spec.plan.mtime_tolerance_ns = 2'000'000'000;
   r.spec.deletes.max_delete = 12345;
   r.spec.deletes.max_delete_percent = 12.5;
-  r.spec.filters = {{false, "*.tmp"}, {true, "keep/**"}, {false, std::string("odd\0byte", 8)}};
+  r.spec.filters = {ExcludeRule("*.tmp"), IncludeRule("keep/**"), ExcludeRule(std::string("odd\0byte", 8)),
+                    {RuleKind::DirMerge, kMergeNoInherit | kRuleSender, ".rules"},
+                    {RuleKind::Exclude, kRulePerishable | kRuleNegate | kRuleAbsPath, "x"}};
+  r.spec.delete_excluded = true;
   r.streams = kMaxStreams;
   r.data_port = 65535;
   r.bwlimit = 123456789012345ull;
@@ -104,6 +107,7 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(a.require_ktls, b.require_ktls);
   EXPECT_EQ(a.want_items, b.want_items);
   EXPECT_EQ(x.filters, y.filters);
+  EXPECT_EQ(x.delete_excluded, y.delete_excluded);
   EXPECT_EQ(a.streams, b.streams);
   EXPECT_EQ(a.data_port, b.data_port);
   EXPECT_EQ(a.bwlimit, b.bwlimit);
@@ -116,7 +120,8 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
 size_t FlagsOffset(size_t path_len) { return 1 + 2 + path_len; }
 size_t WindowOffset(size_t path_len) { return FlagsOffset(path_len) + 4; }
 size_t MaxDeletePercentOffset(size_t path_len) { return WindowOffset(path_len) + 8 + 8; }
-size_t FilterCountOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8; }
+size_t DeleteExcludedOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8; }
+size_t FilterCountOffset(size_t path_len) { return DeleteExcludedOffset(path_len) + 1; }
 // streams, data port, bwlimit, data via, compress level, key follow the filters.
 size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 1 + 1 + 32); }
 size_t DataViaOffset(const std::string& encoded) { return encoded.size() - (1 + 1 + 32); }
@@ -186,7 +191,7 @@ TEST(SessionRequestTest, SendRoleAndEmptyFiltersRoundTrip) {
 TEST(SessionRequestTest, LongestPathAndPatternRoundTrip) {
   SessionRequest r;
   r.path = std::string(kMaxPathBytes, 'p');
-  r.spec.filters = {{true, std::string(kMaxPatternBytes, 'x')}};
+  r.spec.filters = {IncludeRule(std::string(kMaxPatternBytes, 'x'))};
   ExpectSameRequest(DecodeRequest(Encoded(r)), r);
 }
 
@@ -259,7 +264,7 @@ TEST(SessionRequestTest, RejectsNegativeModifyWindow) {
 TEST(SessionRequestTest, RejectsTooManyFilters) {
   SessionRequest r;
   r.path = "p";
-  r.spec.filters.assign(kMaxFilterRules + 1, FilterRule{false, "x"});
+  r.spec.filters.assign(kMaxFilterRules + 1, ExcludeRule("x"));
   ExpectProtocolError("filter count", [&] { DecodeRequest(Encoded(r)); });
   // A count far larger than the bytes present is refused before anything is reserved.
   r.spec.filters.clear();
@@ -270,19 +275,34 @@ TEST(SessionRequestTest, RejectsTooManyFilters) {
 
 TEST(SessionRequestTest, AcceptsExactlyTheFilterCap) {
   SessionRequest r;
-  r.spec.filters.assign(kMaxFilterRules, FilterRule{true, "y"});
+  r.spec.filters.assign(kMaxFilterRules, IncludeRule("y"));
   EXPECT_EQ(DecodeRequest(Encoded(r)).spec.filters.size(), kMaxFilterRules);
 }
 
 TEST(SessionRequestTest, RejectsBadFilterKind) {
   SessionRequest r;
   r.path = "p";
-  r.spec.filters = {{true, "a"}};
-  for (uint8_t kind : {2, 0x80, 0xff}) {
+  r.spec.filters = {IncludeRule("a")};
+  for (uint8_t kind : {3, 0x80, 0xff}) {
     std::string enc = Encoded(r);
     enc[FilterCountOffset(1) + 4] = static_cast<char>(kind);
     ExpectProtocolError("bad filter kind", [&] { DecodeRequest(enc); });
   }
+}
+
+TEST(SessionRequestTest, RejectsUnknownFilterModifiersAndEmptyPatterns) {
+  SessionRequest r;
+  r.path = "p";
+  r.spec.filters = {IncludeRule("a")};
+  std::string enc = Encoded(r);
+  enc[FilterCountOffset(1) + 4 + 2] = static_cast<char>(0x02);  // mods high byte: bit 9
+  ExpectProtocolError("unknown filter modifiers", [&] { DecodeRequest(enc); });
+  r.spec.filters = {IncludeRule("")};
+  ExpectProtocolError("empty filter pattern", [&] { DecodeRequest(Encoded(r)); });
+  r.spec.filters.clear();
+  enc = Encoded(r);
+  enc[DeleteExcludedOffset(1)] = 2;
+  ExpectProtocolError("bad delete-excluded value", [&] { DecodeRequest(enc); });
 }
 
 TEST(SessionRequestTest, RejectsOverlongPathAndPattern) {
@@ -290,7 +310,7 @@ TEST(SessionRequestTest, RejectsOverlongPathAndPattern) {
   r.path = std::string(kMaxPathBytes + 1, 'p');
   ExpectProtocolError("path length", [&] { DecodeRequest(Encoded(r)); });
   r.path = "p";
-  r.spec.filters = {{false, std::string(kMaxPatternBytes + 1, 'x')}};
+  r.spec.filters = {ExcludeRule(std::string(kMaxPatternBytes + 1, 'x'))};
   ExpectProtocolError("filter pattern length", [&] { DecodeRequest(Encoded(r)); });
 }
 

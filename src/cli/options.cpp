@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
+#include "transfer/session_messages.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -19,22 +21,14 @@ constexpr const char* kMirrorHelp =
     "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
     "ktsync://host[:port]/path (a `ktsync serve` daemon).";
 
-// rsync's --exclude-from: one pattern per line; '#'/';' comments; "+ " / "- " prefixes.
-void AddRulesFromFile(const std::string& file, std::vector<FilterRule>& out) {
-  std::ifstream in(file == "-" ? "/dev/stdin" : file);
-  if (!in) throw Error(ExitCode::Usage, ErrnoMessage("--exclude-from " + file, errno));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.rfind("+ ", 0) == 0) {
-      out.push_back({true, line.substr(2)});
-    } else if (line.rfind("- ", 0) == 0) {
-      out.push_back({false, line.substr(2)});
-    } else {
-      out.push_back({false, line});
-    }
-  }
+// A filter file named on the command line ("-" is stdin): the user's own, read whole.
+std::string ReadFilterFile(const std::string& file) {
+  std::ifstream in(file == "-" ? "/dev/stdin" : file, std::ios::binary);
+  if (!in) throw Error(ExitCode::Usage, ErrnoMessage("filter file " + file, errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw Error(ExitCode::Usage, ErrnoMessage("read filter file " + file, errno));
+  return text.str();
 }
 
 // Flags whose meaning is settled after parsing (negations, defaults that depend on euid).
@@ -54,7 +48,44 @@ struct MirrorScratch {
   bool compress = false;
   std::string data_via = "auto";
   std::string bw;
+  RuleListBuilder filters{ReadFilterFile};
+  int filter_files_option = 0;  // how many -F so far
 };
+
+// A rule option, applied where it stands on the command line: the first match wins.
+void AddRuleOption(CLI::App& m, const std::string& name, std::function<void(const std::string&)> add,
+                   const std::string& what, const std::string& type) {
+  m.add_option_function<std::string>(name, std::move(add), what)
+      ->trigger_on_parse()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->type_name(type);
+}
+
+// rsync's filter options, with rsync's meaning (filter_rule.h, man ktsync "FILTER RULES").
+void AddFilterOptions(CLI::App& m, MirrorScratch& x) {
+  RuleListBuilder& b = x.filters;
+  AddRuleOption(m, "--exclude", [&b](const std::string& p) { b.Add(p, RuleSyntax::OldPrefixes, RuleKind::Exclude); },
+                "Exclude paths matching PATTERN (rsync's rules; repeatable)", "PATTERN");
+  AddRuleOption(m, "--include", [&b](const std::string& p) { b.Add(p, RuleSyntax::OldPrefixes, RuleKind::Include); },
+                "Include paths matching PATTERN even if a later rule excludes them (first match wins)",
+                "PATTERN");
+  AddRuleOption(m, "--exclude-from", [&b](const std::string& f) { b.AddFile(f, RuleKind::Exclude); },
+                "Read exclude patterns from FILE, one per line (\"+ \" and \"- \" prefixes too)", "FILE");
+  AddRuleOption(m, "--include-from", [&b](const std::string& f) { b.AddFile(f, RuleKind::Include); },
+                "Read include patterns from FILE, one per line", "FILE");
+  AddRuleOption(m, "-f,--filter", [&b](const std::string& r) { b.Add(r, RuleSyntax::Full); },
+                "Add a filter RULE: + - H S P R ! merge dir-merge, with modifiers, as rsync", "RULE");
+  m.add_flag_callback(
+       "-F",
+       [&x] {
+         // rsync: the first -F reads .rsync-filter files (from / down), the second excludes them.
+         if (++x.filter_files_option == 1) x.filters.Add(": /.rsync-filter", RuleSyntax::Full);
+         if (x.filter_files_option == 2) x.filters.Add("- .rsync-filter", RuleSyntax::Full);
+       },
+       "Read .rsync-filter rules in each directory (like -f': /.rsync-filter'); twice: also leave them out")
+      ->trigger_on_parse()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
 
 void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   auto* m = app.add_subcommand("mirror", "Make DST an exact mirror of SRC");
@@ -97,18 +128,9 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--skip-changing-files", spec.skip_changing_files,
               "Do not copy a file that changes while it is read (default: read it again, up to 4 times)");
 
-  auto* ex = m->add_option_function<std::string>(
-      "--exclude", [&spec](const std::string& p) { spec.filters.push_back({false, p}); },
-      "Exclude paths matching PATTERN (rsync glob rules; repeatable)");
-  ex->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
-  auto* in = m->add_option_function<std::string>(
-      "--include", [&spec](const std::string& p) { spec.filters.push_back({true, p}); },
-      "Include paths matching PATTERN even if a later --exclude matches (first match wins)");
-  in->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("PATTERN");
-  auto* exf = m->add_option_function<std::string>(
-      "--exclude-from", [&spec](const std::string& f) { AddRulesFromFile(f, spec.filters); },
-      "Read exclude patterns from FILE, one per line");
-  exf->trigger_on_parse()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->type_name("FILE");
+  AddFilterOptions(*m, x);
+  m->add_flag("--delete-excluded", spec.delete_excluded,
+              "Also delete what DST has that the filter rules exclude (rules naming no side apply to SRC only)");
 
   m->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
   m->add_flag("-x,--one-file-system", spec.one_file_system, "Do not cross filesystem boundaries (default)");
@@ -139,6 +161,12 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->final_callback([&cmd, &o, &spec, &x]() {
     cmd.kind = Command::Kind::Mirror;
     if (x.no_delete) spec.plan.delete_extraneous = false;
+    spec.filters = x.filters.Take();
+    if (spec.filters.size() > kMaxFilterRules)
+      throw Error(ExitCode::Usage, "too many filter rules (" + std::to_string(spec.filters.size()) + "; at most " +
+                                       std::to_string(kMaxFilterRules) + "): match more with each pattern");
+    if (spec.delete_excluded && !spec.plan.delete_extraneous)
+      throw Error(ExitCode::Usage, "--delete-excluded deletes, --no-delete does not: drop one");
     spec.plan.owner = x.owner && !x.no_owner;
     spec.plan.group = x.group && !x.no_group;
     if (x.cross) spec.one_file_system = false;

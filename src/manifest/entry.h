@@ -103,6 +103,12 @@ struct Entry {
   // it is unknown territory, never deleted (as rsync -x --delete).
   bool contents_skipped = false;
 
+  // DST entries only (never sent): excluded by a receiving-side filter rule, so kept when
+  // SRC lacks them (rsync's "protect"); a perishable rule's protection ends when the
+  // directory holding the entry is deleted.
+  enum class Protection : uint8_t { None, Always, UnlessParentDeleted };
+  Protection protection = Protection::None;
+
   bool IsDir() const { return type == EntryType::Dir; }
   bool IsFile() const { return type == EntryType::File; }
   const std::string& link_target() const { return rare.link_target(); }

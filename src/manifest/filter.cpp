@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "manifest/entry.h"
 #include "util/error.h"
@@ -78,73 +79,93 @@ const char* ReadClass(const char* p, const char* end, int c, bool* hit) {
 
 bool IsPlain(char c) { return c != '*' && c != '?' && c != '[' && c != '\\'; }
 
-// Wildcard match of [p, pend) against all of [t, tend). The abort results are what keep
-// this polynomial: AbortAll (text ran out: no later start can help) and AbortToStarStar
-// (a '*' met a '/': only an enclosing "**" may retry) stop the retries of outer stars.
-Wm Wild(const char* pbeg, const char* p, const char* pend, const char* t, const char* tend) {
+// rsync's dowild() over [t, tend). The abort results keep it polynomial: AbortAll (text ran
+// out: no later start can help) and AbortToStarStar (a '*' met a '/': only an enclosing
+// "**" may retry).
+Wm Wild(const char* p, const char* pend, const char* t, const char* tend) {
   for (; p < pend; ++p, ++t) {
-    if (*p == '*') break;
-    if (t == tend) return Wm::AbortAll;
+    if (t == tend && *p != '*') return Wm::AbortAll;
     switch (*p) {
       case '\\':
-        ++p;
+        ++p;  // a trailing '\' is refused when the rule is compiled
         if (*t != *p) return Wm::NoMatch;
-        break;
+        continue;
       case '?':
         if (*t == '/') return Wm::NoMatch;
-        break;
+        continue;
       case '[': {
         bool hit = false;
         p = ReadClass(p + 1, pend, static_cast<Byte>(*t), &hit);
         if (*t == '/' || !hit) return Wm::NoMatch;
-        break;
+        continue;
       }
+      case '*': break;
       default:
         if (*t != *p) return Wm::NoMatch;
+        continue;
     }
-  }
-  if (p == pend) return t == tend ? Wm::Match : Wm::NoMatch;
-
-  const char* stars = p;
-  while (p < pend && *p == '*') ++p;
-  bool dbl = p - stars > 1;
-  if (p == pend) {
-    if (dbl || std::memchr(t, '/', static_cast<size_t>(tend - t)) == nullptr) return Wm::Match;
-    return Wm::AbortToStarStar;
-  }
-  // "**/" at a component start may also stand for no directory at all ("a/**/b" ~ "a/b").
-  if (dbl && *p == '/' && (stars == pbeg || stars[-1] == '/')) {
-    Wm r = Wild(pbeg, p + 1, pend, t, tend);
-    if (r == Wm::Match || r == Wm::AbortAll) return r;
-  }
-  int lit = IsPlain(*p) ? static_cast<Byte>(*p) : -1;
-  for (;; ++t) {
-    if (lit >= 0) {
-      while (t < tend && static_cast<Byte>(*t) != lit) {
-        if (!dbl && *t == '/') return Wm::AbortToStarStar;
-        ++t;
-      }
+    const char* stars = p;
+    while (p < pend && *p == '*') ++p;
+    bool dbl = p - stars > 1;
+    if (p == pend) {  // a trailing "*" matches only if no '/' is left
+      return dbl || std::memchr(t, '/', static_cast<size_t>(tend - t)) == nullptr ? Wm::Match : Wm::NoMatch;
+    }
+    int lit = IsPlain(*p) ? static_cast<Byte>(*p) : -1;
+    for (;; ++t) {
       if (t == tend) return Wm::AbortAll;
+      if (lit < 0 || static_cast<Byte>(*t) == lit) {
+        Wm r = Wild(p, pend, t, tend);
+        if (r != Wm::NoMatch) {
+          if (!dbl || r != Wm::AbortToStarStar) return r;
+          continue;
+        }
+      }
+      if (!dbl && *t == '/') return Wm::AbortToStarStar;
     }
-    Wm r = Wild(pbeg, p, pend, t, tend);
-    if (r != Wm::NoMatch && !(dbl && r == Wm::AbortToStarStar)) return r;
-    if (t == tend) return Wm::AbortAll;
-    if (!dbl && *t == '/') return Wm::AbortToStarStar;
   }
+  return t == tend ? Wm::Match : Wm::NoMatch;
 }
 
-bool WildMatch(std::string_view pat, std::string_view text) {
-  const char* p = pat.data();
-  return Wild(p, p, p + pat.size(), text.data(), text.data() + text.size()) == Wm::Match;
+Wm WildAt(std::string_view pat, std::string_view text) {
+  return Wild(pat.data(), pat.data() + pat.size(), text.data(), text.data() + text.size());
+}
+
+// The last n '/'-separated elements of text (rsync's trailing_N_elements); false when it
+// has fewer.
+bool TrailingElements(std::string_view text, int n, std::string_view* out) {
+  for (size_t i = text.size(); i-- > 0;) {
+    if (text[i] == '/' && --n == 0) {
+      *out = text.substr(i + 1);
+      return true;
+    }
+  }
+  if (n != 1) return false;
+  *out = text;
+  return true;
+}
+
+// rsync's wildmatch_array()/litmatch_array() on the joined text: `where` > 0 matches the
+// last `where` elements, < 0 tries the start and after every '/', 0 the whole text.
+bool MatchText(const Filter::Compiled& c, std::string_view text, int where) {
+  if (where > 0 && !TrailingElements(text, where, &text)) return false;
+  if (!c.wild) return text == c.pat;
+  Wm m = WildAt(c.pat, text);
+  if (m == Wm::Match) return true;
+  if (where >= 0 || m == Wm::AbortAll) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '/') continue;
+    m = WildAt(c.pat, text.substr(i + 1));
+    if (m != Wm::NoMatch && m != Wm::AbortToStarStar) return m == Wm::Match;
+  }
+  return false;
 }
 
 [[noreturn]] void BadPattern(const std::string& pattern, const char* why) {
   throw Error(ExitCode::Usage, "invalid filter pattern '" + pattern + "': " + why);
 }
 
-// Checks the syntax of a wild pattern and counts its '/'-separated components.
-int CheckWildPattern(const std::string& original, std::string_view pat) {
-  int components = 1;
+// Checks the syntax of a wild pattern (rsync would silently never match a broken one).
+void CheckWildPattern(const std::string& original, std::string_view pat) {
   const char* end = pat.data() + pat.size();
   for (const char* p = pat.data(); p < end; ++p) {
     if (*p == '\\') {
@@ -152,128 +173,177 @@ int CheckWildPattern(const std::string& original, std::string_view pat) {
     } else if (*p == '[') {
       p = ReadClass(p + 1, end, -1, nullptr);
       if (p == nullptr) BadPattern(original, "unterminated '[' or unknown [:class:]");
-    } else if (*p == '/') {
-      ++components;
     }
   }
-  return components;
 }
 
-Filter::Compiled Compile(const std::string& original, bool include, std::string_view pat) {
-  Filter::Compiled c;
-  c.include = include;
-  if (!pat.empty() && pat.front() == '/') {
-    c.anchored = true;
-    pat.remove_prefix(1);
-  }
-  while (!pat.empty() && pat.back() == '/') {
+uint16_t SidesOf(uint16_t mods, bool delete_excluded) {
+  if (mods & kRuleSides) return mods & kRuleSides;
+  return delete_excluded ? kRuleSender : kRuleSides;
+}
+
+}  // namespace
+
+Filter::Compiled Filter::Compile(const FilterRule& rule, bool delete_excluded) {
+  Compiled c;
+  c.include = rule.kind == RuleKind::Include;
+  c.negate = rule.mods & kRuleNegate;
+  c.perishable = rule.mods & kRulePerishable;
+  c.abs_path = rule.mods & kRuleAbsPath;
+  c.sides = SidesOf(rule.mods, delete_excluded);
+  std::string_view pat = rule.pattern;
+  if (pat.empty()) BadPattern(rule.pattern, "matches no path");
+  if (pat.size() > 1 && pat.back() == '/') {  // rsync strips exactly one
     c.dir_only = true;
     pat.remove_suffix(1);
   }
-  if (pat.empty()) BadPattern(original, "matches no path");
+  c.slash_cnt = static_cast<int>(std::count(pat.begin(), pat.end(), '/'));
   c.wild = pat.find_first_of("*?[") != std::string_view::npos;
-  c.double_star = pat.find("**") != std::string_view::npos;
-  c.whole_path = c.double_star || pat.find('/') != std::string_view::npos;
   if (c.wild) {
-    c.components = CheckWildPattern(original, pat);
-  } else {
-    c.components = 1 + static_cast<int>(std::count(pat.begin(), pat.end(), '/'));
+    CheckWildPattern(rule.pattern, pat);
+    size_t dbl = pat.find("**");
+    c.wild2 = dbl != std::string_view::npos;
+    c.wild2_prefix = dbl == 0;
+    c.wild3_suffix = c.wild2 && pat.ends_with("***");
+  }
+  if (pat.front() == '/') {
+    c.anchored = true;
+    pat.remove_prefix(1);
   }
   c.pat.assign(pat);
   return c;
 }
 
-// The last `n` components of path; false when it has fewer.
-bool LastComponents(std::string_view path, int n, std::string_view* out) {
-  size_t cut = path.size();
-  for (int i = 0; i < n; ++i) {
-    size_t slash = cut == 0 ? std::string_view::npos : path.rfind('/', cut - 1);
-    if (slash == std::string_view::npos) {
-      if (i + 1 < n) return false;
-      *out = path;
-      return true;
+// rsync's rule_matches(): which text a pattern is held against depends on its shape.
+bool Filter::Matches(const Compiled& c, std::string_view path, bool is_dir, std::string_view abs_root) {
+  bool on_match = !c.negate;
+  if (!is_dir && c.dir_only) return !on_match;
+  std::string_view name = path;
+  thread_local std::string joined;
+  joined.clear();
+  if (c.slash_cnt == 0 && !c.wild2) {
+    name = BaseName(path);
+  } else if (c.abs_path && !abs_root.empty()) {
+    joined.append(abs_root).push_back('/');
+  } else if (c.wild2_prefix) {
+    joined.push_back('/');  // lets "**/" match at the top level
+  }
+  bool dir_suffix = is_dir && c.wild3_suffix;  // lets "dir/***" match dir itself
+  int where = 0;
+  if (!c.anchored && c.slash_cnt > 0 && !c.wild2) {
+    where = c.slash_cnt + 1;
+  } else if (!c.anchored && !c.wild2_prefix && c.wild2) {
+    where = -1;
+  }
+  if (joined.empty() && !dir_suffix && !c.wild) {
+    if (c.anchored) return name == c.pat ? on_match : !on_match;
+    bool tail = name.ends_with(c.pat) &&
+                (name.size() == c.pat.size() || name[name.size() - c.pat.size() - 1] == '/');
+    return tail ? on_match : !on_match;
+  }
+  joined.append(name);
+  if (dir_suffix) joined.push_back('/');
+  return MatchText(c, joined, where) ? on_match : !on_match;
+}
+
+Filter::Filter(const std::vector<FilterRule>& rules, bool delete_excluded, std::string_view abs_root)
+    : delete_excluded_(delete_excluded), symmetric_(!delete_excluded) {
+  while (abs_root.starts_with('/')) abs_root.remove_prefix(1);
+  abs_root_.assign(abs_root);
+  for (const FilterRule& r : rules) {
+    if (r.mods & (kRuleSides | kRulePerishable)) symmetric_ = false;
+    if (r.kind == RuleKind::DirMerge) {
+      Compiled slot;
+      slot.slot = static_cast<int>(merges_.size());
+      merges_.push_back(r);
+      compiled_.push_back(std::move(slot));
+      symmetric_ = false;  // the files' rules may name sides
+      continue;
     }
-    cut = slash;
-  }
-  *out = path.substr(cut + 1);
-  return true;
-}
-
-bool Matches(const Filter::Compiled& c, std::string_view path) {
-  if (c.anchored) return c.wild ? WildMatch(c.pat, path) : path == c.pat;
-  if (!c.whole_path) {
-    std::string_view base = BaseName(path);
-    return c.wild ? WildMatch(c.pat, base) : base == c.pat;
-  }
-  if (!c.double_star) {
-    std::string_view tail;
-    if (!LastComponents(path, c.components, &tail)) return false;
-    return c.wild ? WildMatch(c.pat, tail) : tail == c.pat;
-  }
-  for (size_t start = 0;;) {
-    if (WildMatch(c.pat, path.substr(start))) return true;
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) return false;
-    start = slash + 1;
+    compiled_.push_back(Compile(r, delete_excluded));
   }
 }
 
-}  // namespace
-
-void Filter::Add(bool include, std::string pattern) {
-  std::string_view pat = pattern;
-  if (pat.size() >= 4 && pat.substr(pat.size() - 4) == "/***") {
-    // rsync: "dir/***" is "dir/" plus everything inside it.
-    std::string_view dir = pat.substr(0, pat.size() - 4);
-    Compiled self = Compile(pattern, include, std::string(dir) + "/");
-    std::string inside(dir);
-    if (!self.wild) {  // a literal '\' must stay literal once "**" makes the pattern wild
-      inside.clear();
-      for (char ch : dir) {
-        if (ch == '\\') inside += '\\';
-        inside += ch;
-      }
-    }
-    Compiled contents = Compile(pattern, include, inside + "/**");
-    compiled_.push_back(std::move(self));
-    compiled_.push_back(std::move(contents));
-  } else {
-    compiled_.push_back(Compile(pattern, include, pat));
-  }
-  rules_.push_back({include, std::move(pattern)});
-}
-
-void Filter::AddFromText(std::string_view text, bool default_include) {
-  for (FilterRule& r : ParseFilterText(text, default_include)) Add(r.include, std::move(r.pattern));
-}
-
-bool Filter::Excluded(std::string_view rel_path, bool is_dir) const {
-  if (rel_path.empty()) return false;
+int Filter::Check(std::string_view rel_path, bool is_dir, uint16_t side, const DirRules* dir_rules,
+                  bool ignore_perishable) const {
+  if (rel_path.empty()) return 0;
   for (const Compiled& c : compiled_) {
-    if (c.dir_only && !is_dir) continue;
-    if (Matches(c, rel_path)) return !c.include;
+    if (c.slot >= 0) {
+      int r = dir_rules ? dir_rules->Check(c.slot, rel_path, is_dir, side, ignore_perishable) : 0;
+      if (r != 0) return r;
+      continue;
+    }
+    if (!(c.sides & side) || (ignore_perishable && c.perishable)) continue;
+    if (Matches(c, rel_path, is_dir, abs_root_)) return c.include ? 1 : -1;
   }
-  return false;
+  return 0;
 }
 
-std::vector<FilterRule> ParseFilterText(std::string_view text, bool default_include) {
-  std::vector<FilterRule> rules;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
-    if (line == "!")
-      throw Error(ExitCode::Usage, "filter rule '!' (clear the list) is not supported");
-    bool include = default_include;
-    if (line.size() >= 2 && (line[0] == '+' || line[0] == '-') && line[1] == ' ') {
-      include = line[0] == '+';
-      line.remove_prefix(2);
-    }
-    rules.push_back({include, std::string(line)});
+void DirRules::Load(size_t slot, Level level, std::string_view dir_label, const ReadFn& read) {
+  const FilterRule& merge = filter_.merges_[slot];
+  std::string name(DirMergeName(merge));
+  std::optional<std::string> text = read(name);
+  if (!text) return;
+  std::string label = dir_label.empty() ? name : std::string(dir_label) + "/" + name;
+  if (!level.above.empty() && dir_label.empty()) label = "/" + name;
+  DirMergeRules parsed = ParseDirMergeFile(*text, merge, label);
+  level.inherit = !(merge.mods & kMergeNoInherit);
+  level.clears = parsed.clears;
+  for (const FilterRule& r : parsed.rules) {
+    Filter::Compiled c = Filter::Compile(r, filter_.delete_excluded_);
+    c.relative_to_dir = c.anchored && !c.abs_path;  // rsync: anchored at the file's own directory
+    level.rules.push_back(std::move(c));
   }
-  return rules;
+  if (level.rules.empty() && !level.clears) return;
+  slots_[slot].push_back(std::move(level));
+}
+
+void DirRules::Enter(std::string_view dir, size_t depth, const ReadFn& read) {
+  Leave(depth);
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    Level level;
+    level.depth = depth;
+    level.dir.assign(dir);
+    Load(slot, std::move(level), dir, read);
+  }
+}
+
+void DirRules::EnterAbove(size_t slot, std::string_view dir, std::string above, const ReadFn& read) {
+  if (filter_.merges_[slot].mods & kMergeNoInherit) return;  // would apply to no entry of the tree
+  Level level;
+  level.above = std::move(above);
+  Load(slot, std::move(level), dir == "/" ? "" : dir, read);
+}
+
+void DirRules::Leave(size_t depth) {
+  for (auto& levels : slots_) {
+    while (!levels.empty() && levels.back().above.empty() && levels.back().depth >= depth) levels.pop_back();
+  }
+}
+
+int DirRules::Check(int slot, std::string_view path, bool is_dir, uint16_t side, bool ignore_perishable) const {
+  const std::vector<Level>& levels = slots_[static_cast<size_t>(slot)];
+  std::string_view parent = ParentPath(path);
+  std::string rel;
+  for (size_t i = levels.size(); i-- > 0;) {
+    const Level& l = levels[i];
+    if (l.above.empty() && !l.inherit && parent != l.dir) continue;
+    for (const Filter::Compiled& c : l.rules) {
+      if (!(c.sides & side) || (ignore_perishable && c.perishable)) continue;
+      std::string_view text = path;
+      if (c.relative_to_dir) {
+        if (!l.above.empty()) {
+          rel = l.above + "/" + std::string(path);
+          text = rel;
+        } else if (!l.dir.empty()) {
+          text = path.substr(l.dir.size() + 1);
+        }
+      }
+      if (Filter::Matches(c, text, is_dir, filter_.abs_root_)) return c.include ? 1 : -1;
+    }
+    if (l.clears) break;
+  }
+  return 0;
 }
 
 }  // namespace ktsync

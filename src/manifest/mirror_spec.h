@@ -20,7 +20,8 @@ struct DeleteLimits {
 
 struct MirrorSpec {
   PlanOptions plan;
-  std::vector<FilterRule> filters;  // (include?, pattern) in command-line order
+  std::vector<FilterRule> filters;  // merge files read; dir-merge rules kept (filter_rule.h)
+  bool delete_excluded = false;     // rsync's --delete-excluded: unsided rules are sender-only
   bool one_file_system = true;
   bool dry_run = false;
   bool fsync = false;

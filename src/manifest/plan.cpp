@@ -76,6 +76,11 @@ void Planner::Visit(EntryPair p) {
     if (IsUnder(path, *skipped_)) return;  // beneath a mount point SRC did not descend (-x)
     skipped_.reset();
   }
+  if (kept_) {
+    if (IsUnder(path, *kept_)) return;  // beneath a DST-only directory filter rules protect
+    kept_.reset();
+  }
+  if (deleting_ && !IsUnder(path, *deleting_)) deleting_.reset();
   if (path.empty()) return VisitRoot(p);
   if (p.src && p.dst) {
     if (p.src->type == p.dst->type) return VisitSameType(p);
@@ -85,13 +90,23 @@ void Planner::Visit(EntryPair p) {
     Touch(ParentOf(path));
     return Create(std::move(*p.src), p.src_index);
   }
-  if (!opts_.delete_extraneous) return;
+  if (!opts_.delete_extraneous || KeptByFilter(*p.dst)) return;
+  if (p.dst->IsDir() && !deleting_) deleting_ = path;
   if (DirState* parent = ParentOf(path)) {
     parent->keep = true;
     parent->deletes = true;
   }
   Count(ActionKind::Delete);
   sink_.Delete(Make(ActionKind::Delete, *p.dst, -1, 0, true));
+}
+
+// rsync's receiving-side rules ("protect"): a DST-only entry they exclude stays, a directory
+// with everything in it; a perishable rule does not hold inside a directory being deleted.
+bool Planner::KeptByFilter(const Entry& d) {
+  bool kept = d.protection == Entry::Protection::Always ||
+              (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_);
+  if (kept && d.IsDir()) kept_ = d.path;
+  return kept;
 }
 
 void Planner::Leave(std::string_view path) {

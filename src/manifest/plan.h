@@ -220,6 +220,7 @@ class Planner {
   DirState* ParentOf(std::string_view child);
   std::shared_ptr<DirState> ParentState(std::string_view child);
   static void Touch(DirState* parent);
+  bool KeptByFilter(const Entry& d);
   void VisitRoot(EntryPair& p);
   void VisitSameType(EntryPair& p);
   void VisitFile(EntryPair& p);
@@ -254,6 +255,8 @@ class Planner {
   XattrLosses unwritable_xattrs_;
   std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
   std::optional<std::string> skipped_;   // a SRC dir whose contents were not scanned (-x)
+  std::optional<std::string> kept_;      // a DST-only dir kept whole by filter rules
+  std::optional<std::string> deleting_;  // the outermost DST-only dir being deleted
   // A DST directory being replaced by another type: its subtree goes to Remove, and the
   // SRC entry that takes its place is created when the walk leaves it.
   std::optional<std::string> retyping_;

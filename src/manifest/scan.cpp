@@ -28,6 +28,62 @@ constexpr unsigned kStatxMask = STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UI
 // AT_NO_AUTOMOUNT: listing an autofs mount point must not mount it.
 constexpr int kStatFlags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
 constexpr size_t kDentsBufSize = 128 * 1024;
+// A per-directory filter file is rules, not data: anything larger is a mistake or an attack.
+constexpr size_t kMaxRuleFileBytes = 1 << 20;
+
+// The text of dir-merge file `name` in dirfd (labelled `dir`/name), nullopt when there is
+// none. Symlinks are not followed: the tree's owner may not be the one running the scan.
+std::optional<std::string> ReadRuleFile(int dirfd, const std::string& name, std::string_view dir) {
+  std::string label = dir.empty() ? name : std::string(dir) + "/" + name;
+  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ENOENT) return std::nullopt;
+  if (!fd && errno == ELOOP) throw Error(ExitCode::FileIo, label + " is a symlink: filter files are read only when regular");
+  if (!fd) throw SysError("open " + label, errno);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) throw SysError("stat " + label, errno);
+  if (!S_ISREG(st.st_mode)) throw Error(ExitCode::FileIo, label + " is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxRuleFileBytes)
+    throw Error(ExitCode::FileIo, label + " is larger than 1 MiB: not a filter file");
+  std::string text(kMaxRuleFileBytes + 1, '\0');
+  size_t used = 0;
+  for (;;) {
+    ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SysError("read " + label, errno);
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+    if (used > kMaxRuleFileBytes) throw Error(ExitCode::FileIo, label + " is larger than 1 MiB: not a filter file");
+  }
+  text.resize(used);
+  return text;
+}
+
+// Where a dir-merge rule naming a directory ("/.rsync-filter", "../../.f") starts reading
+// parents' files: that directory, lexically resolved against the root, when it is above it.
+std::optional<std::string> MergeStartDir(std::string_view pattern, const std::string& abs_root) {
+  size_t slash = pattern.rfind('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view dir = pattern.substr(0, slash);
+  std::vector<std::string_view> parts;
+  std::string_view base = pattern.starts_with('/') ? std::string_view() : std::string_view(abs_root);
+  for (std::string_view whole : {base, dir}) {
+    while (!whole.empty()) {
+      size_t cut = whole.find('/');
+      std::string_view part = whole.substr(0, cut);
+      whole = cut == std::string_view::npos ? std::string_view() : whole.substr(cut + 1);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+    }
+  }
+  std::string start;
+  for (std::string_view p : parts) start.append("/").append(p);
+  if (start.empty()) start = "/";
+  bool above = start == "/" ? abs_root != "/" : abs_root.starts_with(start + "/");
+  return above ? std::optional<std::string>(start) : std::nullopt;
+}
 
 bool TypeOf(uint32_t mode, EntryType* out) {
   switch (mode & S_IFMT) {
@@ -72,7 +128,9 @@ class Scanner {
         problems_(problems),
         sink_(sink),
         filtering_(opts.filter != nullptr && !opts.filter->empty()),
-        dents_(kDentsBufSize) {}
+        dents_(kDentsBufSize) {
+    if (filtering_ && opts.filter->has_dir_merge()) dir_rules_.emplace(*opts.filter);
+  }
 
   ScanSummary Run(int root_dirfd, std::string_view root_name) {
     // Our own open file description: the caller's fd keeps its offset, and may be O_PATH.
@@ -88,6 +146,7 @@ class Scanner {
       throw SysError("read extended attributes of " + std::string(root_name), err, ExitCode::SelectFiles);
     ReadFakeStat(XattrTarget::Fd(root.get()), e);
     Push(std::move(e));
+    LoadRulesAbove();
     if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
     if (int err = Enter(std::move(root)); err != 0)
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
@@ -115,6 +174,7 @@ class Scanner {
       const DirListing& list = levels_[depth];
       if (top.next == list.names.size()) {
         stack_.pop_back();
+        if (dir_rules_) dir_rules_->Leave(depth);
         continue;
       }
       const DirListing::Name& n = list.names[top.next++];
@@ -134,9 +194,66 @@ class Scanner {
   int Enter(UniqueFd fd) {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
-    int err = levels_[depth].Read(fd.get(), dents_);
+    int err = 0;
+    if (LoadDirRules(fd.get(), depth)) {
+      err = levels_[depth].Read(fd.get(), dents_);
+    } else {
+      levels_[depth].names.clear();
+    }
     stack_.push_back({std::move(fd), 0, path_.size()});
     return err;
+  }
+
+  // Reads the dir-merge files of the directory at path_. False when one is bad: it is
+  // reported and the directory's contents are not listed.
+  bool LoadDirRules(int dirfd, size_t depth) {
+    if (!dir_rules_) return true;
+    try {
+      dir_rules_->Enter(path_, depth, [&](const std::string& name) { return ReadRuleFile(dirfd, name, path_); });
+      return true;
+    } catch (const Error& e) {
+      problems_.Fail(path_, "not listing the contents of " + (path_.empty() ? std::string(".") : path_) + ": " + e.what());
+      return false;
+    }
+  }
+
+  // dir-merge files in the root's parents, as rsync reads them for "dir-merge /.rsync-filter".
+  // A bad one fails the scan: its rules cannot be honoured anywhere in the tree.
+  void LoadRulesAbove() {
+    if (!dir_rules_ || opts_.abs_root.empty()) return;
+    const std::string& root = opts_.abs_root;
+    const std::vector<FilterRule>& merges = opts_.filter->dir_merges();
+    for (size_t slot = 0; slot < merges.size(); ++slot) {
+      std::optional<std::string> dir = MergeStartDir(merges[slot].pattern, root);
+      while (dir) {
+        std::string above = root.substr(*dir == "/" ? 1 : dir->size() + 1);
+        UniqueFd fd(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) throw SysError("open " + *dir + " (to read its filter rules)", errno, ExitCode::SelectFiles);
+        try {
+          dir_rules_->EnterAbove(slot, *dir, above, [&](const std::string& name) { return ReadRuleFile(fd.get(), name, *dir); });
+        } catch (const Error& e) {
+          throw Error(ExitCode::SelectFiles, e.what());
+        }
+        size_t next = above.find('/');
+        if (next == std::string::npos) break;
+        *dir = (*dir == "/" ? "" : *dir) + "/" + above.substr(0, next);
+      }
+    }
+  }
+
+  // Whether a filter lets the entry at `path` be listed, and on the receiving side how it is
+  // protected (Entry::protection).
+  bool Listed(std::string_view path, bool is_dir, Entry::Protection* prot) const {
+    const Filter& f = *opts_.filter;
+    const DirRules* d = dir_rules_ ? &*dir_rules_ : nullptr;
+    if (opts_.filter_side == kRuleSender) return f.Check(path, is_dir, kRuleSender, d) >= 0;
+    *prot = Entry::Protection::None;
+    if (f.Check(path, is_dir, kRuleReceiver, d) >= 0) return true;
+    if (f.symmetric()) return false;  // SRC leaves it out too, so it is kept: no need to read it
+    bool perishable = f.Check(path, is_dir, kRuleReceiver, d, /*ignore_perishable=*/true) >= 0;
+    if (!perishable && f.Check(path, is_dir, kRuleSender, d) < 0) return false;
+    *prot = perishable ? Entry::Protection::UnlessParentDeleted : Entry::Protection::Always;
+    return true;
   }
 
   // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
@@ -148,7 +265,8 @@ class Scanner {
     }
     // d_type lets an excluded entry cost no syscall at all.
     bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
-    if (prefiltered && opts_.filter->Excluded(path_, dtype == DT_DIR)) return {};
+    Entry::Protection protection = Entry::Protection::None;
+    if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return {};
 
     struct statx st;
     if (::statx(dirfd, name, kStatFlags, kStatxMask, &st) != 0) {
@@ -162,12 +280,12 @@ class Scanner {
       return {};
     }
     bool is_dir = type == EntryType::Dir;
-    if (filtering_ && (!prefiltered || is_dir != (dtype == DT_DIR)) &&
-        opts_.filter->Excluded(path_, is_dir))
+    if (filtering_ && (!prefiltered || is_dir != (dtype == DT_DIR)) && !Listed(path_, is_dir, &protection))
       return {};
 
     Entry e;
     e.path = path_;
+    e.protection = protection;
     FillFromStat(st, type, &e);
     if (Skipped(e.dev, e.ino)) return {};
     if (int err = ReadXattrsOf(XattrTarget::Beneath(dirfd, name), e); err != 0) {
@@ -287,6 +405,7 @@ class Scanner {
   std::vector<char> dents_;
   std::string link_buf_;
   std::unordered_map<DevIno, int64_t, DevInoHash> leaders_;
+  std::optional<DirRules> dir_rules_;  // when the filter has dir-merge rules
   std::optional<StatAhead> ahead_;  // last: stops (and joins) before the rest goes
 };
 

@@ -8,7 +8,10 @@
 // * Each directory's names are sorted bytewise and the walk is depth-first, so output is in
 //   ComparePaths order without a global sort; at most one name list is held per depth level.
 // * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
-// * Filtered-out entries are not listed; a filtered-out directory is not descended.
+// * Filtered-out entries are not listed; a filtered-out directory is not descended. A
+//   directory's dir-merge files are read as it is entered; one that cannot be read or
+//   parsed is a Failed problem and the directory's contents are not listed (so nothing its
+//   rules would have excluded goes out by mistake).
 // * Names starting with temp_prefix are ktsync's own leftovers: never listed, optionally
 //   collected (at most kMaxStaleTemps) so the caller can remove them.
 // * One unreadable or vanished entry goes to Problems (Vanished for ENOENT, Failed
@@ -33,6 +36,13 @@ namespace ktsync {
 
 struct ScanOptions {
   const Filter* filter = nullptr;   // nullptr or empty: everything is included
+  // Which rules apply (filter.h). The sending side leaves out what they exclude; the
+  // receiving side (DST) marks it Entry::protection, and leaves out only what both sides
+  // exclude for good (SRC lists none of it, and it is kept).
+  uint16_t filter_side = kRuleSender;
+  // The tree's absolute path: a dir-merge rule naming a parent directory ("/.rsync-filter")
+  // also reads the files from there down to the root's parent. "" reads none above the root.
+  std::string abs_root;
   bool one_file_system = true;      // like rsync -x: mount points listed, not descended
   bool hard_links = false;          // fill Entry::link_leader for regular files
   // Extended attributes of these classes (xattrs.h) are read into each entry; 0 = none.

@@ -1,5 +1,6 @@
 #include "mirror/applier.h"
 
+#include <cerrno>
 #include <utility>
 
 #include "util/error.h"
@@ -120,6 +121,15 @@ void Applier::Run(const Action& a) {
     if (a.kind == ActionKind::HardLink && LeaderFailed(a.leader))
       throw Error(ExitCode::Partial, "not linked to " + a.leader + ", which could not be copied");
     mover_.Apply(a);
+  } catch (const SysError& e) {
+    // rsync's "cannot delete non-empty directory": what keeps it is excluded from the run
+    // (or new), so it is kept and said, not an error.
+    if (a.kind == ActionKind::Delete && a.entry.IsDir() && e.err() == ENOTEMPTY) {
+      observer_.Warn("kept directory " + a.entry.path + ": it holds entries the filter rules exclude (or new ones)");
+      return;
+    }
+    problems_.Fail(a.entry.path, e.what());
+    return;
   } catch (const Error& e) {
     problems_.Fail(a.entry.path, e.what());
     return;

@@ -363,6 +363,7 @@ TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir) 
   cfg.hard_links = spec.plan.hard_links;
   cfg.xattr_classes = spec.plan.xattrs;
   cfg.filters = spec.filters;
+  cfg.delete_excluded = spec.delete_excluded;
   return cfg;
 }
 

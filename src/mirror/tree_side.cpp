@@ -28,9 +28,10 @@ UniqueFd OpenDirOrThrow(const std::string& path, const std::string& role) {
 TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, WarnFn warn) {
   TreeSide t;
   t.name_ = path;
-  t.SetConfig(cfg);
+  t.cfg_ = cfg;
   t.root_ = OpenDirOrThrow(path, "SRC");
   t.abs_path_ = CanonicalRoot(path);
+  t.BuildFilter(kRuleSender, true);
   t.OpenStore(std::move(warn));
   return t;
 }
@@ -38,12 +39,13 @@ TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, Wa
 TreeSide TreeSide::OpenDest(const std::string& path, const TreeConfig& cfg, bool dry_run, WarnFn warn) {
   TreeSide t;
   t.name_ = path;
-  t.SetConfig(cfg);
+  t.cfg_ = cfg;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) throw SysError("DST " + path, errno, ExitCode::SelectFiles);
     if (dry_run) {
       t.abs_path_ = path;
+      t.BuildFilter(kRuleReceiver, false);
       t.store_.emplace(HashStore::InMemory());
       return t;
     }
@@ -57,6 +59,7 @@ TreeSide TreeSide::OpenDest(const std::string& path, const TreeConfig& cfg, bool
   }
   t.root_ = OpenDirOrThrow(path, "DST");
   t.abs_path_ = CanonicalRoot(path);
+  t.BuildFilter(kRuleReceiver, true);
   if (!dry_run) t.lock_ = RootLock::Acquire(t.abs_path_, cfg.state_dir, warn);
   t.OpenStore(std::move(warn));
   return t;
@@ -69,8 +72,10 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   UniqueFd base = OpenDirOrThrow(root, "root");
   TreeSide t;
   t.name_ = "/" + rel;
-  t.SetConfig(cfg);
+  t.cfg_ = cfg;
   t.abs_path_ = CanonicalRoot(root) + (rel.empty() ? "" : "/" + rel);
+  // Per-directory filter files are read only inside the served tree, never above it.
+  t.BuildFilter(as_dest ? kRuleReceiver : kRuleSender, false);
   t.root_ = rel.empty() ? std::move(base) : ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!t.root_) {
     int err = errno;
@@ -94,10 +99,10 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   return t;
 }
 
-void TreeSide::SetConfig(const TreeConfig& cfg) {
-  cfg_ = cfg;
-  filter_ = Filter();
-  for (const FilterRule& r : cfg.filters) filter_.Add(r);
+void TreeSide::BuildFilter(uint16_t side, bool read_parent_filters) {
+  filter_ = Filter(cfg_.filters, cfg_.delete_excluded, abs_path_);
+  filter_side_ = side;
+  read_parent_filters_ = read_parent_filters;
 }
 
 void TreeSide::OpenStore(WarnFn warn) {
@@ -107,6 +112,8 @@ void TreeSide::OpenStore(WarnFn warn) {
 ScanOptions TreeSide::MakeScanOptions() const {
   ScanOptions so;
   so.filter = &filter_;
+  so.filter_side = filter_side_;
+  if (read_parent_filters_) so.abs_root = abs_path_;
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;
   so.xattr_classes = cfg_.xattr_classes;

@@ -25,6 +25,7 @@ struct TreeConfig {
   uint8_t xattr_classes = 0;  // extended attributes read with each entry (xattrs.h)
   bool fake_super = false;    // entries as their stored metadata describes them (fake_super.h)
   std::vector<FilterRule> filters;
+  bool delete_excluded = false;  // rules naming no side apply to the sending side only
 };
 
 class TreeSide {
@@ -58,7 +59,9 @@ class TreeSide {
 
  private:
   TreeSide() = default;
-  void SetConfig(const TreeConfig& cfg);
+  // The filter as this tree's side applies it; read_parent_filters: dir-merge rules naming a
+  // parent directory read the files above the root (local trees; a daemon's never).
+  void BuildFilter(uint16_t side, bool read_parent_filters);
   void OpenStore(WarnFn warn);
 
   std::string name_;      // as the user wrote it, for messages
@@ -68,6 +71,8 @@ class TreeSide {
   RootLock lock_;
   std::optional<HashStore> store_;
   Filter filter_;
+  uint16_t filter_side_ = kRuleSender;
+  bool read_parent_filters_ = false;
 };
 
 }  // namespace ktsync

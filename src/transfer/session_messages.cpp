@@ -93,9 +93,11 @@ void EncodeRequest(const SessionRequest& r, std::string& out) {
   w.U64(r.spec.deletes.max_delete.value_or(0));
   // Rounded, not truncated: 3e-6 * 1e6 is 2.9999999999999996, and must travel as 3.
   w.U64(static_cast<uint64_t>(std::llround(r.spec.deletes.max_delete_percent.value_or(0) * kPercentUnits)));
+  w.U8(r.spec.delete_excluded ? 1 : 0);
   w.U32(static_cast<uint32_t>(r.spec.filters.size()));
   for (const FilterRule& f : r.spec.filters) {
-    w.U8(f.include ? 1 : 0);
+    w.U8(static_cast<uint8_t>(f.kind));
+    w.U16(f.mods);
     w.Str16(f.pattern);
   }
   w.U16(r.streams);
@@ -126,11 +128,18 @@ SessionRequest DecodeRequest(std::string_view payload) {
   if (percent != 0 && !(flags & kFlagMaxDeletePercent)) rd.Fail("max delete percent value without its flag");
   if (flags & kFlagMaxDelete) r.spec.deletes.max_delete = max_delete;
   if (flags & kFlagMaxDeletePercent) r.spec.deletes.max_delete_percent = static_cast<double>(percent) / kPercentUnits;
-  uint32_t n = rd.Count(kMaxFilterRules, 3, "filter count");
+  uint8_t delete_excluded = rd.U8("delete excluded");
+  if (delete_excluded > 1) rd.Fail("bad delete-excluded value");
+  r.spec.delete_excluded = delete_excluded == 1;
+  uint32_t n = rd.Count(kMaxFilterRules, 5, "filter count");
   for (uint32_t i = 0; i < n; ++i) {
-    uint8_t inc = rd.U8("filter kind");
-    if (inc > 1) rd.Fail("bad filter kind");
-    r.spec.filters.push_back({inc == 1, std::string(rd.Str16(kMaxPatternBytes, "filter pattern"))});
+    uint8_t kind = rd.U8("filter kind");
+    if (kind > static_cast<uint8_t>(RuleKind::DirMerge)) rd.Fail("bad filter kind");
+    uint16_t mods = rd.U16("filter modifiers");
+    if (mods & ~kAllRuleMods) rd.Fail("unknown filter modifiers");
+    std::string pattern(rd.Str16(kMaxPatternBytes, "filter pattern"));
+    if (pattern.empty()) rd.Fail("empty filter pattern");
+    r.spec.filters.push_back({static_cast<RuleKind>(kind), mods, std::move(pattern)});
   }
   r.streams = rd.U16("streams");
   if (r.streams < 1 || r.streams > kMaxStreams) rd.Fail("stream count out of range");

@@ -367,7 +367,7 @@ LIMITS = [
     ("Ready address cap", r"address ≤ (\d+)\s+bytes", [lambda: cap("DecodeReady", "Str8")], 1),
     ("Ready kTLS note cap", r"kTLS note \(≤ (\d+) bytes\)", [lambda: cap("DecodeReady", "Str16")], 1),
     ("Request path cap", r"path\s+≤ (\d+) bytes \(opened", [lambda: cap("DecodeRequest", "Str16", 0)], 1),
-    ("Request filter caps", r"filter rules, count ≤ (\d+), include 0 or 1, pattern ≤ (\d+) bytes",
+    ("Request filter caps", r"filter rules in order, count ≤ (\d+),[\s\S]*?pattern 1\.\.(\d+) bytes",
      [lambda: cap("DecodeRequest", "Count"), lambda: cap("DecodeRequest", "Str16", 1)], 1),
     ("Request streams", r"streams\s+\(1\.\.(\d+)\)", [lambda: C("kMaxStreams")], 1),
     ("Request compress level", r"compress\s+level u8 \(0 off, ≤ (\d+)\)", [lambda: C("kMaxCompressLevel")], 1),
