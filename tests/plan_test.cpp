@@ -408,8 +408,9 @@ TEST(Planner, UpdateStillReplacesAnEntryOfAnotherType) {
 TEST(Planner, IgnoreExistingOnlyCreatesYetDescendsExistingDirs) {
   PlanOptions opts;
   opts.ignore_existing = true;
-  Manifest src = {Root(), WithMode(Dir("d"), 0700), File("d/new"), File("d/old", 3), File("f", 3), Dir("x"), File("x/y")};
-  Manifest dst = {Root(), Dir("d"), File("d/old", 4), File("f", 4), File("gone"), File("x")};
+  Manifest src = {Root(), WithMode(Dir("d"), 0700), File("d/new"), File("d/old", 3), File("f", 3), Dir("x"), File("x/y"),
+                  File("z")};
+  Manifest dst = {Root(), Dir("d"), File("d/old", 4), File("f", 4), File("gone"), File("x"), Dir("z"), File("z/kept")};
   EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send d/new", "dirmeta d", "delete gone", "dirmeta ."));
 }
 

@@ -78,7 +78,7 @@ void Planner::Visit(EntryPair p) {
   }
   if (path.empty()) return VisitRoot(p);
   if (p.src && SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_)) {
-    if (p.src->IsDir()) skipped_ = path;  // with whatever DST has beneath it
+    if (p.src->IsDir() || (p.dst && p.dst->IsDir())) skipped_ = path;  // with whatever DST has beneath it
     return;
   }
   if (p.src && p.dst) {
