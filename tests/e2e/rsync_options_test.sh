@@ -5,8 +5,9 @@
 # compared entry by entry (tree_identical). The transfer rules (-u, --ignore-existing,
 # --existing, --size-only, --modify-window, --max-size, --min-size), --chmod, --chown,
 # --safe-links and the spellings ktsync accepts as no-ops (-avz, -rlptgoD, -P ...) run
-# locally; the rules that travel in the Request are pushed over ssh too. rsync options
-# that make no sense in ktsync fail with one line saying what to use instead.
+# locally; the rules that travel in the Request are pushed over ssh too, and a daemon
+# without --allow-owners keeps its own owner whatever --chown says. rsync options that
+# make no sense in ktsync fail with one line saying what to use instead.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -128,10 +129,22 @@ same_result_pushed max_size --max-size=100K --existing
 same_result_pushed chmod --chmod=Dg+s,Fo-w,+X --chown=nobody:nogroup
 same_result_pushed safe_links --safe-links --size-only
 
+# A daemon without --allow-owners keeps its own owner whatever --chown asks (and says so);
+# --chmod still applies, but cannot grant a setuid bit the daemon refuses.
+new_secret
+mkdir -p "$T/served"
+start_daemon "$T/served"
+make_case "$T/daemon"
+assert_exit 0 kd --chown=nobody:nogroup --chmod=u+s,go-w "$T/daemon/src/" "ktsync://127.0.0.1:$DPORT/k"
+assert_contains "$ERR" "owners and groups not kept" "a daemon without --allow-owners says it keeps its own owner"
+[[ $(stat -c %U:%G "$T/served/k/same") == root:root ]] || die "--chown reached a daemon without --allow-owners"
+[[ $(stat -c %a "$T/served/k/exec.sh") == 755 ]] || die "--chmod u+s granted a setuid bit the daemon refuses"
+pass "daemon: --chown stripped without --allow-owners, --chmod cannot grant setuid"
+
 # rsync options that make no sense here: one line, exit 1, what to do instead.
 make_case "$T/refused"
 for opt in --inplace --append --partial-dir=.p --delay-updates -b --backup-dir=old --link-dest=x -R \
-    --remove-source-files --compress-choice=lz4 --info=name; do
+    --remove-source-files --compress-choice=lz4 --info=name -L -avL; do
     assert_exit 1 "$KTSYNC" mirror "$opt" "$T/refused/src/" "$T/refused/dst/"
     [[ $(wc -l <"$ERR") -eq 1 ]] || die "$opt: expected one line, got: $(cat "$ERR")"
     assert_contains "$ERR" "ktsync" "$opt says what ktsync does instead"
