@@ -244,16 +244,17 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({7, 0b1011}, {7, 0b0110});
-  EXPECT_EQ(a.version, 7);
+  Agreement a = Negotiate({8, 0b1011}, {8, 0b0110});
+  EXPECT_EQ(a.version, 8);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({7, 0}, {8, 0}).version, 7);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({8, 0}, {9, 0}).version, 8);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 7);  // v6 peers send no Keepalive: a daemon would drop them when busy
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v6, this ktsync speaks v7; install matching versions",
-              [] { Negotiate({7, 0}, {6, 0}); });
+  // v7 peers cannot carry -u, --chmod and the rest: they would silently mirror without them.
+  static_assert(kMinProtocolVersion == 8);
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v7, this ktsync speaks v8; install matching versions",
+              [] { Negotiate({8, 0}, {7, 0}); });
 }
 
 

@@ -63,5 +63,4 @@ struct Command {
 // Throws Error(ExitCode::Usage) on bad input; prints help/version itself.
 Command ParseCommandLine(int argc, char** argv);
 
-
 }  // namespace ktsync

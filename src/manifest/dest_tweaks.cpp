@@ -23,8 +23,11 @@ bool UnsafeSymlink(std::string_view target, std::string_view path) {
   if (last == "..") depth = 0;
   bool out = false;
   last = EachDirComponent(target, [&](std::string_view c) {
-    if (c == "..") out = out || --depth < 0;
-    else if (!c.empty() && c != ".") ++depth;
+    if (c == "..") {
+      if (--depth < 0) out = true;  // rsync: once outside, unsafe even if it comes back in
+    } else if (!c.empty() && c != ".") {
+      ++depth;
+    }
   });
   if (last == "..") --depth;
   return out || depth < 0;
