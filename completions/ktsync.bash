@@ -13,7 +13,9 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --exclude-from --include-from -f --filter --delete-excluded --state-dir -x
     --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
-    --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
+    --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout
+    -o -g --size-only --modify-window -u --update --ignore-existing --existing --max-size --min-size
+    --chmod --chown --safe-links -a --archive -r --recursive -W --whole-file --info'
 
 _ktsync_serve_opts='-h --help --stdio --listen --config --root --secret-file --state-dir --read-only
     --write-only --max-connections --auth-timeout --idle-timeout --no-ktls --allow-devices --allow-setid
@@ -96,7 +98,7 @@ _ktsync()
         ;;
     --max-delete | --max-delete-percent | --exclude | --include | -f | --filter | --streams | --data-port | \
         --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout | \
-        --idle-timeout)
+        --idle-timeout | --modify-window | --max-size | --min-size | --chmod | --chown | --info)
         return
         ;;
     esac

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/rsync_compat.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -63,6 +64,14 @@ TEST(Options, FiltersKeepCommandLineOrderAcrossKinds) {
   ::unlink(f.c_str());
 }
 
+TEST(Options, OptionValuesPassUntouchedWhateverTheyStartWith) {
+  // rsync's -h is dropped from short groups, and refused options are caught, but never in a
+  // value: "- *.html" keeps its h, "-hx" is a pattern.
+  Command c = Parse({"mirror", "-f", "- *.html", "--exclude", "-hx", "-avf", "+ h", "a", "b"});
+  EXPECT_EQ(c.mirror.spec.filters,
+            (std::vector<FilterRule>{ExcludeRule("*.html"), ExcludeRule("-hx"), IncludeRule("h")}));
+}
+
 TEST(Options, DeleteExcludedNeedsDeletion) {
   EXPECT_TRUE(Parse({"mirror", "--delete-excluded", "a", "b"}).mirror.spec.delete_excluded);
   EXPECT_THROW(Parse({"mirror", "--delete-excluded", "--no-delete", "a", "b"}), Error);
@@ -92,14 +101,88 @@ TEST(Options, RequireKtlsContradictsNoKtls) {
   EXPECT_THROW(Parse({"mirror", "--require-ktls", "--no-ktls", "a", "b"}), Error);
 }
 
-TEST(Options, RatesUse1024Units) {
+TEST(Options, RatesUseRsyncUnits) {
+  EXPECT_EQ(ParseRate("1000"), 1000u * 1024);  // a bare number is KiB/s, as in rsync
   EXPECT_EQ(ParseRate("500K"), 500u * 1024);
   EXPECT_EQ(ParseRate("20M"), 20u * 1024 * 1024);
+  EXPECT_EQ(ParseRate("20MiB"), 20u * 1024 * 1024);
   EXPECT_EQ(ParseRate("1.5G"), static_cast<uint64_t>(1.5 * 1024 * 1024 * 1024));
-  EXPECT_EQ(ParseRate("4096"), 4096u);
+  EXPECT_EQ(ParseRate("1MB"), 1000u * 1000);
+  EXPECT_EQ(ParseRate("4096B"), 4096u);
+  EXPECT_EQ(ParseRate("0"), 0u);  // no limit
+  EXPECT_THROW(ParseRate("100b"), Error);  // below rsync's 512 bytes/s
   EXPECT_THROW(ParseRate("fast"), Error);
   EXPECT_THROW(ParseRate("-1M"), Error);
   EXPECT_THROW(ParseRate("10X"), Error);
+}
+
+TEST(Options, SizesUseRsyncUnits) {
+  EXPECT_EQ(ParseSize("100", 'b', "--max-size"), 100u);
+  EXPECT_EQ(ParseSize("1k", 'b', "--max-size"), 1024u);
+  EXPECT_EQ(ParseSize("1KB", 'b', "--max-size"), 1000u);
+  EXPECT_EQ(ParseSize("1KiB", 'b', "--max-size"), 1024u);
+  EXPECT_EQ(ParseSize("1M+1", 'b', "--max-size"), 1024u * 1024 + 1);
+  EXPECT_EQ(ParseSize("1M-1", 'b', "--max-size"), 1024u * 1024 - 1);
+  EXPECT_EQ(ParseSize("2T", 'b', "--max-size"), 2ull << 40);
+  for (const char* bad : {"", ".", "k", "1Q", "1KBB", "1M+2", "-5", "1e3"})
+    EXPECT_THROW(ParseSize(bad, 'b', "--max-size"), Error) << bad;
+}
+
+TEST(Options, RsyncArchiveSpellingsAreAccepted) {
+  for (std::vector<std::string> flags : std::vector<std::vector<std::string>>{
+           {"-a"}, {"-avz"}, {"-aHAX"}, {"-rlptgoD"}, {"-r", "-l", "-p", "-t", "-g", "-o", "-D"}, {"-avhP"},
+           {"-aW", "--sparse", "--partial", "--delete-after"}}) {
+    flags.insert(flags.begin(), "mirror");
+    flags.insert(flags.end(), {"a", "b"});
+    Command c = Parse(flags);
+    EXPECT_EQ(c.kind, Command::Kind::Mirror) << flags[1];
+    EXPECT_TRUE(c.mirror.spec.plan.delete_extraneous) << flags[1];
+    EXPECT_TRUE(c.mirror.spec.plan.owner) << flags[1];  // -o asks; only root can (run.cpp)
+    EXPECT_TRUE(c.mirror.spec.plan.group) << flags[1];
+  }
+  EXPECT_TRUE(Parse({"mirror", "-P", "a", "b"}).mirror.out.progress);
+  EXPECT_TRUE(Parse({"mirror", "--info=progress2", "a", "b"}).mirror.out.progress);
+  EXPECT_TRUE(Parse({"mirror", "--info=stats2,progress2", "a", "b"}).mirror.out.stats);
+  EXPECT_FALSE(Parse({"mirror", "-a", "--no-owner", "a", "b"}).mirror.spec.plan.owner);
+  EXPECT_EQ(Parse({"mirror", "--rsh", "ssh -p 2", "a", "b"}).mirror.ssh_command, "ssh -p 2");
+}
+
+TEST(Options, RsyncOptionsThatMakeNoSenseSayWhatToDoInstead) {
+  for (std::string flag : {"--inplace", "--append", "--partial-dir=.p", "--backup", "-b", "-avb", "--link-dest=x",
+                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4"}) {
+    try {
+      Parse({"mirror", flag, "a", "b"});
+      ADD_FAILURE() << flag << ": no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::Usage);
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("ktsync"), std::string::npos) << e.what();
+    }
+  }
+  // A value is not an option: -e's own words pass.
+  EXPECT_EQ(Parse({"mirror", "-essh -b", "a", "b"}).mirror.ssh_command, "ssh -b");
+}
+
+TEST(Options, TransferRulesAndTweaksReachTheSpec) {
+  Command c = Parse({"mirror", "-u", "--ignore-existing", "--existing", "--size-only", "--modify-window=2",
+                     "--max-size=1M", "--min-size", "10", "--chmod=D755", "--chmod", "Fgo-w", "--chown=bin:",
+                     "--safe-links", "a", "b"});
+  const MirrorSpec& s = c.mirror.spec;
+  EXPECT_TRUE(s.plan.update_only);
+  EXPECT_TRUE(s.plan.ignore_existing);
+  EXPECT_TRUE(s.plan.existing_only);
+  EXPECT_TRUE(s.plan.size_only);
+  EXPECT_EQ(s.plan.mtime_tolerance_ns, 2'000'000'000);
+  EXPECT_EQ(s.plan.max_size, 1024u * 1024);
+  EXPECT_EQ(s.plan.min_size, 10u);
+  EXPECT_EQ(s.chmod.size(), 2u);
+  EXPECT_EQ(s.chown_user, "bin");
+  EXPECT_EQ(s.chown_group, "");
+  EXPECT_TRUE(s.plan.owner);
+  EXPECT_TRUE(s.safe_links);
+  EXPECT_EQ(Parse({"mirror", "--chown=:staff", "a", "b"}).mirror.spec.chown_group, "staff");
+  for (const char* bad : {"--chown=:", "--chown=a:b:c", "--chmod=u+z", "--max-size=big", "--modify-window=-1"})
+    EXPECT_THROW(Parse({"mirror", bad, "a", "b"}), Error) << bad;
 }
 
 TEST(Options, ServeNeedsExactlyOneMode) {

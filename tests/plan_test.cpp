@@ -411,6 +411,58 @@ TEST(Planner, MtimeWithinModifyWindowIsEqual) {
               IsEmpty());
 }
 
+// rsync's transfer rules: what they skip is neither created, updated nor deleted.
+TEST(Planner, UpdateKeepsANewerDstFileButNotAnotherSizeAtTheSameTime) {
+  PlanOptions opts;
+  opts.update_only = true;
+  Manifest src = {Root(), WithMtime(File("newer", 10), 5), WithMtime(File("older", 10), 9), WithMtime(File("same", 10), 7)};
+  Manifest dst = {Root(), WithMtime(File("newer", 12), 9), WithMtime(File("older", 12), 5), WithMtime(File("same", 12), 7)};
+  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send older", "send same", "dirmeta ."));
+}
+
+TEST(Planner, UpdateStillReplacesAnEntryOfAnotherType) {
+  PlanOptions opts;
+  opts.update_only = true;
+  EXPECT_THAT(PlanOps({Root(), WithMtime(File("x"), 1)}, {Root(), WithMtime(Link("x", "t"), 9)}, opts),
+              ElementsAre("remove x", "send x", "dirmeta ."));
+}
+
+TEST(Planner, IgnoreExistingOnlyCreatesYetDescendsExistingDirs) {
+  PlanOptions opts;
+  opts.ignore_existing = true;
+  Manifest src = {Root(), WithMode(Dir("d"), 0700), File("d/new"), File("d/old", 3), File("f", 3), Dir("x"), File("x/y"),
+                  File("z")};
+  Manifest dst = {Root(), Dir("d"), File("d/old", 4), File("f", 4), File("gone"), File("x"), Dir("z"), File("z/kept")};
+  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send d/new", "dirmeta d", "delete gone", "dirmeta ."));
+}
+
+TEST(Planner, ExistingCreatesNothingNewNotEvenADirectorysSubtree) {
+  PlanOptions opts;
+  opts.existing_only = true;
+  Manifest src = {Root(), File("add"), Dir("new"), File("new/f"), File("old", 3)};
+  Manifest dst = {Root(), File("gone"), File("old", 4)};
+  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send old", "delete gone", "dirmeta ."));
+}
+
+TEST(Planner, SizeLimitsSkipFilesOutsideThem) {
+  PlanOptions opts;
+  opts.min_size = 5;
+  opts.max_size = 10;
+  Manifest src = {Root(), File("big", 11), File("edge", 10), File("small", 4), Dir("tiny_dir")};
+  Manifest dst = {Root(), File("big", 1), File("small", 1)};
+  EXPECT_THAT(PlanOps(src, dst, opts), ElementsAre("send edge", "mkdir tiny_dir", "dirmeta tiny_dir", "dirmeta ."));
+}
+
+TEST(Planner, SizeOnlyNeedsNoHashButStillMirrorsTheMtime) {
+  PlanOptions opts;
+  opts.size_only = true;
+  PlanRun r = RunPlan({Root(), WithMtime(File("f"), 5)}, {Root(), WithMtime(File("f"), 9)}, opts);
+  ASSERT_EQ(r.actions.size(), 1u);
+  Expect(r.actions[0], ActionKind::MetaOnly, 1, true, kChMtime);
+  opts.checksum = true;  // as in rsync, -c wins
+  EXPECT_THAT(PlanOps({Root(), File("f")}, {Root(), File("f")}, opts), ElementsAre("send f", "dirmeta ."));
+}
+
 TEST(Planner, PermsOnlyIsMetaOnlyAndLeavesParentAlone) {
   Manifest src = {Root(), WithMode(File("f"), 0600)};
   Manifest dst = {Root(), File("f")};

@@ -37,6 +37,11 @@ SessionRequest FullRequest() {
                     {RuleKind::DirMerge, kMergeNoInherit | kRuleSender, ".rules"},
                     {RuleKind::Exclude, kRulePerishable | kRuleNegate | kRuleAbsPath, "x"}};
   r.spec.delete_excluded = true;
+  r.spec.plan.min_size = 1;
+  r.spec.plan.max_size = 1ull << 40;
+  r.spec.chmod = {{ChmodRule::kDirsOnly, 07777, 02000}, {ChmodRule::kFilesOnly | ChmodRule::kExecIfAny, 07666, 0111}};
+  r.spec.chown_user = std::string(255, 'u');
+  r.spec.chown_group = "staff";
   r.streams = kMaxStreams;
   r.data_port = 65535;
   r.bwlimit = 123456789012345ull;
@@ -77,6 +82,11 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
          r.spec.plan.xattrs = static_cast<uint8_t>(v ? r.spec.plan.xattrs | kXattrAcl : r.spec.plan.xattrs & ~kXattrAcl);
        }},
       {"skip_changing_files", [](SessionRequest& r, bool v) { r.spec.skip_changing_files = v; }},
+      {"update_only", [](SessionRequest& r, bool v) { r.spec.plan.update_only = v; }},
+      {"ignore_existing", [](SessionRequest& r, bool v) { r.spec.plan.ignore_existing = v; }},
+      {"existing_only", [](SessionRequest& r, bool v) { r.spec.plan.existing_only = v; }},
+      {"size_only", [](SessionRequest& r, bool v) { r.spec.plan.size_only = v; }},
+      {"safe_links", [](SessionRequest& r, bool v) { r.spec.safe_links = v; }},
   };
 }
 
@@ -99,6 +109,16 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(x.one_file_system, y.one_file_system);
   EXPECT_EQ(x.fsync, y.fsync);
   EXPECT_EQ(x.skip_changing_files, y.skip_changing_files);
+  EXPECT_EQ(x.plan.update_only, y.plan.update_only);
+  EXPECT_EQ(x.plan.ignore_existing, y.plan.ignore_existing);
+  EXPECT_EQ(x.plan.existing_only, y.plan.existing_only);
+  EXPECT_EQ(x.plan.size_only, y.plan.size_only);
+  EXPECT_EQ(x.plan.min_size, y.plan.min_size);
+  EXPECT_EQ(x.plan.max_size, y.plan.max_size);
+  EXPECT_EQ(x.chmod, y.chmod);
+  EXPECT_EQ(x.chown_user, y.chown_user);
+  EXPECT_EQ(x.chown_group, y.chown_group);
+  EXPECT_EQ(x.safe_links, y.safe_links);
   EXPECT_EQ(x.deletes.delete_on_error, y.deletes.delete_on_error);
   EXPECT_EQ(x.deletes.max_delete, y.deletes.max_delete);
   EXPECT_EQ(x.deletes.max_delete_percent, y.deletes.max_delete_percent);
@@ -120,7 +140,9 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
 size_t FlagsOffset(size_t path_len) { return 1 + 2 + path_len; }
 size_t WindowOffset(size_t path_len) { return FlagsOffset(path_len) + 4; }
 size_t MaxDeletePercentOffset(size_t path_len) { return WindowOffset(path_len) + 8 + 8; }
-size_t DeleteExcludedOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8; }
+size_t ChmodCountOffset(size_t path_len) { return MaxDeletePercentOffset(path_len) + 8 + 8 + 8; }
+// Of a Request without --chmod rules or --chown names.
+size_t DeleteExcludedOffset(size_t path_len) { return ChmodCountOffset(path_len) + 4 + 1 + 1; }
 size_t FilterCountOffset(size_t path_len) { return DeleteExcludedOffset(path_len) + 1; }
 // streams, data port, bwlimit, data via, compress level, key follow the filters.
 size_t StreamsOffset(const std::string& encoded) { return encoded.size() - (2 + 2 + 8 + 1 + 1 + 32); }
@@ -205,7 +227,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {20, 21, 31}) {
+  for (int bit : {25, 26, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));
@@ -271,6 +293,22 @@ TEST(SessionRequestTest, RejectsTooManyFilters) {
   std::string enc = Encoded(r);
   PutU32At(enc, FilterCountOffset(1), 1000);
   ExpectProtocolError("filter count", [&] { DecodeRequest(enc); });
+}
+
+TEST(SessionRequestTest, RejectsBadChmodRules) {
+  SessionRequest r;
+  r.path = "p";
+  r.spec.chmod = {{0, 07777, 0}};
+  size_t rule = ChmodCountOffset(1) + 4;
+  auto with = [&](size_t off, uint8_t byte) {
+    std::string enc = Encoded(r);
+    enc[off] = static_cast<char>(byte);
+    return enc;
+  };
+  ExpectProtocolError("bad chmod rule", [&] { DecodeRequest(with(rule, 8)); });  // unknown flag
+  ExpectProtocolError("bad chmod rule", [&] { DecodeRequest(with(rule, 3)); });  // D and F
+  ExpectProtocolError("bad chmod rule", [&] { DecodeRequest(with(rule + 2, 0x10)); });  // keep above 07777
+  ExpectProtocolError("chmod rule count", [&] { DecodeRequest(with(ChmodCountOffset(1), kMaxChmodRules + 1)); });
 }
 
 TEST(SessionRequestTest, AcceptsExactlyTheFilterCap) {

@@ -251,7 +251,9 @@ TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  static_assert(kMinProtocolVersion == 8);  // v7 peers read filter rules as include/exclude only
+  // v7 peers cannot carry rsync's filter rules, -u, --chmod and the rest: they would
+  // silently mirror without them.
+  static_assert(kMinProtocolVersion == 8);
   ExpectError(ExitCode::Protocol, "peer speaks protocol v7, this ktsync speaks v8; install matching versions",
               [] { Negotiate({8, 0}, {7, 0}); });
 }

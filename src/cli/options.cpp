@@ -1,14 +1,17 @@
 #include "cli/options.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cmath>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <sstream>
 
+#include "cli/rsync_compat.h"
+#include "manifest/chmod.h"
 #include "transfer/session_messages.h"
 #include "util/error.h"
 
@@ -48,9 +51,61 @@ struct MirrorScratch {
   bool compress = false;
   std::string data_via = "auto";
   std::string bw;
+  int64_t modify_window = 0;
+  // rsync's spellings (rsync_compat.h): -a is -o plus what ktsync always does.
+  bool archive = false;
+  bool always_on = false;  // the no-ops' target: -r -l -p -t -D -W -S --partial ...
+  std::vector<std::string> info;
+  std::string max_size, min_size;
+  std::vector<std::string> chmod;
+  std::string chown;
   RuleListBuilder filters{ReadFilterFile};
   int filter_files_option = 0;  // how many -F so far
 };
+
+// --info=FLAGS, comma-separated: the ones ktsync's output has; the rest are refused.
+void ApplyInfo(const std::vector<std::string>& flags, OutputOptions& out) {
+  for (const std::string& f : flags) {
+    if (f == "progress" || f == "progress1" || f == "progress2") {
+      out.progress = true;
+    } else if (f == "progress0") {
+      out.no_progress = true;
+    } else if (f == "stats" || f == "stats1" || f == "stats2" || f == "stats3") {
+      out.stats = true;
+    } else if (f != "stats0") {
+      throw Error(ExitCode::Usage, "--info=" + f + ": ktsync's output is chosen with --progress, --stats, -i, "
+                                   "-v and --json; --info takes progress2 and stats only");
+    }
+  }
+}
+
+// --chown USER:GROUP, USER, USER: or :GROUP (rsync's forms); each part is looked up at DST.
+void ParseChown(const std::string& text, MirrorSpec& spec) {
+  size_t colon = text.find(':');
+  spec.chown_user = text.substr(0, colon);
+  spec.chown_group = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if ((spec.chown_user.empty() && spec.chown_group.empty()) || spec.chown_group.find(':') != std::string::npos ||
+      spec.chown_user.size() > 255 || spec.chown_group.size() > 255)
+    throw Error(ExitCode::Usage, "--chown '" + text + "': expected USER:GROUP, USER or :GROUP");
+  // Like rsync's --chown with -o -g: the new owner only counts where owners are kept.
+  if (!spec.chown_user.empty()) spec.plan.owner = true;
+  if (!spec.chown_group.empty()) spec.plan.group = true;
+}
+
+uint32_t CurrentUmask() {
+  mode_t m = ::umask(0);
+  ::umask(m);
+  return m;
+}
+
+// rsync spellings of what ktsync always does, accepted and ignored (man: RSYNC OPTIONS).
+void AddRsyncNoOps(CLI::App* m, MirrorScratch& x) {
+  m->add_flag("-a,--archive", x.archive, "rsync's -rlptgoD: what ktsync always does, and -o");
+  m->add_flag("-r,--recursive,-l,--links,-p,--perms,-t,--times,-D,--devices,--specials", x.always_on,
+              "Always on in ktsync (accepted for rsync scripts)");
+  m->add_flag("-W,--whole-file,-S,--sparse,--partial,--force", x.always_on,
+              "Always on in ktsync: whole files, holes kept, no partial file under a final name");
+}
 
 // A rule option, applied where it stands on the command line: the first match wins.
 void AddRuleOption(CLI::App& m, const std::string& name, std::function<void(const std::string&)> add,
@@ -103,9 +158,14 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("-v,--verbose", o.out.verbose, "More detail (repeatable)");
   m->add_flag("-q,--quiet", o.out.quiet, "Print errors only");
   m->add_flag("--progress", o.out.progress, "Show live progress even when not on a terminal");
+  m->add_flag("-P", o.out.progress, "rsync's --partial --progress: --progress (ktsync never keeps partial files)");
+  m->add_option("--info", x.info, "rsync's --info: progress2 (--progress) and stats (--stats)")
+      ->delimiter(',')
+      ->type_name("FLAGS");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
 
-  m->add_flag("--delete", spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
+  m->add_flag("--delete,--del,--delete-before,--delete-during,--delete-delay,--delete-after",
+              spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default; always after the copying)");
   m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
   m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
   m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
@@ -113,15 +173,30 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
       ->check(CLI::Range(0.0, 100.0));
   m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
   m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
+  m->add_flag("--size-only", spec.plan.size_only, "Treat files of the same size as the same (mtimes still mirrored)");
+  m->add_option("--modify-window", x.modify_window, "Treat mtimes within N seconds as equal")
+      ->check(CLI::Range(0, 1'000'000'000))
+      ->type_name("N");
+  m->add_flag("-u,--update", spec.plan.update_only, "Keep DST files whose mtime is newer than SRC's");
+  m->add_flag("--ignore-existing", spec.plan.ignore_existing, "Change nothing DST already has (new entries only)");
+  m->add_flag("--existing,--ignore-non-existing", spec.plan.existing_only, "Create nothing DST lacks (updates only)");
+  m->add_option("--max-size", x.max_size, "Leave SRC files larger than SIZE alone (e.g. 100M)")->type_name("SIZE");
+  m->add_option("--min-size", x.min_size, "Leave SRC files smaller than SIZE alone")->type_name("SIZE");
+  m->add_option("--chmod", x.chmod, "Change DST's permissions: rsync's rules, e.g. Dg+s,ug+w,Fo-w,+X or F644")
+      ->type_name("RULES")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  m->add_option("--chown", x.chown, "Give DST's entries this owner and/or group (USER:GROUP, USER, :GROUP)")
+      ->type_name("USER:GROUP");
+  m->add_flag("--safe-links", spec.safe_links, "Leave alone SRC symlinks that point out of SRC (rsync's 'unsafe')");
   m->add_flag("-H,--hard-links", spec.plan.hard_links, "Preserve hard links (default)");
   m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
   m->add_flag("-X,--xattrs", x.xattrs, "Preserve extended attributes (default)");
   m->add_flag("--no-xattrs", x.no_xattrs, "Do not copy extended attributes");
   m->add_flag("-A,--acls", x.acls, "Preserve POSIX ACLs (default)");
   m->add_flag("--no-acls", x.no_acls, "Do not copy POSIX ACLs");
-  m->add_flag("--owner", x.owner, "Preserve owner (default when run as root)");
+  m->add_flag("-o,--owner", x.owner, "Preserve owner (default when run as root; only root can give files away)");
   m->add_flag("--no-owner", x.no_owner, "Do not preserve owner");
-  m->add_flag("--group", x.group, "Preserve group (default)");
+  m->add_flag("-g,--group", x.group, "Preserve group (default)");
   m->add_flag("--no-group", x.no_group, "Do not preserve group");
   m->add_flag("--numeric-ids", o.numeric_ids, "Keep uid/gid numbers (ktsync always maps by number)");
   m->add_flag("--fsync", spec.fsync, "Make each completed file and rename durable before going on");
@@ -136,8 +211,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("-x,--one-file-system", spec.one_file_system, "Do not cross filesystem boundaries (default)");
   m->add_flag("--cross-filesystems", x.cross, "Descend into other filesystems mounted inside SRC");
 
-  m->add_option("-e,--ssh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
-  m->add_option("--remote-ktsync", o.remote_ktsync,
+  m->add_option("-e,--ssh,--rsh", o.ssh_command, "ssh command for host:/path remotes (like rsync -e)");
+  m->add_option("--remote-ktsync,--rsync-path", o.remote_ktsync,
                 "Command that runs ktsync on the remote host (e.g. \"sudo -n ktsync\")")
       ->type_name("COMMAND");
   m->add_option("--secret-file", o.secret_file, "Shared secret for ktsync:// daemons");
@@ -154,7 +229,9 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--no-ktls", o.net.no_ktls, "Encrypt in userspace even where kernel TLS is available");
   m->add_flag("--no-encryption", o.net.no_encryption,
               "Send data in plaintext (ONLY on a network you fully trust)");
-  m->add_option("--bwlimit", x.bw, "Limit data rate, e.g. 50M (bytes/s; K, M, G suffixes)");
+  m->add_option("--bwlimit", x.bw, "Limit data rate, e.g. 50M (rsync's units: a bare number is KiB/s)")
+      ->type_name("RATE");
+  AddRsyncNoOps(m, x);
   m->add_option("--timeout", o.net.timeout_sec, "Fail if no I/O happens for this many seconds");
 
   // CLI11's callback() and final_callback() are one slot: everything goes in this one.
@@ -167,8 +244,17 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
                                        std::to_string(kMaxFilterRules) + "): match more with each pattern");
     if (spec.delete_excluded && !spec.plan.delete_extraneous)
       throw Error(ExitCode::Usage, "--delete-excluded deletes, --no-delete does not: drop one");
-    spec.plan.owner = x.owner && !x.no_owner;
-    spec.plan.group = x.group && !x.no_group;
+    if (!x.chown.empty()) ParseChown(x.chown, spec);
+    spec.plan.owner = (spec.plan.owner || x.owner || x.archive) && !x.no_owner;
+    spec.plan.group = (spec.plan.group || x.group) && !x.no_group;
+    ApplyInfo(x.info, o.out);
+    spec.plan.mtime_tolerance_ns = x.modify_window * 1'000'000'000;
+    if (!x.max_size.empty()) spec.plan.max_size = ParseSize(x.max_size, 'b', "--max-size");
+    if (!x.min_size.empty()) spec.plan.min_size = ParseSize(x.min_size, 'b', "--min-size");
+    for (const std::string& rules : x.chmod)
+      for (const ChmodRule& r : ParseChmod(rules, CurrentUmask())) spec.chmod.push_back(r);
+    if (spec.chmod.size() > kMaxChmodRules)
+      throw Error(ExitCode::Usage, "--chmod: more than " + std::to_string(kMaxChmodRules) + " rules");
     if (x.cross) spec.one_file_system = false;
     if (x.no_hard_links) spec.plan.hard_links = false;
     if (x.no_xattrs) spec.plan.xattrs &= static_cast<uint8_t>(~kXattrPlain);
@@ -237,26 +323,6 @@ void AddServe(CLI::App& app, Command& cmd) {
 
 }  // namespace
 
-uint64_t ParseRate(const std::string& text) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  double mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024.0;
-  else if (unit == "M" || unit == "m" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "g" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else used = 0;
-  if (used == 0 || !(v > 0) || !std::isfinite(v))
-    throw Error(ExitCode::Usage, "--bwlimit '" + text + "': expected a rate like 500K, 20M or 1G");
-  return static_cast<uint64_t>(v * mult);
-}
-
 // `ktsync help [COMMAND]`: what --help prints (rsync users type it; CLI11 only said "A
 // subcommand is required").
 void AddHelp(CLI::App& app, Command& cmd) {
@@ -299,8 +365,20 @@ Command ParseCommandLine(int argc, char** argv) {
   AddMirror(app, cmd, scratch);
   AddServe(app, cmd);
   AddHelp(app, cmd);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.front() == "mirror") {
+    const CLI::App* mirror = app.get_subcommand("mirror");
+    auto takes_value = [mirror](const std::string& name) {
+      const CLI::Option* o = mirror->get_option_no_throw(name);
+      return o != nullptr && o->get_items_expected_max() > 0;  // a flag takes none
+    };
+    std::vector<std::string> rest = MirrorArgs({args.begin() + 1, args.end()}, takes_value);
+    args.resize(1);
+    args.insert(args.end(), rest.begin(), rest.end());
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     cmd.exit_now = app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -63,7 +63,4 @@ struct Command {
 // Throws Error(ExitCode::Usage) on bad input; prints help/version itself.
 Command ParseCommandLine(int argc, char** argv);
 
-// "10M", "1.5G", "500K" (bytes per second, 1024-based like rsync's --bwlimit units).
-uint64_t ParseRate(const std::string& text);
-
 }  // namespace ktsync

@@ -86,7 +86,19 @@ int64_t MergeWalk::next_src_index() const { return src_.head_index(); }
 
 bool PairNeedsHash(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (!s.IsFile() || !d.IsFile() || s.size != d.size) return false;
-  return opts.checksum || (opts.hash_touched && !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns));
+  if (opts.checksum) return true;
+  return !opts.size_only && opts.hash_touched && !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns);
+}
+
+// As rsync: the size limits and -u concern regular files only, and -u keeps a DST file only
+// when it is newer beyond --modify-window (an equal mtime with another size is updated; so
+// is an entry of another type, whatever its time).
+bool SkipsTransfer(const Entry& s, const Entry* d, const PlanOptions& opts) {
+  if (s.IsFile() && (s.size < opts.min_size || s.size > opts.max_size)) return true;
+  if (!d) return opts.existing_only;
+  if (opts.ignore_existing && !(s.IsDir() && d->IsDir())) return true;
+  return opts.update_only && s.IsFile() && d->IsFile() && d->mtime > s.mtime &&
+         !WithinNs(s.mtime, d->mtime, opts.mtime_tolerance_ns);
 }
 
 uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
@@ -106,6 +118,7 @@ uint16_t MetaBits(const Entry& s, const Entry& d, const PlanOptions& opts) {
 
 ContentDiff CompareFileContent(const Entry& s, const Entry& d, const PlanOptions& opts) {
   if (s.size != d.size) return {false, kChSize};
+  if (opts.size_only && !opts.checksum) return {true, 0};
   bool touched = !WithinNs(s.mtime, d.mtime, opts.mtime_tolerance_ns);
   if (touched && !opts.hash_touched && !opts.checksum) return {false, 0};  // the differing mtime says why
   if (!PairNeedsHash(s, d, opts)) return {true, 0};

@@ -60,6 +60,10 @@ class MergeWalk {
 // size and (--checksum or differing mtime).
 bool PairNeedsHash(const Entry& s, const Entry& d, const PlanOptions& opts);
 
+// True when a transfer rule of `opts` (-u, --ignore-existing, --existing, --max-size,
+// --min-size) leaves the path of SRC entry `s` alone; `d` is DST's entry there, if any.
+bool SkipsTransfer(const Entry& s, const Entry* d, const PlanOptions& opts);
+
 // Metadata bits (kChMtime/kChPerms/kChOwner/kChGroup/kChAcl/kChXattr) that differ and that
 // `opts` mirrors (extended attributes: only the classes DST may write).
 // Symlink permissions are never compared: Linux cannot change them.

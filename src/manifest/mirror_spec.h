@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "manifest/chmod.h"
 #include "manifest/filter.h"
 #include "manifest/plan.h"
 
@@ -27,6 +29,11 @@ struct MirrorSpec {
   bool fsync = false;
   bool skip_changing_files = false;  // apply/source_read.h
   DeleteLimits deletes;
+  // What DST gets instead of SRC's own, applied to each SRC entry where DST is planned.
+  ChmodRules chmod;          // --chmod (no rules: SRC's modes)
+  std::string chown_user;    // --chown USER:GROUP, names or numbers looked up at DST ("": SRC's)
+  std::string chown_group;
+  bool safe_links = false;   // --safe-links: symlinks that point out of the tree are left alone
 };
 
 }  // namespace ktsync

@@ -82,6 +82,10 @@ void Planner::Visit(EntryPair p) {
   }
   if (deleting_ && !IsUnder(path, *deleting_)) deleting_.reset();
   if (path.empty()) return VisitRoot(p);
+  if (p.src && SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_)) {
+    if (p.src->IsDir() || (p.dst && p.dst->IsDir())) skipped_ = path;  // with whatever DST has beneath it
+    return;
+  }
   if (p.src && p.dst) {
     if (p.src->type == p.dst->type) return VisitSameType(p);
     return StartRetype(p);

@@ -107,6 +107,14 @@ struct PlanOptions {
   bool times = true;          // mirror mtimes
   bool perms = true;
   int64_t mtime_tolerance_ns = 0;  // --modify-window
+  // rsync's transfer rules (diff.h SkipsTransfer): a SRC entry one of them skips is left as
+  // DST has it, neither created, updated nor deleted; a skipped directory with its subtree.
+  bool update_only = false;        // -u: keep a DST file whose mtime is newer than SRC's
+  bool ignore_existing = false;    // keep every DST entry (existing directories still descended)
+  bool existing_only = false;      // --existing: create nothing DST lacks
+  uint64_t min_size = 0;           // --min-size: skip smaller SRC files
+  uint64_t max_size = UINT64_MAX;  // --max-size: skip larger SRC files
+  bool size_only = false;          // a file of the same size has the same content
   uint8_t xattrs = 0;         // extended attribute classes mirrored (xattrs.h; -X, -A)
   // Of those, what DST's side may set (decided there: unprivileged, no security.* or
   // trusted.*). The rest is not compared, so runs converge; the Planner counts what it skips.
@@ -254,7 +262,7 @@ class Planner {
   uint64_t src_entries_ = 0, dst_entries_ = 0;
   XattrLosses unwritable_xattrs_;
   std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
-  std::optional<std::string> skipped_;   // a SRC dir whose contents were not scanned (-x)
+  std::optional<std::string> skipped_;   // a SRC dir left alone with its subtree (-x, a transfer rule)
   std::optional<std::string> kept_;      // a DST-only dir kept whole by filter rules
   std::optional<std::string> deleting_;  // the outermost DST-only dir being deleted
   // A DST directory being replaced by another type: its subtree goes to Remove, and the

@@ -136,11 +136,13 @@ class Pipeline {
     if (planner_.HasUndecided()) ResolveHashes();
   }
 
-  // A daemon's say on a SRC entry before it is planned (its WriteLimits, --fake-super). An
-  // entry the limits refuse is not created, and DST's entry at its path (if any) is left as
-  // it is; false when nothing is left of the pair to plan.
+  // What becomes of a SRC entry before it is planned: the user's tweaks (--chmod, --chown,
+  // --safe-links), then a daemon's say (its WriteLimits, --fake-super). An entry left alone
+  // or refused is not created, and DST's entry at its path (if any) is left as it is; false
+  // when nothing is left of the pair to plan.
   bool Screen(EntryPair& pair) {
     if (opts_.fake_super) NoteFakeSuper(*pair.src);
+    if (opts_.tweaks.any() && !TweakEntry(*pair.src, opts_.tweaks)) return false;
     if (!opts_.limits.limits_anything()) return true;
     EntryVerdict v = LimitEntry(*pair.src, opts_.limits);
     if (v.kind == EntryVerdict::Trimmed) observer_.Warn(v.why);

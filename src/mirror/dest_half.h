@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "manifest/dest_tweaks.h"
 #include "manifest/plan.h"
 #include "manifest/write_limits.h"
 #include "mirror/deletion_gate.h"
@@ -38,6 +39,7 @@ struct DestOptions {
   const XattrLosses* unsupported_xattrs = nullptr;
   WriteLimits limits;  // a daemon's: checked on every SRC entry before it is planned
   bool fake_super = false;  // a daemon's --fake-super: symlink owners cannot be kept
+  DestTweaks tweaks;        // --chmod, --chown, --safe-links: applied to SRC entries before `limits`
 };
 
 // `dst_scan` lists `dst` (the caller starts it early: it overlaps the other side's start).

@@ -1,6 +1,7 @@
 #include "mirror/run.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mutex>
 
@@ -20,6 +21,7 @@
 #include "transfer/source_channel.h"
 #include "util/error.h"
 #include "util/home.h"
+#include "util/privileges.h"
 
 namespace ktsync {
 namespace {
@@ -267,6 +269,7 @@ void ServeDestination(ServerLink& link) {
   DestOptions opts = MakeDestOptions(spec, "the client's SRC", &unsupported, cfg.limits);
   opts.limits = screen;
   opts.fake_super = cfg.fake_super;
+  if (cfg.fake_super) opts.plan.owner = spec.plan.owner;  // recorded, not chowned: no root needed
   if (req.spec.plan.owner && !spec.plan.owner)
     observer.Warn("owners and groups not kept: files belong to this daemon's user (its operator can allow them "
                   "with serve --allow-owners)");
@@ -383,6 +386,13 @@ DestOptions MakeDestOptions(const MirrorSpec& spec, std::string src_name, XattrL
                             const WriteLimits& limits) {
   DestOptions o;
   o.plan = spec.plan;
+  // As rsync: only root can give files away, so others plan no owner changes (and do not
+  // list each file as changed on every run).
+  o.plan.owner = spec.plan.owner && geteuid() == 0;
+  o.tweaks.chmod = spec.chmod;
+  if (!spec.chown_user.empty()) o.tweaks.uid = UserIdOf(spec.chown_user, "--chown");
+  if (!spec.chown_group.empty()) o.tweaks.gid = GroupIdOf(spec.chown_group, "--chown");
+  o.tweaks.safe_links = spec.safe_links;
   o.plan.xattrs_writable = LimitXattrClasses(WritableXattrClasses(), limits);
   o.limits = limits;
   o.unsupported_xattrs = unsupported_xattrs;

@@ -28,7 +28,12 @@ enum RequestFlag : uint32_t {
   kFlagXattrs = 1 << 17,
   kFlagAcls = 1 << 18,
   kFlagSkipChanging = 1 << 19,
-  kAllFlags = (1 << 20) - 1,
+  kFlagUpdateOnly = 1 << 20,
+  kFlagIgnoreExisting = 1 << 21,
+  kFlagExistingOnly = 1 << 22,
+  kFlagSizeOnly = 1 << 23,
+  kFlagSafeLinks = 1 << 24,
+  kAllFlags = (1 << 25) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -55,6 +60,11 @@ uint32_t Flags(const SessionRequest& r) {
   set((m.plan.xattrs & kXattrPlain) != 0, kFlagXattrs);
   set((m.plan.xattrs & kXattrAcl) != 0, kFlagAcls);
   set(m.skip_changing_files, kFlagSkipChanging);
+  set(m.plan.update_only, kFlagUpdateOnly);
+  set(m.plan.ignore_existing, kFlagIgnoreExisting);
+  set(m.plan.existing_only, kFlagExistingOnly);
+  set(m.plan.size_only, kFlagSizeOnly);
+  set(m.safe_links, kFlagSafeLinks);
   return f;
 }
 
@@ -77,6 +87,39 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   r.want_items = f & kFlagWantItems;
   m.plan.xattrs = static_cast<uint8_t>(((f & kFlagXattrs) ? kXattrPlain : 0) | ((f & kFlagAcls) ? kXattrAcl : 0));
   m.skip_changing_files = f & kFlagSkipChanging;
+  m.plan.update_only = f & kFlagUpdateOnly;
+  m.plan.ignore_existing = f & kFlagIgnoreExisting;
+  m.plan.existing_only = f & kFlagExistingOnly;
+  m.plan.size_only = f & kFlagSizeOnly;
+  m.safe_links = f & kFlagSafeLinks;
+}
+
+// Size limits, --chmod rules and --chown names: what DST gets instead of SRC's own.
+void EncodeTweaks(const MirrorSpec& m, ByteWriter& w) {
+  w.U64(m.plan.min_size);
+  w.U64(m.plan.max_size);
+  w.U32(static_cast<uint32_t>(m.chmod.size()));
+  for (const ChmodRule& r : m.chmod) {
+    w.U8(r.flags);
+    w.U16(r.keep);
+    w.U16(r.add);
+  }
+  w.Str8(m.chown_user);
+  w.Str8(m.chown_group);
+}
+
+void DecodeTweaks(ByteReader& rd, MirrorSpec& m) {
+  m.plan.min_size = rd.U64("min size");
+  m.plan.max_size = rd.U64("max size");
+  uint32_t n = rd.Count(kMaxChmodRules, 5, "chmod rule count");
+  for (uint32_t i = 0; i < n; ++i) {
+    ChmodRule r{rd.U8("chmod flags"), rd.U16("chmod keep"), rd.U16("chmod add")};
+    bool both = (r.flags & ChmodRule::kDirsOnly) && (r.flags & ChmodRule::kFilesOnly);
+    if ((r.flags & ~ChmodRule::kAllFlags) || both || r.keep > 07777 || r.add > 07777) rd.Fail("bad chmod rule");
+    m.chmod.push_back(r);
+  }
+  m.chown_user = std::string(rd.Str8(255, "chown user"));
+  m.chown_group = std::string(rd.Str8(255, "chown group"));
 }
 
 // --max-delete-percent travels as millionths of a percent: no floating point on the wire.
@@ -93,6 +136,7 @@ void EncodeRequest(const SessionRequest& r, std::string& out) {
   w.U64(r.spec.deletes.max_delete.value_or(0));
   // Rounded, not truncated: 3e-6 * 1e6 is 2.9999999999999996, and must travel as 3.
   w.U64(static_cast<uint64_t>(std::llround(r.spec.deletes.max_delete_percent.value_or(0) * kPercentUnits)));
+  EncodeTweaks(r.spec, w);
   w.U8(r.spec.delete_excluded ? 1 : 0);
   w.U32(static_cast<uint32_t>(r.spec.filters.size()));
   for (const FilterRule& f : r.spec.filters) {
@@ -128,6 +172,7 @@ SessionRequest DecodeRequest(std::string_view payload) {
   if (percent != 0 && !(flags & kFlagMaxDeletePercent)) rd.Fail("max delete percent value without its flag");
   if (flags & kFlagMaxDelete) r.spec.deletes.max_delete = max_delete;
   if (flags & kFlagMaxDeletePercent) r.spec.deletes.max_delete_percent = static_cast<double>(percent) / kPercentUnits;
+  DecodeTweaks(rd, r.spec);
   uint8_t delete_excluded = rd.U8("delete excluded");
   if (delete_excluded > 1) rd.Fail("bad delete-excluded value");
   r.spec.delete_excluded = delete_excluded == 1;

@@ -77,6 +77,7 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // 4: entries carry extended attributes and ACLs. 5: a file may be resent (kFileEndRetry) and
 // restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
 // compressed (FileDataZ). 7: Keepalive (a daemon drops sessions silent for --idle-timeout).
+// 8: rsync's filter rules whole, transfer rules, --chmod, --chown and --safe-links in the Request.
 inline constexpr uint16_t kProtocolVersion = 8;
 inline constexpr uint16_t kMinProtocolVersion = 8;  // oldest version this build still speaks
 

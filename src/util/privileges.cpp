@@ -34,7 +34,7 @@ struct Account {
   std::string home;
 };
 
-Account LookUpUser(const std::string& user) {
+Account LookUpUser(const std::string& user, const std::string& option) {
   std::vector<char> buf(kDbBuffer);
   passwd pw{};
   passwd* found = nullptr;
@@ -42,28 +42,34 @@ Account LookUpUser(const std::string& user) {
   int rc = uid ? getpwuid_r(*uid, &pw, buf.data(), buf.size(), &found)
                : getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0 || !found)
-    throw Error(ExitCode::Usage, "--user " + user + ": no such user in the passwd database; name an existing account");
+    throw Error(ExitCode::Usage, option + " " + user + ": no such user in the passwd database; name an existing account");
   return {pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "/"};
 }
 
-gid_t LookUpGroup(const std::string& group) {
+gid_t LookUpGroup(const std::string& group, const std::string& option) {
   if (AllDigits(group)) {
     if (std::optional<uint32_t> gid = IdNumber(group)) return *gid;
-    throw Error(ExitCode::Usage, "--group " + group + ": not a group id (0 to 4294967294)");
+    throw Error(ExitCode::Usage, option + " " + group + ": not a group id (0 to 4294967294)");
   }
   std::vector<char> buf(kDbBuffer);
   struct group gr{};
   struct group* found = nullptr;
   if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || !found)
-    throw Error(ExitCode::Usage, "--group " + group + ": no such group; name an existing group");
+    throw Error(ExitCode::Usage, option + " " + group + ": no such group; name an existing group");
   return gr.gr_gid;
 }
 
 }  // namespace
 
+uint32_t UserIdOf(const std::string& user, const std::string& option) {
+  if (std::optional<uint32_t> uid = IdNumber(user)) return *uid;  // an owner DST's passwd may not list
+  return LookUpUser(user, option).uid;
+}
+uint32_t GroupIdOf(const std::string& group, const std::string& option) { return LookUpGroup(group, option); }
+
 void DropPrivileges(const std::string& user, const std::string& group) {
-  Account a = LookUpUser(user);
-  gid_t gid = group.empty() ? a.gid : LookUpGroup(group);
+  Account a = LookUpUser(user, "--user");
+  gid_t gid = group.empty() ? a.gid : LookUpGroup(group, "--group");
   if (::initgroups(a.name.c_str(), gid) != 0) throw SysError("initgroups " + a.name, errno, ExitCode::Usage);
   if (::setresgid(gid, gid, gid) != 0) throw SysError("setresgid " + std::to_string(gid), errno, ExitCode::Usage);
   if (::setresuid(a.uid, a.uid, a.uid) != 0)

@@ -3,6 +3,7 @@
 // by that account's rights, not root's.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace ktsync {
@@ -12,5 +13,10 @@ namespace ktsync {
 // is theirs. Verifies that root cannot be regained. Throws Error(Usage) for an unknown
 // user or group, SysError when a switch fails (the process must then not go on).
 void DropPrivileges(const std::string& user, const std::string& group);
+
+// A user or group by name or number (--chown's, looked up where DST is); throws
+// Error(Usage) naming `option` when there is none.
+uint32_t UserIdOf(const std::string& user, const std::string& option);
+uint32_t GroupIdOf(const std::string& group, const std::string& option);
 
 }  // namespace ktsync
