@@ -86,6 +86,28 @@ TEST(Options, ServeNeedsExactlyOneMode) {
   EXPECT_TRUE(c.serve.stdio);
 }
 
+// issue 15: rsync users copy without deleting; copy shares mirror's options but the deleting ones.
+TEST(Options, CopyIsAMirrorThatNeverDeletes) {
+  Command c = Parse({"copy", "--no-hard-links", "-n", "a", "b"});
+  ASSERT_EQ(c.kind, Command::Kind::Mirror);
+  EXPECT_FALSE(c.mirror.spec.plan.delete_extraneous);
+  EXPECT_FALSE(c.mirror.spec.plan.hard_links);
+  EXPECT_TRUE(c.mirror.spec.dry_run);
+  EXPECT_EQ(c.mirror.src, "a");
+  EXPECT_EQ(c.mirror.dst, "b");
+}
+
+TEST(Options, CopyRefusesDeletionOptions) {
+  for (const char* opt : {"--delete", "--force-delete", "--delete-on-error"})
+    EXPECT_THROW(Parse({"copy", opt, "a", "b"}), Error) << opt;
+  EXPECT_THROW(Parse({"copy", "--max-delete", "3", "a", "b"}), Error);
+}
+
+TEST(Options, ForceDeleteLiftsTheFirstMirrorGuard) {
+  EXPECT_FALSE(Parse({"mirror", "a", "b"}).mirror.spec.deletes.force_delete);
+  EXPECT_TRUE(Parse({"mirror", "--force-delete", "a", "b"}).mirror.spec.deletes.force_delete);
+}
+
 TEST(Options, UnknownFlagIsAUsageError) {
   try {
     Parse({"mirror", "--frobnicate", "a", "b"});

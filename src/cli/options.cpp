@@ -13,11 +13,29 @@
 namespace ktsync {
 namespace {
 
-constexpr const char* kMirrorHelp =
-    "Make DST identical to SRC: copy what differs, fix metadata, delete what SRC lacks.\n"
-    "SRC and DST are directories; the *contents* of SRC are mirrored into DST whether or not\n"
-    "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
-    "ktsync://host[:port]/path (a `ktsync serve` daemon).";
+// The first lines of `ktsync --help` and `ktsync mirror --help`: mirror deletes, and says how
+// it guards that (issue 15: `ktsync mirror ~/project ~` is the rsync habit of a wrong path).
+constexpr const char* kAppHelp =
+    "ktsync: fast, safe directory mirroring over kernel TLS\n"
+    "'ktsync mirror SRC DST' deletes what SRC lacks (a first mirror into a DST that would lose\n"
+    "most of its entries stops first: --force-delete); 'ktsync copy SRC DST' never deletes.";
+constexpr const char* kMirrorSummary =
+    "Make DST an exact mirror of SRC, deleting what SRC lacks (guarded; 'copy' never deletes)";
+constexpr const char* kCopySummary = "Copy what differs from SRC into DST; never delete (mirror --no-delete)";
+std::string MirrorHelp() {
+  return "Make DST identical to SRC: copy what differs, fix metadata, delete what SRC lacks.\n"
+         "SRC and DST are directories; the *contents* of SRC are mirrored into DST whether or not\n"
+         "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
+         "ktsync://host[:port]/path (a `ktsync serve` daemon).\n"
+         "A first mirror into a non-empty DST that ktsync has never mirrored into stops before\n"
+         "changing anything (exit 25) when it would delete more than " +
+         std::to_string(kFirstMirrorHandful) + " entries and more than " + std::to_string(kFirstMirrorShare) +
+         "% of DST:\ncheck the paths, then add --force-delete, or use 'ktsync copy' to keep DST's other entries.";
+}
+
+constexpr const char* kCopyHelp =
+    "Like 'ktsync mirror' (same SRC, DST and options) but entries DST has and SRC lacks are kept:\n"
+    "copy what differs, fix metadata, delete nothing.";
 
 // rsync's --exclude-from: one pattern per line; '#'/';' comments; "+ " / "- " prefixes.
 void AddRulesFromFile(const std::string& file, std::vector<FilterRule>& out) {
@@ -56,9 +74,22 @@ struct MirrorScratch {
   std::string bw;
 };
 
-void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
-  auto* m = app.add_subcommand("mirror", "Make DST an exact mirror of SRC");
-  m->footer(kMirrorHelp);
+// Deleting what SRC lacks, and its limits: mirror's, not copy's.
+void AddDeleteOptions(CLI::App* m, MirrorSpec& spec, MirrorScratch& x) {
+  m->add_flag("--delete", spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
+  m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
+  m->add_flag("--force-delete", spec.deletes.force_delete,
+              "Delete even on a first mirror into a DST that would lose most of its entries");
+  m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
+  m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
+                "Refuse (exit 25) if more than P% of DST's entries would be deleted")
+      ->check(CLI::Range(0.0, 100.0));
+  m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
+}
+
+// `mirror` (deletes: true) and `copy` share every other option: one definition, bound to the
+// same MirrorOptions (only one of the two is parsed).
+void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool deletes) {
   MirrorOptions& o = cmd.mirror;
   MirrorSpec& spec = o.spec;
   m->add_option("SRC", o.src, "Source directory (local, [user@]host:/path or ktsync://host/path)")
@@ -74,13 +105,7 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("--progress", o.out.progress, "Show live progress even when not on a terminal");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
 
-  m->add_flag("--delete", spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
-  m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
-  m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
-  m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
-                "Refuse (exit 25) if more than P% of DST's entries would be deleted")
-      ->check(CLI::Range(0.0, 100.0));
-  m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
+  if (deletes) AddDeleteOptions(m, spec, x);
   m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
   m->add_flag("-H,--hard-links", spec.plan.hard_links, "Preserve hard links (default)");
   m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
@@ -136,9 +161,9 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--timeout", o.net.timeout_sec, "Fail if no I/O happens for this many seconds");
 
   // CLI11's callback() and final_callback() are one slot: everything goes in this one.
-  m->final_callback([&cmd, &o, &spec, &x]() {
+  m->final_callback([&cmd, &o, &spec, &x, deletes]() {
     cmd.kind = Command::Kind::Mirror;
-    if (x.no_delete) spec.plan.delete_extraneous = false;
+    if (x.no_delete || !deletes) spec.plan.delete_extraneous = false;
     spec.plan.owner = x.owner && !x.no_owner;
     spec.plan.group = x.group && !x.no_group;
     if (x.cross) spec.one_file_system = false;
@@ -153,6 +178,18 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (o.net.require_ktls && o.net.data_via == DataVia::Ssh)
       throw Error(ExitCode::Usage, "--require-ktls contradicts --data-via ssh (ssh encrypts that data); drop one");
   });
+}
+
+void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
+  auto* m = app.add_subcommand("mirror", kMirrorSummary);
+  m->footer(MirrorHelp());
+  AddTransferCommand(m, cmd, x, /*deletes=*/true);
+}
+
+void AddCopy(CLI::App& app, Command& cmd, MirrorScratch& x) {
+  auto* c = app.add_subcommand("copy", kCopySummary);
+  c->footer(kCopyHelp);
+  AddTransferCommand(c, cmd, x, /*deletes=*/false);
 }
 
 void AddServe(CLI::App& app, Command& cmd) {
@@ -241,7 +278,7 @@ void AddHelp(CLI::App& app, Command& cmd) {
       try {
         about = app.get_subcommand(topic.front());
       } catch (const CLI::OptionNotFound&) {
-        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, serve)");
+        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, copy, serve)");
       }
     }
     // Not about->help(): the main App's would describe the command just parsed, "help".
@@ -252,23 +289,23 @@ void AddHelp(CLI::App& app, Command& cmd) {
 
 // A first word that is no command gets a line that says what to type instead.
 void CheckCommandWord(int argc, char** argv) {
-  if (argc < 2) throw Error(ExitCode::Usage, "a command is needed: ktsync mirror SRC DST, ktsync serve, ktsync help");
+  constexpr const char* kCommands = "ktsync mirror SRC DST, ktsync copy SRC DST, ktsync serve, ktsync help";
+  if (argc < 2) throw Error(ExitCode::Usage, std::string("a command is needed: ") + kCommands);
   if (argv[1][0] == '-') return;
   std::string word = argv[1];
-  if (word == "mirror" || word == "serve" || word == "help") return;
-  if (word == "copy")
-    throw Error(ExitCode::Usage, "ktsync has no 'copy' yet: 'ktsync mirror --no-delete SRC DST' copies without deleting");
-  throw Error(ExitCode::Usage, "unknown command '" + word + "': ktsync mirror SRC DST, ktsync serve, ktsync help");
+  if (word == "mirror" || word == "copy" || word == "serve" || word == "help") return;
+  throw Error(ExitCode::Usage, "unknown command '" + word + "': " + kCommands);
 }
 
 Command ParseCommandLine(int argc, char** argv) {
   CheckCommandWord(argc, argv);
   Command cmd;
-  CLI::App app{"ktsync: fast, safe directory mirroring over kernel TLS", "ktsync"};
+  CLI::App app{kAppHelp, "ktsync"};
   app.set_version_flag("-V,--version", std::string("ktsync ") + KTSYNC_VERSION);
   app.require_subcommand(1);
   MirrorScratch scratch;
   AddMirror(app, cmd, scratch);
+  AddCopy(app, cmd, scratch);
   AddServe(app, cmd);
   AddHelp(app, cmd);
   try {

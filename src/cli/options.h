@@ -54,6 +54,7 @@ struct ServeOptions {
 };
 
 struct Command {
+  // `copy` is a Mirror whose spec never deletes.
   enum class Kind { None, Mirror, Serve } kind = Kind::None;
   MirrorOptions mirror;
   ServeOptions serve;

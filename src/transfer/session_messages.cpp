@@ -28,7 +28,9 @@ enum RequestFlag : uint32_t {
   kFlagXattrs = 1 << 17,
   kFlagAcls = 1 << 18,
   kFlagSkipChanging = 1 << 19,
-  kAllFlags = (1 << 20) - 1,
+  kFlagForceDelete = 1 << 20,
+  kFlagComparedFirst = 1 << 21,
+  kAllFlags = (1 << 22) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -55,6 +57,8 @@ uint32_t Flags(const SessionRequest& r) {
   set((m.plan.xattrs & kXattrPlain) != 0, kFlagXattrs);
   set((m.plan.xattrs & kXattrAcl) != 0, kFlagAcls);
   set(m.skip_changing_files, kFlagSkipChanging);
+  set(m.deletes.force_delete, kFlagForceDelete);
+  set(m.deletes.compared_first, kFlagComparedFirst);
   return f;
 }
 
@@ -77,6 +81,8 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   r.want_items = f & kFlagWantItems;
   m.plan.xattrs = static_cast<uint8_t>(((f & kFlagXattrs) ? kXattrPlain : 0) | ((f & kFlagAcls) ? kXattrAcl : 0));
   m.skip_changing_files = f & kFlagSkipChanging;
+  m.deletes.force_delete = f & kFlagForceDelete;
+  m.deletes.compared_first = f & kFlagComparedFirst;
 }
 
 // --max-delete-percent travels as millionths of a percent: no floating point on the wire.
