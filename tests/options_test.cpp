@@ -108,6 +108,25 @@ TEST(Options, ForceDeleteLiftsTheFirstMirrorGuard) {
   EXPECT_TRUE(Parse({"mirror", "--force-delete", "a", "b"}).mirror.spec.deletes.force_delete);
 }
 
+TEST(Options, StateListAndPrune) {
+  Command l = Parse({"state", "list", "--json", "--state-dir", "/s"});
+  ASSERT_EQ(l.kind, Command::Kind::State);
+  EXPECT_EQ(l.state.action, StateOptions::Action::List);
+  EXPECT_TRUE(l.state.json);
+  EXPECT_EQ(l.state.state_dir, "/s");
+  Command p = Parse({"state", "prune", "--missing", "--older-than", "30", "-n"});
+  EXPECT_EQ(p.state.action, StateOptions::Action::Prune);
+  EXPECT_TRUE(p.state.missing);
+  EXPECT_EQ(p.state.older_than_days, 30);
+  EXPECT_TRUE(p.state.dry_run);
+}
+
+// Pruning nothing by default: the user says which databases go.
+TEST(Options, StatePruneNeedsARule) {
+  EXPECT_THROW(Parse({"state", "prune"}), Error);
+  EXPECT_THROW(Parse({"state"}), Error);
+}
+
 TEST(Options, UnknownFlagIsAUsageError) {
   try {
     Parse({"mirror", "--frobnicate", "a", "b"});

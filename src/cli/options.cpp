@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
 #include "util/error.h"
 
@@ -244,6 +245,33 @@ void AddServe(CLI::App& app, Command& cmd) {
   });
 }
 
+void AddState(CLI::App& app, Command& cmd) {
+  auto* st = app.add_subcommand("state", "List or prune the hash-cache databases in the state dir");
+  st->require_subcommand(1);
+  StateOptions& o = cmd.state;
+  auto* list = st->add_subcommand("list", "One line per database: size, last use, its tree and whether it exists");
+  auto* prune = st->add_subcommand("prune", "Remove databases of trees that are gone or unused (never a running one's)");
+  for (CLI::App* a : {list, prune})
+    a->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
+  list->add_flag("--json", o.json, "One JSON object per database");
+  prune->add_flag("--missing", o.missing, "Remove databases whose tree no longer exists");
+  prune->add_option("--older-than", o.older_than_days, "Remove databases not used for more than DAYS days")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}).description(""))
+      ->type_name("DAYS");
+  prune->add_flag("-n,--dry-run", o.dry_run, "Say what would be removed; remove nothing");
+  list->callback([&cmd, &o] {
+    cmd.kind = Command::Kind::State;
+    o.action = StateOptions::Action::List;
+  });
+  prune->callback([&cmd, &o] {
+    cmd.kind = Command::Kind::State;
+    o.action = StateOptions::Action::Prune;
+    if (!o.missing && !o.older_than_days)
+      throw Error(ExitCode::Usage, "state prune needs --missing and/or --older-than DAYS ('ktsync state list' "
+                                   "shows the databases)");
+  });
+}
+
 }  // namespace
 
 uint64_t ParseRate(const std::string& text) {
@@ -278,7 +306,7 @@ void AddHelp(CLI::App& app, Command& cmd) {
       try {
         about = app.get_subcommand(topic.front());
       } catch (const CLI::OptionNotFound&) {
-        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, copy, serve)");
+        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, copy, serve, state)");
       }
     }
     // Not about->help(): the main App's would describe the command just parsed, "help".
@@ -289,11 +317,11 @@ void AddHelp(CLI::App& app, Command& cmd) {
 
 // A first word that is no command gets a line that says what to type instead.
 void CheckCommandWord(int argc, char** argv) {
-  constexpr const char* kCommands = "ktsync mirror SRC DST, ktsync copy SRC DST, ktsync serve, ktsync help";
+  constexpr const char* kCommands = "ktsync mirror SRC DST, ktsync copy SRC DST, ktsync serve, ktsync state, ktsync help";
   if (argc < 2) throw Error(ExitCode::Usage, std::string("a command is needed: ") + kCommands);
   if (argv[1][0] == '-') return;
   std::string word = argv[1];
-  if (word == "mirror" || word == "copy" || word == "serve" || word == "help") return;
+  if (word == "mirror" || word == "copy" || word == "serve" || word == "state" || word == "help") return;
   throw Error(ExitCode::Usage, "unknown command '" + word + "': " + kCommands);
 }
 
@@ -307,6 +335,7 @@ Command ParseCommandLine(int argc, char** argv) {
   AddMirror(app, cmd, scratch);
   AddCopy(app, cmd, scratch);
   AddServe(app, cmd);
+  AddState(app, cmd);
   AddHelp(app, cmd);
   try {
     app.parse(argc, argv);
@@ -318,6 +347,9 @@ Command ParseCommandLine(int argc, char** argv) {
     cmd.exit_now = app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
+    if (std::string_view(argv[1]) == "state")  // CLI11 does not name it: "A subcommand is required"
+      throw Error(ExitCode::Usage,
+                  "ktsync state: " + msg + " (ktsync state list, ktsync state prune; see 'ktsync state --help')");
     throw Error(ExitCode::Usage, msg + " (see 'ktsync --help' or 'ktsync mirror --help')");
   }
   return cmd;

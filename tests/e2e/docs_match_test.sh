@@ -112,7 +112,7 @@ subs = re.findall(r"^  (\w+)\s", open(tmp + "/help-top.txt").read().split("Subco
 for sub in subs:
     if not re.search(r"^\.B ktsync %s\b" % sub, man_section("SYNOPSIS"), re.M):
         bad.append("subcommand %s is not in the man SYNOPSIS" % sub)
-if sorted(subs) != ["copy", "help", "mirror", "serve"]:
+if sorted(subs) != ["copy", "help", "mirror", "serve", "state"]:
     bad.append("unexpected subcommands in ktsync --help: %s" % subs)
 
 # copy is mirror without the deleting options (one definition, cli/options.cpp).
@@ -171,7 +171,7 @@ complete_words() {   # complete_words WORD...: what <TAB> offers for the last WO
         printf "%s\n" "${COMPREPLY[@]}"' _ "$BASH_COMP" "$@" | sed '/^$/d' | sort
 }
 assert_eq "mirror" "$(complete_words ktsync mi)" "bash: completes the mirror subcommand"
-assert_eq "$(printf 'copy\nhelp\nmirror\nserve')" "$(complete_words ktsync '')" "bash: offers every subcommand"
+assert_eq "$(printf 'copy\nhelp\nmirror\nserve\nstate')" "$(complete_words ktsync '')" "bash: offers every subcommand"
 assert_eq "--version" "$(complete_words ktsync --ver)" "bash: completes --version"
 assert_eq "--no-delete" "$(complete_words ktsync mirror --no-d)" "bash: completes mirror options"
 assert_eq "--listen" "$(complete_words ktsync serve --li)" "bash: completes serve options"
