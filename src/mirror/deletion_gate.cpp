@@ -6,8 +6,8 @@ namespace {
 // Said of either --max-delete limit: rsync copies and skips the deletions, which surprises
 // those who expect a limit to stop the run it guards.
 constexpr const char* kLimitAdvice =
-    " (rsync would copy and skip the deletions; ktsync refuses the whole run, so nothing changes): review with "
-    "--dry-run, then raise the limit, or copy without deleting with 'ktsync copy'";
+    " (rsync would copy and skip the deletions; ktsync refuses the whole run): review with --dry-run, then raise "
+    "the limit, or copy without deleting with 'ktsync copy'";
 
 DeletionDecision Refuse(std::string message) { return {DeletionDecision::SkipLimit, std::move(message)}; }
 

@@ -223,7 +223,7 @@ void CompareFirst(const RunSpec& run) {
   SilentObserver silent;
   RunResult planned = RunOnce(count, ignored, silent, nullptr);
   if (!planned.stats.deletes_refused.empty())
-    throw Error(ExitCode::MaxDelete, "refusing to mirror: " + planned.stats.deletes_refused);
+    throw Error(ExitCode::MaxDelete, "refusing to mirror: " + planned.stats.deletes_refused + "; nothing was changed");
 }
 
 // RunOnce, or nullopt when the side holding DST asks for CompareFirst before it changes

@@ -28,7 +28,8 @@ unchanged() {
     assert_eq "" "$(snapshot_changed "$T/before" "$T/after")" "$2: no file of DST rewritten"
     assert_eq 30 "$(find "$1" | wc -l)" "$2: DST has all its entries and nothing new"
 }
-# refused WHAT: the last command's one-line refusal names the count, --force-delete and copy.
+# refused WHAT: the last command's one-line refusal names the count, --force-delete and copy
+# (a real run's adds that nothing was changed).
 refused() {
     assert_eq 1 "$(wc -l <"$ERR")" "$1: one line"
     grep -q "refusing to mirror: 29 of the 29 entries in DST .* (100%) would be deleted, and ktsync has never mirrored into it" "$ERR" ||
