@@ -349,7 +349,7 @@ Command ParseCommandLine(int argc, char** argv) {
     std::string msg = e.what();
     if (std::string_view(argv[1]) == "state")  // CLI11 does not name it: "A subcommand is required"
       throw Error(ExitCode::Usage,
-                  "ktsync state: " + msg + " (ktsync state list, ktsync state prune; see 'ktsync state --help')");
+                  "state: " + msg + " (ktsync state list, ktsync state prune; see 'ktsync state --help')");
     throw Error(ExitCode::Usage, msg + " (see 'ktsync --help' or 'ktsync mirror --help')");
   }
   return cmd;
