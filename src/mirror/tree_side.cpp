@@ -151,8 +151,8 @@ bool TreeSide::HasEntries() const {
   if (!root_) return false;
   UniqueFd fd(::openat(root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   DIR* dir = fd ? ::fdopendir(fd.get()) : nullptr;
-  if (!dir) throw SysError("read " + name_, errno, ExitCode::SelectFiles);
-  fd.release();  // closedir closes it
+  if (!dir) return true;  // unreadable: the comparing dry run meets (and reports) it first
+  fd.release();           // closedir closes it
   bool any = false;
   while (const dirent* d = ::readdir(dir)) {
     std::string_view n = d->d_name;
