@@ -195,7 +195,14 @@ class Commands:
 
     def _kt_remote(self, remote="ktsync", cipher=None):
         return ["-e", self.ssh.ssh_cmd(cipher), "--remote-ktsync", self.wrap[remote],
-                "--state-dir", self.state]
+                "--state-dir", self.state] + self._kt_guard(remote)
+
+    @staticmethod
+    def _kt_guard(remote):
+        """Every run wipes the state, which holds the record of ktsync's earlier mirrors into a
+        "mirror" DST (rsync made it): without --force-delete each run would be a first mirror,
+        compared by a dry run first (issue 15), which a repeated backup never is."""
+        return ["--force-delete"] if remote == "ktsync" else []  # the baseline predates it
 
     def _rsync_ssh(self, cipher=None, opts="-a"):
         return ["rsync", opts, "--delete", "-e", self.ssh.ssh_cmd(cipher),
@@ -232,7 +239,8 @@ class Commands:
         if kind == "-pull":
             return [k, "mirror", "-q"] + self._kt_remote(remote) + [h + ":" + src, dst], None
         if kind == "-local":
-            return [k, "mirror", "-q", "--state-dir", self.state, src, dst], None
+            return ([k, "mirror", "-q", "--state-dir", self.state] + self._kt_guard(remote)
+                    + [src, dst], None)
         if tool in ("rsync-ssh", "rsync-ssh-aes"):
             cipher = AES if tool.endswith("aes") else None
             return self._rsync_ssh(cipher) + [src + "/", h + ":" + dst + "/"], None

@@ -76,6 +76,28 @@ TEST_F(HashStoreTest, MissesWhenEmptyThenHitsAfterRecordAndCommit) {
   EXPECT_TRUE(warnings_.empty());
 }
 
+// The first-mirror guard's record (mirror/deletion_gate.h) outlives the run that wrote it.
+TEST_F(HashStoreTest, RemembersACompletedMirrorAcrossOpens) {
+  EXPECT_FALSE(OpenStore().MirroredInto("1:2"));
+  OpenStore().MarkMirroredInto("1:2");
+  EXPECT_TRUE(OpenStore().MirroredInto("1:2"));
+  EXPECT_TRUE(warnings_.empty());
+}
+
+// A tree made again at the path, or another disk mounted there, is not the one mirrored into.
+TEST_F(HashStoreTest, AMirrorRecordHoldsOnlyForTheSameRootDirectory) {
+  OpenStore().MarkMirroredInto("1:2");
+  EXPECT_FALSE(OpenStore().MirroredInto("1:3"));
+  EXPECT_FALSE(OpenStore().MirroredInto("7:2"));
+}
+
+// An in-memory cache knows no earlier run: the guard asks again, never skips.
+TEST_F(HashStoreTest, InMemoryStoreKnowsNoEarlierMirror) {
+  HashStore s = HashStore::InMemory();
+  s.MarkMirroredInto("1:2");
+  EXPECT_FALSE(s.MirroredInto("1:2"));
+}
+
 TEST_F(HashStoreTest, MissesWhenAnyOneKeyFieldChanged) {
   HashStore s = OpenStore();
   Entry base = FileEntry("dir/file", 10, 20, 30, 40, 50);

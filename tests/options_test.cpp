@@ -194,6 +194,47 @@ TEST(Options, ServeNeedsExactlyOneMode) {
   EXPECT_TRUE(c.serve.stdio);
 }
 
+// issue 15: rsync users copy without deleting; copy shares mirror's options but the deleting ones.
+TEST(Options, CopyIsAMirrorThatNeverDeletes) {
+  Command c = Parse({"copy", "--no-hard-links", "-n", "a", "b"});
+  ASSERT_EQ(c.kind, Command::Kind::Mirror);
+  EXPECT_FALSE(c.mirror.spec.plan.delete_extraneous);
+  EXPECT_FALSE(c.mirror.spec.plan.hard_links);
+  EXPECT_TRUE(c.mirror.spec.dry_run);
+  EXPECT_EQ(c.mirror.src, "a");
+  EXPECT_EQ(c.mirror.dst, "b");
+}
+
+TEST(Options, CopyRefusesDeletionOptions) {
+  for (const char* opt : {"--delete", "--force-delete", "--delete-on-error"})
+    EXPECT_THROW(Parse({"copy", opt, "a", "b"}), Error) << opt;
+  EXPECT_THROW(Parse({"copy", "--max-delete", "3", "a", "b"}), Error);
+}
+
+TEST(Options, ForceDeleteLiftsTheFirstMirrorGuard) {
+  EXPECT_FALSE(Parse({"mirror", "a", "b"}).mirror.spec.deletes.force_delete);
+  EXPECT_TRUE(Parse({"mirror", "--force-delete", "a", "b"}).mirror.spec.deletes.force_delete);
+}
+
+TEST(Options, StateListAndPrune) {
+  Command l = Parse({"state", "list", "--json", "--state-dir", "/s"});
+  ASSERT_EQ(l.kind, Command::Kind::State);
+  EXPECT_EQ(l.state.action, StateOptions::Action::List);
+  EXPECT_TRUE(l.state.json);
+  EXPECT_EQ(l.state.state_dir, "/s");
+  Command p = Parse({"state", "prune", "--missing", "--older-than", "30", "-n"});
+  EXPECT_EQ(p.state.action, StateOptions::Action::Prune);
+  EXPECT_TRUE(p.state.missing);
+  EXPECT_EQ(p.state.older_than_days, 30);
+  EXPECT_TRUE(p.state.dry_run);
+}
+
+// Pruning nothing by default: the user says which databases go.
+TEST(Options, StatePruneNeedsARule) {
+  EXPECT_THROW(Parse({"state", "prune"}), Error);
+  EXPECT_THROW(Parse({"state"}), Error);
+}
+
 TEST(Options, UnknownFlagIsAUsageError) {
   try {
     Parse({"mirror", "--frobnicate", "a", "b"});

@@ -87,6 +87,8 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
       {"existing_only", [](SessionRequest& r, bool v) { r.spec.plan.existing_only = v; }},
       {"size_only", [](SessionRequest& r, bool v) { r.spec.plan.size_only = v; }},
       {"safe_links", [](SessionRequest& r, bool v) { r.spec.safe_links = v; }},
+      {"force_delete", [](SessionRequest& r, bool v) { r.spec.deletes.force_delete = v; }},
+      {"compared_first", [](SessionRequest& r, bool v) { r.spec.deletes.compared_first = v; }},
   };
 }
 
@@ -122,6 +124,8 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(x.deletes.delete_on_error, y.deletes.delete_on_error);
   EXPECT_EQ(x.deletes.max_delete, y.deletes.max_delete);
   EXPECT_EQ(x.deletes.max_delete_percent, y.deletes.max_delete_percent);
+  EXPECT_EQ(x.deletes.force_delete, y.deletes.force_delete);
+  EXPECT_EQ(x.deletes.compared_first, y.deletes.compared_first);
   EXPECT_EQ(a.no_ktls, b.no_ktls);
   EXPECT_EQ(a.no_encryption, b.no_encryption);
   EXPECT_EQ(a.require_ktls, b.require_ktls);
@@ -227,7 +231,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {25, 26, 31}) {
+  for (int bit : {27, 28, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));

@@ -8,5 +8,6 @@ namespace ktsync {
 
 int RunMirrorCommand(const MirrorOptions& opts);  // local or remote, chosen by the endpoints
 int RunServeCommand(const ServeOptions& opts);    // `ktsync serve --stdio` or a daemon
+int RunStateCommand(const StateOptions& opts);    // `ktsync state list|prune` (state_command.cpp)
 
 }  // namespace ktsync

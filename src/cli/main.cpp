@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     if (cmd.exit_now >= 0) return cmd.exit_now;
     ktsync::ChosenIoBackend();  // a bad KTSYNC_IO is a usage error now, not in a worker thread
     if (cmd.kind == ktsync::Command::Kind::Mirror) return ktsync::RunMirrorCommand(cmd.mirror);
+    if (cmd.kind == ktsync::Command::Kind::State) return ktsync::RunStateCommand(cmd.state);
     if (cmd.kind == ktsync::Command::Kind::Serve) {
       g_daemon = !cmd.serve.stdio;
       return ktsync::RunServeCommand(cmd.serve);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
 #include "cli/rsync_compat.h"
 #include "manifest/chmod.h"
@@ -18,11 +19,29 @@
 namespace ktsync {
 namespace {
 
-constexpr const char* kMirrorHelp =
-    "Make DST identical to SRC: copy what differs, fix metadata, delete what SRC lacks.\n"
-    "SRC and DST are directories; the *contents* of SRC are mirrored into DST whether or not\n"
-    "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
-    "ktsync://host[:port]/path (a `ktsync serve` daemon).";
+// The first lines of `ktsync --help` and `ktsync mirror --help`: mirror deletes, and says how
+// it guards that (issue 15: `ktsync mirror ~/project ~` is the rsync habit of a wrong path).
+constexpr const char* kAppHelp =
+    "ktsync: fast, safe directory mirroring over kernel TLS\n"
+    "'ktsync mirror SRC DST' deletes what SRC lacks (a first mirror into a DST that would lose\n"
+    "most of its entries stops first: --force-delete); 'ktsync copy SRC DST' never deletes.";
+constexpr const char* kMirrorSummary =
+    "Make DST an exact mirror of SRC, deleting what SRC lacks (guarded; 'copy' never deletes)";
+constexpr const char* kCopySummary = "Copy what differs from SRC into DST; never delete (mirror --no-delete)";
+std::string MirrorHelp() {
+  return "Make DST identical to SRC: copy what differs, fix metadata, delete what SRC lacks.\n"
+         "SRC and DST are directories; the *contents* of SRC are mirrored into DST whether or not\n"
+         "either has a trailing slash. Either side may be [user@]host:/path (over ssh) or\n"
+         "ktsync://host[:port]/path (a `ktsync serve` daemon).\n"
+         "A first mirror into a non-empty DST that ktsync has never mirrored into stops before\n"
+         "changing anything (exit 25) when it would delete more than " +
+         std::to_string(kFirstMirrorHandful) + " entries and more than " + std::to_string(kFirstMirrorShare) +
+         "% of DST:\ncheck the paths, then add --force-delete, or use 'ktsync copy' to keep DST's other entries.";
+}
+
+constexpr const char* kCopyHelp =
+    "Like 'ktsync mirror' (same SRC, DST and options) but entries DST has and SRC lacks are kept:\n"
+    "copy what differs, fix metadata, delete nothing.";
 
 // A filter file named on the command line ("-" is stdin): the user's own, read whole.
 std::string ReadFilterFile(const std::string& file) {
@@ -142,9 +161,25 @@ void AddFilterOptions(CLI::App& m, MirrorScratch& x) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
-void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
-  auto* m = app.add_subcommand("mirror", "Make DST an exact mirror of SRC");
-  m->footer(kMirrorHelp);
+// Deleting what SRC lacks, and its limits: mirror's, not copy's.
+void AddDeleteOptions(CLI::App* m, MirrorSpec& spec, MirrorScratch& x) {
+  m->add_flag("--delete,--del,--delete-before,--delete-during,--delete-delay,--delete-after",
+              spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default; always after the copying)");
+  m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
+  m->add_flag("--force-delete", spec.deletes.force_delete,
+              "Delete even on a first mirror into a DST that would lose most of its entries");
+  m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
+  m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
+                "Refuse (exit 25) if more than P% of DST's entries would be deleted")
+      ->check(CLI::Range(0.0, 100.0));
+  m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
+  m->add_flag("--delete-excluded", spec.delete_excluded,
+              "Also delete what DST has that the filter rules exclude (rules naming no side apply to SRC only)");
+}
+
+// `mirror` (deletes: true) and `copy` share every other option: one definition, bound to the
+// same MirrorOptions (only one of the two is parsed).
+void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool deletes) {
   MirrorOptions& o = cmd.mirror;
   MirrorSpec& spec = o.spec;
   m->add_option("SRC", o.src, "Source directory (local, [user@]host:/path or ktsync://host/path)")
@@ -164,14 +199,7 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
       ->type_name("FLAGS");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
 
-  m->add_flag("--delete,--del,--delete-before,--delete-during,--delete-delay,--delete-after",
-              spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default; always after the copying)");
-  m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
-  m->add_option("--max-delete", spec.deletes.max_delete, "Refuse (exit 25, change nothing) if more than N would be deleted");
-  m->add_option("--max-delete-percent", spec.deletes.max_delete_percent,
-                "Refuse (exit 25) if more than P% of DST's entries would be deleted")
-      ->check(CLI::Range(0.0, 100.0));
-  m->add_flag("--delete-on-error", spec.deletes.delete_on_error, "Still delete extraneous entries after an error");
+  if (deletes) AddDeleteOptions(m, spec, x);
   m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
   m->add_flag("--size-only", spec.plan.size_only, "Treat files of the same size as the same (mtimes still mirrored)");
   m->add_option("--modify-window", x.modify_window, "Treat mtimes within N seconds as equal")
@@ -204,8 +232,6 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
               "Do not copy a file that changes while it is read (default: read it again, up to 4 times)");
 
   AddFilterOptions(*m, x);
-  m->add_flag("--delete-excluded", spec.delete_excluded,
-              "Also delete what DST has that the filter rules exclude (rules naming no side apply to SRC only)");
 
   m->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
   m->add_flag("-x,--one-file-system", spec.one_file_system, "Do not cross filesystem boundaries (default)");
@@ -235,9 +261,9 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_option("--timeout", o.net.timeout_sec, "Fail if no I/O happens for this many seconds");
 
   // CLI11's callback() and final_callback() are one slot: everything goes in this one.
-  m->final_callback([&cmd, &o, &spec, &x]() {
+  m->final_callback([&cmd, &o, &spec, &x, deletes]() {
     cmd.kind = Command::Kind::Mirror;
-    if (x.no_delete) spec.plan.delete_extraneous = false;
+    if (x.no_delete || !deletes) spec.plan.delete_extraneous = false;
     spec.filters = x.filters.Take();
     if (spec.filters.size() > kMaxFilterRules)
       throw Error(ExitCode::Usage, "too many filter rules (" + std::to_string(spec.filters.size()) + "; at most " +
@@ -267,6 +293,18 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (o.net.require_ktls && o.net.data_via == DataVia::Ssh)
       throw Error(ExitCode::Usage, "--require-ktls contradicts --data-via ssh (ssh encrypts that data); drop one");
   });
+}
+
+void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
+  auto* m = app.add_subcommand("mirror", kMirrorSummary);
+  m->footer(MirrorHelp());
+  AddTransferCommand(m, cmd, x, /*deletes=*/true);
+}
+
+void AddCopy(CLI::App& app, Command& cmd, MirrorScratch& x) {
+  auto* c = app.add_subcommand("copy", kCopySummary);
+  c->footer(kCopyHelp);
+  AddTransferCommand(c, cmd, x, /*deletes=*/false);
 }
 
 void AddServe(CLI::App& app, Command& cmd) {
@@ -321,6 +359,33 @@ void AddServe(CLI::App& app, Command& cmd) {
   });
 }
 
+void AddState(CLI::App& app, Command& cmd) {
+  auto* st = app.add_subcommand("state", "List or prune the hash-cache databases in the state dir");
+  st->require_subcommand(1);
+  StateOptions& o = cmd.state;
+  auto* list = st->add_subcommand("list", "One line per database: size, last use, its tree and whether it exists");
+  auto* prune = st->add_subcommand("prune", "Remove databases of trees that are gone or unused (never a running one's)");
+  for (CLI::App* a : {list, prune})
+    a->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
+  list->add_flag("--json", o.json, "One JSON object per database");
+  prune->add_flag("--missing", o.missing, "Remove databases whose tree no longer exists");
+  prune->add_option("--older-than", o.older_than_days, "Remove databases not used for more than DAYS days")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}).description(""))
+      ->type_name("DAYS");
+  prune->add_flag("-n,--dry-run", o.dry_run, "Say what would be removed; remove nothing");
+  list->callback([&cmd, &o] {
+    cmd.kind = Command::Kind::State;
+    o.action = StateOptions::Action::List;
+  });
+  prune->callback([&cmd, &o] {
+    cmd.kind = Command::Kind::State;
+    o.action = StateOptions::Action::Prune;
+    if (!o.missing && !o.older_than_days)
+      throw Error(ExitCode::Usage, "state prune needs --missing and/or --older-than DAYS ('ktsync state list' "
+                                   "shows the databases)");
+  });
+}
+
 }  // namespace
 
 // `ktsync help [COMMAND]`: what --help prints (rsync users type it; CLI11 only said "A
@@ -335,7 +400,7 @@ void AddHelp(CLI::App& app, Command& cmd) {
       try {
         about = app.get_subcommand(topic.front());
       } catch (const CLI::OptionNotFound&) {
-        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, serve)");
+        throw Error(ExitCode::Usage, "ktsync help " + topic.front() + ": no such command (mirror, copy, serve, state)");
       }
     }
     // Not about->help(): the main App's would describe the command just parsed, "help".
@@ -346,24 +411,25 @@ void AddHelp(CLI::App& app, Command& cmd) {
 
 // A first word that is no command gets a line that says what to type instead.
 void CheckCommandWord(int argc, char** argv) {
-  if (argc < 2) throw Error(ExitCode::Usage, "a command is needed: ktsync mirror SRC DST, ktsync serve, ktsync help");
+  constexpr const char* kCommands = "ktsync mirror SRC DST, ktsync copy SRC DST, ktsync serve, ktsync state, ktsync help";
+  if (argc < 2) throw Error(ExitCode::Usage, std::string("a command is needed: ") + kCommands);
   if (argv[1][0] == '-') return;
   std::string word = argv[1];
-  if (word == "mirror" || word == "serve" || word == "help") return;
-  if (word == "copy")
-    throw Error(ExitCode::Usage, "ktsync has no 'copy' yet: 'ktsync mirror --no-delete SRC DST' copies without deleting");
-  throw Error(ExitCode::Usage, "unknown command '" + word + "': ktsync mirror SRC DST, ktsync serve, ktsync help");
+  if (word == "mirror" || word == "copy" || word == "serve" || word == "state" || word == "help") return;
+  throw Error(ExitCode::Usage, "unknown command '" + word + "': " + kCommands);
 }
 
 Command ParseCommandLine(int argc, char** argv) {
   CheckCommandWord(argc, argv);
   Command cmd;
-  CLI::App app{"ktsync: fast, safe directory mirroring over kernel TLS", "ktsync"};
+  CLI::App app{kAppHelp, "ktsync"};
   app.set_version_flag("-V,--version", std::string("ktsync ") + KTSYNC_VERSION);
   app.require_subcommand(1);
   MirrorScratch scratch;
   AddMirror(app, cmd, scratch);
+  AddCopy(app, cmd, scratch);
   AddServe(app, cmd);
+  AddState(app, cmd);
   AddHelp(app, cmd);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.front() == "mirror") {
@@ -387,6 +453,9 @@ Command ParseCommandLine(int argc, char** argv) {
     cmd.exit_now = app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
+    if (std::string_view(argv[1]) == "state")  // CLI11 does not name it: "A subcommand is required"
+      throw Error(ExitCode::Usage,
+                  "state: " + msg + " (ktsync state list, ktsync state prune; see 'ktsync state --help')");
     throw Error(ExitCode::Usage, msg + " (see 'ktsync --help' or 'ktsync mirror --help')");
   }
   return cmd;

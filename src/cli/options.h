@@ -53,10 +53,22 @@ struct ServeOptions {
   DaemonConfig daemon;  // --listen and the rest; --state-dir and --no-ktls serve --stdio too
 };
 
+// `ktsync state list|prune` (store/state_catalog.h).
+struct StateOptions {
+  enum class Action { List, Prune } action = Action::List;
+  std::string state_dir;                   // "" = the default, as for mirror
+  bool json = false;                       // list: one JSON object per database
+  std::optional<int64_t> older_than_days;  // prune: not used for this many days
+  bool missing = false;                    // prune: its tree is gone
+  bool dry_run = false;                    // prune: say what would go, remove nothing
+};
+
 struct Command {
-  enum class Kind { None, Mirror, Serve } kind = Kind::None;
+  // `copy` is a Mirror whose spec never deletes.
+  enum class Kind { None, Mirror, Serve, State } kind = Kind::None;
   MirrorOptions mirror;
   ServeOptions serve;
+  StateOptions state;
   int exit_now = -1;  // >= 0 when parsing already handled the run (--help, --version)
 };
 

@@ -72,7 +72,7 @@ void StatsText(const PlanTotals& totals, const RunStats& s, bool dry_run) {
     o << "Files sent: " << s.files_sent << " (" << s.bytes_sent << " bytes, " << HumanBytes(s.bytes_sent)
       << ")\n"
       << "Deleted: " << s.deleted
-      << (!s.deletes_refused.empty() ? " (deletions refused: over the --max-delete limit)"
+      << (!s.deletes_refused.empty() ? " (deletions refused: over a deletion limit)"
           : s.deletes_skipped        ? " (deletions skipped after errors)"
                                      : "")
       << "\n"
@@ -247,8 +247,10 @@ void Reporter::Summary(const PlanTotals& totals, const RunStats& stats, int exit
   } else if (dry_run_) {
     std::cout << "\n" << TotalsText(totals) << std::flush;
   }
-  if (!stats.deletes_refused.empty()) {
-    std::cerr << "ktsync: deletions were refused: " << stats.deletes_refused
+  if (!stats.deletes_refused.empty() && dry_run_) {  // what a real run says before changing anything
+    std::cerr << "ktsync: refusing to mirror: " << TerminalSafe(stats.deletes_refused) << "\n";
+  } else if (!stats.deletes_refused.empty()) {  // SRC changed after the real run's own dry run
+    std::cerr << "ktsync: deletions were refused: " << TerminalSafe(stats.deletes_refused)
               << "; the other changes were made (review with --dry-run)\n";
   } else if (stats.deletes_skipped) {
     std::cerr << "ktsync: deletions were skipped because of the errors above "

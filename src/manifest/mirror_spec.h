@@ -14,10 +14,22 @@
 
 namespace ktsync {
 
+// The first-mirror guard (issue 15: `ktsync mirror ~/project ~` must not empty a home
+// directory; mirror/deletion_gate.h applies it). A tree ktsync has never mirrored into may
+// be the wrong path: deleting a few leftovers from it is normal (an earlier rsync or cp
+// copy), deleting most of it is not. Refused when more than kFirstMirrorHandful entries AND
+// more than kFirstMirrorShare percent of DST's entries (besides the root) would go.
+inline constexpr uint64_t kFirstMirrorHandful = 10;
+inline constexpr uint64_t kFirstMirrorShare = 50;
+
 struct DeleteLimits {
   bool delete_on_error = false;              // rsync's --ignore-errors
   std::optional<uint64_t> max_delete;        // --max-delete N
   std::optional<double> max_delete_percent;  // --max-delete-percent P (of DST's entries)
+  bool force_delete = false;                 // --force-delete: no first-mirror guard (deletion_gate.h)
+  // Set by the client for the real run after a dry run found no limit passed (mirror/run.h):
+  // the side holding DST then need not ask for that comparison (ExitCode::CompareFirst).
+  bool compared_first = false;
 };
 
 struct MirrorSpec {

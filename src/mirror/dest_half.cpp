@@ -57,6 +57,7 @@ class Pipeline {
         planner_(opts.plan, applier_, opts.max_link_leaders) {}
 
   PlanTotals Run(RunStats& stats) {
+    bool mirrored_before = dst_.MirroredBefore();  // before this run records itself
     MergeAndPlan(dst_scan_);
     observer_.Scanned(TreeRole::Destination, dst_scan_.summary().entries);
     double scanned = observer_.Elapsed();
@@ -76,11 +77,13 @@ class Pipeline {
       DestTree tree(UniqueFd(::dup(dst_.root_fd())));
       RemoveStaleTemps(tree, dst_scan_.summary().stale_temps);
     }
-    DeletionDecision gate =
-        DecideDeletions(problems_.HasErrors() || src_errors, totals.to_delete, planner_.dst_entries(), opts_.deletes);
+    DestFacts facts{planner_.dst_entries(), mirrored_before, dst_.name()};
+    DeletionDecision gate = DecideDeletions(problems_.HasErrors() || src_errors, totals.to_delete, facts, opts_.deletes);
     applier_.Finish(gate);
     if (gate.verdict == DeletionDecision::SkipLimit) stats.deletes_refused = gate.message;
     dst_.CommitStore();
+    // Only a run that made DST a mirror (it deleted what SRC lacks) vouches for it as one.
+    if (!mover_.dry() && opts_.plan.delete_extraneous && gate.run()) dst_.RecordMirrored();
     WarnXattrLosses();
 
     const ApplyCounts& c = applier_.counts();

@@ -23,6 +23,18 @@ void CheckSourceNotEmpty(uint64_t src_entries, uint64_t dst_entries, const std::
                   "if you really want DST emptied, empty it yourself");
 }
 
+bool MustCompareFirst(const MirrorSpec& spec, bool mirrored_before) {
+  const DeleteLimits& d = spec.deletes;
+  return !spec.dry_run && spec.plan.delete_extraneous && !d.force_delete && !d.compared_first && !mirrored_before;
+}
+
+Error CompareFirstError(const std::string& dst_name) {
+  return Error(ExitCode::CompareFirst, "ktsync has never mirrored into DST " + dst_name +
+                                           ", so the client must first compare the trees (a dry run); a client "
+                                           "that stops with this message predates that: upgrade it, or pass "
+                                           "--force-delete or --no-delete");
+}
+
 void CheckNotNested(const std::string& src_abs, const std::string& dst_abs) {
   if (IsWithin(dst_abs, src_abs))
     throw Error(ExitCode::Usage, "DST " + dst_abs + " is inside SRC " + src_abs +

@@ -75,6 +75,11 @@ TreeSide::WarnFn WarnTo(RunObserver& o) {
   return [&o](const std::string& m) { o.Warn(m); };
 }
 
+// Once DST is open, before it is scanned: see MustCompareFirst (guards.h).
+void CheckComparedFirst(TreeSide& dst, const MirrorSpec& spec) {
+  if (MustCompareFirst(spec, dst.MirroredBefore()) && dst.HasEntries()) throw CompareFirstError(dst.name());
+}
+
 int StreamCount(const RunSpec& r) { return r.net.streams > 0 ? r.net.streams : kAutoStreams; }
 
 RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
@@ -83,6 +88,7 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
   TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
   TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
+  CheckComparedFirst(dst, r.spec);
   LocalSource source(src, problems, observer);  // the two scans run side by side
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   DryRunMover dry;
@@ -159,7 +165,11 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
 
 RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
-  auto open_dst = [&] { return TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer)); };
+  auto open_dst = [&] {
+    TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
+    CheckComparedFirst(dst, r.spec);
+    return dst;
+  };
   // Opened before connecting, DST's scan overlaps the login; only when opening changes
   // nothing: a missing DST is created once the remote has answered.
   std::optional<TreeSide> dst;
@@ -206,6 +216,37 @@ RunResult RunOnce(const RunSpec& r, Problems& problems, RunObserver& observer, T
   return r.push ? Push(r, problems, observer, meter) : Pull(r, problems, observer, meter);
 }
 
+// A real run's deletion limits are asked first through a dry run of the same mirror, shown
+// nothing: a refusal (exit 25) then comes before anything changed.
+void CompareFirst(const RunSpec& run) {
+  RunSpec count = run;
+  count.spec.dry_run = true;
+  Problems ignored;
+  SilentObserver silent;
+  RunResult planned = RunOnce(count, ignored, silent, nullptr);
+  if (!planned.stats.deletes_refused.empty())
+    throw Error(ExitCode::MaxDelete, "refusing to mirror: " + planned.stats.deletes_refused + "; nothing was changed");
+}
+
+// RunOnce, or nullopt when the side holding DST asks for CompareFirst before it changes
+// anything (guards.h). Problems the asked-off attempt met are dropped: the next one meets them.
+std::optional<RunResult> RunUnlessAskedToCompare(const RunSpec& r, Problems& problems, RunObserver& observer,
+                                                 TransferMeter* meter) {
+  Problems mine;
+  auto keep = [&] {
+    for (Problem& p : mine.Snapshot()) problems.Add(std::move(p));
+  };
+  try {
+    RunResult out = RunOnce(r, mine, observer, meter);
+    keep();
+    return out;
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::CompareFirst && !r.spec.deletes.compared_first) return std::nullopt;
+    keep();
+    throw;
+  }
+}
+
 TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& observer) {
   const SessionRequest& req = link.request();
   TreeConfig tc = MakeTreeConfig(req.spec, link.config().state_dir);
@@ -249,6 +290,7 @@ void ServeDestination(ServerLink& link) {
   Problems problems;
   ServerObserver log(link.config(), nullptr);
   TreeSide dst = OpenServerTree(link, /*as_dest=*/true, log);
+  CheckComparedFirst(dst, req.spec);
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   SourceChannel channel(link.in(), link.out());
   ServerObserver observer(link.config(), req.want_items ? &channel : nullptr, /*keep_warnings=*/true);
@@ -279,7 +321,9 @@ void ServeDestination(ServerLink& link) {
     ReportHidingDestination(problems, link.config(), channel);
     if (!out.stats.deletes_refused.empty())  // the client still learns its limit held (exit 25)
       channel.SendReport({SessionReport::Note, "deletes_refused",
-                          "a --max-delete limit stopped the deletions (a write-only daemon shows no counts)"});
+                          "the deletions would pass a deletion limit (--max-delete, --max-delete-percent, or "
+                          "on a first mirror the guard that --force-delete lifts); a write-only daemon shows "
+                          "no counts"});
   } else {
     for (const Problem& p : problems.Snapshot()) channel.SendReport(ReportOf(p));
     if (!out.stats.deletes_refused.empty())
@@ -315,21 +359,20 @@ void ServeSource(ServerLink& link) {
 }  // namespace
 
 RunResult RunMirror(const RunSpec& run, Problems& problems, RunObserver& observer, TransferMeter* meter) {
+  RunSpec checked = run;
   const DeleteLimits& limits = run.spec.deletes;
   if (!run.spec.dry_run && (limits.max_delete || limits.max_delete_percent)) {
-    RunSpec count = run;
-    count.spec.dry_run = true;
-    Problems ignored;
-    SilentObserver silent;
-    RunResult planned = RunOnce(count, ignored, silent, nullptr);
-    if (!planned.stats.deletes_refused.empty()) {
-      throw Error(ExitCode::MaxDelete, "refusing to mirror: " + planned.stats.deletes_refused +
-                                           "; nothing was changed (review with --dry-run)");
-    }
+    CompareFirst(run);
+    checked.spec.deletes.compared_first = true;
   }
-  RunResult out = RunOnce(run, problems, observer, meter);
-  out.stats.total_s = observer.Elapsed();
-  return out;
+  std::optional<RunResult> out = RunUnlessAskedToCompare(checked, problems, observer, meter);
+  if (!out) {  // a first mirror into a non-empty DST
+    CompareFirst(run);
+    checked.spec.deletes.compared_first = true;
+    out = RunOnce(checked, problems, observer, meter);
+  }
+  out->stats.total_s = observer.Elapsed();
+  return std::move(*out);
 }
 
 int ServeSession(ByteStream& control, const ServerConfig& cfg) {

@@ -50,8 +50,10 @@ struct RunResult {
 };
 
 // Runs the mirror. Per-entry problems (both sides') land in `problems`; run-ending failures
-// throw ktsync::Error. With --max-delete limits a real run first compares the trees without
-// changing anything and refuses (exit 25) before any change when the limit would be passed.
+// throw ktsync::Error. A real run that a deletion limit could refuse first compares the trees
+// without changing anything (a dry run, shown nothing) and refuses (exit 25) before any
+// change when a limit would be passed: always with --max-delete limits, and when the side
+// holding DST asks for it (the first-mirror guard, deletion_gate.h: ExitCode::CompareFirst).
 RunResult RunMirror(const RunSpec& run, Problems& problems, RunObserver& observer, TransferMeter* meter);
 
 // One session of `ktsync serve` (--stdio, or one daemon client). Returns its exit code, which

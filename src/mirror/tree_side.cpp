@@ -1,5 +1,6 @@
 #include "mirror/tree_side.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,5 +133,43 @@ void TreeSide::FillHashes(const std::vector<Entry*>& entries, Problems& problems
 }
 
 void TreeSide::CommitStore() { store_->Commit(); }
+
+namespace {
+
+// "dev:ino" of the root directory: what a mirror record is about ("" when unknown).
+std::string RootId(int root_fd) {
+  struct stat st{};
+  if (root_fd < 0 || ::fstat(root_fd, &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+}  // namespace
+
+bool TreeSide::MirroredBefore() {
+  std::string id = RootId(root_.get());
+  return !id.empty() && store_->MirroredInto(id);
+}
+
+void TreeSide::RecordMirrored() {
+  if (std::string id = RootId(root_.get()); !id.empty()) store_->MarkMirroredInto(id);
+}
+
+bool TreeSide::HasEntries() const {
+  if (!root_) return false;
+  UniqueFd fd(::openat(root_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  DIR* dir = fd ? ::fdopendir(fd.get()) : nullptr;
+  if (!dir) return true;  // unreadable: the comparing dry run meets (and reports) it first
+  fd.release();           // closedir closes it
+  bool any = false;
+  while (const dirent* d = ::readdir(dir)) {
+    std::string_view n = d->d_name;
+    if (n != "." && n != "..") {
+      any = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return any;
+}
 
 }  // namespace ktsync

@@ -51,6 +51,12 @@ class TreeSide {
 
   // False for a dry run's DST that does not exist yet: it is listed as an empty root.
   bool exists() const { return root_.valid(); }
+  // The root holds at least one entry (filters aside); true when it cannot be read.
+  bool HasEntries() const;
+  // Whether a mirror into this very root directory completed before, and recording that one
+  // did (HashStore::MirroredInto; false / nothing for a DST that does not exist).
+  bool MirroredBefore();
+  void RecordMirrored();
   int root_fd() const { return root_.get(); }
   const std::string& abs_path() const { return abs_path_; }
   const std::string& name() const { return name_; }

@@ -307,6 +307,34 @@ void HashStore::Commit() {
   CommitLocked();
 }
 
+bool HashStore::MirroredInto(const std::string& root_id) {
+  std::lock_guard lock(*mu_);
+  if (db_path_.empty() || !db_.valid()) return false;
+  try {
+    EndRead();
+    SqliteStmt st = db_.Prepare("SELECT value FROM meta WHERE key = 'mirrored_root'");
+    return st.Step() && st.ColumnBlob(0) == root_id;
+  } catch (const SqliteError& e) {
+    HandleError(e, "reading the mirror record");
+    return false;
+  }
+}
+
+void HashStore::MarkMirroredInto(const std::string& root_id) {
+  std::lock_guard lock(*mu_);
+  if (db_path_.empty() || !db_.valid()) return;
+  try {
+    EndRead();
+    SqliteStmt st = db_.Prepare(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES('mirrored_root', ?1),"
+        " ('mirrored_at', CAST(strftime('%s', 'now') AS TEXT))");
+    st.BindText(1, root_id);
+    st.Step();
+  } catch (const SqliteError& e) {
+    HandleError(e, "recording the mirror");
+  }
+}
+
 StoreStats HashStore::stats() const {
   std::lock_guard lock(*mu_);
   return stats_;

@@ -72,6 +72,16 @@ class HashStore {
   void Forget(std::string_view path);  // entry deleted or replaced
   void Commit();                       // flush buffered writes in one transaction
 
+  // Whether a mirror into this tree completed before, into the directory that is its root
+  // now (`root_id`, e.g. "dev:ino": a tree deleted and made again, or another disk mounted
+  // at the path, is another tree): the first-mirror guard's question (mirror/deletion_gate.h).
+  // False for an in-memory cache, which knows no earlier run.
+  bool MirroredInto(const std::string& root_id);
+  // Records, at once, that a mirror into the tree whose root is `root_id` has completed
+  // (meta keys 'mirrored_root' and 'mirrored_at', seconds since the epoch). A failure to
+  // record only means that the next run asks again.
+  void MarkMirroredInto(const std::string& root_id);
+
   StoreStats stats() const;
   void CountHashed();  // a file was read to compute its hash
   std::string db_path() const { return db_path_; }  // "" when in memory

@@ -11,7 +11,10 @@
 //       content rewritten with its mtime restored would look unchanged).
 //
 // meta holds key 'root' = the canonical root path this db caches; a db whose root differs
-// (xxh3-64 file-name collision, copied state dir) is not ours.
+// (xxh3-64 file-name collision, copied state dir) is not ours. Keys 'mirrored_root' (the
+// root directory's "dev:ino") and 'mirrored_at' (seconds since the epoch, as text) are
+// written when a mirror into the tree completes; they needed no migration, and an older
+// ktsync ignores them.
 #pragma once
 
 #include <string_view>

@@ -96,6 +96,10 @@ void CheckPrivateDir(const std::string& dir) {
 
 void MakeStateDirs(const std::string& state_dir) {
   MakeDirs(state_dir + "/roots", 0700);
+  CheckStateDirs(state_dir);
+}
+
+void CheckStateDirs(const std::string& state_dir) {
   CheckPrivateDir(state_dir);
   CheckPrivateDir(state_dir + "/roots");
 }

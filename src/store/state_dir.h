@@ -39,6 +39,8 @@ void MakeDirs(const std::string& path, mode_t mode);
 // a run skip changed files. Unsafe: Error(SelectFiles) saying how to fix it (the run must
 // stop); mkdir failures: SysError as MakeDirs.
 void MakeStateDirs(const std::string& state_dir);
+// That check alone, on existing directories (`ktsync state`, which creates nothing).
+void CheckStateDirs(const std::string& state_dir);
 
 struct FileId {
   uint64_t dev = 0;

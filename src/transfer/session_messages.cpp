@@ -33,7 +33,9 @@ enum RequestFlag : uint32_t {
   kFlagExistingOnly = 1 << 22,
   kFlagSizeOnly = 1 << 23,
   kFlagSafeLinks = 1 << 24,
-  kAllFlags = (1 << 25) - 1,
+  kFlagForceDelete = 1 << 25,
+  kFlagComparedFirst = 1 << 26,
+  kAllFlags = (1 << 27) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -65,6 +67,8 @@ uint32_t Flags(const SessionRequest& r) {
   set(m.plan.existing_only, kFlagExistingOnly);
   set(m.plan.size_only, kFlagSizeOnly);
   set(m.safe_links, kFlagSafeLinks);
+  set(m.deletes.force_delete, kFlagForceDelete);
+  set(m.deletes.compared_first, kFlagComparedFirst);
   return f;
 }
 
@@ -92,6 +96,8 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   m.plan.existing_only = f & kFlagExistingOnly;
   m.plan.size_only = f & kFlagSizeOnly;
   m.safe_links = f & kFlagSafeLinks;
+  m.deletes.force_delete = f & kFlagForceDelete;
+  m.deletes.compared_first = f & kFlagComparedFirst;
 }
 
 // Size limits, --chmod rules and --chown names: what DST gets instead of SRC's own.

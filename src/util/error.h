@@ -30,7 +30,10 @@ enum class ExitCode : int {
   Signal = 20,            // SIGINT/SIGTERM
   Partial = 23,           // some entries failed; others were mirrored
   Vanished = 24,          // some source files vanished or changed while being sent
-  MaxDelete = 25,         // --max-delete / --max-delete-percent stopped deletions
+  MaxDelete = 25,         // --max-delete, --max-delete-percent or the first-mirror guard stopped deletions
+  // Internal, never a run's result: the side holding DST asks the client to compare the trees
+  // (a dry run) before a first mirror into a non-empty DST changes anything (mirror/guards.h).
+  CompareFirst = 26,
   Timeout = 30,           // timeout in data send/receive
   AuthFailed = 40,        // daemon secret mismatch or handshake refused
   KtlsUnavailable = 41,   // --require-ktls and kernel TLS could not be enabled

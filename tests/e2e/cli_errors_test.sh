@@ -120,7 +120,9 @@ fi
 mistake 1 "unknown option" "--bogus" -- km --bogus "$SRC" "$DST"
 mistake 1 "no command" "a command is needed" "ktsync help" -- "$KTSYNC"
 mistake 1 "unknown command" "unknown command 'frob'" "ktsync mirror SRC DST" -- "$KTSYNC" frob "$SRC" "$DST"
-mistake 1 "rsync-style copy" "no 'copy' yet" "mirror --no-delete" -- "$KTSYNC" copy "$SRC" "$DST"
+mistake 1 "copy takes no deletion option" "--no-delete" -- "$KTSYNC" copy --no-delete "$SRC" "$DST"
+mistake 1 "state needs list or prune" "state" -- "$KTSYNC" state
+mistake 1 "state prune needs a rule" "--missing" "--older-than" -- "$KTSYNC" state prune --state-dir "$STATE"
 mistake 1 "help on no command" "ktsync help frob: no such command" -- "$KTSYNC" help frob
 assert_exit 0 "$KTSYNC" help
 grep -q "^  mirror " "$OUT" && grep -q "^  serve " "$OUT" && pass "ktsync help lists the commands" ||

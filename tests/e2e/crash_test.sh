@@ -133,12 +133,15 @@ start_sshd
 
 # mode_cmd MODE [OPTIONS...]: sets CMD to the V1 -> V2 run of MODE (local, push, pull).
 # An array run as a simple command, so that `CMD &` makes $! the pid of ktsync itself.
+# --force-delete: each reset makes DST anew by cp -a, a first mirror every time, whose
+# comparing dry run (one more remote ktsync, deletion_guard_test.sh) would blur the kill
+# points; the crashes here are those of the real run.
 mode_cmd() {
     local mode=$1
     shift
-    local ssh=("$KTSYNC" mirror --state-dir "$STATE" --no-progress -e "$SSH_CMD" --remote-ktsync "$T/remote-ktsync" "$@")
+    local ssh=("$KTSYNC" mirror --state-dir "$STATE" --no-progress --force-delete -e "$SSH_CMD" --remote-ktsync "$T/remote-ktsync" "$@")
     case $mode in
-        local) CMD=("$KTSYNC" mirror --state-dir "$STATE" --no-progress "$@" "$V2" "$DST") ;;
+        local) CMD=("$KTSYNC" mirror --state-dir "$STATE" --no-progress --force-delete "$@" "$V2" "$DST") ;;
         push) CMD=("${ssh[@]}" "$V2" "$SSH_HOST:$DST") ;;
         pull) CMD=("${ssh[@]}" "$SSH_HOST:$V2" "$DST") ;;
     esac

@@ -2,8 +2,9 @@
 # The documentation matches the program: man/ktsync.1 renders without a single groff or
 # man warning (80 and 100 columns included), documents exactly the options that
 # `ktsync mirror --help` and `ktsync serve --help` print (in its OPTIONS FOR MIRROR /
-# OPTIONS FOR SERVE sections, with the same short forms), and the bash and zsh completion
-# files offer exactly those options too (bash checked by running the completion function).
+# OPTIONS FOR SERVE sections, with the same short forms), `ktsync copy --help` prints
+# mirror's options but the deleting ones, and the bash and zsh completion files offer
+# exactly those options too (bash checked by running the completion function).
 source "$(dirname "$0")/lib.sh"
 
 MAN=$REPO/man/ktsync.1
@@ -46,6 +47,7 @@ fi
 # ---- options: --help output vs. man page sections vs. completion files
 "$KTSYNC" --help >"$T/help-top.txt"
 "$KTSYNC" mirror --help >"$T/help-mirror.txt"
+"$KTSYNC" copy --help >"$T/help-copy.txt"
 "$KTSYNC" serve --help >"$T/help-serve.txt"
 
 # The comparison, in python: prints one line per mismatch, nothing when all agree.
@@ -110,8 +112,14 @@ subs = re.findall(r"^  (\w+)\s", open(tmp + "/help-top.txt").read().split("Subco
 for sub in subs:
     if not re.search(r"^\.B ktsync %s\b" % sub, man_section("SYNOPSIS"), re.M):
         bad.append("subcommand %s is not in the man SYNOPSIS" % sub)
-if sorted(subs) != ["help", "mirror", "serve"]:
+if sorted(subs) != ["copy", "help", "mirror", "serve", "state"]:
     bad.append("unexpected subcommands in ktsync --help: %s" % subs)
+
+# copy is mirror without the deleting options (one definition, cli/options.cpp).
+deleting = {"--delete", "--no-delete", "--force-delete", "--max-delete", "--max-delete-percent", "--delete-on-error"}
+copy_opts, mirror_opts = help_options(tmp + "/help-copy.txt"), help_options(tmp + "/help-mirror.txt")
+if copy_opts != {k: v for k, v in mirror_opts.items() if k not in deleting}:
+    bad.append("ktsync copy --help should list mirror's options but %s" % " ".join(sorted(deleting)))
 
 for sub, title in (("mirror", "OPTIONS FOR MIRROR"), ("serve", "OPTIONS FOR SERVE")):
     helped = help_options("%s/help-%s.txt" % (tmp, sub))
@@ -163,7 +171,7 @@ complete_words() {   # complete_words WORD...: what <TAB> offers for the last WO
         printf "%s\n" "${COMPREPLY[@]}"' _ "$BASH_COMP" "$@" | sed '/^$/d' | sort
 }
 assert_eq "mirror" "$(complete_words ktsync mi)" "bash: completes the mirror subcommand"
-assert_eq "$(printf 'help\nmirror\nserve')" "$(complete_words ktsync '')" "bash: offers every subcommand"
+assert_eq "$(printf 'copy\nhelp\nmirror\nserve\nstate')" "$(complete_words ktsync '')" "bash: offers every subcommand"
 assert_eq "--version" "$(complete_words ktsync --ver)" "bash: completes --version"
 assert_eq "--no-delete" "$(complete_words ktsync mirror --no-d)" "bash: completes mirror options"
 assert_eq "--listen" "$(complete_words ktsync serve --li)" "bash: completes serve options"

@@ -208,7 +208,8 @@ def compare(run_, src, dst0, slots):
             shutil.rmtree(d, ignore_errors=True)
             shutil.copytree(dst0, d, symlinks=True)
         r1 = run(["rsync", "-a", "--delete"] + opts + [src + "/", d1 + "/"])
-        kt = [KTSYNC, "mirror", "--no-progress", "--state-dir", os.path.join(WORK, "state-%d" % w)]
+        # --force-delete: every DST here is a fresh copy (a "first mirror"); the guard has its own test.
+        kt = [KTSYNC, "mirror", "--no-progress", "--force-delete", "--state-dir", os.path.join(WORK, "state-%d" % w)]
         if way == "local":
             r2 = run(kt + opts + [src, d2])
         else:
