@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packaging: `cmake --install` puts the binary, the gzipped man page and the bash and zsh
+# Packaging: a packager's configure (Release, BUILD_TESTING=OFF) needs no GoogleTest and
+# declares no test; `cmake --install` puts the binary, the gzipped man page and the bash and zsh
 # completions in place; `cpack -G DEB` in the build dir makes a .deb with the documented
 # control fields and shared-library dependencies that installs with dpkg, whose
 # /usr/bin/ktsync runs (--version, a local mirror), whose systemd unit systemd-analyze
@@ -11,6 +12,16 @@ BUILD=$(dirname "$KTSYNC")
 [[ -f $BUILD/CPackConfig.cmake && -f $BUILD/cmake_install.cmake ]] ||
     die "$BUILD has no CPackConfig.cmake: re-run cmake -S $REPO -B $BUILD"
 VERSION=$("$KTSYNC" --version)
+
+# ---- a packager's configure (README "Install"): with BUILD_TESTING=OFF, GoogleTest is not
+# looked for and no test is declared, so cpack builds no test binary.
+cmake -S "$REPO" -B "$T/packager" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+    -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON >"$T/packager.log" 2>&1 ||
+    die "configuring with -DBUILD_TESTING=OFF failed: $(tail -n 20 "$T/packager.log")"
+cmake --build "$T/packager" --target help >"$T/targets.txt"
+grep -E '_test$' "$T/targets.txt" && die "BUILD_TESTING=OFF still declares test targets"
+grep -qx '\.\.\. ktsync' "$T/targets.txt" || die "BUILD_TESTING=OFF lost the ktsync target: $(cat "$T/targets.txt")"
+pass "configures with BUILD_TESTING=OFF without GoogleTest; no test targets"
 
 # ---- cmake --install into a scratch prefix
 cmake --install "$BUILD" --prefix "$T/inst" >"$T/install.log" 2>&1 ||
