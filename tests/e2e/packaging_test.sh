@@ -27,16 +27,18 @@ pass "configures with BUILD_TESTING=OFF without GoogleTest; no test targets"
 cmake --install "$BUILD" --prefix "$T/inst" >"$T/install.log" 2>&1 ||
     die "cmake --install failed: $(tail -n 20 "$T/install.log")"
 for f in bin/ktsync share/man/man1/ktsync.1.gz share/bash-completion/completions/ktsync \
-    share/zsh/vendor-completions/_ktsync lib/systemd/system/ktsync.service share/doc/ktsync/serve.conf.example; do
+    share/zsh/vendor-completions/_ktsync lib/systemd/system/ktsync.service share/doc/ktsync/serve.conf.example \
+    share/doc/ktsync/copyright; do
     [[ -f $T/inst/$f ]] || die "cmake --install did not install $f: $(find "$T/inst" -type f)"
 done
-pass "cmake --install: binary, man page, bash and zsh completions, systemd unit, example config"
+pass "cmake --install: binary, man page, bash and zsh completions, systemd unit, example config, copyright"
 assert_eq "$VERSION" "$("$T/inst/bin/ktsync" --version)" "installed binary runs"
 cmp -s <(zcat "$T/inst/share/man/man1/ktsync.1.gz") "$REPO/man/ktsync.1" ||
     die "installed man page differs from man/ktsync.1"
 cmp -s "$T/inst/share/bash-completion/completions/ktsync" "$REPO/completions/ktsync.bash" ||
     die "installed bash completion differs from completions/ktsync.bash"
-pass "installed man page and completions are the ones in the source tree"
+cmp -s "$T/inst/share/doc/ktsync/copyright" "$REPO/LICENSE" || die "installed copyright differs from LICENSE"
+pass "installed man page, completions and copyright are the ones in the source tree"
 
 # ---- the Debian package
 command -v dpkg >/dev/null || die "dpkg is needed"
@@ -72,10 +74,11 @@ done
 pass "Depends computed by dpkg-shlibdeps: $deps"
 dpkg-deb -c "$DEB" | awk '{print $NF}' >"$T/contents.txt"
 for f in ./usr/bin/ktsync ./usr/share/man/man1/ktsync.1.gz ./usr/share/bash-completion/completions/ktsync \
-    ./usr/share/zsh/vendor-completions/_ktsync ./usr/lib/systemd/system/ktsync.service; do
+    ./usr/share/zsh/vendor-completions/_ktsync ./usr/lib/systemd/system/ktsync.service \
+    ./usr/share/doc/ktsync/copyright; do
     grep -qxF "$f" "$T/contents.txt" || die "the .deb lacks $f: $(cat "$T/contents.txt")"
 done
-pass "the .deb holds the binary, man page and completions under /usr"
+pass "the .deb holds the binary, man page, completions and copyright under /usr"
 if command -v file >/dev/null; then
     dpkg-deb -x "$DEB" "$T/unpacked"
     [[ $(file "$T/unpacked/usr/bin/ktsync") == *', stripped'* ]] || die "binary in the .deb is not stripped"
