@@ -3,7 +3,12 @@
 # Installed as share/bash-completion/completions/ktsync (loaded on demand by the
 # bash-completion package); also works when sourced directly without it.
 # The option lists must equal `ktsync mirror --help` / `ktsync serve --help`:
-# tests/e2e/docs_match_test.sh checks that.
+# tests/e2e/docs_match_test.sh checks that. A new option goes into its list below, and
+# into the value cases of _ktsync if it takes a value.
+#
+# SRC/DST: local directories; host names from ~/.ssh/config and known_hosts (as "host:");
+# after [user@]host: the remote paths, listed over ssh (the command line's -e/--ssh
+# command if any) with BatchMode (never a password prompt) and a time limit.
 
 _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats -v --verbose
     -q --quiet --progress --no-progress --delete --no-delete --max-delete
@@ -13,6 +18,9 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --exclude-from --state-dir -x --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout'
+
+_ktsync_commands='mirror serve help state'
+_ktsync_state_commands='list prune'
 
 _ktsync_serve_opts='-h --help --stdio --listen --config --root --secret-file --state-dir --read-only
     --write-only --max-connections --auth-timeout --idle-timeout --no-ktls --allow-devices --allow-setid
@@ -35,6 +43,107 @@ _ktsync_compgen()
     fi
 }
 
+# Run by sh on the remote host with the partial path as $1 (data, never code): prints the
+# entries starting with it, a directory with a trailing /. ~ and ~user are expanded only
+# to list. One line, no quote or backslash: the same text in the bash, zsh and fish files
+# (docs_match_test.sh compares them), and any login shell passes it to sh unchanged.
+_ktsync_remote_ls='p=$1; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
+
+# _ktsync_dequote WORD: WORD as the shell would pass it (quotes and backslashes removed,
+# nothing expanded).
+_ktsync_dequote()
+{
+    local w=$1 out='' q='' c i
+    for ((i = 0; i < ${#w}; i++)); do
+        c=${w:i:1}
+        if [[ $q == "'" ]]; then
+            if [[ $c == "'" ]]; then q=''; else out+=$c; fi
+        elif [[ $c == '\' ]]; then
+            ((i++))
+            out+=${w:i:1}
+        elif [[ -n $q ]]; then
+            if [[ $c == "$q" ]]; then q=''; else out+=$c; fi
+        elif [[ $c == [\"\'] ]]; then
+            q=$c
+        else
+            out+=$c
+        fi
+    done
+    printf '%s' "$out"
+}
+
+# _ktsync_words: words/cword/cur/prev from COMP_WORDS with [user@]host:path rejoined
+# (COMP_WORDBREAKS splits at ':'), for when bash-completion's _init_completion is absent.
+_ktsync_words()
+{
+    local i w rest=$COMP_LINE trimmed glued
+    words=()
+    cword=0
+    for ((i = 0; i < ${#COMP_WORDS[@]}; i++)); do
+        w=${COMP_WORDS[i]}
+        trimmed=${rest#"${rest%%[![:space:]]*}"}
+        glued=$((i > 0 && ${#trimmed} == ${#rest}))
+        rest=${trimmed#"$w"}
+        if ((glued)) && [[ $w == : || ${words[-1]} == *: ]]; then
+            words[-1]+=$w
+        else
+            words+=("$w")
+        fi
+        ((i == COMP_CWORD)) && cword=$((${#words[@]} - 1))
+    done
+    cur=${words[cword]}
+    prev=${words[cword - 1]}
+}
+
+# _ktsync_ssh_hosts: host names from the ssh configs (no patterns) and known_hosts files
+# (hashed entries cannot be read back); IPv6 addresses in brackets, as ktsync wants them.
+_ktsync_ssh_hosts()
+{
+    local f
+    for f in ~/.ssh/config /etc/ssh/ssh_config; do
+        [[ -r $f ]] && awk 'tolower($1) == "host" { for (i = 2; i <= NF; i++) if ($i !~ /[*?!]/) print $i }' "$f"
+    done
+    for f in ~/.ssh/known_hosts /etc/ssh/ssh_known_hosts; do
+        [[ -r $f ]] && awk '$1 !~ /^[|#@]/ { n = split($1, h, ",")
+            for (i = 1; i <= n; i++) { x = h[i]; if (x ~ /^\[/) { sub(/^\[/, "", x); sub(/\]:[0-9]+$/, "", x) }
+                                       if (x ~ /:/) x = "[" x "]"; print x } }' "$f"
+    done
+}
+
+# _ktsync_remote_paths SSH_COMMAND: the remote paths for cur = [user@]host:partial, listed
+# with SSH_COMMAND (or ssh); returns 1 if cur is not such a word. Candidates keep cur's
+# host part, minus what bash keeps anyway when ':' breaks words.
+_ktsync_remote_paths()
+{
+    local target host_part path line
+    if [[ $cur =~ ^([^/@]*@)?\[([^]/]*)\]:(.*)$ ]]; then
+        target=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+        path=${BASH_REMATCH[3]}
+    elif [[ $cur =~ ^([^/:]+):(.*)$ && $cur != *://* ]]; then
+        target=${BASH_REMATCH[1]}
+        path=${BASH_REMATCH[2]}
+    else
+        return 1
+    fi
+    host_part=${cur%"$path"}
+    [[ $target =~ ^[A-Za-z0-9._%@:+-]+$ && $target != -* ]] || return 0
+    compopt -o nospace 2>/dev/null
+    local -a ssh=(ssh)
+    [[ -n $1 ]] && read -ra ssh <<<"$(_ktsync_dequote "$1")"
+    path=$(_ktsync_dequote "$path")
+    local sq="'\\''" broken_off=''
+    [[ $COMP_WORDBREAKS == *:* ]] && broken_off=${cur%"${cur##*:}"}
+    while IFS= read -r line; do
+        # %q escapes a leading ~, which after host: nothing would expand anyway.
+        [[ $line == '~'* ]] && line=\~$(printf '%q' "${line:1}") || line=$(printf '%q' "$line")
+        line=$host_part$line
+        [[ $line == */ ]] || line+=' '   # a file ends the word, a directory goes on
+        COMPREPLY+=("${line#"$broken_off"}")
+    done < <(timeout 10 "${ssh[0]}" -o BatchMode=yes -o ConnectTimeout=5 "${ssh[@]:1}" -- "$target" \
+        "sh -c '$_ktsync_remote_ls' sh '${path//"'"/$sq}'" </dev/null 2>/dev/null)
+    return 0
+}
+
 _ktsync()
 {
     local cur prev words cword
@@ -42,17 +151,14 @@ _ktsync()
         # -n : keeps host:/path in one word
         _init_completion -n : || return
     else
-        words=("${COMP_WORDS[@]}")
-        cword=$COMP_CWORD
-        cur=${COMP_WORDS[COMP_CWORD]}
-        prev=${COMP_WORDS[COMP_CWORD - 1]}
+        _ktsync_words
     fi
     COMPREPLY=()
 
     local i cmd=""
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-        mirror | serve) cmd=${words[i]}; break ;;
+        mirror | serve | help | state) cmd=${words[i]}; break ;;
         esac
     done
 
@@ -60,10 +166,20 @@ _ktsync()
         if [[ $cur == -* ]]; then
             _ktsync_add -W '-h --help -V --version' -- "$cur"
         else
-            _ktsync_add -W 'mirror serve help' -- "$cur"
+            _ktsync_add -W "$_ktsync_commands" -- "$cur"
         fi
         return
     fi
+    case $cmd in
+    help)
+        ((cword == i + 1)) && _ktsync_add -W 'mirror serve state' -- "$cur"
+        return
+        ;;
+    state)
+        ((cword == i + 1)) && _ktsync_add -W "$_ktsync_state_commands" -- "$cur"
+        return
+        ;;
+    esac
 
     # Options that take a value.
     case $prev in
@@ -108,10 +224,21 @@ _ktsync()
     fi
 
     [[ $cmd == mirror ]] || return
-    # SRC / DST: local directories, or [user@]host: for a remote over ssh.
+    # SRC / DST: [user@]host:path over ssh (with this command line's -e/--ssh), else local
+    # directories and "[user@]host:" for the hosts ssh knows.
+    local ssh_cmd=''
+    for ((i = 2; i < cword; i++)); do
+        case ${words[i]} in
+        -e | --ssh) ssh_cmd=${words[i + 1]} ;;
+        --ssh=*) ssh_cmd=${words[i]#--ssh=} ;;
+        esac
+    done
+    _ktsync_remote_paths "$ssh_cmd" && return
     _ktsync_compgen -d "$cur"
-    if [[ $cur != */* && $cur != *:* ]] && declare -F _known_hosts_real >/dev/null; then
-        _known_hosts_real -c -- "$cur"   # appends "host:" candidates
+    if [[ $cur != */* ]]; then
+        local user=''
+        [[ $cur == *@* ]] && user=${cur%%@*}@
+        _ktsync_add -W "$(_ktsync_ssh_hosts)" -P "$user" -S : -- "${cur#"$user"}"
         compopt -o nospace 2>/dev/null
     fi
 }

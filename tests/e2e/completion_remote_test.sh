@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Shell completion of SRC/DST: after [user@]host: the bash and fish completions list the
+# remote directory over ssh (the command line's -e command, in BatchMode), names quoted
+# for the shell and never run by the remote shell; a host that refuses the key gives no
+# candidate at once. Before the colon, host names come from ~/.ssh/config and
+# known_hosts. All three files (bash, zsh, fish) carry the same remote listing script, and
+# the zsh and fish files parse. A private sshd (lib.sh) stands in for the remote; no
+# ssh setup of the user's is needed.
+source "$(dirname "$0")/lib.sh"
+
+BASH_COMP=$REPO/completions/ktsync.bash
+ZSH_COMP=$REPO/completions/_ktsync
+FISH_COMP=$REPO/completions/ktsync.fish
+
+# ---- one remote listing script in the three files
+script_of() { grep -oE "remote_ls[= ]'[^']*'" "$1" | cut -d"'" -f2; }
+[[ -n $(script_of "$BASH_COMP") ]] || die "no _ktsync_remote_ls in $BASH_COMP"
+assert_eq "$(script_of "$BASH_COMP")" "$(script_of "$ZSH_COMP")" "zsh lists remote paths with bash's script"
+assert_eq "$(script_of "$BASH_COMP")" "$(script_of "$FISH_COMP")" "fish lists remote paths with bash's script"
+
+# complete_line WORD...: what bash's <TAB> offers after the words as typed (quotes and
+# backslashes kept), one per line, sorted. COMP_WORDS is split at ':' as bash splits it.
+complete_line() {
+    bash --norc --noprofile -c '
+        source "$1"; shift
+        COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        COMP_WORDS=()
+        for w in "$@"; do
+            whole=$w
+            while [[ $w == *:* ]]; do
+                [[ -n ${w%%:*} ]] && COMP_WORDS+=("${w%%:*}")
+                COMP_WORDS+=(:)
+                w=${w#*:}
+            done
+            [[ -n $w || -z $whole ]] && COMP_WORDS+=("$w")
+        done
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        _ktsync ktsync "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+        printf "%s\n" "${COMPREPLY[@]}"' _ "$BASH_COMP" "$@" | sed '/^$/d' | sort
+}
+
+lines() { printf '%s\n' "$@" | sort; }   # expected candidates, sorted as complete_line sorts
+
+# ---- host names (HOME is a test-local one: ~/.ssh/config and known_hosts of our own)
+mkdir -p "$T/home/.ssh" "$T/cwd"
+cat >"$T/home/.ssh/config" <<'EOF'
+Host nas backup-*
+    Port 2222
+Host *
+    ServerAliveInterval 30
+host gpu2
+EOF
+cat >"$T/home/.ssh/known_hosts" <<'EOF'
+gpu1,10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
+[bastion]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
+|1|c2FsdA==|aGFzaA== ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
+EOF
+cd "$T/cwd"
+export HOME=$T/home
+assert_eq "$(lines gpu1: gpu2:)" "$(complete_line ktsync mirror g)" \
+    "bash: host names from ~/.ssh/config and known_hosts, with a colon"
+assert_eq "alice@nas:" "$(complete_line ktsync mirror -n alice@n)" "bash: user@ is kept"
+assert_eq "bastion:" "$(complete_line ktsync mirror /x ba)" "bash: [host]:port entries; no Host patterns"
+if command -v fish >/dev/null; then
+    assert_eq "$(lines gpu1: gpu2:)" \
+        "$(fish --no-config -c "source $FISH_COMP; complete -C 'ktsync mirror g'" | cut -f1 | sort)" \
+        "fish: host names from ~/.ssh/config and known_hosts"
+fi
+
+# ---- remote paths over a private sshd
+start_sshd
+R=$T/remote
+mkdir -p "$R/dir one" "$R/dir2" "$R/.hidden"
+# A name that runs "touch pwned" in the remote home if any shell ever evaluates it.
+RHOME=$(getent passwd "$(id -un)" | cut -d: -f6)
+[[ ! -e $RHOME/pwned ]] || die "$RHOME/pwned exists before the test"
+touch "$R/file" "$R/a:b c" "$R/q'\$(touch pwned)"
+E="\"$SSH_CMD\""   # -e as typed on the command line
+H=$SSH_HOST
+
+assert_eq "$(lines "$R/dir\\ one/" "$R/dir2/")" "$(complete_line ktsync mirror -e "$E" "$H:$R/di")" \
+    "bash: remote directories, shell-quoted, no space after /"
+assert_eq "$R/file " "$(complete_line ktsync mirror -e "$E" /tmp/src "$H:$R/fi")" \
+    "bash: a remote file (DST) ends the word"
+assert_eq "$R/.hidden/" "$(complete_line ktsync mirror --ssh="$SSH_CMD" "$H:$R/.h")" \
+    "bash: --ssh=CMD; dot names when asked for"
+# bash replaces only what follows the word's last ':'.
+assert_eq "b\\ c " "$(complete_line ktsync mirror -e "$E" "$H:$R/a:b")" "bash: a colon inside the remote path"
+assert_eq "$R/q\\'\\\$\\(touch\\ pwned\\) " \
+    "$(complete_line ktsync mirror -e "$E" "$H:$R/q\\'\\\$\\(")" \
+    "bash: a name with a quote and \$( is data: listed, quoted, not run"
+[[ ! -e $RHOME/pwned ]] || die "the remote shell ran part of a file name"
+assert_eq "$(lines "$R/dir\\ one/" "$R/dir2/" "$R/file ")" \
+    "$(complete_line ktsync mirror -e "$E" "$H:$R/" | grep -vF -e "$R/a:" -e "$R/q")" "bash: the whole remote directory"
+# ~ is the remote home: the sshd's user is ours, so it is the home getent names.
+if [[ -d $RHOME ]]; then
+    want=$(cd "$RHOME" && for f in .*; do [[ $f == . || $f == .. ]] || { [[ -d $f ]] && echo "~/$f/" || echo "~/$f "; }; done | sort)
+    assert_eq "$want" "$(complete_line ktsync mirror -e "$E" "$H:~/.")" "bash: ~/ is the remote home"
+fi
+t0=$(date +%s)
+assert_eq "" "$(complete_line ktsync mirror -e "\"$SSH_CMD -o PubkeyAuthentication=no\"" "$H:$R/")" \
+    "bash: a host that wants a password gives nothing (BatchMode), no prompt"
+(($(date +%s) - t0 < 8)) || die "the refused login took $(($(date +%s) - t0))s"
+assert_eq "" "$(complete_line ktsync mirror -e "$E" "-oProxyCommand=touch\ $T/pwned:x")" \
+    "bash: a word starting with - is no host"
+[[ ! -e $T/pwned ]] || die "an option-like host reached ssh"
+assert_eq "" "$(complete_line ktsync mirror ktsync://nas/x)" "bash: ktsync:// is not an ssh host"
+
+if command -v fish >/dev/null; then
+    fish_complete() { fish --no-config -c "source $FISH_COMP; complete -C \$argv[1]" "$1" | cut -f1 | sort; }
+    assert_eq "$(lines "$H:$R/dir one/" "$H:$R/dir2/")" \
+        "$(fish_complete "ktsync mirror -e '$SSH_CMD' $H:$R/di")" "fish: remote directories"
+    assert_eq "$H:$R/q'\$(touch pwned)" "$(fish_complete "ktsync mirror -e '$SSH_CMD' $H:$R/q")" \
+        "fish: a name with a quote and \$( is data"
+    [[ ! -e $RHOME/pwned ]] || die "fish: the remote shell ran part of a file name"
+    fish -n "$FISH_COMP" || die "fish completion has a syntax error"
+    pass "fish completion parses"
+else
+    note "fish not installed: fish completion not run"
+fi
+if command -v zsh >/dev/null; then
+    zsh -n "$ZSH_COMP" || die "zsh completion has a syntax error"
+    pass "zsh completion parses"
+else
+    note "zsh not installed: _ktsync checked statically only"
+fi
