@@ -46,7 +46,8 @@ _ktsync_compgen()
 # Run by sh on the remote host with the partial path as $1 (data, never code): prints the
 # entries starting with it, a directory with a trailing /. ~ and ~user are expanded only
 # to list. One line, no quote or backslash: the same text in the bash, zsh and fish files
-# (docs_match_test.sh compares them), and any login shell passes it to sh unchanged.
+# (tests/e2e/completion_remote_test.sh compares them), and any login shell passes it to
+# sh unchanged.
 _ktsync_remote_ls='p=$1; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
 
 # _ktsync_dequote WORD: WORD as the shell would pass it (quotes and backslashes removed,
@@ -135,8 +136,11 @@ _ktsync_remote_paths()
     [[ $COMP_WORDBREAKS == *:* ]] && broken_off=${cur%"${cur##*:}"}
     while IFS= read -r line; do
         # %q escapes a leading ~, which after host: nothing would expand anyway.
-        [[ $line == '~'* ]] && line=\~$(printf '%q' "${line:1}") || line=$(printf '%q' "$line")
-        line=$host_part$line
+        if [[ $line == '~'* ]]; then
+            line=$host_part\~$(printf '%q' "${line:1}")
+        else
+            line=$host_part$(printf '%q' "$line")
+        fi
         [[ $line == */ ]] || line+=' '   # a file ends the word, a directory goes on
         COMPREPLY+=("${line#"$broken_off"}")
     done < <(timeout 10 "${ssh[0]}" -o BatchMode=yes -o ConnectTimeout=5 "${ssh[@]:1}" -- "$target" \
