@@ -11,6 +11,9 @@
 #                                       (plain syscalls, as where io_uring is blocked)
 #   5. fuzz                             every libFuzzer target, bounded time (clang build)
 #   6. tests/ktls_vm/run.sh             the real kTLS path in a QEMU VM
+#   7. deb-chroot                       the .deb as a packager builds it (build-deb: Release,
+#                                       BUILD_TESTING=OFF, cpack -G DEB), installed with apt
+#                                       in a clean Debian 12 chroot (tests/deb_chroot/run.sh)
 #
 # Every stage runs even if an earlier one failed.  The last line is a combined
 # summary in ctest's format ("N% tests passed, N tests failed out of N"); a
@@ -126,6 +129,24 @@ fuzz() {
     return $rc
 }
 
+# deb_chroot: build the package as README's "Install" tells a packager (KTSYNC_WERROR off,
+# as there: a release build never fails on a warning; its warnings are listed), then
+# install and run it in a fresh bookworm chroot.
+deb_chroot() {
+    local debs
+    echo "test.sh: cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF; cpack -G DEB"
+    cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DKTSYNC_WERROR=OFF \
+        >"$LOGS/deb-configure.log" 2>&1 ||
+        { cat "$LOGS/deb-configure.log"; return 1; }
+    cmake --build build-deb -j2 >"$LOGS/deb-build.log" 2>&1 || { cat "$LOGS/deb-build.log"; return 1; }
+    grep -E 'warning:' "$LOGS/deb-build.log" | sort -u | sed 's/^/test.sh: release build: /'
+    rm -f build-deb/ktsync_*.deb
+    (cd build-deb && cpack -G DEB) >"$LOGS/deb-cpack.log" 2>&1 || { cat "$LOGS/deb-cpack.log"; return 1; }
+    debs=(build-deb/ktsync_*.deb)
+    ((${#debs[@]} == 1)) && [[ -f ${debs[0]} ]] || { echo "test.sh: cpack made no single .deb: ${debs[*]}"; return 1; }
+    bash tests/deb_chroot/run.sh "${debs[0]}"
+}
+
 build_only "setup (deps + build)" bash scripts/setup.sh
 build_only "build-asan" build_asan
 run_ctest "build" --test-dir build
@@ -136,6 +157,7 @@ KTSYNC_TMPFILE=0 KTSYNC_IO=sync KTSYNC_E2E_BIG_MIB=64 ASAN_OPTIONS=detect_leaks=
     run_ctest "build-asan" --test-dir build-asan -L '^(unit|e2e)$'
 step "fuzz" fuzz
 step "ktls-vm" ktls_vm
+step "deb-chroot" deb_chroot
 
 TOTAL=$((PASSED + FAILED))
 PCT=100
