@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Shell completion of SRC/DST: after [user@]host: the bash and fish completions list the
-# remote directory over ssh (the command line's -e command, in BatchMode), names quoted
-# for the shell and never run by the remote shell; a host that refuses the key gives no
-# candidate at once. Before the colon, host names come from ~/.ssh/config and
-# known_hosts. All three files (bash, zsh, fish) carry the same remote listing script, and
-# the zsh and fish files parse. A private sshd (lib.sh) stands in for the remote; no
-# ssh setup of the user's is needed.
+# Shell completion of SRC/DST: after [user@]host: the bash, fish and zsh completions list
+# the remote directory over ssh (the command line's -e command, in BatchMode), names
+# quoted for the shell and never run by the remote shell; a host that refuses the key
+# gives no candidate at once. Before the colon, host names come from ~/.ssh/config and
+# known_hosts. All three files carry the same remote listing script and parse. bash runs
+# its completion function, fish `complete -C`, zsh a real <TAB> in a zpty. A private
+# sshd (lib.sh) stands in for the remote and HOME is the test's: no ssh setup of the
+# user's is needed or read.
 source "$(dirname "$0")/lib.sh"
 
 BASH_COMP=$REPO/completions/ktsync.bash
@@ -121,6 +122,34 @@ fi
 if command -v zsh >/dev/null; then
     zsh -n "$ZSH_COMP" || die "zsh completion has a syntax error"
     pass "zsh completion parses"
+    # zsh_tab LINE: the edit buffer after typing LINE and <TAB> in an interactive zsh
+    # (zpty) with compinit and our _ktsync first on its fpath.
+    mkdir -p "$T/zfunc"
+    cp "$ZSH_COMP" "$T/zfunc/"
+    cat >"$T/tab.zsh" <<'EOF'
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; unsetopt beep; ktsync() { :; }"
+zpty -w z "dump() { print -r -- \"\$BUFFER\" >$2; }; zle -N dump; bindkey '^X^D' dump; print RE''ADY"
+zpty -r z junk '*READY*'
+zpty -w -n z "$3"$'\t'
+sleep 2
+zpty -w -n z $'\x18\x04'
+for i in {1..100}; do [[ -s $2 ]] && break; sleep 0.1; done
+zpty -d z
+EOF
+    zsh_tab() {
+        rm -f "$T/zbuf"
+        timeout 60 zsh -f "$T/tab.zsh" "$T/zfunc" "$T/zbuf" "$1" || true
+        cat "$T/zbuf" 2>/dev/null
+    }
+    Z="ktsync mirror -e '$SSH_CMD'"
+    assert_eq "$Z $H:$R/file " "$(zsh_tab "$Z $H:$R/fi")" "zsh: a remote file"
+    assert_eq "$Z $H:$R/dir\\ one/" "$(zsh_tab "$Z $H:$R/dir\\ ")" "zsh: a remote directory, quoted"
+    assert_eq "$Z $H:$R/q\\'\\\$\\(touch\\ pwned\\) " "$(zsh_tab "$Z $H:$R/q")" \
+        "zsh: a name with a quote and \$( is data"
+    [[ ! -e $RHOME/pwned ]] || die "zsh: the remote shell ran part of a file name"
+    assert_eq "ktsync mirror alice@bastion:" "$(zsh_tab "ktsync mirror alice@bas")" "zsh: user@host: from known_hosts"
 else
     note "zsh not installed: _ktsync checked statically only"
 fi
