@@ -38,6 +38,8 @@ cmp -s <(zcat "$T/inst/share/man/man1/ktsync.1.gz") "$REPO/man/ktsync.1" ||
     die "installed man page differs from man/ktsync.1"
 cmp -s "$T/inst/share/bash-completion/completions/ktsync" "$REPO/completions/ktsync.bash" ||
     die "installed bash completion differs from completions/ktsync.bash"
+cmp -s "$T/inst/share/fish/vendor_completions.d/ktsync.fish" "$REPO/completions/ktsync.fish" ||
+    die "installed fish completion differs from completions/ktsync.fish"
 cmp -s "$T/inst/share/doc/ktsync/copyright" "$REPO/LICENSE" || die "installed copyright differs from LICENSE"
 pass "installed man page, completions and copyright are the ones in the source tree"
 
