@@ -95,7 +95,10 @@ assert_eq "$(lines "$R/dir\\ one/" "$R/dir2/" "$R/file ")" \
     "$(complete_line ktsync mirror -e "$E" "$H:$R/" | grep -vF -e "$R/a:" -e "$R/q")" "bash: the whole remote directory"
 # ~ is the remote home: the sshd's user is ours, so it is the home getent names.
 if [[ -d $RHOME ]]; then
-    want=$(cd "$RHOME" && for f in .*; do [[ $f == . || $f == .. ]] || { [[ -d $f ]] && echo "~/$f/" || echo "~/$f "; }; done | sort)
+    want=$(cd "$RHOME" && for f in .[!.]* ..?*; do
+        [[ -e $f || -L $f ]] || continue
+        if [[ -d $f ]]; then echo "~/$f/"; else echo "~/$f "; fi
+    done | sort)
     assert_eq "$want" "$(complete_line ktsync mirror -e "$E" "$H:~/.")" "bash: ~/ is the remote home"
 fi
 t0=$(date +%s)
