@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - THE test command (CI runs exactly this): install dependencies, build
-# ktsync twice (normal in ./build, ASan+UBSan in ./build-asan) and run every test:
+# ktsync (normal in ./build, ASan+UBSan in ./build-asan, the .deb in ./build-deb) and
+# run every test:
 #
 #   1. scripts/setup.sh                 apt dependencies + normal build
 #   2. build-asan                       -DKTSYNC_SANITIZE=ON (Debug)
@@ -21,7 +22,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-# Development and CI builds: a compiler warning fails the build (setup.sh reads this too).
+# Development and CI builds: a compiler warning fails the build (setup.sh reads this too;
+# the .deb is built as a packager builds it, without).
 export KTSYNC_WERROR=ON
 REPO=$(pwd)
 
