@@ -136,9 +136,9 @@ zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D; unsetopt be
 zpty -w z "dump() { print -r -- \"\$BUFFER\" >$2; }; zle -N dump; bindkey '^X^D' dump; print RE''ADY"
 zpty -r z junk '*READY*'
 zpty -w -n z "$3"$'\t'
-sleep 2
+sleep 1
 zpty -w -n z $'\x18\x04'
-for i in {1..100}; do [[ -s $2 ]] && break; sleep 0.1; done
+for i in {1..300}; do [[ -s $2 ]] && break; sleep 0.1; done   # keys queue behind the completion
 zpty -d z
 EOF
     zsh_tab() {
