@@ -242,7 +242,14 @@ _ktsync()
     if [[ $cur != */* ]]; then
         local user=''
         [[ $cur == *@* ]] && user=${cur%%@*}@
-        _ktsync_add -W "$(_ktsync_ssh_hosts)" -P "$user" -S : -- "${cur#"$user"}"
+        # Filtered here, not with compgen -W: compgen expands its word list, so a "host"
+        # such as $(cmd) in ~/.ssh/config or known_hosts would run at <TAB>. Names with
+        # other characters than a host name has are not offered (they would be inserted
+        # unquoted).
+        local h
+        while IFS= read -r h; do
+            [[ $h =~ ^[][A-Za-z0-9._%:+-]+$ && $h == "${cur#"$user"}"* ]] && COMPREPLY+=("$user$h:")
+        done < <(_ktsync_ssh_hosts)
         compopt -o nospace 2>/dev/null
     fi
 }

@@ -112,7 +112,10 @@ function __ktsync_location
     else
         __fish_complete_directories $tok
         set -l user (string match -r '^[^@/]*@' -- $tok); or set user ''
-        printf '%s\n' $user(__ktsync_ssh_hosts):\tHost ktsync://\t'ktsync daemon'
+        # Only names made of host name characters: a "host" such as $(cmd) from a config
+        # file is not offered.
+        set -l hosts (__ktsync_ssh_hosts | string match -r '^[A-Za-z0-9._%:+\\[\\]-]+$')
+        printf '%s\n' $user$hosts:\tHost ktsync://\t'ktsync daemon'
         return
     end
     string match -qr '^[A-Za-z0-9._%@:+-]+$' -- $target; and not string match -q -- '-*' $target; or return

@@ -51,21 +51,28 @@ Host *
     ServerAliveInterval 30
 host gpu2
 EOF
+# Hostile "host names" (a word list that is expanded, e.g. compgen -W, would run them).
+# shellcheck disable=SC2016 # $( and ${IFS} are the data
+printf 'Host g$(touch${IFS}%s)\n' "$T/pwned-config" >>"$T/home/.ssh/config"
 cat >"$T/home/.ssh/known_hosts" <<'EOF'
 gpu1,10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
 [bastion]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
 |1|c2FsdA==|aGFzaA== ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA
 EOF
+# shellcheck disable=SC2016
+printf 'g$(touch${IFS}%s),10.0.0.6 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n' "$T/pwned-kh" >>"$T/home/.ssh/known_hosts"
 cd "$T/cwd"
 export HOME=$T/home
 assert_eq "$(lines gpu1: gpu2:)" "$(complete_line ktsync mirror g)" \
-    "bash: host names from ~/.ssh/config and known_hosts, with a colon"
+    "bash: host names from ~/.ssh/config and known_hosts, with a colon; \$(...) is no host"
+[[ ! -e $T/pwned-config && ! -e $T/pwned-kh ]] || die "bash: <TAB> ran a command from a host name"
 assert_eq "alice@nas:" "$(complete_line ktsync mirror -n alice@n)" "bash: user@ is kept"
 assert_eq "bastion:" "$(complete_line ktsync mirror /x ba)" "bash: [host]:port entries; no Host patterns"
 if command -v fish >/dev/null; then
     assert_eq "$(lines gpu1: gpu2:)" \
         "$(fish --no-config -c "source $FISH_COMP; complete -C 'ktsync mirror g'" | cut -f1 | sort)" \
         "fish: host names from ~/.ssh/config and known_hosts"
+    [[ ! -e $T/pwned-config && ! -e $T/pwned-kh ]] || die "fish: <TAB> ran a command from a host name"
 fi
 
 # ---- remote paths over a private sshd
