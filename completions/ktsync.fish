@@ -99,7 +99,13 @@ end
 # SRC / DST: [user@]host:path lists the remote directory; anything else offers local
 # directories, "[user@]host:" and ktsync://.
 function __ktsync_location
-    set -l tok (commandline -ct)
+    # The token as fish will pass it (quotes and backslashes removed: "dir\ one" and an
+    # unclosed 'dir o are "dir one"); the candidates are unescaped text, which fish
+    # escapes when it inserts them. A trailing lone backslash is dropped.
+    set -l raw (commandline -ct)
+    set -l tok (string unescape -- "$raw")
+    or set tok (string unescape -- (string replace -r '\\\\$' '' -- "$raw"))
+    or return
     set -l m (string match -r '^((?:[^/@]*@)?)\[([^\]/]*)\]:(.*)$' -- $tok)
     set -l target
     set -l path
@@ -110,7 +116,7 @@ function __ktsync_location
         set target $m[2]
         set path $m[3]
     else
-        __fish_complete_directories $tok
+        __fish_complete_directories $raw   # it wants the token as typed (escaped)
         set -l user (string match -r '^[^@/]*@' -- $tok); or set user ''
         # Only names made of host name characters: a "host" such as $(cmd) from a config
         # file is not offered.

@@ -124,6 +124,10 @@ if command -v fish >/dev/null; then
     assert_eq "$H:$R/q'\$(touch pwned)" "$(fish_complete "ktsync mirror -e '$SSH_CMD' $H:$R/q")" \
         "fish: a name with a quote and \$( is data"
     [[ ! -e $RHOME/pwned ]] || die "fish: the remote shell ran part of a file name"
+    assert_eq "$H:$R/dir one/" "$(fish_complete "ktsync mirror -e '$SSH_CMD' $H:$R/dir\\ o")" \
+        "fish: a remote path with an escaped space"
+    assert_eq "$H:$R/dir one/" "$(fish_complete "ktsync mirror -e '$SSH_CMD' '$H:$R/dir o")" \
+        "fish: a remote path in an unclosed quote"
     fish -n "$FISH_COMP" || die "fish completion has a syntax error"
     pass "fish completion parses"
 else
