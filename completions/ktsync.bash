@@ -43,12 +43,16 @@ _ktsync_compgen()
     fi
 }
 
-# Run by sh on the remote host with the partial path as $1 (data, never code): prints the
-# entries starting with it, a directory with a trailing /. ~ and ~user are expanded only
-# to list. One line, no quote or backslash: the same text in the bash, zsh and fish files
+# Run by sh on the remote host, reading the partial path as one line on its stdin (data,
+# never code): prints the entries starting with it, a directory with a trailing /. ~ and
+# ~user are expanded only to list. The remote command line is the constant
+# "sh -c '<this script>'": the path is never part of it, because quoting it for sh is not
+# quoting it for the remote user's login shell (fish, csh quote differently), and a
+# crafted name that the completion itself offers would then run as code there. One line,
+# no quote or backslash: the same text in the bash, zsh and fish files
 # (tests/e2e/completion_remote_test.sh compares them), and any login shell passes it to
 # sh unchanged.
-_ktsync_remote_ls='p=$1; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
+_ktsync_remote_ls='IFS= read -r p; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
 
 # _ktsync_dequote WORD: WORD as the shell would pass it (quotes and backslashes removed,
 # nothing expanded).
@@ -112,8 +116,9 @@ _ktsync_ssh_hosts()
 }
 
 # _ktsync_remote_paths SSH_COMMAND: the remote paths for cur = [user@]host:partial, listed
-# with SSH_COMMAND (or ssh); returns 1 if cur is not such a word. Candidates keep cur's
-# host part, minus what bash keeps anyway when ':' breaks words.
+# with SSH_COMMAND (the -e word as typed; ssh if none); returns 1 if cur is not such a
+# word. Candidates keep cur's host part, minus what bash keeps anyway when ':' breaks
+# words.
 _ktsync_remote_paths()
 {
     local target host_part path line
@@ -129,10 +134,20 @@ _ktsync_remote_paths()
     host_part=${cur%"$path"}
     [[ $target =~ ^[A-Za-z0-9._%@:+-]+$ && $target != -* ]] || return 0
     compopt -o nospace 2>/dev/null
-    local -a ssh=(ssh)
-    [[ -n $1 ]] && read -ra ssh <<<"$(_ktsync_dequote "$1")"
+    # The -e command as ktsync gets it. ktsync splits it as a shell would (quotes,
+    # backslashes); read -ra splits only at blanks, so a command that still holds a quote
+    # or backslash (e.g. "ssh -i '/a b/key'") gets no remote completion rather than a
+    # wrong split, and this never evals it.
+    local cmd
+    cmd=$(_ktsync_dequote "$1")
+    [[ $cmd == *[\'\"\\$'\n']* ]] && return 0
+    local -a ssh
+    read -ra ssh <<<"$cmd"
+    # Only ssh itself runs at <TAB>: any other -e program ("sudo ssh", "docker exec -i",
+    # a wrapper script) is not started just to complete a word.
+    [[ ${#ssh[@]} -gt 0 && ${ssh[0]##*/} == ssh ]] || return 0
     path=$(_ktsync_dequote "$path")
-    local sq="'\\''" broken_off=''
+    local broken_off=''
     [[ $COMP_WORDBREAKS == *:* ]] && broken_off=${cur%"${cur##*:}"}
     while IFS= read -r line; do
         # %q escapes a leading ~, which after host: nothing would expand anyway.
@@ -143,8 +158,9 @@ _ktsync_remote_paths()
         fi
         [[ $line == */ ]] || line+=' '   # a file ends the word, a directory goes on
         COMPREPLY+=("${line#"$broken_off"}")
-    done < <(timeout 10 "${ssh[0]}" -o BatchMode=yes -o ConnectTimeout=5 "${ssh[@]:1}" -- "$target" \
-        "sh -c '$_ktsync_remote_ls' sh '${path//"'"/$sq}'" </dev/null 2>/dev/null)
+    # The path goes on ssh's stdin, the command line stays constant (see _ktsync_remote_ls).
+    done < <(printf '%s\n' "$path" | timeout -k 2 10 "${ssh[0]}" -o BatchMode=yes -o ConnectTimeout=5 \
+        "${ssh[@]:1}" -- "$target" "sh -c '$_ktsync_remote_ls'" 2>/dev/null)
     return 0
 }
 
@@ -230,7 +246,7 @@ _ktsync()
     [[ $cmd == mirror ]] || return
     # SRC / DST: [user@]host:path over ssh (with this command line's -e/--ssh), else local
     # directories and "[user@]host:" for the hosts ssh knows.
-    local ssh_cmd=''
+    local ssh_cmd=ssh
     for ((i = 2; i < cword; i++)); do
         case ${words[i]} in
         -e | --ssh) ssh_cmd=${words[i + 1]} ;;

@@ -79,9 +79,10 @@ set -l ktsync_serve_options \
     '- group group daemon: with --user, this group instead of the primary one' \
     'v verbose - log each connection to stderr'
 
-# Run by sh on the remote host with the partial path as $1 (data, never code); the same
-# text as in the bash and zsh files (see completions/ktsync.bash).
-set -g __ktsync_remote_ls 'p=$1; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
+# Run by sh on the remote host, reading the partial path from its stdin (data, never code;
+# the remote command line stays constant); the same text as in the bash and zsh files
+# (see completions/ktsync.bash).
+set -g __ktsync_remote_ls 'IFS= read -r p; d=; n=$p; case $p in */*) d=${p%/*}/; n=${p##*/};; esac; x=$d; case $d in "~"*) u=${d%%/*}; u=${u#"~"}; case $u in *[!A-Za-z0-9._-]*) exit 0;; esac; eval "h=~$u"; x=$h${d#"~$u"};; esac; for f in "$x$n"*; do case ${f##*/} in .|..) continue;; esac; [ -e "$f" ] || [ -L "$f" ] || continue; if [ -d "$f" ]; then printf "%s/\n" "$d${f##*/}"; else printf "%s\n" "$d${f##*/}"; fi; done'
 
 # Host names from the ssh configs (no patterns) and known_hosts files (hashed entries
 # cannot be read back); IPv6 addresses in brackets, as ktsync wants them.
@@ -126,20 +127,28 @@ function __ktsync_location
     end
     string match -qr '^[A-Za-z0-9._%@:+-]+$' -- $target; and not string match -q -- '-*' $target; or return
     set -l host_part (string sub -l (math (string length -- $tok) - (string length -- $path)) -- $tok)
-    # The ssh command: this command line's -e/--ssh, else ssh.
-    set -l ssh ssh
+    # The ssh command: this command line's -e/--ssh (unescaped by commandline -o), else ssh.
+    set -l sshcmd ssh
     set -l words (commandline -opc)
     for i in (seq 2 (count $words))
         switch $words[$i]
             case -e --ssh
-                set -q words[(math $i + 1)]; and set ssh (string split -n ' ' -- $words[(math $i + 1)])
+                set -q words[(math $i + 1)]; and set sshcmd $words[(math $i + 1)]
             case '--ssh=*'
-                set ssh (string split -n ' ' -- (string replace -- --ssh= '' $words[$i]))
+                set sshcmd (string replace -- --ssh= '' $words[$i])
         end
     end
-    set -l quoted "'"(string replace -a "'" "'\\''" -- $path)"'"
-    for line in (timeout 10 $ssh[1] -o BatchMode=yes -o ConnectTimeout=5 $ssh[2..-1] -- $target \
-            "sh -c '$__ktsync_remote_ls' sh $quoted" </dev/null 2>/dev/null)
+    # ktsync splits the -e command as a shell would; this splits only at blanks, so a
+    # command that still holds a quote or backslash gets no remote completion rather than
+    # a wrong split (nothing here evals it).
+    string match -qr '[\'"\\\\]' -- "$sshcmd"; and return
+    set -l ssh (string split -n ' ' -- (string replace -a \t ' ' -- "$sshcmd"))
+    # Only ssh itself runs at <TAB>: not "sudo ssh", "docker exec -i" or another program.
+    test (string replace -r '.*/' '' -- "$ssh[1]") = ssh; or return
+    # The path goes on ssh's stdin, the command line stays constant (see
+    # __ktsync_remote_ls).
+    for line in (printf '%s\n' $path | timeout -k 2 10 $ssh[1] -o BatchMode=yes -o ConnectTimeout=5 \
+            $ssh[2..-1] -- $target "sh -c '$__ktsync_remote_ls'" 2>/dev/null)
         printf '%s\n' $host_part$line
     end
 end

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shell completion of SRC/DST: after [user@]host: the bash, fish and zsh completions list
-# the remote directory over ssh (the command line's -e command, in BatchMode), names
-# quoted for the shell and never run by the remote shell; a host that refuses the key
+# the remote directory over ssh (the command line's -e command if it is ssh, in
+# BatchMode; any other -e program is never run), names quoted for the shell and never run
+# by the remote shell, the path on stdin of a constant remote command; a host that refuses the key
 # gives no candidate at once. Before the colon, host names come from ~/.ssh/config and
 # known_hosts. All three files carry the same remote listing script and parse. bash runs
 # its completion function, fish `complete -C`, zsh a real <TAB> in a zpty. A private
@@ -83,8 +84,23 @@ mkdir -p "$R/dir one" "$R/dir2" "$R/.hidden"
 RHOME=$(getent passwd "$(id -un)" | cut -d: -f6)
 [[ ! -e $RHOME/pwned ]] || die "$RHOME/pwned exists before the test"
 touch "$R/file" "$R/a:b c" "$R/q'\$(touch pwned)"
+# The -e program: a wrapper named ssh that logs the remote command it is given, which must
+# be the constant listing command (the path goes on stdin; in a command line it would be
+# code for a remote login shell that quotes differently, e.g. fish).
+mkdir -p "$T/bin"
+cat >"$T/bin/ssh" <<EOF
+#!/bin/sh
+for a; do last=\$a; done
+printf '%s\\n' "\$last" >>"$T/ssh-commands"
+exec ssh "\$@"
+EOF
+chmod +x "$T/bin/ssh"
+SSH_CMD="$T/bin/ssh ${SSH_CMD#ssh }"
 E="\"$SSH_CMD\""   # -e as typed on the command line
 H=$SSH_HOST
+# Any other -e program is not run at <TAB>.
+printf '#!/bin/sh\ntouch %s\n' "$T/ran-other-e" >"$T/bin/other"
+chmod +x "$T/bin/other"
 
 assert_eq "$(lines "$R/dir\\ one/" "$R/dir2/")" "$(complete_line ktsync mirror -e "$E" "$H:$R/di")" \
     "bash: remote directories, shell-quoted, no space after /"
@@ -116,6 +132,12 @@ assert_eq "" "$(complete_line ktsync mirror -e "$E" "-oProxyCommand=touch\ $T/pw
     "bash: a word starting with - is no host"
 [[ ! -e $T/pwned ]] || die "an option-like host reached ssh"
 assert_eq "" "$(complete_line ktsync mirror ktsync://nas/x)" "bash: ktsync:// is not an ssh host"
+assert_eq "" "$(complete_line ktsync mirror -e "$T/bin/other" "$H:$R/")" "bash: an -e program other than ssh gives nothing"
+assert_eq "" "$(complete_line ktsync mirror -e "\"sudo $SSH_CMD\"" "$H:$R/")" "bash: -e 'sudo ssh' gives nothing"
+[[ ! -e $T/ran-other-e ]] || die "bash: <TAB> ran the -e program"
+# ktsync splits -e as a shell would; quotes left inside it are not split here, so nothing.
+assert_eq "" "$(complete_line ktsync mirror -e "\"$SSH_CMD -o 'ConnectTimeout 5'\"" "$H:$R/")" \
+    "bash: an -e command with quotes inside gets no remote completion (not a wrong split)"
 
 if command -v fish >/dev/null; then
     fish_complete() { fish --no-config -c "source $FISH_COMP; complete -C \$argv[1]" "$1" | cut -f1 | sort; }
@@ -128,6 +150,8 @@ if command -v fish >/dev/null; then
         "fish: a remote path with an escaped space"
     assert_eq "$H:$R/dir one/" "$(fish_complete "ktsync mirror -e '$SSH_CMD' '$H:$R/dir o")" \
         "fish: a remote path in an unclosed quote"
+    assert_eq "" "$(fish_complete "ktsync mirror -e $T/bin/other $H:$R/")" "fish: an -e program other than ssh gives nothing"
+    [[ ! -e $T/ran-other-e ]] || die "fish: <TAB> ran the -e program"
     fish -n "$FISH_COMP" || die "fish completion has a syntax error"
     pass "fish completion parses"
 else
@@ -164,6 +188,15 @@ EOF
         "zsh: a name with a quote and \$( is data"
     [[ ! -e $RHOME/pwned ]] || die "zsh: the remote shell ran part of a file name"
     assert_eq "ktsync mirror alice@bastion:" "$(zsh_tab "ktsync mirror alice@bas")" "zsh: user@host: from known_hosts"
+    assert_eq "ktsync mirror -e $T/bin/other $H:$R/fi" "$(zsh_tab "ktsync mirror -e $T/bin/other $H:$R/fi")" \
+        "zsh: an -e program other than ssh gives nothing"
+    [[ ! -e $T/ran-other-e ]] || die "zsh: <TAB> ran the -e program"
 else
     note "zsh not installed: _ktsync checked statically only"
 fi
+
+# ---- every remote command that reached ssh was the constant listing command
+[[ -s $T/ssh-commands ]] || die "the ssh wrapper was never run"
+want="sh -c '$(script_of "$BASH_COMP")'"
+bad=$(grep -cvxF -e "$want" "$T/ssh-commands" || true)
+assert_eq "0" "$bad" "the remote command line is constant ($(wc -l <"$T/ssh-commands") listings; the path went on stdin)"
