@@ -39,6 +39,9 @@ PACKAGES=(
     openssh-server openssh-client rsync socat tmux iproute2 python3 groff-base
     clang libclang-rt-14-dev qemu-system-x86 cpio kmod busybox-static
     procps time file acl sudo libzstd-dev nftables
+    zsh fish       # the completion tests run fish's and parse zsh's
+    dpkg-dev       # cpack -G DEB: dpkg-shlibdeps computes the package's Depends
+    debootstrap    # test.sh's deb-chroot stage: the .deb in a clean Debian 12
 )
 
 missing=()

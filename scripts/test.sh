@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - THE test command (CI runs exactly this): install dependencies, build
-# ktsync twice (normal in ./build, ASan+UBSan in ./build-asan) and run every test:
+# ktsync (normal in ./build, ASan+UBSan in ./build-asan, the .deb in ./build-deb) and
+# run every test:
 #
 #   1. scripts/setup.sh                 apt dependencies + normal build
 #   2. build-asan                       -DKTSYNC_SANITIZE=ON (Debug)
@@ -11,6 +12,9 @@
 #                                       (plain syscalls, as where io_uring is blocked)
 #   5. fuzz                             every libFuzzer target, bounded time (clang build)
 #   6. tests/ktls_vm/run.sh             the real kTLS path in a QEMU VM
+#   7. deb-chroot                       the .deb as a packager builds it (build-deb: Release,
+#                                       BUILD_TESTING=OFF, cpack -G DEB), installed with apt
+#                                       in a clean Debian 12 chroot (tests/deb_chroot/run.sh)
 #
 # Every stage runs even if an earlier one failed.  The last line is a combined
 # summary in ctest's format ("N% tests passed, N tests failed out of N"); a
@@ -18,7 +22,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-# Development and CI builds: a compiler warning fails the build (setup.sh reads this too).
+# Development and CI builds: a compiler warning fails the build (setup.sh reads this too;
+# the .deb is built as a packager builds it, without).
 export KTSYNC_WERROR=ON
 REPO=$(pwd)
 
@@ -126,6 +131,24 @@ fuzz() {
     return $rc
 }
 
+# deb_chroot: build the package as README's "Install" tells a packager (KTSYNC_WERROR off,
+# as there: a release build never fails on a warning; its warnings are listed), then
+# install and run it in a fresh bookworm chroot.
+deb_chroot() {
+    local debs
+    echo "test.sh: cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF; cpack -G DEB"
+    cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DKTSYNC_WERROR=OFF \
+        >"$LOGS/deb-configure.log" 2>&1 ||
+        { cat "$LOGS/deb-configure.log"; return 1; }
+    cmake --build build-deb -j2 >"$LOGS/deb-build.log" 2>&1 || { cat "$LOGS/deb-build.log"; return 1; }
+    grep -E 'warning:' "$LOGS/deb-build.log" | sort -u | sed 's/^/test.sh: release build: /'
+    rm -f build-deb/ktsync_*.deb
+    (cd build-deb && cpack -G DEB) >"$LOGS/deb-cpack.log" 2>&1 || { cat "$LOGS/deb-cpack.log"; return 1; }
+    debs=(build-deb/ktsync_*.deb)
+    ((${#debs[@]} == 1)) && [[ -f ${debs[0]} ]] || { echo "test.sh: cpack made no single .deb: ${debs[*]}"; return 1; }
+    bash tests/deb_chroot/run.sh "${debs[0]}"
+}
+
 build_only "setup (deps + build)" bash scripts/setup.sh
 build_only "build-asan" build_asan
 run_ctest "build" --test-dir build
@@ -136,6 +159,7 @@ KTSYNC_TMPFILE=0 KTSYNC_IO=sync KTSYNC_E2E_BIG_MIB=64 KTSYNC_E2E_FILTER_SAMPLE=4
     run_ctest "build-asan" --test-dir build-asan -L '^(unit|e2e)$'
 step "fuzz" fuzz
 step "ktls-vm" ktls_vm
+step "deb-chroot" deb_chroot
 
 TOTAL=$((PASSED + FAILED))
 PCT=100

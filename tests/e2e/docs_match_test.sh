@@ -3,14 +3,16 @@
 # man warning (80 and 100 columns included), documents exactly the options that
 # `ktsync mirror --help` and `ktsync serve --help` print (in its OPTIONS FOR MIRROR /
 # OPTIONS FOR SERVE sections, with the same short forms), `ktsync copy --help` prints
-# mirror's options but the deleting ones, and the bash and zsh completion files offer
-# exactly those options too (bash checked by running the completion function).
+# mirror's options but the deleting ones, and the bash, zsh and fish completion files offer
+# exactly those options too (bash and fish checked by running the completion), and the
+# subcommands of `ktsync --help` (state's list|prune included).
 source "$(dirname "$0")/lib.sh"
 
 MAN=$REPO/man/ktsync.1
 BASH_COMP=$REPO/completions/ktsync.bash
 ZSH_COMP=$REPO/completions/_ktsync
-for f in "$MAN" "$BASH_COMP" "$ZSH_COMP"; do
+FISH_COMP=$REPO/completions/ktsync.fish
+for f in "$MAN" "$BASH_COMP" "$ZSH_COMP" "$FISH_COMP"; do
     [[ -f $f ]] || die "missing $f"
 done
 
@@ -171,7 +173,10 @@ complete_words() {   # complete_words WORD...: what <TAB> offers for the last WO
         printf "%s\n" "${COMPREPLY[@]}"' _ "$BASH_COMP" "$@" | sed '/^$/d' | sort
 }
 assert_eq "mirror" "$(complete_words ktsync mi)" "bash: completes the mirror subcommand"
-assert_eq "$(printf 'copy\nhelp\nmirror\nserve\nstate')" "$(complete_words ktsync '')" "bash: offers every subcommand"
+# Every subcommand ktsync --help lists (state is one: ktsync state list|prune).
+sed -n '/^Subcommands:/,$s/^  \([a-z][a-z-]*\) .*/\1/p' "$T/help-top.txt" | sed '$a state' | sort -u >"$T/want-commands.txt"
+assert_eq "$(cat "$T/want-commands.txt")" "$(complete_words ktsync '')" "bash: offers every subcommand"
+assert_eq "$(printf 'list\nprune')" "$(complete_words ktsync state '')" "bash: state list|prune"
 assert_eq "--version" "$(complete_words ktsync --ver)" "bash: completes --version"
 assert_eq "--no-delete" "$(complete_words ktsync mirror --no-d)" "bash: completes mirror options"
 assert_eq "--listen" "$(complete_words ktsync serve --li)" "bash: completes serve options"
@@ -184,6 +189,25 @@ assert_eq "$(printf '%s\n' "$T/comp/dir one" "$T/comp/dir2")" \
 assert_eq "$(printf '%s\n' "$T/comp/dir one" "$T/comp/dir2")" \
     "$(complete_words ktsync mirror "$T/comp/di")" "bash: SRC completes directories"
 assert_eq "" "$(complete_words ktsync mirror --bwlimit '')" "bash: no file names offered for --bwlimit"
+
+# ---- fish completion, by running it
+if command -v fish >/dev/null; then
+    fish_words() {   # fish_words LINE: what fish offers at the end of LINE, sorted
+        (cd "$T/comp" && fish --no-config -c "source $FISH_COMP; complete -C \$argv[1]" "$1") | cut -f1 | sort
+    }
+    assert_eq "$(cat "$T/want-commands.txt")" "$(fish_words 'ktsync ')" "fish: offers every subcommand"
+    assert_eq "$(printf 'list\nprune')" "$(fish_words 'ktsync state ')" "fish: state list|prune"
+    assert_eq "$(cat "$T/want-mirror.txt")" "$(fish_words 'ktsync mirror -')" \
+        "fish: offers exactly the options of ktsync mirror --help"
+    assert_eq "$(cat "$T/want-serve.txt")" "$(fish_words 'ktsync serve -v -')" \
+        "fish: offers exactly the options of ktsync serve --help"
+    assert_eq "$(printf 'auto\ndirect\nssh')" "$(fish_words 'ktsync mirror --data-via ')" "fish: --data-via values"
+    assert_eq "$(printf '%s\n' "dir one/" dir2/)" "$(fish_words 'ktsync mirror -n --state-dir d')" \
+        "fish: --state-dir completes directories"
+    assert_eq "" "$(fish_words 'ktsync mirror --bwlimit ')" "fish: no file names offered for --bwlimit"
+else
+    note "fish not installed: ktsync.fish not run"
+fi
 
 if command -v zsh >/dev/null; then
     zsh -n "$ZSH_COMP" || die "zsh completion has a syntax error"

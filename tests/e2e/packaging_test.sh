@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Packaging: `cmake --install` puts the binary, the gzipped man page and the bash and zsh
-# completions in place; `cpack -G DEB` in the build dir makes a .deb with the documented
-# control fields and shared-library dependencies that installs with dpkg, whose
-# /usr/bin/ktsync runs (--version, a local mirror), whose systemd unit systemd-analyze
-# verifies, and which dpkg -r removes completely.
+# Packaging: a packager's configure (Release, BUILD_TESTING=OFF) needs no GoogleTest and
+# declares no test; `cmake --install` puts the binary, the gzipped man page, the bash, zsh
+# and fish completions and the license (as Debian's copyright file) in place; `cpack -G DEB`
+# in the build dir makes a .deb with the documented control fields and shared-library
+# dependencies that installs with dpkg, whose /usr/bin/ktsync runs (--version, a local
+# mirror), whose completions load, whose systemd unit systemd-analyze verifies, and which
+# dpkg -r removes completely.
 # The package is always removed at exit, also when a check fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -12,20 +14,34 @@ BUILD=$(dirname "$KTSYNC")
     die "$BUILD has no CPackConfig.cmake: re-run cmake -S $REPO -B $BUILD"
 VERSION=$("$KTSYNC" --version)
 
+# ---- a packager's configure (README "Install"): with BUILD_TESTING=OFF, GoogleTest is not
+# looked for and no test is declared, so cpack builds no test binary.
+cmake -S "$REPO" -B "$T/packager" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+    -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON >"$T/packager.log" 2>&1 ||
+    die "configuring with -DBUILD_TESTING=OFF failed: $(tail -n 20 "$T/packager.log")"
+cmake --build "$T/packager" --target help >"$T/targets.txt"
+grep -E '_test$' "$T/targets.txt" && die "BUILD_TESTING=OFF still declares test targets"
+grep -qx '\.\.\. ktsync' "$T/targets.txt" || die "BUILD_TESTING=OFF lost the ktsync target: $(cat "$T/targets.txt")"
+pass "configures with BUILD_TESTING=OFF without GoogleTest; no test targets"
+
 # ---- cmake --install into a scratch prefix
 cmake --install "$BUILD" --prefix "$T/inst" >"$T/install.log" 2>&1 ||
     die "cmake --install failed: $(tail -n 20 "$T/install.log")"
 for f in bin/ktsync share/man/man1/ktsync.1.gz share/bash-completion/completions/ktsync \
-    share/zsh/vendor-completions/_ktsync lib/systemd/system/ktsync.service share/doc/ktsync/serve.conf.example; do
+    share/zsh/vendor-completions/_ktsync share/fish/vendor_completions.d/ktsync.fish \
+    lib/systemd/system/ktsync.service share/doc/ktsync/serve.conf.example share/doc/ktsync/copyright; do
     [[ -f $T/inst/$f ]] || die "cmake --install did not install $f: $(find "$T/inst" -type f)"
 done
-pass "cmake --install: binary, man page, bash and zsh completions, systemd unit, example config"
+pass "cmake --install: binary, man page, bash, zsh and fish completions, systemd unit, example config, copyright"
 assert_eq "$VERSION" "$("$T/inst/bin/ktsync" --version)" "installed binary runs"
 cmp -s <(zcat "$T/inst/share/man/man1/ktsync.1.gz") "$REPO/man/ktsync.1" ||
     die "installed man page differs from man/ktsync.1"
 cmp -s "$T/inst/share/bash-completion/completions/ktsync" "$REPO/completions/ktsync.bash" ||
     die "installed bash completion differs from completions/ktsync.bash"
-pass "installed man page and completions are the ones in the source tree"
+cmp -s "$T/inst/share/fish/vendor_completions.d/ktsync.fish" "$REPO/completions/ktsync.fish" ||
+    die "installed fish completion differs from completions/ktsync.fish"
+cmp -s "$T/inst/share/doc/ktsync/copyright" "$REPO/LICENSE" || die "installed copyright differs from LICENSE"
+pass "installed man page, completions and copyright are the ones in the source tree"
 
 # ---- the Debian package
 command -v dpkg >/dev/null || die "dpkg is needed"
@@ -61,10 +77,11 @@ done
 pass "Depends computed by dpkg-shlibdeps: $deps"
 dpkg-deb -c "$DEB" | awk '{print $NF}' >"$T/contents.txt"
 for f in ./usr/bin/ktsync ./usr/share/man/man1/ktsync.1.gz ./usr/share/bash-completion/completions/ktsync \
-    ./usr/share/zsh/vendor-completions/_ktsync ./usr/lib/systemd/system/ktsync.service; do
+    ./usr/share/zsh/vendor-completions/_ktsync ./usr/share/fish/vendor_completions.d/ktsync.fish \
+    ./usr/lib/systemd/system/ktsync.service ./usr/share/doc/ktsync/copyright; do
     grep -qxF "$f" "$T/contents.txt" || die "the .deb lacks $f: $(cat "$T/contents.txt")"
 done
-pass "the .deb holds the binary, man page and completions under /usr"
+pass "the .deb holds the binary, man page, completions and copyright under /usr"
 if command -v file >/dev/null; then
     dpkg-deb -x "$DEB" "$T/unpacked"
     [[ $(file "$T/unpacked/usr/bin/ktsync") == *', stripped'* ]] || die "binary in the .deb is not stripped"
@@ -86,6 +103,12 @@ pass "man ktsync finds /usr/share/man/man1/ktsync.1.gz"
 bash --norc -c 'source /usr/share/bash-completion/completions/ktsync && complete -p ktsync' >/dev/null ||
     die "the packaged bash completion does not load"
 pass "the packaged bash completion loads"
+if command -v fish >/dev/null; then
+    # A HOME of its own: no config of the user's, autoloading from the system dirs only.
+    [[ $(HOME=$T/fish-home XDG_CONFIG_HOME=$T/fish-home fish -c 'complete -C "ktsync mirr"' | cut -f1) == mirror ]] ||
+        die "fish does not find the packaged completion in its vendor_completions.d"
+    pass "fish loads the packaged completion"
+fi
 if command -v systemd-analyze >/dev/null; then
     (cd / && systemd-analyze verify /usr/lib/systemd/system/ktsync.service) >"$T/verify.log" 2>&1 ||
         die "systemd-analyze verify rejects the packaged unit: $(cat "$T/verify.log")"
@@ -96,7 +119,8 @@ fi
 
 dpkg -r ktsync >"$T/dpkg.log" 2>&1 || die "dpkg -r failed: $(cat "$T/dpkg.log")"
 for f in /usr/bin/ktsync /usr/share/man/man1/ktsync.1.gz /usr/share/bash-completion/completions/ktsync \
-    /usr/share/zsh/vendor-completions/_ktsync /usr/lib/systemd/system/ktsync.service; do
+    /usr/share/zsh/vendor-completions/_ktsync /usr/share/fish/vendor_completions.d/ktsync.fish \
+    /usr/lib/systemd/system/ktsync.service /usr/share/doc/ktsync/copyright; do
     [[ ! -e $f ]] || die "dpkg -r left $f behind"
 done
 dpkg-query -W -f='${db:Status-Status}' ktsync 2>/dev/null | grep -qx installed && die "ktsync still installed"
