@@ -6,7 +6,7 @@
 # tests/e2e/docs_match_test.sh checks that.
 
 _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats -v --verbose
-    -q --quiet --progress --no-progress --delete --no-delete --max-delete
+    -q --quiet --progress --no-progress --out-format --log-file --log-file-format --delete --no-delete --max-delete
     --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
@@ -67,7 +67,7 @@ _ktsync()
 
     # Options that take a value.
     case $prev in
-    --exclude-from | --secret-file | --remote-ktsync | --config)
+    --exclude-from | --secret-file | --remote-ktsync | --config | --log-file)
         _ktsync_compgen -f "$cur"
         return
         ;;
@@ -95,7 +95,7 @@ _ktsync()
         ;;
     --max-delete | --max-delete-percent | --exclude | --include | --streams | --data-port | \
         --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout | \
-        --idle-timeout)
+        --idle-timeout | --out-format | --log-file-format)
         return
         ;;
     esac

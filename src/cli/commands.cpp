@@ -42,6 +42,15 @@ RunSpec MakeRunSpec(const MirrorOptions& o, const Endpoint& src, const Endpoint&
   return r;
 }
 
+ItemContext WhereOf(const MirrorOptions& o, bool push, bool pull) {
+  ItemContext c;
+  c.push = push;
+  c.pull = pull;
+  c.src_root = o.src;
+  c.dst_root = o.dst;
+  return c;
+}
+
 }  // namespace
 
 int RunMirrorCommand(const MirrorOptions& opts) {
@@ -50,10 +59,10 @@ int RunMirrorCommand(const MirrorOptions& opts) {
     src = ParseEndpoint(opts.src);
     dst = ParseEndpoint(opts.dst);
   } catch (const Error& e) {
-    Reporter(opts.out, opts.spec.dry_run, false).Error(e.what(), static_cast<int>(e.code()));
+    Reporter(opts.out, opts.spec.dry_run, WhereOf(opts, false, false)).Error(e.what(), static_cast<int>(e.code()));
     return static_cast<int>(e.code());
   }
-  Reporter rep(opts.out, opts.spec.dry_run, dst.remote());
+  Reporter rep(opts.out, opts.spec.dry_run, WhereOf(opts, dst.remote(), src.remote()));
   try {
     if (src.remote() && dst.remote())
       throw Error(ExitCode::Usage, "SRC and DST are both remote; one side must be local (run ktsync on one of the hosts)");

@@ -33,6 +33,9 @@
 
 namespace ktsync {
 
+// True for a change that prints nothing (see ItemizeLine).
+bool ItemIsSilent(const ItemView& a);
+
 // The 11-character itemize code of a change ("*deleting  " for deletions).
 std::string ItemizeCode(const ItemView& a, bool push);
 
@@ -40,6 +43,11 @@ std::string ItemizeCode(const ItemView& a, bool push);
 // a DirMeta with no changes of its own (only re-applied because a child changed) or for a
 // new directory (its MkDir line already shows it).
 std::string ItemizeLine(const ItemView& a, bool push);
+
+// The escaped name as itemize lines show it: directories end in '/' (the root is "./").
+std::string ItemName(const ItemView& a);
+// " -> target" for symlinks, " => leader" for hard links, else "" (rsync's %L).
+std::string ItemLinkSuffix(const ItemView& a);
 
 // {"event":"item","op":"send|meta|mkdir|symlink|special|hardlink|delete|remove|dirmeta",
 //  "path":...,"type":"f|d|L|S|D","itemize":"<11 chars>","size":N[,"target":...]

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/out_format.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -73,6 +74,11 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
   m->add_flag("-q,--quiet", o.out.quiet, "Print errors only");
   m->add_flag("--progress", o.out.progress, "Show live progress even when not on a terminal");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
+  m->add_option("--out-format", o.out.out_format, "Print each change as FORMAT (rsync's %n %f %i %l %L %b %o %t %p)")
+      ->type_name("FORMAT");
+  m->add_option("--log-file", o.out.log_file, "Append what the run did to FILE, with timestamps")->type_name("FILE");
+  m->add_option("--log-file-format", o.out.log_file_format, "Each change's line in --log-file (default \"%i %n%L\")")
+      ->type_name("FORMAT");
 
   m->add_flag("--delete", spec.plan.delete_extraneous, "Delete entries DST has but SRC lacks (default)");
   m->add_flag("--no-delete", x.no_delete, "Keep entries DST has but SRC lacks");
@@ -148,6 +154,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
     o.net.data_via = x.data_via == "ssh" ? DataVia::Ssh : x.data_via == "direct" ? DataVia::Direct : DataVia::Auto;
     if (x.compress && o.net.compress_level == 0) o.net.compress_level = kDefaultCompressLevel;
+    if (!o.out.out_format.empty()) OutFormat::Parse(o.out.out_format, "--out-format");  // refused now, not mid-run
+    OutFormat::Parse(o.out.log_file_format, "--log-file-format");
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
     if (o.net.require_ktls && o.net.data_via == DataVia::Ssh)

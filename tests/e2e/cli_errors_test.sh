@@ -135,6 +135,10 @@ mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-
 mistake 1 "unknown --data-via" "fast" "--data-via" -- km --data-via fast "$SRC" "$DST"
 mistake 1 "kTLS required of data inside ssh" "--data-via ssh" -- km --require-ktls --data-via ssh "$SRC" "$DST"
 mistake 1 "zstd level out of range" "--compress-level" -- km --compress-level 30 "$SRC" "$DST"
+mistake 1 "unknown --out-format escape" "--out-format: '%M'" -- km --out-format '%n %M' "$SRC" "$DST"
+mistake 1 "unknown --log-file-format escape" "--log-file-format: '%-4q'" -- km --log-file-format '%-4q' "$SRC" "$DST"
+mistake 11 "--log-file in a missing directory" "--log-file $T/no/log" "No such file or directory" -- \
+    km --log-file "$T/no/log" "$SRC" "$DST"
 mistake 1 "bad KTSYNC_IO" "KTSYNC_IO='fast'" "auto, uring, sync" -- env KTSYNC_IO=fast "$KTSYNC" mirror \
     --state-dir "$STATE" "$SRC" "$DST"
 [[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
