@@ -81,6 +81,8 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
   TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
   TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
+  src.set_meter(meter);
+  dst.set_meter(meter);
   LocalSource source(src, problems, observer);  // the two scans run side by side
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   DryRunMover dry;
@@ -127,6 +129,7 @@ void RecordTransport(const ClientLink& link, const NetworkOptions& net, RunStats
 
 RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
+  src.set_meter(meter);
   Problems ours;  // sent to the server, which closes its deletion gate on them
   ScanStream scan(src, ours, /*failures_only=*/false);  // overlaps the login
   ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec);
@@ -157,7 +160,11 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
 
 RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
-  auto open_dst = [&] { return TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer)); };
+  auto open_dst = [&] {
+    TreeSide side = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
+    side.set_meter(meter);
+    return side;
+  };
   // Opened before connecting, DST's scan overlaps the login; only when opening changes
   // nothing: a missing DST is created once the remote has answered.
   std::optional<TreeSide> dst;

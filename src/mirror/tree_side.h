@@ -14,6 +14,7 @@
 #include "store/hash_store.h"
 #include "store/root_lock.h"
 #include "util/problems.h"
+#include "util/transfer_meter.h"
 #include "util/unique_fd.h"
 
 namespace ktsync {
@@ -46,6 +47,9 @@ class TreeSide {
   ScanOptions MakeScanOptions() const;
   // Fills Entry::hash of these entries from the cache, or by reading the file (then cached).
   void FillHashes(const std::vector<Entry*>& entries, Problems& problems);
+  // Where this tree's scan and hash fills count their progress (the CLI's display), if anywhere.
+  void set_meter(TransferMeter* meter) { meter_ = meter; }
+  TransferMeter* meter() const { return meter_; }
   void CommitStore();
 
   // False for a dry run's DST that does not exist yet: it is listed as an empty root.
@@ -68,6 +72,7 @@ class TreeSide {
   RootLock lock_;
   std::optional<HashStore> store_;
   Filter filter_;
+  TransferMeter* meter_ = nullptr;
 };
 
 }  // namespace ktsync
