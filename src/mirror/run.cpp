@@ -311,6 +311,7 @@ void ServeSource(ServerLink& link) {
   so.bwlimit = req.bwlimit;
   so.skip_changing = req.spec.skip_changing_files;
   so.compress_level = req.compress_level;
+  so.warn_peer = true;
   RunStats stats;
   RunSourceHalf(src, scan, channel, so, problems, log, nullptr, stats);
   channel.AwaitDone();

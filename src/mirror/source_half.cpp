@@ -34,6 +34,11 @@ class SourceHalf {
     while (scan.NextBatch(batch)) channel_.SendBatch(batch);
     channel_.EndManifest();
     observer.Scanned(TreeRole::Source, scan.summary().entries);
+    // The client's, not the operator's: over ssh the server's log is the client's stderr too.
+    if (std::string w = SkippedMountsWarning(scan.summary(), "SRC"); !w.empty()) {
+      if (opts_.warn_peer) warnings_.push_back(std::move(w));
+      else observer.Warn(w);
+    }
     stats_.src_entries = scan.summary().entries;
     stats_.src_file_bytes = scan.summary().bytes;
     requests_.join();
@@ -128,11 +133,13 @@ class SourceHalf {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // Our problems close the destination's deletion gate; then our numbers.
+  // Our problems close the destination's deletion gate; then notes (warnings, too, for a
+  // pull's client), then our numbers.
   void Report() {
     src_.CommitStore();
     for (const Problem& p : problems_.Snapshot()) channel_.SendReport(ReportOf(p));
     if (!stats_.encryption_send.empty()) channel_.SendReport({SessionReport::Note, "encryption", stats_.encryption_send});
+    for (std::string& w : warnings_) channel_.SendReport({SessionReport::Note, "warning", std::move(w)});
     StoreStats ss = src_.store().stats();
     stats_.hashed_src = ss.hashed;
     stats_.cache_hits_src = ss.hits;
@@ -148,6 +155,7 @@ class SourceHalf {
   RateLimiter limiter_;
   SendQueue queue_;
   std::vector<std::unique_ptr<ByteStream>> streams_;
+  std::vector<std::string> warnings_;  // for the peer (opts_.warn_peer)
   std::mutex mu_;
   std::exception_ptr error_;
   bool finished_ = false;

@@ -29,6 +29,7 @@ struct SourceHalfOptions {
   uint64_t bwlimit = 0;
   bool skip_changing = false;  // apply/source_read.h
   int compress_level = 0;      // -z (transfer/compression.h); 0 = off
+  bool warn_peer = false;      // a pull's server: warnings about SRC go to the client, not the observer
 };
 
 // `scan` lists `src` (started by the caller, so it overlaps the login). Per-entry problems
