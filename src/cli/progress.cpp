@@ -179,12 +179,13 @@ void ProgressLine::Render(bool final) {
   }
   if (json_ && (final || now - last_json_ >= std::chrono::seconds(1))) {
     last_json_ = now;
-    char buf[256];
+    char buf[320];
+    using ull = unsigned long long;
     std::snprintf(buf, sizeof buf,
                   "{\"event\":\"progress\",\"bytes\":%llu,\"bytes_total\":%llu,\"files\":%llu,\"files_total\":%llu,"
-                  "\"seconds\":%.6f}\n",
-                  static_cast<unsigned long long>(shown_.bytes), static_cast<unsigned long long>(shown_.bytes_total),
-                  static_cast<unsigned long long>(shown_.files), static_cast<unsigned long long>(shown_.files_total), secs);
+                  "\"scanned\":%llu,\"hashed\":%llu,\"hash_total\":%llu,\"seconds\":%.6f}\n",
+                  ull{shown_.bytes}, ull{shown_.bytes_total}, ull{shown_.files}, ull{shown_.files_total},
+                  ull{shown_.scanned}, ull{shown_.hashed}, ull{shown_.hash_total}, secs);
     json_line_(buf);
   }
 }
