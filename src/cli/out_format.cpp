@@ -1,7 +1,5 @@
 #include "cli/out_format.h"
 
-#include <cstdio>
-
 #include "cli/itemize.h"
 #include "util/error.h"
 
