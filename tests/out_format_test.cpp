@@ -46,7 +46,9 @@ TEST(OutFormat, VerboseNamesSentFilesNewEntriesDirsAndDeletionsLikeRsync) {
 TEST(OutFormat, VerboseLeavesOutAttributeOnlyFileChangesAndTypeRemovals) {
   OutFormat v = OutFormat::Parse("%n%L", "-v");
   EXPECT_EQ("", v.Line(View(ActionKind::MetaOnly, EntryType::File, "f", kChPerms), Local()));
-  EXPECT_EQ("", v.Line(View(ActionKind::RemoveForType, EntryType::File, "f"), Local()));
+  EXPECT_EQ("", v.Line(View(ActionKind::RemoveForType, EntryType::File, "f", kChNew), Local()));
+  // Beneath a directory that a type change replaces: deleted, as rsync -v shows.
+  EXPECT_EQ("deleting d/f", v.Line(View(ActionKind::RemoveForType, EntryType::File, "d/f", 0), Local()));
   EXPECT_EQ("", v.Line(View(ActionKind::DirMeta, EntryType::Dir, "d", 0), Local()));
 }
 
@@ -56,6 +58,12 @@ TEST(OutFormat, ItemizingTemplateShowsEveryChangeAsItemizeLinesDo) {
   EXPECT_EQ(ItemizeLine(meta, false), f.Line(meta, Local()));
   ItemView del = View(ActionKind::Delete, EntryType::File, "x");
   EXPECT_EQ("*deleting   x", f.Line(del, Local()));
+  // A type change: only the new entry's line, as rsync prints it.
+  EXPECT_EQ("", f.Line(View(ActionKind::RemoveForType, EntryType::File, "t", kChNew), Local()));
+  OutFormat o = OutFormat::Parse("%o %n", "--out-format");
+  EXPECT_EQ("", o.Line(View(ActionKind::RemoveForType, EntryType::Dir, "q", kChNew), Local()));
+  EXPECT_EQ("*deleting   q/x", f.Line(View(ActionKind::RemoveForType, EntryType::File, "q/x", 0), Local()));
+  EXPECT_EQ("del. q/x", o.Line(View(ActionKind::RemoveForType, EntryType::File, "q/x", 0), Local()));
 }
 
 TEST(OutFormat, ExpandsEscapesWithRsyncsPadding) {

@@ -125,6 +125,8 @@ void AppendJsonField(std::string& out, std::string_view key, std::string_view va
 
 }  // namespace
 
+bool ItemMakesRoom(const ItemView& a) { return a.kind == ActionKind::RemoveForType && (a.changes & kChNew); }
+
 bool ItemIsSilent(const ItemView& a) {
   return a.kind == ActionKind::DirMeta && (a.changes == 0 || (a.changes & kChNew));
 }
@@ -210,7 +212,7 @@ std::string ItemLinkSuffix(const ItemView& a) {
 }
 
 std::string ItemizeLine(const ItemView& a, bool push) {
-  if (ItemIsSilent(a)) return "";
+  if (ItemIsSilent(a) || ItemMakesRoom(a)) return "";
   return ItemizeCode(a, push) + ' ' + ItemName(a) + ItemLinkSuffix(a);
 }
 

@@ -26,8 +26,9 @@ std::string FullName(const std::string& root, const ItemView& item) {
 }  // namespace
 
 bool VerboseShows(const ItemView& item) {
-  // A type change shows as the new entry's line; its removal is no deletion of the name.
-  return !ItemIsSilent(item) && item.kind != ActionKind::MetaOnly && item.kind != ActionKind::RemoveForType;
+  // A type change shows as the new entry's line; its removal is no deletion of the name
+  // (what was beneath a replaced directory is: rsync prints those).
+  return !ItemIsSilent(item) && item.kind != ActionKind::MetaOnly && !ItemMakesRoom(item);
 }
 
 std::string LogTime(std::time_t t) {
@@ -68,7 +69,9 @@ OutFormat OutFormat::Parse(std::string_view format, std::string_view option) {
 }
 
 std::string OutFormat::Line(const ItemView& item, const ItemContext& ctx) const {
-  if (ItemIsSilent(item) || (!itemizes_ && !VerboseShows(item))) return "";
+  // A type change's removal of the old entry prints nothing, with %i too (rsync's): the new
+  // entry's line shows it.
+  if (ItemIsSilent(item) || ItemMakesRoom(item) || (!itemizes_ && !VerboseShows(item))) return "";
   if (!names_deletions_ && IsDeletion(item.kind)) return "deleting " + ItemName(item);
   std::string out;
   for (const Piece& p : pieces_) out += p.escape ? Pad(Expand(p, item, ctx), p.width) : p.text;

@@ -13,7 +13,8 @@
 // template is parsed: one usage error naming the escape.
 //
 // Which changes are shown (rsync's rule): a template with %i shows every change, like -i;
-// one without it shows what -v shows (VerboseShows). Deletions are "deleting NAME" unless
+// one without it shows what -v shows (VerboseShows). Neither shows a type change's removal
+// of the old entry (ItemMakesRoom): the new entry's line shows the change. Deletions are "deleting NAME" unless
 // the template has %i or %o (then it is used, with "*deleting  " and "del.").
 //
 // Pure (the time and pid come in); tested in tests/out_format_test.cpp.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What ktsync prints per change matches rsync's own output on the same change, where the
-# formats overlap: the same small tree (new, changed and deleted files and directories, a
+# formats overlap: the same small tree (new, changed and deleted files and directories, type
+# changes both ways (rsync prints only the new entry's line), a
 # symlink, a FIFO) is mirrored onto two copies of one DST by `rsync -aH --delete` and by
 # ktsync, and the lines of -v, of --out-format (with %i, with %o, with %n %l) and of
 # --log-file (timestamps and pids aside, and the first and last lines, which are each
@@ -20,6 +21,9 @@ echo c >"$S/gone/y"
 echo d >"$S/chg/f"
 echo top >"$S/top"
 ln -s top "$S/oldlink"
+echo t >"$S/todir"     # type changes: a file that becomes a directory, and the reverse
+mkdir -p "$S/tofile/in"
+echo i >"$S/tofile/in/i"
 cp -a "$S" "$D0"
 find "$D0" -type d -exec touch -d '2001-01-01' {} +   # DST's directories older: their times change too
 rm -rf "$S/gone" "$S/oldlink"
@@ -30,6 +34,10 @@ echo n >"$S/new/sub/n"
 echo n2 >"$S/new2"
 ln -s keep/f "$S/link"
 mkfifo "$S/fifo"
+rm -r "$S/todir" "$S/tofile"
+mkdir "$S/todir"
+echo u >"$S/todir/u"
+echo f >"$S/tofile"
 
 km() { "$KTSYNC" mirror --state-dir "$STATE" --no-progress "$@"; }
 
@@ -78,7 +86,7 @@ pass "--log-file: the same $(wc -l <"$T/rsync.body") change lines as rsync's"
 first=$(sed -E "s#$stamp##" "$T/ktsync.log" | head -n1)
 last=$(sed -E "s#$stamp##" "$T/ktsync.log" | tail -n1)
 [[ $first == "mirror $S $T/dk (ktsync "* ]] || die "--log-file: first line: $first"
-[[ $last == "done: sent 3 files (12 bytes), deleted 5, "*"; exit code 0" ]] || die "--log-file: last line: $last"
+[[ $last == "done: sent 5 files (16 bytes), deleted 9, "*"; exit code 0" ]] || die "--log-file: last line: $last"
 pass "--log-file: first line names the trees, last line: $last"
 
 # Appended, -q still logs, and errors are logged with the exit code.
