@@ -3,8 +3,8 @@
 // A template is text with %-escapes, each optionally padded like rsync's ("%-10n" left-
 // aligns in 10 columns, "%10l" right-aligns):
 //   %n  name as itemize lines show it (directories end in '/')   %L  " -> target" / " => leader"
-//   %f  the name with the local tree's argument in front, no trailing '/' (SRC's; DST's for
-//       a pull's and for deletions, which happen there)
+//   %f  the name with the tree's argument in front as given, no trailing '/' (SRC's; DST's
+//       for a pull's and for deletions, which happen there: a push's read "host:/dst/name")
 //   %i  itemize code    %l  file size (a symlink's: its target's length; a directory's: 0)
 //   %b  bytes of file data sent (the size for a sent file, else 0; rsync counts its protocol too)
 //   %o  operation: "send" (local, push), "recv" (pull), "del." (deletions)
@@ -34,7 +34,8 @@ namespace ktsync {
 struct ItemContext {
   bool push = false;     // '<' in itemize codes
   bool pull = false;     // %o is "recv"
-  std::string src_root;  // SRC and DST as the user wrote them (paths only), for %f
+  std::string src_root;  // SRC and DST as the user wrote them, for %f (a remote one with
+                         // its "host:" or "ktsync://" prefix: a push's deletions show it)
   std::string dst_root;
   std::time_t now = 0;   // %t
   long pid = 0;          // %p
