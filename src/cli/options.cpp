@@ -154,6 +154,8 @@ void AddMirror(CLI::App& app, Command& cmd, MirrorScratch& x) {
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
     o.net.data_via = x.data_via == "ssh" ? DataVia::Ssh : x.data_via == "direct" ? DataVia::Direct : DataVia::Auto;
     if (x.compress && o.net.compress_level == 0) o.net.compress_level = kDefaultCompressLevel;
+    if (!o.out.out_format.empty() && o.out.json)
+      throw Error(ExitCode::Usage, "--out-format and --json cannot be combined (--json's item events carry every field); drop one");
     if (!o.out.out_format.empty()) OutFormat::Parse(o.out.out_format, "--out-format");  // refused now, not mid-run
     OutFormat::Parse(o.out.log_file_format, "--log-file-format");
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
