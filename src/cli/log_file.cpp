@@ -13,7 +13,10 @@ namespace ktsync {
 
 LogFile::LogFile(const std::string& path)
     : fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644)) {
-  if (!fd_) throw Error(ExitCode::FileIo, ErrnoMessage("--log-file " + path, errno));
+  if (!fd_) {
+    throw Error(ExitCode::FileIo, ErrnoMessage("--log-file " + path, errno) +
+                                      " (nothing was changed; give a file you can write, or drop --log-file)");
+  }
 }
 
 void LogFile::Line(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/itemize.h"
+#include "cli/progress.h"
 #include "util/io_ring.h"
 
 namespace ktsync {
@@ -182,10 +183,30 @@ Reporter::Reporter(const OutputOptions& opts, bool dry_run, const ItemContext& w
       log_format_(OutFormat::Parse(opts.log_file_format, "--log-file-format")),
       flush_lines_(::isatty(STDOUT_FILENO) != 0) {
   where_.pid = ::getpid();
-  if (opts.log_file.empty()) return;
-  log_.emplace(opts.log_file);
-  log_->Line(std::string(dry_run ? "dry run: " : "") + "mirror " + TerminalSafe(where.src_root) + " " +
-             TerminalSafe(where.dst_root) + " (ktsync " + KTSYNC_VERSION + ")");
+}
+
+void Reporter::OpenLog() {
+  std::lock_guard lock(mu_);
+  if (opts_.log_file.empty() || log_) return;
+  log_.emplace(opts_.log_file);
+  log_->Line(std::string(dry_run_ ? "dry run: " : "") + "mirror " + TerminalSafe(where_.src_root) + " " +
+             TerminalSafe(where_.dst_root) + " (ktsync " + KTSYNC_VERSION + ")");
+}
+
+void Reporter::SetDirection(bool push, bool pull) {
+  std::lock_guard lock(mu_);
+  where_.push = push;
+  where_.pull = pull;
+}
+
+void Reporter::SetProgress(ProgressLine* progress) {
+  std::lock_guard lock(mu_);
+  progress_ = progress;
+}
+
+void Reporter::Terminal(const std::function<void()>& write) {
+  if (progress_) progress_->WriteAbove(write);
+  else write();
 }
 
 Reporter::~Reporter() {
@@ -195,7 +216,10 @@ Reporter::~Reporter() {
 
 void Reporter::Out(const std::string& text) {
   pending_ += text;
-  if (flush_lines_ || pending_.size() > (1 << 16)) {
+  if (flush_lines_) {  // a terminal: maybe the one the progress line is drawn on
+    Terminal([this] { std::cout << pending_ << std::flush; });
+    pending_.clear();
+  } else if (pending_.size() > (1 << 16)) {
     std::cout << pending_ << std::flush;
     pending_.clear();
   }
@@ -218,14 +242,17 @@ void Reporter::Warn(const std::string& message) {
   std::lock_guard lock(mu_);
   if (opts_.json) Event("{\"event\":\"warning\",\"message\":\"" + JsonEscape(message) + "\"}\n");
   Log("warning: " + TerminalSafe(message));
-  if (!opts_.quiet) std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n";
+  if (!opts_.quiet) Terminal([&] { std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
 void Reporter::Info(const std::string& message) {
-  if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
+  if (opts_.verbose == 0 || opts_.quiet || opts_.json) return;
+  std::lock_guard lock(mu_);
+  Terminal([&] { std::cerr << "ktsync: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
-bool Reporter::WantsItems() const { return opts_.json || stdout_format_ || log_; }
+// A dry run logs no changes (rsync's): its first and last lines say what it was.
+bool Reporter::WantsItems() const { return opts_.json || stdout_format_ || (log_ && !dry_run_); }
 
 void Reporter::Item(const ItemView& item) {
   if (!WantsItems()) return;
@@ -239,7 +266,7 @@ void Reporter::Item(const ItemView& item) {
     json += t;
   }
   std::string line = stdout_format_ ? stdout_format_->Line(item, at) : "";
-  std::string logged = log_ ? log_format_.Line(item, at) : "";
+  std::string logged = log_ && !dry_run_ ? log_format_.Line(item, at) : "";
   std::lock_guard lock(mu_);
   if (!json.empty()) Event(json);
   if (!line.empty()) Out(line + '\n');
@@ -278,7 +305,7 @@ void Reporter::Problems(const ktsync::Problems& problems) {
     }
     std::string line = (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") + TerminalSafe(p.message);
     Log(line);
-    std::cerr << "ktsync: " << line << "\n";
+    Terminal([&] { std::cerr << "ktsync: " << line << "\n" << std::flush; });
   }
 }
 
@@ -315,7 +342,7 @@ void Reporter::Error(const std::string& message, int exit_code) {
   }
   std::cout << pending_ << std::flush;
   pending_.clear();
-  std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
+  Terminal([&] { std::cerr << "ktsync: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
 }  // namespace ktsync

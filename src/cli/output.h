@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,14 +23,24 @@
 
 namespace ktsync {
 
+class ProgressLine;
+
 // Thread-safe: changes are reported as they are made, from the threads that make them.
 class Reporter final : public RunObserver {
  public:
   // `where` names the run for --out-format/--log-file-format escapes and the log's first
-  // line; its `push` selects '<' (sending to a remote) over '>' in itemize codes. Throws
-  // Error(FileIo) when --log-file cannot be opened.
+  // line; its `push` selects '<' (sending to a remote) over '>' in itemize codes.
   Reporter(const OutputOptions& opts, bool dry_run, const ItemContext& where);
   ~Reporter() override;
+
+  // Opens --log-file, if any, and writes its first line. Throws Error(FileIo) naming the
+  // file when it cannot be opened (the caller reports it with Error, like any fatal error).
+  void OpenLog();
+  void SetDirection(bool push, bool pull);  // once the endpoints are known
+  // The live line on the terminal, or null: a line written to the terminal while it is
+  // shown clears it first (it is redrawn on its next tick), so text never runs into it.
+  // Reset to null before `progress` goes away.
+  void SetProgress(ProgressLine* progress);
 
   void Warn(const std::string& message) override;
   void Info(const std::string& message);  // shown with -v only
@@ -50,6 +61,7 @@ class Reporter final : public RunObserver {
   void Out(const std::string& text);  // mu_ held; flushed at once on a terminal
   void Event(std::string_view json);  // mu_ held; one JSON object, stamped with the schema version
   void Log(std::string_view text);    // mu_ held
+  void Terminal(const std::function<void()>& write);  // mu_ held: `write` prints, progress line cleared
 
   OutputOptions opts_;
   bool dry_run_;
@@ -58,6 +70,7 @@ class Reporter final : public RunObserver {
   OutFormat log_format_;
   std::optional<LogFile> log_;
   bool flush_lines_;
+  ProgressLine* progress_ = nullptr;
   std::mutex mu_;
   std::string pending_;
 };

@@ -145,6 +145,15 @@ void ProgressLine::Finish(bool completed) {
   if (line_ || json_) Render(true);
 }
 
+void ProgressLine::WriteAbove(const std::function<void()>& write) {
+  std::lock_guard lock(term_mu_);
+  if (drawn_) {
+    std::cerr << "\r\033[K" << std::flush;
+    drawn_ = false;
+  }
+  write();
+}
+
 void ProgressLine::Loop() {
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) Render(false);
@@ -172,7 +181,9 @@ void ProgressLine::Render(bool final) {
   if (line_ && tty_) {
     // One column spare: a line that fills the last one makes some terminals wrap.
     std::string text = ProgressText(shown_, std::max<size_t>(TerminalColumns(STDERR_FILENO), 2) - 1);
+    std::lock_guard lock(term_mu_);
     std::cerr << "\r\033[K" << text << (final ? "\n" : "") << std::flush;
+    drawn_ = !final;
   } else if (line_ && (final || now - last_plain_ >= std::chrono::seconds(1))) {
     last_plain_ = now;
     std::cerr << ProgressText(shown_) << "\n" << std::flush;

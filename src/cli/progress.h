@@ -49,6 +49,12 @@ class ProgressLine {
 
   void Finish(bool completed);
 
+  // Runs `write`, which prints a line to the terminal, with the live line cleared first
+  // when it is drawn (its next tick redraws it below): the one terminal writer, so that
+  // names and warnings never run into the line. Takes only a lock of its own, never
+  // held while calling out, so the Reporter may call it under its lock.
+  void WriteAbove(const std::function<void()>& write);
+
  private:
   void Loop();
   void Sample();
@@ -63,6 +69,8 @@ class ProgressLine {
   const std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_json_ = start_;
   std::chrono::steady_clock::time_point last_plain_ = start_;
+  std::mutex term_mu_;  // the terminal: drawing the line, and WriteAbove
+  bool drawn_ = false;  // term_mu_: the line is on the screen without its newline
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

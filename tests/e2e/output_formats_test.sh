@@ -8,7 +8,7 @@
 # program's own) are the same sets. Order differs on purpose: ktsync prints a change when
 # it is made (files finish in parallel, directory times and deletions come last). Then:
 # --log-file lines are "YYYY/MM/DD HH:MM:SS [pid] ...", appended, with a first line and a
-# last one with the totals and exit code, and errors; -q still logs.
+# last one with the totals and exit code, and errors; -q still logs; -n logs no changes.
 source "$(dirname "$0")/lib.sh"
 
 command -v rsync >/dev/null || die "rsync is not installed (the oracle)"
@@ -100,3 +100,14 @@ assert_exit 3 km --log-file "$T/ktsync.log" "$T/no-such-src" "$T/dk"
 tail -n 1 "$T/ktsync.log" | grep -qE "${stamp}error: .*no-such-src.*\(exit code 3\)$" ||
     die "the fatal error is not logged: $(tail -n 2 "$T/ktsync.log")"
 pass "--log-file: a fatal error is logged with its exit code"
+
+# A dry run logs no changes (rsync's): its first and last lines only, which say "dry run".
+lines=$(wc -l <"$T/ktsync.log")
+echo again >"$S/new2"
+assert_exit 0 km -n --log-file "$T/ktsync.log" "$S" "$T/dk"
+grep -q '^>f.st...... new2$' "$OUT" || die "-n --log-file: stdout lacks the planned change: $(cat "$OUT")"
+tail -n +$((lines + 1)) "$T/ktsync.log" | sed -E "s#$stamp##" >"$T/dry.log"
+[[ $(wc -l <"$T/dry.log") == 2 && $(head -n1 "$T/dry.log") == "dry run: mirror $S $T/dk (ktsync "* &&
+    $(tail -n1 "$T/dry.log") == "dry run done: would send 1 files"*"; exit code 0" ]] ||
+    die "-n --log-file: not just a first and a last dry-run line: $(cat "$T/dry.log")"
+pass "-n --log-file: no change lines, first and last lines say dry run"
