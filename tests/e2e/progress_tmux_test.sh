@@ -5,7 +5,8 @@
 # one value strictly between 0 and 100, and ends at 100 %. In a 50-column pane the line
 # fits: it never wraps. Off a terminal nothing is shown unless --progress, which then
 # prints plain lines (no carriage return, no escape sequence) once a second; -q prints
-# nothing at all on success, on a terminal or not.
+# nothing at all on success, on a terminal or not. With -v each name is a line of its own:
+# the live line is cleared before a name is written, never run into.
 #
 # --bwlimit 200M stretches the copy to about 3 s: from the page cache this machine copies
 # 600 MiB in half a second, less than two refreshes of the line (every 250 ms).
@@ -113,6 +114,22 @@ grep -qE '^ *[0-9]{1,3}%  ' "$NARROW" || die "no progress line in the 50-column 
 final=$(tmux_cmd capture-pane -J -p -t narrow | grep -E '^ *100%' || true)
 [[ $final == *"600.00 MiB / 600.00 MiB"* ]] || die "50 columns: final line lacks the totals: $final"
 pass "50 columns: widest line $widest, final: $final"
+
+# ---- -v on a terminal: each name on a line of its own while the live line is shown (the
+# line is cleared before a name is written, and redrawn below it), never "ETA 0:02f3"
+in_pane verbose "$KTSYNC" mirror --state-dir "$STATE" -v --bwlimit 200M "$SRC" "$T/dstv"
+wait_pane verbose 180
+assert_eq 0 "$(cat "$T/verbose.rc")" "-v run in the pane exits 0"
+tmux_cmd capture-pane -J -p -S - -t verbose >"$T/verbose.screen"
+for name in f1 f2 f3 f4 f5 f6 small; do
+    [[ $(grep -cx "$name" "$T/verbose.screen") == 1 ]] ||
+        die "-v on a terminal: '$name' is not a line of its own: $(cat "$T/verbose.screen")"
+done
+! grep -qE '[0-9]%  .*(f[1-6]|small)$' "$T/verbose.screen" ||
+    die "-v on a terminal: a name ran into the progress line: $(grep -E '%  ' "$T/verbose.screen")"
+grep -qE '^ *100%  600\.00 MiB / 600\.00 MiB' "$T/verbose.screen" ||
+    die "-v on a terminal: no final progress line: $(cat "$T/verbose.screen")"
+pass "-v on a terminal: every name on its own line, the progress line apart"
 
 # ---- -q and --no-progress on a terminal: nothing at all
 echo changed >"$SRC/small"
