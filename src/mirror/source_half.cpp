@@ -34,17 +34,14 @@ class SourceHalf {
     while (scan.NextBatch(batch)) channel_.SendBatch(batch);
     channel_.EndManifest();
     observer.Scanned(TreeRole::Source, scan.summary().entries);
-    // The client's, not the operator's: over ssh the server's log is the client's stderr too.
-    if (std::string w = SkippedMountsWarning(scan.summary(), "SRC"); !w.empty()) {
-      if (opts_.warn_peer) warnings_.push_back(std::move(w));
-      else observer.Warn(w);
-    }
+    // A pull's server keeps it for the client (RunObserver::TakeWarnings).
+    if (std::string w = SkippedMountsWarning(scan.summary(), "SRC"); !w.empty()) observer.Warn(w);
     stats_.src_entries = scan.summary().entries;
     stats_.src_file_bytes = scan.summary().bytes;
     requests_.join();
     if (sender_.joinable()) sender_.join();
     RethrowFailure();
-    Report();
+    Report(observer);
     finished_ = true;
   }
 
@@ -135,11 +132,11 @@ class SourceHalf {
 
   // Our problems close the destination's deletion gate; then notes (warnings, too, for a
   // pull's client), then our numbers.
-  void Report() {
+  void Report(RunObserver& observer) {
     src_.CommitStore();
     for (const Problem& p : problems_.Snapshot()) channel_.SendReport(ReportOf(p));
     if (!stats_.encryption_send.empty()) channel_.SendReport({SessionReport::Note, "encryption", stats_.encryption_send});
-    for (std::string& w : warnings_) channel_.SendReport({SessionReport::Note, "warning", std::move(w)});
+    for (std::string& w : observer.TakeWarnings()) channel_.SendReport({SessionReport::Note, "warning", std::move(w)});
     StoreStats ss = src_.store().stats();
     stats_.hashed_src = ss.hashed;
     stats_.cache_hits_src = ss.hits;
@@ -155,7 +152,6 @@ class SourceHalf {
   RateLimiter limiter_;
   SendQueue queue_;
   std::vector<std::unique_ptr<ByteStream>> streams_;
-  std::vector<std::string> warnings_;  // for the peer (opts_.warn_peer)
   std::mutex mu_;
   std::exception_ptr error_;
   bool finished_ = false;

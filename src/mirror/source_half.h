@@ -29,12 +29,12 @@ struct SourceHalfOptions {
   uint64_t bwlimit = 0;
   bool skip_changing = false;  // apply/source_read.h
   int compress_level = 0;      // -z (transfer/compression.h); 0 = off
-  bool warn_peer = false;      // a pull's server: warnings about SRC go to the client, not the observer
 };
 
 // `scan` lists `src` (started by the caller, so it overlaps the login). Per-entry problems
 // land in `problems` (and are sent); run-ending failures throw. `stats` gets this side's
-// numbers; `meter` (optional) counts what was asked for and what was sent.
+// numbers; `meter` (optional) counts what was asked for and what was sent. Warnings go to
+// `observer`; those it keeps for the peer (TakeWarnings: a pull's server) are sent as notes.
 void RunSourceHalf(TreeSide& src, ScanStream& scan, DestChannel& channel, const SourceHalfOptions& opts,
                    Problems& problems, RunObserver& observer, TransferMeter* meter, RunStats& stats);
 
