@@ -236,15 +236,18 @@ json_run fresh 0 "$T/src" "$T/dst"
 tree_identical "$T/src" "$T/dst"
 python3 "$GEN_TREE" "$T/src" --mutate --seed 7 >/dev/null
 json_run dry 0 -n "$T/src" "$T/dst"
-# The JSON items are exactly the -n listing: same count, same codes, same order.
+# The JSON items are exactly the -n listing: same count, same codes, same order; but for
+# the removal of the entry in a type change's way (a later item has its path), which -i
+# does not print (rsync's).
 assert_exit 0 "$KTSYNC" mirror -n --state-dir "$STATE" "$T/src" "$T/dst"
 grep -E '^([<>ch.][fdLDS][-+.a-z]{9}|\*deleting  ) ' "$OUT" | cut -c1-11 >"$T/codes.txt"
 python3 -c '
 import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    if o["event"] == "item":
-        print(o["itemize"])
+items = [o for o in map(json.loads, open(sys.argv[1])) if o["event"] == "item"]
+for i, o in enumerate(items):
+    if o["op"] == "remove" and any(p["path"] == o["path"] for p in items[i + 1:]):
+        continue
+    print(o["itemize"])
 ' "$RUNS/dry.jsonl" >"$T/json-codes.txt"
 [[ -s $T/codes.txt ]] || die "-n listed nothing after --mutate"
 diff "$T/codes.txt" "$T/json-codes.txt" >/dev/null || die "JSON items differ from the -n listing"
