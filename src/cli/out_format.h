@@ -42,7 +42,8 @@ struct ItemContext {
 };
 
 // -v's rule, rsync's: files that are sent, new entries, directories whose own attributes
-// changed, deletions; not a file whose attributes alone changed.
+// changed, deletions; not a file whose attributes alone changed, nor the entry a type
+// change replaces (ItemMakesRoom).
 bool VerboseShows(const ItemView& item);
 
 // "YYYY/MM/DD HH:MM:SS" in local time (rsync's %t and log-file prefix).

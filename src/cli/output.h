@@ -2,7 +2,8 @@
 // change: itemize lines, -v's names or --out-format's; dry-run totals, --stats; or the
 // --json event stream); stderr carries warnings, errors and the live progress line.
 // Nothing else in the program writes to the terminal. With --log-file the changes (in
-// --log-file-format), warnings, errors and a first and last line also go to that file.
+// --log-file-format; none in a dry run, like rsync's), warnings, errors and a first and
+// last line also go to that file.
 #pragma once
 
 #include <chrono>
