@@ -11,7 +11,7 @@
 # command if any) with BatchMode (never a password prompt) and a time limit.
 
 _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats -v --verbose
-    -q --quiet --progress --no-progress --delete --no-delete --max-delete
+    -q --quiet --progress --no-progress --out-format --log-file --log-file-format --delete --no-delete --max-delete
     --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
@@ -206,7 +206,7 @@ _ktsync()
 
     # Options that take a value.
     case $prev in
-    --exclude-from | --include-from | --secret-file | --remote-ktsync | --config)
+    --exclude-from | --include-from | --secret-file | --remote-ktsync | --config | --log-file)
         _ktsync_compgen -f "$cur"
         return
         ;;
@@ -234,7 +234,8 @@ _ktsync()
         ;;
     --max-delete | --max-delete-percent | --exclude | --include | -f | --filter | --streams | --data-port | \
         --compress-level | --bwlimit | --timeout | --listen | --max-connections | --auth-timeout | \
-        --idle-timeout | --modify-window | --max-size | --min-size | --chmod | --chown | --info)
+        --idle-timeout | --modify-window | --max-size | --min-size | --chmod | --chown | --info | \
+        --out-format | --log-file-format)
         return
         ;;
     esac

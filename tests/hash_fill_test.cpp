@@ -50,10 +50,10 @@ class TreeTest : public ::testing::Test {
   HashStore OpenStore() { return HashStore::Open(root_, tmp_ + "/state", nullptr); }
 
   // EnsureHashes over the entries of `m` at `indices`.
-  void Ensure(Manifest& m, const std::vector<size_t>& indices, HashStore& store) {
+  void Ensure(Manifest& m, const std::vector<size_t>& indices, HashStore& store, TransferMeter* meter = nullptr) {
     std::vector<Entry*> entries;
     for (size_t i : indices) entries.push_back(&m[i]);
-    EnsureHashes(root_fd_.get(), entries, store, problems_);
+    EnsureHashes(root_fd_.get(), entries, store, problems_, meter);
   }
 
   TempDir scratch_{"ktsync-fill"};
@@ -126,6 +126,24 @@ TEST_F(TreeTest, FileChangedSinceScanIsVanishedAndLeftUnhashed) {
   EXPECT_NE(p[0].message.find("changed during scan"), std::string::npos) << p[0].message;
   // Nothing was cached for the stale entry.
   EXPECT_FALSE(store.Lookup(m[0]));
+}
+
+// The progress display's hashing phase: bytes to read, then read; cache hits count for
+// neither, and a file that could not be read still closes the gap.
+TEST_F(TreeTest, CountsBytesToHashAndHashedIntoTheMeter) {
+  const std::string big = BigContent();
+  Write("d/big", big);
+  Write("gone", "12345");
+  Manifest m = {Scan("d/big"), Scan("gone")};
+  std::filesystem::remove(root_ + "/gone");
+  HashStore store = OpenStore();
+  TransferMeter meter;
+  Ensure(m, {0, 1}, store, &meter);
+  EXPECT_EQ(meter.hash_total.load(), big.size() + 5);
+  EXPECT_EQ(meter.hashed.load(), big.size() + 5);
+  m[0].hash.reset();
+  Ensure(m, {0}, store, &meter);  // a cache hit reads nothing
+  EXPECT_EQ(meter.hash_total.load(), big.size() + 5);
 }
 
 TEST_F(TreeTest, DeletedFileIsVanished) {

@@ -103,7 +103,12 @@ TEST(ItemizeLine, SymlinksSpecialsAndHardLinks) {
 TEST(ItemizeLine, DeletionsNameTheDestinationEntry) {
   EXPECT_EQ(Line(ActionKind::Delete, -1, 1, 0), "*deleting   gone");
   EXPECT_EQ(Line(ActionKind::Delete, -1, 2, 0), "*deleting   olddir/");
+  // A type change: rsync prints only the new entry's line, not the removal of the entry in
+  // the way (kChNew); what was beneath a directory in the way is deleted like any entry.
+  EXPECT_EQ(Line(ActionKind::RemoveForType, -1, 2, kChNew), "");
+  EXPECT_EQ(Line(ActionKind::RemoveForType, -1, 1, kChNew), "");
   EXPECT_EQ(Line(ActionKind::RemoveForType, -1, 2, 0), "*deleting   olddir/");
+  EXPECT_EQ(Line(ActionKind::RemoveForType, -1, 1, 0), "*deleting   gone");
 }
 
 TEST(ItemizeLine, EscapesUnprintableBytes) {
@@ -153,6 +158,8 @@ TEST(ItemJson, DescribesEachAction) {
   EXPECT_EQ(Json(ActionKind::Delete, -1, 2, 0),
             R"({"event":"item","op":"delete","path":"olddir","type":"d","itemize":"*deleting  ","size":0})");
   EXPECT_EQ(Json(ActionKind::RemoveForType, -1, 1, 0),
+            R"({"event":"item","op":"remove","path":"gone","type":"f","itemize":"*deleting  ","size":0})");
+  EXPECT_EQ(Json(ActionKind::RemoveForType, -1, 1, kChNew),  // an item though it has no itemize line
             R"({"event":"item","op":"remove","path":"gone","type":"f","itemize":"*deleting  ","size":0})");
   EXPECT_EQ(Json(ActionKind::DirMeta, 0, 0, kChMtime),
             R"({"event":"item","op":"dirmeta","path":".","type":"d","itemize":".d..t......","size":0})");

@@ -245,7 +245,7 @@ TEST(Planner, RenameIsDeletePlusCreate) {
 TEST(Planner, FileBecomesDir) {
   PlanRun r = RunPlan({Root(), Dir("a"), File("a/x")}, {Root(), File("a")});
   EXPECT_THAT(Ops(r.actions), ElementsAre("remove a", "mkdir a", "send a/x", "dirmeta a", "dirmeta ."));
-  Expect(r.actions[0], ActionKind::RemoveForType, -1, true, 0);
+  Expect(r.actions[0], ActionKind::RemoveForType, -1, true, kChNew);  // the entry in the way
   Expect(r.actions[1], ActionKind::MkDir, 1, false, kChNew);
   Expect(r.actions[3], ActionKind::DirMeta, 1, false, kChNew);
 }
@@ -257,6 +257,11 @@ TEST(Planner, DirBecomesFileRemovingSubtreeDeepestFirstEvenWithoutDelete) {
   opts.delete_extraneous = false;
   EXPECT_THAT(PlanOps(src, dst, opts),
               ElementsAre("remove a/y/z", "remove a/y", "remove a/x", "remove a", "send a", "dirmeta ."));
+  // Only the entry in the way is marked kChNew: what was beneath it prints as deleted.
+  PlanRun r = RunPlan(src, dst, opts);
+  Expect(r.actions[0], ActionKind::RemoveForType, -1, true, 0);
+  Expect(r.actions[2], ActionKind::RemoveForType, -1, true, 0);
+  Expect(r.actions[3], ActionKind::RemoveForType, -1, true, kChNew);
 }
 
 TEST(Planner, RetypedDirAtTheEndOfTheStreamsIsReplacedToo) {

@@ -469,5 +469,20 @@ TEST_F(ScanTest, LargeDirectoryStaysSorted) {
                              [](const Entry& x, const Entry& y) { return PathLess(x.path, y.path); }));
 }
 
+TEST(SkippedMountsWarning, NamesTheFirstThreeAndCountsTheRest) {
+  ScanSummary s;
+  EXPECT_EQ("", SkippedMountsWarning(s, "SRC"));
+  s.mounts_skipped = 1;
+  s.first_mounts_skipped = {"home"};
+  EXPECT_EQ("SRC has 1 mount point whose contents were not mirrored (-x, the default): home; "
+            "--cross-filesystems mirrors them",
+            SkippedMountsWarning(s, "SRC"));
+  s.mounts_skipped = 5;
+  s.first_mounts_skipped = {"a", "b/c", "d"};
+  EXPECT_EQ("SRC has 5 mount points whose contents were not mirrored (-x, the default): a, b/c, d and 2 more; "
+            "--cross-filesystems mirrors them",
+            SkippedMountsWarning(s, "SRC"));
+}
+
 }  // namespace
 }  // namespace ktsync

@@ -42,19 +42,44 @@ RunSpec MakeRunSpec(const MirrorOptions& o, const Endpoint& src, const Endpoint&
   return r;
 }
 
+ItemContext WhereOf(const MirrorOptions& o) {
+  ItemContext c;
+  c.src_root = o.src;
+  c.dst_root = o.dst;
+  return c;
+}
+
+// The progress line is the Reporter's while it lives (declared after it, gone before it).
+class ProgressAttached {
+ public:
+  ProgressAttached(Reporter& rep, ProgressLine& line) : rep_(rep) { rep_.SetProgress(&line); }
+  ~ProgressAttached() { rep_.SetProgress(nullptr); }
+  ProgressAttached(const ProgressAttached&) = delete;
+  ProgressAttached& operator=(const ProgressAttached&) = delete;
+
+ private:
+  Reporter& rep_;
+};
+
 }  // namespace
 
 int RunMirrorCommand(const MirrorOptions& opts) {
+  Reporter rep(opts.out, opts.spec.dry_run, WhereOf(opts));
   Endpoint src, dst;
   try {
     src = ParseEndpoint(opts.src);
     dst = ParseEndpoint(opts.dst);
   } catch (const Error& e) {
-    Reporter(opts.out, opts.spec.dry_run, false).Error(e.what(), static_cast<int>(e.code()));
+    try {
+      rep.OpenLog();  // the mistake is logged when it can be; else it alone is reported
+    } catch (const Error&) {
+    }
+    rep.Error(e.what(), static_cast<int>(e.code()));
     return static_cast<int>(e.code());
   }
-  Reporter rep(opts.out, opts.spec.dry_run, dst.remote());
+  rep.SetDirection(dst.remote(), src.remote());
   try {
+    rep.OpenLog();
     if (src.remote() && dst.remote())
       throw Error(ExitCode::Usage, "SRC and DST are both remote; one side must be local (run ktsync on one of the hosts)");
     RunSpec run = MakeRunSpec(opts, src, dst);
@@ -62,8 +87,11 @@ int RunMirrorCommand(const MirrorOptions& opts) {
       rep.Warn("--no-encryption: file data will cross the network in plaintext");
     TransferMeter meter;
     std::optional<ProgressLine> progress;
-    if (!opts.spec.dry_run)
+    std::optional<ProgressAttached> attached;
+    if (!opts.spec.dry_run) {
       progress.emplace(opts.out, meter, [&rep](const std::string& l) { rep.JsonLine(l); }, rep.started());
+      attached.emplace(rep, *progress);
+    }
     Problems problems;
     RunResult result = RunMirror(run, problems, rep, &meter);
     if (progress) progress->Finish(!problems.HasErrors());

@@ -60,10 +60,6 @@ std::string HexBytes(std::string_view s) {
   return out;
 }
 
-bool IsSilent(const ItemView& a) {
-  return a.kind == ActionKind::DirMeta && (a.changes == 0 || (a.changes & kChNew));
-}
-
 bool ShowsTarget(const ItemView& a) { return !IsDeletion(a.kind) && a.type == EntryType::Symlink; }
 
 bool ShowsLeader(const ItemView& a) { return a.kind == ActionKind::HardLink && !a.leader.empty(); }
@@ -128,6 +124,12 @@ void AppendJsonField(std::string& out, std::string_view key, std::string_view va
 }
 
 }  // namespace
+
+bool ItemMakesRoom(const ItemView& a) { return a.kind == ActionKind::RemoveForType && (a.changes & kChNew); }
+
+bool ItemIsSilent(const ItemView& a) {
+  return a.kind == ActionKind::DirMeta && (a.changes == 0 || (a.changes & kChNew));
+}
 
 bool IsValidUtf8(std::string_view s) {
   for (size_t pos = 0; pos < s.size();) {
@@ -197,23 +199,25 @@ std::string ItemizeCode(const ItemView& a, bool push) {
   return code;
 }
 
+std::string ItemName(const ItemView& a) {
+  if (a.type != EntryType::Dir) return EscapeItemName(a.path);
+  return (a.path.empty() ? std::string(".") : EscapeItemName(a.path)) + '/';
+}
+
+std::string ItemLinkSuffix(const ItemView& a) {
+  std::string out;
+  if (ShowsTarget(a)) out += " -> " + EscapeItemName(a.target);
+  if (ShowsLeader(a)) out += " => " + EscapeItemName(a.leader);
+  return out;
+}
+
 std::string ItemizeLine(const ItemView& a, bool push) {
-  if (IsSilent(a)) return "";
-  std::string line = ItemizeCode(a, push);
-  line += ' ';
-  if (a.type == EntryType::Dir) {
-    line += a.path.empty() ? "." : EscapeItemName(a.path);
-    line += '/';
-  } else {
-    line += EscapeItemName(a.path);
-  }
-  if (ShowsTarget(a)) line += " -> " + EscapeItemName(a.target);
-  if (ShowsLeader(a)) line += " => " + EscapeItemName(a.leader);
-  return line;
+  if (ItemIsSilent(a) || ItemMakesRoom(a)) return "";
+  return ItemizeCode(a, push) + ' ' + ItemName(a) + ItemLinkSuffix(a);
 }
 
 std::string ItemJson(const ItemView& a, bool push) {
-  if (IsSilent(a)) return "";
+  if (ItemIsSilent(a)) return "";
   std::string out = "{\"event\":\"item\",\"op\":\"";
   out += OpName(a.kind);
   out += '"';

@@ -7,7 +7,9 @@
 // Itemize line: 11 characters "YXcstpoguax", a space, the escaped name.
 //   Y  '<' file sent to a remote (push), '>' file received (pull, local mirror),
 //      'c' local creation of a directory/symlink/special, 'h' hard link, '.' attributes only.
-//      Deletions (Delete and RemoveForType) print "*deleting   name".
+//      Deletions print "*deleting   name"; so does a RemoveForType of what was beneath a
+//      directory that a type change replaces, but the replaced entry's own removal prints
+//      nothing (ItemMakesRoom), like rsync: the new entry's line shows the change.
 //   X  TypeLetter (f d L S D).
 //   cstpoguax  '+++++++++' for a new entry; else the letter when that attribute differs, or
 //      '.': c checksum (--checksum) or symlink target, s size, t mtime, p perms, o owner,
@@ -33,17 +35,30 @@
 
 namespace ktsync {
 
+// True for a change that prints nothing (see ItemizeLine).
+bool ItemIsSilent(const ItemView& a);
+// The RemoveForType of the entry in the way of a type change (kChNew), not of what was
+// beneath a directory there: rsync prints no line for it, only the new entry's.
+bool ItemMakesRoom(const ItemView& a);
+
 // The 11-character itemize code of a change ("*deleting  " for deletions).
 std::string ItemizeCode(const ItemView& a, bool push);
 
 // "code name[ -> target| => leader]" without newline, or "" when the change prints nothing:
 // a DirMeta with no changes of its own (only re-applied because a child changed) or for a
-// new directory (its MkDir line already shows it).
+// new directory (its MkDir line already shows it), or ItemMakesRoom (rsync's: a type
+// change shows as the new entry's line only).
 std::string ItemizeLine(const ItemView& a, bool push);
+
+// The escaped name as itemize lines show it: directories end in '/' (the root is "./").
+std::string ItemName(const ItemView& a);
+// " -> target" for symlinks, " => leader" for hard links, else "" (rsync's %L).
+std::string ItemLinkSuffix(const ItemView& a);
 
 // {"event":"item","op":"send|meta|mkdir|symlink|special|hardlink|delete|remove|dirmeta",
 //  "path":...,"type":"f|d|L|S|D","itemize":"<11 chars>","size":N[,"target":...]
-//  [,"leader":...][,"path_hex":...]} without newline; "" exactly when ItemizeLine is "".
+//  [,"leader":...][,"path_hex":...]} without newline; "" exactly when ItemIsSilent (ItemMakesRoom is an
+//  item, op "remove", though it has no itemize line).
 // `push` only affects the itemize field of sends.
 std::string ItemJson(const ItemView& a, bool push = false);
 

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "cli/out_format.h"
 #include "cli/rsync_compat.h"
 #include "manifest/chmod.h"
 #include "transfer/session_messages.h"
@@ -198,6 +199,11 @@ void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool delete
       ->delimiter(',')
       ->type_name("FLAGS");
   m->add_flag("--no-progress", o.out.no_progress, "Never show live progress");
+  m->add_option("--out-format", o.out.out_format, "Print each change as FORMAT (rsync's %n %f %i %l %L %b %o %t %p)")
+      ->type_name("FORMAT");
+  m->add_option("--log-file", o.out.log_file, "Append what the run did to FILE, with timestamps")->type_name("FILE");
+  m->add_option("--log-file-format", o.out.log_file_format, "Each change's line in --log-file (default \"%i %n%L\")")
+      ->type_name("FORMAT");
 
   if (deletes) AddDeleteOptions(m, spec, x);
   m->add_flag("-c,--checksum", spec.plan.checksum, "Compare content hashes, not size+mtime");
@@ -288,6 +294,10 @@ void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool delete
     if (!x.bw.empty()) o.net.bwlimit = ParseRate(x.bw);
     o.net.data_via = x.data_via == "ssh" ? DataVia::Ssh : x.data_via == "direct" ? DataVia::Direct : DataVia::Auto;
     if (x.compress && o.net.compress_level == 0) o.net.compress_level = kDefaultCompressLevel;
+    if (!o.out.out_format.empty() && o.out.json)
+      throw Error(ExitCode::Usage, "--out-format and --json cannot be combined (--json's item events carry every field); drop one");
+    if (!o.out.out_format.empty()) OutFormat::Parse(o.out.out_format, "--out-format");  // refused now, not mid-run
+    OutFormat::Parse(o.out.log_file_format, "--log-file-format");
     if (o.net.require_ktls && (o.net.no_ktls || o.net.no_encryption))
       throw Error(ExitCode::Usage, "--require-ktls contradicts --no-ktls/--no-encryption; drop one");
     if (o.net.require_ktls && o.net.data_via == DataVia::Ssh)

@@ -21,7 +21,10 @@ struct OutputOptions {
   bool progress = false;  // --progress: live progress even when stderr is not a TTY
   bool no_progress = false;
   bool quiet = false;     // -q: errors only
-  int verbose = 0;        // -v (repeatable)
+  int verbose = 0;        // -v (repeatable): names of changes (out_format.h), then --stats
+  std::string out_format;       // --out-format: stdout's line per change (out_format.h)
+  std::string log_file;         // --log-file: appended, timestamped (log_file.h)
+  std::string log_file_format = "%i %n%L";  // --log-file-format (rsync's default)
 };
 
 // A mirror is meant to be identical, so unlike rsync -a, hard links, extended attributes and

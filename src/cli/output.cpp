@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <sstream>
 
 #include "cli/itemize.h"
+#include "cli/progress.h"
 #include "util/io_ring.h"
 
 namespace ktsync {
@@ -96,7 +98,7 @@ void StatsText(const PlanTotals& totals, const RunStats& s, bool dry_run) {
   std::cout << o.str() << std::flush;
 }
 
-void SummaryJson(const PlanTotals& totals, const RunStats& s, bool dry_run, int exit_code) {
+std::string SummaryJson(const PlanTotals& totals, const RunStats& s, bool dry_run, int exit_code) {
   std::ostringstream o;
   o << "{\"event\":\"summary\",\"dry_run\":" << (dry_run ? "true" : "false")
     << ",\"exit_code\":" << exit_code << ",\"src_entries\":" << s.src_entries
@@ -118,7 +120,23 @@ void SummaryJson(const PlanTotals& totals, const RunStats& s, bool dry_run, int 
     << ",\"streams\":" << s.streams << ",\"seconds\":{\"scan\":" << s.scan_s << ",\"hash\":" << s.hash_s
     << ",\"plan\":" << s.plan_s << ",\"transfer\":" << s.transfer_s << ",\"finish\":" << s.finish_s
     << ",\"total\":" << s.total_s << "}}\n";
-  std::cout << o.str() << std::flush;
+  return o.str();
+}
+
+// The log's last line: what was done (or, in a dry run, would be) and the exit code.
+std::string EndLogLine(const PlanTotals& totals, const RunStats& s, bool dry_run, int exit_code) {
+  std::ostringstream o;
+  if (dry_run) {
+    o << "dry run done: would send " << totals.files_to_send << " files (" << totals.bytes_to_send
+      << " bytes), delete " << totals.to_delete << ", update " << totals.meta_only << ", make "
+      << totals.created_other << " other changes";
+  } else {
+    o << "done: sent " << s.files_sent << " files (" << s.bytes_sent << " bytes), deleted " << s.deleted
+      << ", updated " << s.meta_fixed << ", made " << s.created_other << " other changes";
+  }
+  o << "; SRC holds " << s.src_entries << " entries, " << s.src_file_bytes << " bytes in files; " << Seconds(s.total_s)
+    << "; exit code " << exit_code;
+  return o.str();
 }
 
 // Like item events: a name that is not valid UTF-8 also gets its raw bytes, losslessly.
@@ -131,6 +149,14 @@ std::string PathHexField(const std::string& path) {
     out += kHex[static_cast<unsigned char>(c) & 15];
   }
   return out + "\"";
+}
+
+// -i and a dry run print itemize lines, -v names; --out-format replaces either.
+std::optional<OutFormat> StdoutFormat(const OutputOptions& o, bool dry_run) {
+  if (!o.out_format.empty()) return OutFormat::Parse(o.out_format, "--out-format");
+  if (o.itemize || dry_run) return OutFormat::Parse("%i %n%L", "-i");
+  if (o.verbose > 0) return OutFormat::Parse("%n%L", "-v");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -149,8 +175,39 @@ std::string HumanBytes(uint64_t bytes) {
   return buf;
 }
 
-Reporter::Reporter(const OutputOptions& opts, bool dry_run, bool push)
-    : opts_(opts), dry_run_(dry_run), push_(push), flush_lines_(::isatty(STDOUT_FILENO) != 0) {}
+Reporter::Reporter(const OutputOptions& opts, bool dry_run, const ItemContext& where)
+    : opts_(opts),
+      dry_run_(dry_run),
+      where_(where),
+      stdout_format_(opts.json || opts.quiet ? std::nullopt : StdoutFormat(opts, dry_run)),
+      log_format_(OutFormat::Parse(opts.log_file_format, "--log-file-format")),
+      flush_lines_(::isatty(STDOUT_FILENO) != 0) {
+  where_.pid = ::getpid();
+}
+
+void Reporter::OpenLog() {
+  std::lock_guard lock(mu_);
+  if (opts_.log_file.empty() || log_) return;
+  log_.emplace(opts_.log_file);
+  log_->Line(std::string(dry_run_ ? "dry run: " : "") + "mirror " + TerminalSafe(where_.src_root) + " " +
+             TerminalSafe(where_.dst_root) + " (ktsync " + KTSYNC_VERSION + ")");
+}
+
+void Reporter::SetDirection(bool push, bool pull) {
+  std::lock_guard lock(mu_);
+  where_.push = push;
+  where_.pull = pull;
+}
+
+void Reporter::SetProgress(ProgressLine* progress) {
+  std::lock_guard lock(mu_);
+  progress_ = progress;
+}
+
+void Reporter::Terminal(const std::function<void()>& write) {
+  if (progress_) progress_->WriteAbove(write);
+  else write();
+}
 
 Reporter::~Reporter() {
   std::lock_guard lock(mu_);
@@ -159,46 +216,66 @@ Reporter::~Reporter() {
 
 void Reporter::Out(const std::string& text) {
   pending_ += text;
-  if (flush_lines_ || pending_.size() > (1 << 16)) {
+  if (flush_lines_) {  // a terminal: maybe the one the progress line is drawn on
+    Terminal([this] { std::cout << pending_ << std::flush; });
+    pending_.clear();
+  } else if (pending_.size() > (1 << 16)) {
     std::cout << pending_ << std::flush;
     pending_.clear();
   }
 }
 
+// A field after "event" (every event's first), so each line says which schema it follows.
+void Reporter::Event(std::string_view json) {
+  size_t at = json.find_first_of(",}");
+  std::string line(json.substr(0, at));
+  line += ",\"version\":" + std::to_string(kJsonSchemaVersion);
+  line += json.substr(at);
+  Out(line);
+}
+
+void Reporter::Log(std::string_view text) {
+  if (log_) log_->Line(text);
+}
+
 void Reporter::Warn(const std::string& message) {
   std::lock_guard lock(mu_);
-  if (opts_.json) Out("{\"event\":\"warning\",\"message\":\"" + JsonEscape(message) + "\"}\n");
-  if (!opts_.quiet) std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n";
+  if (opts_.json) Event("{\"event\":\"warning\",\"message\":\"" + JsonEscape(message) + "\"}\n");
+  Log("warning: " + TerminalSafe(message));
+  if (!opts_.quiet) Terminal([&] { std::cerr << "ktsync: warning: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
 void Reporter::Info(const std::string& message) {
-  if (opts_.verbose > 0 && !opts_.quiet && !opts_.json) std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
+  if (opts_.verbose == 0 || opts_.quiet || opts_.json) return;
+  std::lock_guard lock(mu_);
+  Terminal([&] { std::cerr << "ktsync: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
-bool Reporter::WantsItems() const { return opts_.json || (!opts_.quiet && (opts_.itemize || dry_run_)); }
+// A dry run logs no changes (rsync's): its first and last lines say what it was.
+bool Reporter::WantsItems() const { return opts_.json || stdout_format_ || (log_ && !dry_run_); }
 
 void Reporter::Item(const ItemView& item) {
   if (!WantsItems()) return;
-  std::string line;
-  if (opts_.json) {
-    line = ItemJson(item, push_);
-    if (line.empty()) return;
-    line.pop_back();  // the closing brace: the time goes in
+  ItemContext at = where_;
+  at.now = std::time(nullptr);
+  std::string json;
+  if (opts_.json && !(json = ItemJson(item, where_.push)).empty()) {
+    json.pop_back();  // the closing brace: the time goes in
     char t[32];
     std::snprintf(t, sizeof t, ",\"t\":%.6f}\n", Elapsed());
-    line += t;
-  } else {
-    line = ItemizeLine(item, push_);
-    if (line.empty()) return;
-    line += '\n';
+    json += t;
   }
+  std::string line = stdout_format_ ? stdout_format_->Line(item, at) : "";
+  std::string logged = log_ && !dry_run_ ? log_format_.Line(item, at) : "";
   std::lock_guard lock(mu_);
-  Out(line);
+  if (!json.empty()) Event(json);
+  if (!line.empty()) Out(line + '\n');
+  if (!logged.empty()) Log(logged);
 }
 
 void Reporter::JsonLine(const std::string& line) {
   std::lock_guard lock(mu_);
-  Out(line);
+  Event(line);
 }
 
 void Reporter::Scanned(TreeRole role, uint64_t entries) {
@@ -207,7 +284,7 @@ void Reporter::Scanned(TreeRole role, uint64_t entries) {
   std::snprintf(buf, sizeof buf, "{\"event\":\"scanned\",\"side\":\"%s\",\"entries\":%llu,\"t\":%.6f}\n",
                 role == TreeRole::Source ? "src" : "dst", static_cast<unsigned long long>(entries), Elapsed());
   std::lock_guard lock(mu_);
-  Out(buf);
+  Event(buf);
 }
 
 void Reporter::Planned(const PlanTotals& totals) {
@@ -215,7 +292,7 @@ void Reporter::Planned(const PlanTotals& totals) {
   char t[64];
   std::snprintf(t, sizeof t, "{\"event\":\"plan\",\"t\":%.6f,\"totals\":", Elapsed());
   std::lock_guard lock(mu_);
-  Out(t + TotalsJson(totals) + "}\n");
+  Event(t + TotalsJson(totals) + "}\n");
 }
 
 void Reporter::Problems(const ktsync::Problems& problems) {
@@ -223,24 +300,24 @@ void Reporter::Problems(const ktsync::Problems& problems) {
   for (const Problem& p : problems.Snapshot()) {
     const char* kind = p.kind == ProblemKind::Vanished ? "vanished" : "error";
     if (opts_.json) {
-      Out("{\"event\":\"error\",\"kind\":\"" + std::string(kind) + "\",\"path\":\"" + JsonEscape(p.path) + "\"" +
+      Event("{\"event\":\"error\",\"kind\":\"" + std::string(kind) + "\",\"path\":\"" + JsonEscape(p.path) + "\"" +
           PathHexField(p.path) + ",\"message\":\"" + JsonEscape(p.message) + "\"}\n");
     }
-    std::cerr << "ktsync: " << (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") << TerminalSafe(p.message)
-              << "\n";
+    std::string line = (p.kind == ProblemKind::Vanished ? "warning: " : "error: ") + TerminalSafe(p.message);
+    Log(line);
+    Terminal([&] { std::cerr << "ktsync: " << line << "\n" << std::flush; });
   }
 }
 
 void Reporter::Summary(const PlanTotals& totals, const RunStats& stats, int exit_code) {
   {
     std::lock_guard lock(mu_);
-    std::cout << pending_;
+    Log(EndLogLine(totals, stats, dry_run_, exit_code));
+    if (opts_.json) Event(SummaryJson(totals, stats, dry_run_, exit_code));
+    std::cout << pending_ << std::flush;
     pending_.clear();
   }
-  if (opts_.json) {
-    SummaryJson(totals, stats, dry_run_, exit_code);
-    return;
-  }
+  if (opts_.json) return;
   if (opts_.quiet) return;
   if (opts_.stats || opts_.verbose > 0) {
     StatsText(totals, stats, dry_run_);
@@ -260,13 +337,14 @@ void Reporter::Summary(const PlanTotals& totals, const RunStats& stats, int exit
 
 void Reporter::Error(const std::string& message, int exit_code) {
   std::lock_guard lock(mu_);
+  Log("error: " + TerminalSafe(message) + " (exit code " + std::to_string(exit_code) + ")");
   if (opts_.json) {
-    Out("{\"event\":\"error\",\"fatal\":true,\"exit_code\":" + std::to_string(exit_code) + ",\"message\":\"" +
+    Event("{\"event\":\"error\",\"fatal\":true,\"exit_code\":" + std::to_string(exit_code) + ",\"message\":\"" +
         JsonEscape(message) + "\"}\n");
   }
   std::cout << pending_ << std::flush;
   pending_.clear();
-  std::cerr << "ktsync: " << TerminalSafe(message) << "\n";
+  Terminal([&] { std::cerr << "ktsync: " << TerminalSafe(message) << "\n" << std::flush; });
 }
 
 }  // namespace ktsync

@@ -1,7 +1,11 @@
 // ProgressLine: one live line on stderr (a terminal, or --progress) with bytes and files
 // done of the totals planned so far (they grow while the trees are still compared: "+"
-// marks them until the plan is complete), rate and ETA; with --json, "progress" events
-// once a second. It never goes backwards and ends at 100 % when the run completes.
+// marks them until the plan is complete), rate and ETA; before anything is to move, the
+// control phase instead (entries scanned, bytes hashed of those to hash). It never goes
+// backwards and ends at 100 % when the run completes. On a terminal the line is redrawn
+// in place and cut to the terminal's width (it never wraps); elsewhere (--progress into a
+// file or pipe) it is a plain line, no control codes, once a second. With --json,
+// "progress" events once a second.
 #pragma once
 
 #include <chrono>
@@ -16,6 +20,19 @@
 #include "util/transfer_meter.h"
 
 namespace ktsync {
+
+// What the display shows, as of one moment.
+struct ProgressSample {
+  uint64_t bytes = 0;
+  uint64_t bytes_total = 0;
+  uint64_t files = 0;
+  uint64_t files_total = 0;
+  bool planned = false;  // the totals are final
+  uint64_t scanned = 0;  // entries listed (both trees, where scanned here)
+  uint64_t hashed = 0;   // bytes hashed here, of
+  uint64_t hash_total = 0;
+  double secs = 0;       // since the run started
+};
 
 class ProgressLine {
  public:
@@ -32,6 +49,12 @@ class ProgressLine {
 
   void Finish(bool completed);
 
+  // Runs `write`, which prints a line to the terminal, with the live line cleared first
+  // when it is drawn (its next tick redraws it below): the one terminal writer, so that
+  // names and warnings never run into the line. Takes only a lock of its own, never
+  // held while calling out, so the Reporter may call it under its lock.
+  void WriteAbove(const std::function<void()>& write);
+
  private:
   void Loop();
   void Sample();
@@ -39,15 +62,15 @@ class ProgressLine {
 
   const TransferMeter& meter_;
   std::function<void(const std::string&)> json_line_;
-  uint64_t files_total_ = 0;
-  uint64_t bytes_total_ = 0;
-  bool planned_ = false;
+  ProgressSample shown_;  // monotonic: see Sample()
   bool line_ = false;
+  bool tty_ = false;  // stderr is a terminal: the line is redrawn in place
   bool json_ = false;
-  uint64_t shown_files_ = 0;
-  uint64_t shown_bytes_ = 0;
   const std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_json_ = start_;
+  std::chrono::steady_clock::time_point last_plain_ = start_;
+  std::mutex term_mu_;  // the terminal: drawing the line, and WriteAbove
+  bool drawn_ = false;  // term_mu_: the line is on the screen without its newline
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -57,8 +80,10 @@ class ProgressLine {
 
 // "1:02:03" / "2:03" for an ETA or elapsed time.
 std::string FormatDuration(double seconds);
-// The progress text itself, pure (tested without a terminal). `planned`: the totals are final.
-std::string ProgressText(uint64_t bytes, uint64_t bytes_total, uint64_t files, uint64_t files_total, double secs,
-                         bool planned = true);
+// The progress text itself, pure (tested without a terminal): the transfer once a file is
+// to move; before, the control phase, or what was compared once the plan wants no data. Fields are dropped,
+// least telling first (rate, files, ...), until it fits in `width` columns (0: no limit);
+// the last one left is cut.
+std::string ProgressText(const ProgressSample& s, size_t width = 0);
 
 }  // namespace ktsync

@@ -337,7 +337,9 @@ void Planner::Create(Entry s, int64_t src_index) {
 void Planner::StartRetype(EntryPair& p) {
   Touch(ParentOf(p.src->path));
   Count(ActionKind::RemoveForType);
-  Action remove = Make(ActionKind::RemoveForType, *p.dst, -1, 0, true);
+  // kChNew: this removal makes room for SRC's entry (its subtree's are plain removals), so
+  // printers can show the change as the new entry's line only, as rsync does.
+  Action remove = Make(ActionKind::RemoveForType, *p.dst, -1, kChNew, true);
   if (p.dst->IsDir()) {
     sink_.Remove(std::move(remove));
     retyping_ = p.dst->path;

@@ -55,7 +55,8 @@ enum class ActionKind : uint8_t {
 
 // What differs, for itemize output and stats (bit set).
 enum ChangeBits : uint16_t {
-  kChNew = 1 << 0,       // entry does not exist in DST (or is being retyped)
+  kChNew = 1 << 0,       // entry does not exist in DST (or is being retyped); on a
+                         // RemoveForType: the entry in the way itself, not its subtree's
   kChChecksum = 1 << 1,  // content hash differs (--checksum)
   kChSize = 1 << 2,
   kChMtime = 1 << 3,

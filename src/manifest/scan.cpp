@@ -311,6 +311,7 @@ class Scanner {
   UniqueFd VisitDir(int parent_fd, const char* name, Entry e) {
     UniqueFd fd;
     e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
+    if (e.contents_skipped && summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
     if (!e.contents_skipped) {
       fd.reset(::openat(parent_fd, name, kOpenDirFlags));
       if (!fd) {
@@ -410,6 +411,17 @@ class Scanner {
 };
 
 }  // namespace
+
+std::string SkippedMountsWarning(const ScanSummary& summary, std::string_view tree) {
+  if (summary.mounts_skipped == 0) return "";
+  std::string names;
+  for (const std::string& p : summary.first_mounts_skipped) names += (names.empty() ? "" : ", ") + p;
+  if (summary.mounts_skipped > summary.first_mounts_skipped.size())
+    names += " and " + std::to_string(summary.mounts_skipped - summary.first_mounts_skipped.size()) + " more";
+  return std::string(tree) + " has " + std::to_string(summary.mounts_skipped) + " mount point" +
+         (summary.mounts_skipped == 1 ? "" : "s") + " whose contents were not mirrored (-x, the default): " + names +
+         "; --cross-filesystems mirrors them";
+}
 
 ScanSummary ScanTree(int root_dirfd, const ScanOptions& opts, Problems& problems, ScanSink& sink,
                      std::string_view root_name) {

@@ -75,7 +75,17 @@ struct ScanSummary {
   uint64_t dirs = 0;                    // directories listed, the root included
   uint64_t files = 0;                   // regular files listed
   uint64_t bytes = 0;                   // sum of their sizes
+  // With one_file_system: directories on another filesystem, listed but not descended.
+  uint64_t mounts_skipped = 0;
+  std::vector<std::string> first_mounts_skipped;  // the first kMountsNamed of them, in path order
 };
+
+inline constexpr size_t kMountsNamed = 3;
+
+// The one warning a run gives about the mount points its scan of `tree` ("SRC") did not
+// descend (rsync -x is ktsync's default, and their contents are silently absent
+// otherwise), or "" when there were none.
+std::string SkippedMountsWarning(const ScanSummary& summary, std::string_view tree);
 
 // Temps beyond this many are left for a later run: the list is held in memory.
 inline constexpr size_t kMaxStaleTemps = 10000;

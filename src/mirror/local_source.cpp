@@ -7,7 +7,10 @@ LocalSource::LocalSource(TreeSide& side, Problems& problems, RunObserver& observ
 
 bool LocalSource::NextBatch(EntryBatch& out) {
   if (scan_.NextBatch(out)) return true;
-  if (!ended_) observer_.Scanned(TreeRole::Source, scan_.summary().entries);
+  if (!ended_) {
+    observer_.Scanned(TreeRole::Source, scan_.summary().entries);
+    if (std::string w = SkippedMountsWarning(scan_.summary(), "SRC"); !w.empty()) observer_.Warn(w);
+  }
   ended_ = true;
   return false;
 }

@@ -38,15 +38,16 @@ class SilentObserver final : public RunObserver {
   void Item(const ItemView&) override {}
 };
 
-// A server's: warnings to the operator's log and, when `keep_warnings`, kept for the client
-// too (a push's, sent as notes at the end); a push's items to the client when it wants them
-// (a write-only daemon's client sees only the files it was asked for: SendFile items).
+// A server's: warnings to the operator's log unless `echo` is false and, when
+// `keep_warnings`, kept for the client too (at most PeerEnd::kMaxReports, sent as notes at
+// the end); a push's items to the client when it wants them (a write-only daemon's client
+// sees only the files it was asked for: SendFile items).
 class ServerObserver final : public RunObserver {
  public:
-  ServerObserver(const ServerConfig& cfg, SourceChannel* items, bool keep_warnings = false)
-      : cfg_(cfg), items_(items), keep_warnings_(keep_warnings) {}
+  ServerObserver(const ServerConfig& cfg, SourceChannel* items, bool keep_warnings = false, bool echo = true)
+      : cfg_(cfg), items_(items), keep_warnings_(keep_warnings), echo_(echo) {}
   void Warn(const std::string& m) override {
-    if (cfg_.log) cfg_.log(m);
+    if (echo_ && cfg_.log) cfg_.log(m);
     std::lock_guard lock(mu_);
     if (keep_warnings_ && warnings_.size() < PeerEnd::kMaxReports) warnings_.push_back(m);
   }
@@ -58,7 +59,7 @@ class ServerObserver final : public RunObserver {
     wanted.changes = 0;  // what differed would describe the daemon's copy
     items_->SendItem(wanted);
   }
-  std::vector<std::string> TakeWarnings() {
+  std::vector<std::string> TakeWarnings() override {
     std::lock_guard lock(mu_);
     return std::move(warnings_);
   }
@@ -67,6 +68,7 @@ class ServerObserver final : public RunObserver {
   const ServerConfig& cfg_;
   SourceChannel* items_;
   const bool keep_warnings_;
+  const bool echo_;
   std::mutex mu_;
   std::vector<std::string> warnings_;
 };
@@ -89,6 +91,8 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
   TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
   CheckComparedFirst(dst, r.spec);
+  src.set_meter(meter);
+  dst.set_meter(meter);
   LocalSource source(src, problems, observer);  // the two scans run side by side
   ScanStream dst_scan(dst, problems, /*failures_only=*/true);
   DryRunMover dry;
@@ -135,6 +139,7 @@ void RecordTransport(const ClientLink& link, const NetworkOptions& net, RunStats
 
 RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
   TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
+  src.set_meter(meter);
   Problems ours;  // sent to the server, which closes its deletion gate on them
   ScanStream scan(src, ours, /*failures_only=*/false);  // overlaps the login
   ClientLink link(*r.remote, MakeRequest(r, observer.WantsItems()), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec);
@@ -168,6 +173,7 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   auto open_dst = [&] {
     TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
     CheckComparedFirst(dst, r.spec);
+    dst.set_meter(meter);
     return dst;
   };
   // Opened before connecting, DST's scan overlaps the login; only when opening changes
@@ -351,8 +357,12 @@ void ServeSource(ServerLink& link) {
   so.bwlimit = req.bwlimit;
   so.skip_changing = req.spec.skip_changing_files;
   so.compress_level = req.compress_level;
+  // The source half's warnings (skipped mount points) are the client's, sent as notes; not
+  // echoed over ssh, where the server's log is the client's stderr too.
+  const bool over_ssh = !link.config().register_session;
+  ServerObserver peer(link.config(), nullptr, /*keep_warnings=*/true, /*echo=*/!over_ssh);
   RunStats stats;
-  RunSourceHalf(src, scan, channel, so, problems, log, nullptr, stats);
+  RunSourceHalf(src, scan, channel, so, problems, peer, nullptr, stats);
   channel.AwaitDone();
 }
 

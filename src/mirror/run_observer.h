@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "manifest/plan.h"
 
@@ -25,6 +26,9 @@ class RunObserver {
   virtual void Scanned(TreeRole, uint64_t /*entries*/) {}
   // The plan is complete: its totals are final.
   virtual void Planned(const PlanTotals&) {}
+  // The warnings kept for the peer (a server's, sent to its client as notes at the end of
+  // its half); none for observers that show them themselves.
+  virtual std::vector<std::string> TakeWarnings() { return {}; }
 
   // The run's one clock, started with the observer: event times, phase times and the
   // total all count from here, so they can be compared.

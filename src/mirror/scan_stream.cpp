@@ -6,13 +6,14 @@ namespace ktsync {
 
 class ScanStream::Sink final : public ScanSink {
  public:
-  explicit Sink(ScanStream& s) : s_(s) { batch_.entries.reserve(kBatchEntries); }
+  Sink(ScanStream& s, TransferMeter* meter) : s_(s), meter_(meter) { batch_.entries.reserve(kBatchEntries); }
   void Add(Entry e) override {
     batch_.entries.push_back(std::move(e));
     if (batch_.entries.size() == kBatchEntries) Flush();
   }
   void Flush() {
     if (batch_.entries.empty()) return;
+    if (meter_) meter_->scanned.fetch_add(batch_.entries.size(), std::memory_order_relaxed);
     int64_t next = batch_.first + static_cast<int64_t>(batch_.entries.size());
     s_.Push(std::move(batch_));
     batch_ = EntryBatch{next, {}};
@@ -21,6 +22,7 @@ class ScanStream::Sink final : public ScanSink {
 
  private:
   ScanStream& s_;
+  TransferMeter* meter_;
   EntryBatch batch_;
 };
 
@@ -39,7 +41,7 @@ void ScanStream::Walk(TreeSide& side, bool failures_only) {
   ScanSummary summary;
   std::exception_ptr error;
   try {
-    Sink sink(*this);
+    Sink sink(*this, side.meter());
     if (side.exists()) {
       ScanOptions opts = side.MakeScanOptions();
       opts.cancel = &cancel_;

@@ -34,12 +34,14 @@ class SourceHalf {
     while (scan.NextBatch(batch)) channel_.SendBatch(batch);
     channel_.EndManifest();
     observer.Scanned(TreeRole::Source, scan.summary().entries);
+    // A pull's server keeps it for the client (RunObserver::TakeWarnings).
+    if (std::string w = SkippedMountsWarning(scan.summary(), "SRC"); !w.empty()) observer.Warn(w);
     stats_.src_entries = scan.summary().entries;
     stats_.src_file_bytes = scan.summary().bytes;
     requests_.join();
     if (sender_.joinable()) sender_.join();
     RethrowFailure();
-    Report();
+    Report(observer);
     finished_ = true;
   }
 
@@ -128,11 +130,13 @@ class SourceHalf {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // Our problems close the destination's deletion gate; then our numbers.
-  void Report() {
+  // Our problems close the destination's deletion gate; then notes (warnings, too, for a
+  // pull's client), then our numbers.
+  void Report(RunObserver& observer) {
     src_.CommitStore();
     for (const Problem& p : problems_.Snapshot()) channel_.SendReport(ReportOf(p));
     if (!stats_.encryption_send.empty()) channel_.SendReport({SessionReport::Note, "encryption", stats_.encryption_send});
+    for (std::string& w : observer.TakeWarnings()) channel_.SendReport({SessionReport::Note, "warning", std::move(w)});
     StoreStats ss = src_.store().stats();
     stats_.hashed_src = ss.hashed;
     stats_.cache_hits_src = ss.hits;

@@ -33,7 +33,8 @@ struct SourceHalfOptions {
 
 // `scan` lists `src` (started by the caller, so it overlaps the login). Per-entry problems
 // land in `problems` (and are sent); run-ending failures throw. `stats` gets this side's
-// numbers; `meter` (optional) counts what was asked for and what was sent.
+// numbers; `meter` (optional) counts what was asked for and what was sent. Warnings go to
+// `observer`; those it keeps for the peer (TakeWarnings: a pull's server) are sent as notes.
 void RunSourceHalf(TreeSide& src, ScanStream& scan, DestChannel& channel, const SourceHalfOptions& opts,
                    Problems& problems, RunObserver& observer, TransferMeter* meter, RunStats& stats);
 

@@ -129,7 +129,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
 
 void TreeSide::FillHashes(const std::vector<Entry*>& entries, Problems& problems) {
   if (!root_ || entries.empty()) return;
-  EnsureHashes(root_.get(), entries, *store_, problems);
+  EnsureHashes(root_.get(), entries, *store_, problems, meter_);
 }
 
 void TreeSide::CommitStore() { store_->Commit(); }

@@ -14,6 +14,7 @@
 #include "store/hash_store.h"
 #include "store/root_lock.h"
 #include "util/problems.h"
+#include "util/transfer_meter.h"
 #include "util/unique_fd.h"
 
 namespace ktsync {
@@ -47,6 +48,9 @@ class TreeSide {
   ScanOptions MakeScanOptions() const;
   // Fills Entry::hash of these entries from the cache, or by reading the file (then cached).
   void FillHashes(const std::vector<Entry*>& entries, Problems& problems);
+  // Where this tree's scan and hash fills count their progress (the CLI's display), if anywhere.
+  void set_meter(TransferMeter* meter) { meter_ = meter; }
+  TransferMeter* meter() const { return meter_; }
   void CommitStore();
 
   // False for a dry run's DST that does not exist yet: it is listed as an empty root.
@@ -79,6 +83,7 @@ class TreeSide {
   Filter filter_;
   uint16_t filter_side_ = kRuleSender;
   bool read_parent_filters_ = false;
+  TransferMeter* meter_ = nullptr;
 };
 
 }  // namespace ktsync

@@ -35,6 +35,8 @@ bool SameFileAsScanned(const Entry& e, const CacheKey& now) {
 struct Reader {
   Hasher hasher;
   std::vector<char> buf = std::vector<char>(kChunk);
+  TransferMeter* meter = nullptr;
+  uint64_t read = 0;  // of the file being hashed, as counted into `meter`
 };
 
 // Reads the whole file into the hasher; returns bytes read, or -1 with errno set.
@@ -49,6 +51,8 @@ int64_t HashFd(int fd, Reader& r) {
     }
     if (n == 0) return total;
     r.hasher.Update(r.buf.data(), static_cast<size_t>(n));
+    r.read += static_cast<uint64_t>(n);
+    if (r.meter) r.meter->hashed.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     total += n;
   }
 }
@@ -97,7 +101,8 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
 
 }  // namespace
 
-void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems) {
+void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems,
+                  TransferMeter* meter) {
   std::vector<Entry*> to_read;
   for (Entry* e : entries) {
     if (!e->IsFile() || e->hash) continue;
@@ -107,14 +112,25 @@ void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore&
       to_read.push_back(e);
   }
   if (to_read.empty()) return;
+  if (meter) {
+    uint64_t to_hash = 0;
+    for (const Entry* e : to_read) to_hash += e->size;
+    meter->hash_total.fetch_add(to_hash, std::memory_order_relaxed);
+  }
   WorkQueue<Entry*> queue(to_read.size(), [](Entry* const& e) { return ReadAheadFile{e->path, e->size}; });
   bool ahead = to_read.size() > 1;
   queue.PushAll(to_read);
   queue.Close();
   ReadAhead read_ahead(root_dirfd, queue, ahead);
   Reader reader;
+  reader.meter = meter;
   // One at a time: ReadAhead warms what is not taken yet.
-  for (std::vector<Entry*> next; queue.PopSome(next, 1);) HashOne(root_dirfd, *next[0], store, problems, reader);
+  for (std::vector<Entry*> next; queue.PopSome(next, 1);) {
+    Entry& e = *next[0];
+    reader.read = 0;
+    HashOne(root_dirfd, e, store, problems, reader);
+    if (meter && reader.read < e.size) meter->hashed.fetch_add(e.size - reader.read, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace ktsync

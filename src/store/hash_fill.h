@@ -13,11 +13,15 @@
 #include "manifest/entry.h"
 #include "store/hash_store.h"
 #include "util/problems.h"
+#include "util/transfer_meter.h"
 
 namespace ktsync {
 
 // For each entry that is a regular file without a hash: sets Entry::hash (paths are beneath
-// root_dirfd). Counts CountHashed() for every file actually read.
-void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems);
+// root_dirfd). Counts CountHashed() for every file actually read; `meter` (optional) gets
+// the bytes to read and, as they are read, the bytes read (a file that cannot be read
+// counts as read, so the two meet at the end).
+void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems,
+                  TransferMeter* meter = nullptr);
 
 }  // namespace ktsync

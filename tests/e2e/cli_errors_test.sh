@@ -137,6 +137,19 @@ mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-
 mistake 1 "unknown --data-via" "fast" "--data-via" -- km --data-via fast "$SRC" "$DST"
 mistake 1 "kTLS required of data inside ssh" "--data-via ssh" -- km --require-ktls --data-via ssh "$SRC" "$DST"
 mistake 1 "zstd level out of range" "--compress-level" -- km --compress-level 30 "$SRC" "$DST"
+mistake 1 "unknown --out-format escape" "--out-format: '%M'" -- km --out-format '%n %M' "$SRC" "$DST"
+mistake 1 "unknown --log-file-format escape" "--log-file-format: '%-4q'" -- km --log-file-format '%-4q' "$SRC" "$DST"
+mistake 1 "--out-format with --json" "--out-format and --json" -- km --json --out-format '%n' "$SRC" "$DST"
+mistake 11 "--log-file in a missing directory" "--log-file $T/no/log" "No such file or directory" -- \
+    km --log-file "$T/no/log" "$SRC" "$DST"
+mistake 1 "a bad location and an unopenable --log-file: the location is reported" "invalid location 'ktsync:///x'" -- \
+    km --log-file "$T/no/log" 'ktsync:///x' "$DST"
+# With --json, an unopenable --log-file is a fatal error event like any other.
+assert_exit 11 km --json --log-file "$T/no/log" "$SRC" "$DST"
+[[ $(wc -l <"$OUT") == 1 ]] && grep -qF '{"event":"error","version":1,"fatal":true,"exit_code":11,"message":"--log-file '"$T/no/log"': No such file' "$OUT" ||
+    die "--json, unopenable --log-file: no fatal error event: $(cat "$OUT")"
+[[ $(grep -c '^ktsync: ' "$ERR") == 1 && $(wc -l <"$ERR") == 1 ]] || die "--json, unopenable --log-file: stderr: $(cat "$ERR")"
+pass "--json, unopenable --log-file: one fatal error event, exit 11"
 mistake 1 "bad KTSYNC_IO" "KTSYNC_IO='fast'" "auto, uring, sync" -- env KTSYNC_IO=fast "$KTSYNC" mirror \
     --state-dir "$STATE" "$SRC" "$DST"
 [[ $(ls "$DST") == keep ]] || die "a refused run changed DST"
