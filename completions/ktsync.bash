@@ -12,7 +12,7 @@
 
 _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats -v --verbose
     -q --quiet --progress --no-progress --out-format --log-file --log-file-format --delete --no-delete --max-delete
-    --max-delete-percent --delete-on-error -c --checksum -H --hard-links --no-hard-links
+    --max-delete-percent --delete-on-error --force-delete -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
     --exclude-from --include-from -f --filter --delete-excluded --state-dir -x
@@ -22,7 +22,7 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     -o -g --size-only --modify-window -u --update --ignore-existing --existing --max-size --min-size
     --chmod --chown --safe-links -a --archive -r --recursive -W --whole-file --info'
 
-_ktsync_commands='mirror serve help state'
+_ktsync_commands='mirror copy serve help state'
 _ktsync_state_commands='list prune'
 
 _ktsync_serve_opts='-h --help --stdio --listen --config --root --secret-file --state-dir --read-only
@@ -195,7 +195,7 @@ _ktsync()
     fi
     case $cmd in
     help)
-        ((cword == i + 1)) && _ktsync_add -W 'mirror serve state' -- "$cur"
+        ((cword == i + 1)) && _ktsync_add -W 'mirror copy serve state' -- "$cur"
         return
         ;;
     state)

@@ -19,11 +19,27 @@ set -l ktsync_mirror_options \
     'q quiet - print errors only' \
     '- progress - show live progress even when not on a terminal' \
     '- no-progress - never show live progress' \
+    '- info progress2,stats rsync\'s --info: progress2 (--progress) and stats (--stats)' \
+    '- out-format any print each change in this format (rsync\'s %n %i %l ...)' \
+    '- log-file file append a timestamped log of the run to FILE' \
+    '- log-file-format any the format of --log-file\'s change lines' \
     '- delete - delete entries DST has but SRC lacks (default)' \
+    '- force-delete - delete even on a first mirror into a DST that would lose most of it' \
     '- no-delete - keep entries DST has but SRC lacks' \
     '- max-delete any refuse (exit 25) if more than N entries would be deleted' \
     '- max-delete-percent any refuse (exit 25) if more than P% of DST would be deleted' \
     '- delete-on-error - still delete extraneous entries after an error' \
+    '- delete-excluded - also delete what the filter rules exclude' \
+    '- size-only - treat files of the same size as the same' \
+    '- modify-window any treat mtimes within N seconds as equal' \
+    'u update - keep DST files newer than SRC\'s' \
+    '- ignore-existing - change nothing DST already has' \
+    '- existing - create nothing DST lacks' \
+    '- max-size any leave SRC files larger than SIZE alone' \
+    '- min-size any leave SRC files smaller than SIZE alone' \
+    '- chmod any change DST\'s permissions (rsync\'s rules)' \
+    '- chown any give DST\'s entries this owner and/or group' \
+    '- safe-links - leave alone symlinks that point out of SRC' \
     'c checksum - compare content hashes, not size and mtime' \
     'H hard-links - preserve hard links (default)' \
     '- no-hard-links - copy hard-linked files as separate files' \
@@ -31,9 +47,9 @@ set -l ktsync_mirror_options \
     '- no-xattrs - do not copy extended attributes' \
     'A acls - preserve POSIX ACLs (default)' \
     '- no-acls - do not copy POSIX ACLs' \
-    '- owner - preserve owner (default when run as root)' \
+    'o owner - preserve owner (default when run as root)' \
     '- no-owner - do not preserve owner' \
-    '- group - preserve group (default)' \
+    'g group - preserve group (default)' \
     '- no-group - do not preserve group' \
     '- numeric-ids - keep uid/gid numbers (ktsync always maps by number)' \
     '- fsync - make each completed file and rename durable before going on' \
@@ -41,6 +57,8 @@ set -l ktsync_mirror_options \
     '- exclude any exclude paths matching PATTERN' \
     '- include any include paths matching PATTERN' \
     '- exclude-from file read exclude patterns from FILE' \
+    '- include-from file read include patterns from FILE' \
+    'f filter any add a filter rule, as rsync' \
     '- state-dir dir where the hash-cache databases live' \
     'x one-file-system - do not cross filesystem boundaries (default)' \
     '- cross-filesystems - descend into other filesystems mounted inside SRC' \
@@ -56,6 +74,9 @@ set -l ktsync_mirror_options \
     '- no-ktls - encrypt in userspace even where kernel TLS is available' \
     '- no-encryption - send data in plaintext (only on a network you fully trust)' \
     '- bwlimit any limit the data rate, e.g. 50M (bytes/s)' \
+    'a archive - rsync\'s -rlptgoD: what ktsync always does, and -o' \
+    'r recursive - always on (rsync\'s spelling)' \
+    'W whole-file - always on (rsync\'s spelling)' \
     '- timeout any fail if no I/O happens for this many seconds'
 
 set -l ktsync_serve_options \
@@ -157,19 +178,21 @@ complete -c ktsync -f
 complete -c ktsync -n __fish_use_subcommand -s h -l help -d 'print help and exit'
 complete -c ktsync -n __fish_use_subcommand -s V -l version -d 'print the version and exit'
 complete -c ktsync -n __fish_use_subcommand -a mirror -d 'make DST an exact mirror of SRC'
+complete -c ktsync -n __fish_use_subcommand -a copy -d 'copy SRC into DST like mirror, deleting nothing'
 complete -c ktsync -n __fish_use_subcommand -a serve -d 'run the remote end: over ssh (--stdio) or as a daemon'
 complete -c ktsync -n __fish_use_subcommand -a help -d 'print help for a command'
 complete -c ktsync -n __fish_use_subcommand -a state -d 'the hash-cache databases: list or prune them'
-complete -c ktsync -n '__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from mirror serve state' \
-    -a 'mirror serve state'
+complete -c ktsync -n '__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from mirror copy serve state' \
+    -a 'mirror copy serve state'
 complete -c ktsync -n '__fish_seen_subcommand_from state; and not __fish_seen_subcommand_from list prune' \
     -a list -d 'list the state databases and the trees they belong to'
 complete -c ktsync -n '__fish_seen_subcommand_from state; and not __fish_seen_subcommand_from list prune' \
     -a prune -d 'delete the databases of trees that no longer exist'
-complete -c ktsync -n '__fish_seen_subcommand_from mirror' -a '(__ktsync_location)'
+complete -c ktsync -n '__fish_seen_subcommand_from mirror copy' -a '(__ktsync_location)'
 
-for command in mirror serve
+for command in mirror copy serve
     set -l table ktsync_{$command}_options
+    test $command = copy; and set table ktsync_mirror_options  # copy: mirror's, the deleting ones aside
     complete -c ktsync -n "__fish_seen_subcommand_from $command" -s h -l help -d 'print help and exit'
     for spec in $$table
         set -l f (string split -m 3 ' ' -- $spec)

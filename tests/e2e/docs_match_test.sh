@@ -118,7 +118,7 @@ if sorted(subs) != ["copy", "help", "mirror", "serve", "state"]:
     bad.append("unexpected subcommands in ktsync --help: %s" % subs)
 
 # copy is mirror without the deleting options (one definition, cli/options.cpp).
-deleting = {"--delete", "--no-delete", "--force-delete", "--max-delete", "--max-delete-percent", "--delete-on-error"}
+deleting = {"--delete", "--no-delete", "--force-delete", "--max-delete", "--max-delete-percent", "--delete-on-error", "--delete-excluded"}
 copy_opts, mirror_opts = help_options(tmp + "/help-copy.txt"), help_options(tmp + "/help-mirror.txt")
 if copy_opts != {k: v for k, v in mirror_opts.items() if k not in deleting}:
     bad.append("ktsync copy --help should list mirror's options but %s" % " ".join(sorted(deleting)))
