@@ -113,7 +113,9 @@ TEST(FilterRuleTest, MergeLoopsAreCut) {
 }
 
 TEST(FilterRuleTest, ErrorsNameTheRule) {
-  ExpectUsageError({"Z foo"}, "unknown rule 'Z'");
+  ExpectUsageError({"Z foo"}, "unknown rule (expected + - H S P R ! . : or a long name): 'Z'");
+  ExpectUsageError({"!x"}, "'!' takes no pattern");
+  ExpectUsageError({"clear "}, "'!' takes no pattern");
   ExpectUsageError({"-q foo"}, "invalid modifier 'q'");
   ExpectUsageError({"+e foo"}, "invalid modifier 'e'");
   ExpectUsageError({"Hs foo"}, "invalid modifier 's'");

@@ -242,6 +242,15 @@ TEST(FilterTest, SidesDecideWhichEndARuleBinds) {
   EXPECT_TRUE(Rules({"- *.o", "+ x"}).symmetric());
 }
 
+TEST(FilterTest, AbsolutePathRulesAreNotSymmetric) {
+  // Each side holds them against its own location, so the receiver cannot skip what it excludes.
+  EXPECT_FALSE(Filter({{RuleKind::Exclude, kRuleAbsPath, "/x/y"}}).symmetric());
+}
+
+TEST(FilterTest, DirMergeRuleMustNameAFile) {
+  for (const char* bad : {"..", "a/..", ".", "dir/"}) EXPECT_THROW(Filter({{RuleKind::DirMerge, 0, bad}}), Error) << bad;
+}
+
 TEST(FilterTest, DeleteExcludedMakesUnsidedRulesSenderOnly) {
   Filter f = Rules({"- *.o", "P *.keep"}, /*delete_excluded=*/true);
   EXPECT_TRUE(f.Excluded("a.o", false, kRuleSender));

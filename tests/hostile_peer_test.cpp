@@ -1017,7 +1017,7 @@ TEST_P(HostileServer, ClientRefusesCleanlyAndChangesNothingOutside) {
   auto outside_before = Snapshot(t.path(), outside);
 
   std::string ssh = "env KTSYNC_FAKE_PEER=" + cc->name + " KTSYNC_FAKE_CANARY=" + canary.string() + " " + SelfExe();
-  std::vector<std::string> argv = {KtsyncBin(), "mirror", "--no-encryption", "--streams", "1", "--no-progress",
+  std::vector<std::string> argv = {KtsyncBin(), "mirror", "--force-delete", "--no-encryption", "--streams", "1", "--no-progress",
                                    "--state-dir", (t.path() / "state").string(), "-e", ssh};
   if (cc->push) {
     argv.insert(argv.end(), {src.string(), "fakehost:/dst"});
@@ -1114,6 +1114,7 @@ class HostileClient : public ::testing::Test {
     r.path = path;
     r.spec.plan.hard_links = true;  // as the CLI asks by default: followers reach the planner
     r.spec.dry_run = dry_run;
+    r.spec.deletes.force_delete = true;  // the first-mirror guard is deletion_guard_test's
     r.no_encryption = true;
     r.streams = 1;
     return Payload(EncodeRequest, r);

@@ -72,6 +72,19 @@ TEST(Options, OptionValuesPassUntouchedWhateverTheyStartWith) {
             (std::vector<FilterRule>{ExcludeRule("*.html"), ExcludeRule("-hx"), IncludeRule("h")}));
 }
 
+TEST(Options, CopyTakesRsyncSpellingsToo) {
+  Command c = Parse({"copy", "-avh", "-f", "- *.html", "a", "b"});
+  EXPECT_EQ(c.kind, Command::Kind::Mirror);
+  EXPECT_FALSE(c.mirror.spec.plan.delete_extraneous);
+  EXPECT_EQ(c.mirror.spec.filters, (std::vector<FilterRule>{ExcludeRule("*.html")}));
+  try {
+    Parse({"copy", "-b", "a", "b"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rsync's -b is not a ktsync option"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Options, DeleteExcludedNeedsDeletion) {
   EXPECT_TRUE(Parse({"mirror", "--delete-excluded", "a", "b"}).mirror.spec.delete_excluded);
   EXPECT_THROW(Parse({"mirror", "--delete-excluded", "--no-delete", "a", "b"}), Error);
@@ -149,7 +162,7 @@ TEST(Options, RsyncArchiveSpellingsAreAccepted) {
 
 TEST(Options, RsyncOptionsThatMakeNoSenseSayWhatToDoInstead) {
   for (std::string flag : {"--inplace", "--append", "--partial-dir=.p", "--backup", "-b", "-avb", "--link-dest=x",
-                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4"}) {
+                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4", "--files-from=list", "-C"}) {
     try {
       Parse({"mirror", flag, "a", "b"});
       ADD_FAILURE() << flag << ": no error";

@@ -237,6 +237,14 @@ TEST(Planner, PerishableProtectionEndsInsideADeletedDirectory) {
               ElementsAre("delete gone/x.o", "delete gone/sub/y", "delete gone/sub", "delete gone", "dirmeta ."));
 }
 
+TEST(Planner, ATypeChangeLeavesProtectedEntriesInItsWay) {
+  // SRC has a file where DST has a directory holding a protected entry: it stays (and so
+  // does the directory, whose removal fails; rsync's "could not make way").
+  Manifest src = {Root(), File("d")};
+  Manifest dst = {Root(), Dir("d"), Protected(Dir("d/db")), File("d/db/x"), Protected(File("d/keep")), File("d/q")};
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("remove d/q", "remove d", "send d", "dirmeta ."));
+}
+
 TEST(Planner, RenameIsDeletePlusCreate) {
   EXPECT_THAT(PlanOps({Root(), File("new-name")}, {Root(), File("old-name")}),
               ElementsAre("send new-name", "delete old-name", "dirmeta ."));

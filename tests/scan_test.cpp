@@ -221,6 +221,7 @@ TEST_F(ScanTest, UnreadableDirMergeFileHidesItsDirectory) {
   opts.filter = &f;
   ScanResult r = Scan(opts);
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "a", "b"}));
+  EXPECT_TRUE(r.entries[1].contents_skipped);  // what DST holds beneath it is left alone
   ASSERT_EQ(problems_.Snapshot().size(), 1u);
   EXPECT_NE(problems_.Snapshot()[0].message.find("a/.rules line 1"), std::string::npos);
 }

@@ -442,10 +442,10 @@ Command ParseCommandLine(int argc, char** argv) {
   AddState(app, cmd);
   AddHelp(app, cmd);
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.front() == "mirror") {
-    const CLI::App* mirror = app.get_subcommand("mirror");
-    auto takes_value = [mirror](const std::string& name) {
-      const CLI::Option* o = mirror->get_option_no_throw(name);
+  if (args.front() == "mirror" || args.front() == "copy") {
+    const CLI::App* command = app.get_subcommand(args.front());
+    auto takes_value = [command](const std::string& name) {
+      const CLI::Option* o = command->get_option_no_throw(name);
       return o != nullptr && o->get_items_expected_max() > 0;  // a flag takes none
     };
     std::vector<std::string> rest = MirrorArgs({args.begin() + 1, args.end()}, takes_value);

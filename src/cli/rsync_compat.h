@@ -20,7 +20,7 @@ uint64_t ParseSize(const std::string& text, char default_unit, const std::string
 // --bwlimit as rsync reads it: a bare number is KiB/s, 0 unlimited, else at least 512 bytes/s.
 uint64_t ParseRate(const std::string& text);
 
-// The mirror command's arguments after the command word, as CLI11 should see them: throws
+// The mirror (or copy) command's arguments after the command word, as CLI11 should see them: throws
 // Error(Usage) at the first rsync option ktsync does not have, saying what to use instead,
 // and drops rsync's -h (--human-readable) from a group of short flags such as -avh (ktsync's
 // numbers are always readable; -h alone still asks for help). `takes_value` tells whether an

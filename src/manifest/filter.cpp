@@ -251,8 +251,12 @@ Filter::Filter(const std::vector<FilterRule>& rules, bool delete_excluded, std::
   while (abs_root.starts_with('/')) abs_root.remove_prefix(1);
   abs_root_.assign(abs_root);
   for (const FilterRule& r : rules) {
-    if (r.mods & (kRuleSides | kRulePerishable)) symmetric_ = false;
+    // An absolute-path rule is matched against each side's own location: they differ.
+    if (r.mods & (kRuleSides | kRulePerishable | kRuleAbsPath)) symmetric_ = false;
     if (r.kind == RuleKind::DirMerge) {
+      std::string_view name = DirMergeName(r);
+      if (name.empty() || name == "." || name == "..")
+        throw Error(ExitCode::Usage, "dir-merge rule '" + r.pattern + "' names no file");
       Compiled slot;
       slot.slot = static_cast<int>(merges_.size());
       merges_.push_back(r);
@@ -290,7 +294,13 @@ void DirRules::Load(size_t slot, Level level, std::string_view dir_label, const 
   level.inherit = !(merge.mods & kMergeNoInherit);
   level.clears = parsed.clears;
   for (const FilterRule& r : parsed.rules) {
-    Filter::Compiled c = Filter::Compile(r, filter_.delete_excluded_);
+    Filter::Compiled c;
+    try {
+      c = Filter::Compile(r, filter_.delete_excluded_);
+    } catch (const Error&) {
+      // Not the pattern: the file may be someone else's.
+      throw Error(ExitCode::FileIo, label + ": a pattern has an unterminated '[', an unknown [:class:] or a lone '\\'");
+    }
     c.relative_to_dir = c.anchored && !c.abs_path;  // rsync: anchored at the file's own directory
     level.rules.push_back(std::move(c));
   }

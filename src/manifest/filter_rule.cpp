@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "manifest/entry.h"
 #include "util/error.h"
 
 namespace ktsync {
@@ -25,10 +26,12 @@ struct Origin {
   int line = 0;
 };
 
-[[noreturn]] void Bad(const Origin& at, const std::string& why) {
+// `quoted` (a piece of the rule) is said only for a command-line rule: a file's text may be
+// someone else's (a per-directory file in a tree the reader does not own).
+[[noreturn]] void Bad(const Origin& at, const std::string& why, const std::string& quoted = "") {
   if (at.file != nullptr)
     throw Error(ExitCode::Usage, "filter file " + *at.file + " line " + std::to_string(at.line) + ": " + why);
-  throw Error(ExitCode::Usage, "filter rule '" + std::string(at.option) + "': " + why);
+  throw Error(ExitCode::Usage, "filter rule '" + std::string(at.option) + "': " + why + quoted);
 }
 
 bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
@@ -56,7 +59,7 @@ void AddModifier(char m, char ch, Token& t, const Origin& at) {
   bool merge = ch == '.' || ch == ':';
   bool side_prefix = ch == 'H' || ch == 'S' || ch == 'P' || ch == 'R';
   uint16_t& mods = t.rule.mods;
-  auto invalid = [&] { Bad(at, std::string("invalid modifier '") + m + "'"); };
+  auto invalid = [&] { Bad(at, "invalid modifier", std::string(" '") + m + "'"); };
   switch (m) {
     case '-':
     case '+':
@@ -117,14 +120,14 @@ void ReadRulePrefix(std::string_view& s, bool word_split, Token& t, const Origin
     ch = s[0];
     used = 1;
   }
-  if (!SetRuleChar(ch, t)) Bad(at, std::string("unknown rule '") + ch + "' (expected + - H S P R ! . : or a long name)");
+  if (!SetRuleChar(ch, t))
+    Bad(at, "unknown rule (expected + - H S P R ! . : or a long name)", std::string(": '") + ch + "'");
   s.remove_prefix(used);
   if (!s.empty() && s[0] == ',') s.remove_prefix(1);
-  if (t.type != TokenType::Clear) {
-    while (!s.empty() && s[0] != ' ' && s[0] != '_' && !(word_split && IsSpace(s[0]))) {
-      AddModifier(s[0], ch, t, at);
-      s.remove_prefix(1);
-    }
+  if (t.type == TokenType::Clear) return;  // anything after it is an error, as in rsync
+  while (!s.empty() && s[0] != ' ' && s[0] != '_' && !(word_split && IsSpace(s[0]))) {
+    AddModifier(s[0], ch, t, at);
+    s.remove_prefix(1);
   }
   if (!s.empty() && !(word_split && IsSpace(s[0]))) s.remove_prefix(1);
 }
@@ -203,11 +206,7 @@ FilterRule FileDefaults(const FilterRule& merge) {
 
 }  // namespace
 
-std::string_view DirMergeName(const FilterRule& merge) {
-  std::string_view p = merge.pattern;
-  size_t slash = p.rfind('/');
-  return slash == std::string_view::npos ? p : p.substr(slash + 1);
-}
+std::string_view DirMergeName(const FilterRule& merge) { return BaseName(merge.pattern); }
 
 namespace {
 
@@ -260,7 +259,11 @@ DirMergeRules ParseDirMergeFile(std::string_view text, const FilterRule& merge, 
         out.clears = true;
         out.rules.clear();
         return;
-      case TokenType::Rule: out.rules.push_back(std::move(t.rule)); return;
+      case TokenType::Rule:
+        if (out.rules.size() == kMaxDirMergeRules)
+          Bad(at, "more than " + std::to_string(kMaxDirMergeRules) + " rules in one per-directory file");
+        out.rules.push_back(std::move(t.rule));
+        return;
       default: Bad(at, "merge rules inside a per-directory filter file are not supported");
     }
   });

@@ -13,6 +13,7 @@
 // with a one-line error: ktsync has neither.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -75,8 +76,10 @@ class RuleListBuilder {
 
 // The rules of one directory's dir-merge file (`merge` is the rule that named it).
 // `clears` is set when the file holds '!': the rules it inherits from parent directories
-// are dropped (and those before the '!' in the file). Nested merge rules are refused.
+// are dropped (and those before the '!' in the file). Nested merge rules, and more than
+// kMaxDirMergeRules rules, are refused.
 // Errors name `file` and the line, not its text: the file may belong to someone else.
+inline constexpr size_t kMaxDirMergeRules = 4096;  // each file's; more is an error (memory, time)
 struct DirMergeRules {
   bool clears = false;
   std::vector<FilterRule> rules;

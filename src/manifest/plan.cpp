@@ -65,6 +65,13 @@ void Planner::Visit(EntryPair p) {
     if (IsUnder(path, *retyping_)) {
       // The merge guarantees SRC has nothing beneath a SRC non-directory.
       if (p.src) throw Error(ExitCode::StreamData, "source entry '" + path + "' lies beneath a non-directory");
+      // Protected by the filter rules, it stays, and so the directory in SRC's way (its
+      // removal then fails, as rsync's "could not make way" does).
+      if (kept_ && IsUnder(path, *kept_)) return;
+      if (p.dst->protection == Entry::Protection::Always) {
+        if (p.dst->IsDir()) kept_ = path;
+        return;
+      }
       Count(ActionKind::RemoveForType);
       sink_.Remove(Make(ActionKind::RemoveForType, *p.dst, -1, 0, true));
       return;

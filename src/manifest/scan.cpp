@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <deque>
@@ -35,18 +36,25 @@ constexpr size_t kMaxRuleFileBytes = 1 << 20;
 // none. Symlinks are not followed: the tree's owner may not be the one running the scan.
 std::optional<std::string> ReadRuleFile(int dirfd, const std::string& name, std::string_view dir) {
   std::string label = dir.empty() ? name : std::string(dir) + "/" + name;
-  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd && errno == ENOENT) return std::nullopt;
-  if (!fd && errno == ELOOP) throw Error(ExitCode::FileIo, label + " is a symlink: filter files are read only when regular");
-  if (!fd) throw SysError("open " + label, errno);
+  // Looked at before it is opened: opening a device can have effects of its own.
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) throw SysError("stat " + label, errno);
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw SysError("stat " + label, errno);
+  }
+  if (S_ISLNK(st.st_mode)) throw Error(ExitCode::FileIo, label + " is a symlink: filter files are read only when regular");
   if (!S_ISREG(st.st_mode)) throw Error(ExitCode::FileIo, label + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > kMaxRuleFileBytes)
     throw Error(ExitCode::FileIo, label + " is larger than 1 MiB: not a filter file");
-  std::string text(kMaxRuleFileBytes + 1, '\0');
+  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat opened;
+  if (!fd || ::fstat(fd.get(), &opened) != 0) throw SysError("open " + label, errno);
+  if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino || !S_ISREG(opened.st_mode))
+    throw Error(ExitCode::FileIo, label + " changed while it was opened");
+  std::string text(static_cast<size_t>(opened.st_size) + 1, '\0');
   size_t used = 0;
   for (;;) {
+    if (used == text.size()) text.resize(std::min(text.size() * 2, kMaxRuleFileBytes + 1));
     ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw SysError("read " + label, errno);
@@ -145,8 +153,10 @@ class Scanner {
     if (int err = ReadXattrsOf(XattrTarget::Fd(root.get()), e); err != 0)
       throw SysError("read extended attributes of " + std::string(root_name), err, ExitCode::SelectFiles);
     ReadFakeStat(XattrTarget::Fd(root.get()), e);
-    Push(std::move(e));
     LoadRulesAbove();
+    if (std::string why = LoadDirRules(root.get(), 0); !why.empty())
+      throw Error(ExitCode::SelectFiles, std::string(root_name) + ": " + why);
+    Push(std::move(e));
     if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
     if (int err = Enter(std::move(root)); err != 0)
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
@@ -194,26 +204,21 @@ class Scanner {
   int Enter(UniqueFd fd) {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
-    int err = 0;
-    if (LoadDirRules(fd.get(), depth)) {
-      err = levels_[depth].Read(fd.get(), dents_);
-    } else {
-      levels_[depth].names.clear();
-    }
+    int err = levels_[depth].Read(fd.get(), dents_);
     stack_.push_back({std::move(fd), 0, path_.size()});
     return err;
   }
 
-  // Reads the dir-merge files of the directory at path_. False when one is bad: it is
-  // reported and the directory's contents are not listed.
-  bool LoadDirRules(int dirfd, size_t depth) {
-    if (!dir_rules_) return true;
+  // Reads the dir-merge files of the directory at path_, about to be entered at `depth`.
+  // Returns why one is bad ("" if none is): its rules cannot be honoured beneath it.
+  std::string LoadDirRules(int dirfd, size_t depth) {
+    if (!dir_rules_) return "";
     try {
       dir_rules_->Enter(path_, depth, [&](const std::string& name) { return ReadRuleFile(dirfd, name, path_); });
-      return true;
+      return "";
     } catch (const Error& e) {
-      problems_.Fail(path_, "not listing the contents of " + (path_.empty() ? std::string(".") : path_) + ": " + e.what());
-      return false;
+      dir_rules_->Leave(depth);  // none of its files apply, not even those read before
+      return e.what();
     }
   }
 
@@ -227,7 +232,8 @@ class Scanner {
       std::optional<std::string> dir = MergeStartDir(merges[slot].pattern, root);
       while (dir) {
         std::string above = root.substr(*dir == "/" ? 1 : dir->size() + 1);
-        UniqueFd fd(::open(dir->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        // O_PATH: only search permission is needed, as rsync reads through a 0711 parent.
+        UniqueFd fd(::open(dir->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!fd) throw SysError("open " + *dir + " (to read its filter rules)", errno, ExitCode::SelectFiles);
         try {
           dir_rules_->EnterAbove(slot, *dir, above, [&](const std::string& name) { return ReadRuleFile(fd.get(), name, *dir); });
@@ -320,6 +326,15 @@ class Scanner {
         bool gone = err == ENOENT || err == ENOTDIR || err == ELOOP;
         Report(err, "open", gone);
         if (gone) return {};  // otherwise still listed: its own metadata is known
+      }
+    }
+    if (fd) {
+      // A bad rule file: the directory is listed, its contents are not, and (as beneath a
+      // mount point) what DST holds there is left alone, never deleted.
+      if (std::string why = LoadDirRules(fd.get(), stack_.size()); !why.empty()) {
+        problems_.Fail(path_, "not listing the contents of " + path_ + ": " + why);
+        e.contents_skipped = true;
+        fd.reset();
       }
     }
     Push(std::move(e));

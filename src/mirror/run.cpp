@@ -335,7 +335,15 @@ void ServeDestination(ServerLink& link) {
     if (!out.stats.deletes_refused.empty())
       channel.SendReport({SessionReport::Note, "deletes_refused", out.stats.deletes_refused});
   }
-  for (std::string& w : observer.TakeWarnings()) channel.SendReport({SessionReport::Note, "warning", std::move(w)});
+  std::vector<std::string> warnings = observer.TakeWarnings();
+  if (link.config().write_only && !warnings.empty()) {
+    // They may name entries only the daemon has (a directory kept for its excluded files).
+    channel.SendReport({SessionReport::Note, "warning", std::to_string(warnings.size()) +
+                                                            " warnings; this daemon is write-only, so they are only "
+                                                            "in its log"});
+    warnings.clear();
+  }
+  for (std::string& w : warnings) channel.SendReport({SessionReport::Note, "warning", std::move(w)});
   if (!out.stats.encryption_recv.empty()) channel.SendReport({SessionReport::Note, "encryption", out.stats.encryption_recv});
   Stats result = DestStatsToWire(out.stats, out.totals);
   channel.SendResult(link.config().write_only ? WithoutDestinationCounts(std::move(result)) : result);

@@ -75,8 +75,9 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   t.name_ = "/" + rel;
   t.cfg_ = cfg;
   t.abs_path_ = CanonicalRoot(root) + (rel.empty() ? "" : "/" + rel);
-  // Per-directory filter files are read only inside the served tree, never above it.
-  t.BuildFilter(as_dest ? kRuleReceiver : kRuleSender, false);
+  // Per-directory filter files are read only inside the served tree, never above it, and
+  // '/' rules see the path beneath the served root, not where it lies on the daemon's disk.
+  t.BuildFilter(as_dest ? kRuleReceiver : kRuleSender, false, "/" + rel);
   t.root_ = rel.empty() ? std::move(base) : ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!t.root_) {
     int err = errno;
@@ -100,8 +101,8 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   return t;
 }
 
-void TreeSide::BuildFilter(uint16_t side, bool read_parent_filters) {
-  filter_ = Filter(cfg_.filters, cfg_.delete_excluded, abs_path_);
+void TreeSide::BuildFilter(uint16_t side, bool read_parent_filters, std::optional<std::string> filter_root) {
+  filter_ = Filter(cfg_.filters, cfg_.delete_excluded, filter_root.value_or(abs_path_));
   filter_side_ = side;
   read_parent_filters_ = read_parent_filters;
 }

@@ -70,8 +70,9 @@ class TreeSide {
  private:
   TreeSide() = default;
   // The filter as this tree's side applies it; read_parent_filters: dir-merge rules naming a
-  // parent directory read the files above the root (local trees; a daemon's never).
-  void BuildFilter(uint16_t side, bool read_parent_filters);
+  // parent directory read the files above the root (local trees; a daemon's never);
+  // filter_root: the path '/' rules see (default: the tree's absolute path).
+  void BuildFilter(uint16_t side, bool read_parent_filters, std::optional<std::string> filter_root = {});
   void OpenStore(WarnFn warn);
 
   std::string name_;      // as the user wrote it, for messages

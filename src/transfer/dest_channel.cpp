@@ -1,6 +1,7 @@
 #include "transfer/dest_channel.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "transfer/byte_io.h"
 #include "util/error.h"
@@ -119,6 +120,23 @@ void DestChannel::WaitFor(std::unique_lock<std::mutex>& lock, const std::functio
   if (!ready() && error_) std::rethrow_exception(error_);
 }
 
+void DestChannel::Sending(const std::function<void()>& send) {
+  try {
+    send();
+  } catch (const Error& sending) {
+    if (sending.code() != ExitCode::SocketIo) throw;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(2), [&] { return error_ != nullptr; });
+    if (!error_) throw;
+    try {
+      std::rethrow_exception(error_);
+    } catch (const Error& peer) {
+      if (peer.code() != ExitCode::SocketIo) throw;
+    }
+    throw;
+  }
+}
+
 void DestChannel::SendBatch(const EntryBatch& b) {
   std::span<const Entry> rest(b.entries);
   while (!rest.empty()) {
@@ -130,7 +148,7 @@ void DestChannel::SendBatch(const EntryBatch& b) {
       for (size_t k = 0; k < room; ++k) window_.push_back({rest[k], false, false});
       sent_ += static_cast<int64_t>(room);
     }
-    out_.SendAll(FrameType::ManifestBatch, EncodeEntryBatch, rest.first(room));
+    Sending([&] { out_.SendAll(FrameType::ManifestBatch, EncodeEntryBatch, rest.first(room)); });
     rest = rest.subspan(room);
   }
 }
@@ -141,7 +159,7 @@ void DestChannel::EndManifest() {
     std::lock_guard lock(mu_);
     count = sent_;
   }
-  out_.Send(FrameType::ManifestEnd, EncodeManifestEnd, count);
+  Sending([&] { out_.Send(FrameType::ManifestEnd, EncodeManifestEnd, count); });
 }
 
 std::optional<DestChannel::Request> DestChannel::NextRequest() {

@@ -72,6 +72,9 @@ class DestChannel {
   void Handle(FrameType type, std::string_view payload);
   Request Lookup(Request::Kind kind, std::string_view payload);  // mu_ held
   void WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
+  // Runs `send`; when the connection breaks under it, the destination's own Error frame
+  // (e.g. "compare first", read by the reader a moment later) is the error, not the pipe.
+  void Sending(const std::function<void()>& send);
 
   ByteStream& in_;
   const std::function<void(const ItemView&)> on_item_;

@@ -48,11 +48,14 @@ assert_eq "" "$(cat "$OUT")" "after the mutation run, the next run has nothing t
 _py '
 import json, sys
 from gen_tree import escape_path
-for l in open(sys.argv[1]):
-    e = json.loads(l)
-    if e.get("event") == "item":
-        raw = bytes.fromhex(e["path_hex"]) if "path_hex" in e else e["path"].encode()
-        print(e["itemize"], escape_path(b"" if raw == b"." else raw))
+items = [e for e in map(json.loads, open(sys.argv[1])) if e.get("event") == "item"]
+key = lambda e: e.get("path_hex", e.get("path"))
+created = {key(e) for e in items if e["op"] != "remove"}
+for e in items:
+    if e["op"] == "remove" and key(e) in created:
+        continue  # the entry in the way of a type change: -i shows only the new entry, as rsync
+    raw = bytes.fromhex(e["path_hex"]) if "path_hex" in e else e["path"].encode()
+    print(e["itemize"], escape_path(b"" if raw == b"." else raw))
 ' "$T/real.json" | sort >"$T/real_items"
 grep -v '^Number of\|^Total bytes\|^$' "$T/dry" | sed -E -e 's/ -> .*$//' -e 's/ => .*$//' -e 's|/$||' -e 's|^(.{11}) \.$|\1 |' | sort >"$T/dry_items"
 assert_eq "$(cat "$T/dry_items")" "$(cat "$T/real_items")" "real run made exactly the changes the dry run listed"
