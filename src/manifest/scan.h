@@ -10,8 +10,9 @@
 // * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
 // * Filtered-out entries are not listed; a filtered-out directory is not descended. A
 //   directory's dir-merge files are read as it is entered; one that cannot be read or
-//   parsed is a Failed problem and the directory's contents are not listed (so nothing its
-//   rules would have excluded goes out by mistake).
+//   parsed is a Failed problem and the directory is listed with contents_skipped (nothing
+//   its rules would have excluded goes out, and DST's copy of it is left alone); the
+//   root's fails the scan.
 // * Names starting with temp_prefix are ktsync's own leftovers: never listed, optionally
 //   collected (at most kMaxStaleTemps) so the caller can remove them.
 // * One unreadable or vanished entry goes to Problems (Vanished for ENOENT, Failed
