@@ -79,6 +79,9 @@ TEST(FilterRuleTest, FromFilesSkipCommentsAndHonourClear) {
   x.b.Add("- before", RuleSyntax::Full);
   x.b.AddFile("ex", RuleKind::Exclude);
   EXPECT_EQ(x.b.Take(), (std::vector<FilterRule>{ExcludeRule("+x")}));
+  x.files["cr"] = "a\rb\r\nc";  // rsync: a lone '\r' ends a line too
+  x.b.AddFile("cr", RuleKind::Exclude);
+  EXPECT_EQ(x.b.Take(), (std::vector<FilterRule>{ExcludeRule("a"), ExcludeRule("b"), ExcludeRule("c")}));
   x.files["in"] = "*.c\n- *.o\n";
   x.b.AddFile("in", RuleKind::Include);
   EXPECT_EQ(x.b.Take(), (std::vector<FilterRule>{IncludeRule("*.c"), ExcludeRule("*.o")}));

@@ -174,17 +174,17 @@ Token ParseToken(std::string_view& s, const FilterRule& merge, RuleSyntax syntax
   return t;
 }
 
-// Calls f(token_text, line_number) for each rule of a file: lines (blank ones and
-// '#'/';' comments skipped, "\r\n" ends a line too), or whitespace-separated words.
+// Calls f(token_text, line_number) for each rule of a file: lines (ended by "\n", "\r" or
+// "\r\n"; blank ones and '#'/';' comments skipped), or whitespace-separated words.
 template <typename F>
 void ForEachRuleText(std::string_view text, bool word_split, F&& f) {
   int line = 0;
   while (!text.empty()) {
-    size_t nl = text.find('\n');
+    size_t nl = text.find_first_of("\r\n");  // rsync: either ends a line, "\r\n" is one end
     std::string_view one = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    size_t end_len = nl != std::string_view::npos && text.substr(nl).starts_with("\r\n") ? 2 : 1;
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + end_len);
     ++line;
-    if (!one.empty() && one.back() == '\r') one.remove_suffix(1);
     if (!word_split) {
       if (!one.empty() && one[0] != '#' && one[0] != ';') f(one, line);
       continue;
