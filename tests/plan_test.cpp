@@ -237,6 +237,14 @@ TEST(Planner, PerishableProtectionEndsInsideADeletedDirectory) {
               ElementsAre("delete gone/x.o", "delete gone/sub/y", "delete gone/sub", "delete gone", "dirmeta ."));
 }
 
+TEST(Planner, APerishableIncludeGivesWayInsideADeletedDirectory) {
+  // "+,p keep.tmp" then "- *.tmp": at risk where it is, protected inside a deleted directory.
+  const auto inside = Entry::Protection::WhenParentDeleted;
+  Manifest src = {Root()};
+  Manifest dst = {Root(), Dir("gone"), Protected(File("gone/keep.tmp"), inside), Protected(File("keep.tmp"), inside)};
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete keep.tmp", "delete gone", "dirmeta ."));
+}
+
 TEST(Planner, ATypeChangeLeavesProtectedEntriesInItsWay) {
   // SRC has a file where DST has a directory holding a protected entry: it stays (and so
   // does the directory, whose removal fails; rsync's "could not make way").

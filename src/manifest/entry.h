@@ -104,9 +104,10 @@ struct Entry {
   bool contents_skipped = false;
 
   // DST entries only (never sent): excluded by a receiving-side filter rule, so kept when
-  // SRC lacks them (rsync's "protect"); a perishable rule's protection ends when the
-  // directory holding the entry is deleted.
-  enum class Protection : uint8_t { None, Always, UnlessParentDeleted };
+  // SRC lacks them (rsync's "protect"). Perishable rules do not count inside a directory
+  // being deleted, so a verdict may hold only outside one (UnlessParentDeleted) or only
+  // inside one (WhenParentDeleted: a perishable include let it be deleted elsewhere).
+  enum class Protection : uint8_t { None, Always, UnlessParentDeleted, WhenParentDeleted };
   Protection protection = Protection::None;
 
   bool IsDir() const { return type == EntryType::Dir; }

@@ -115,7 +115,8 @@ void Planner::Visit(EntryPair p) {
 // with everything in it; a perishable rule does not hold inside a directory being deleted.
 bool Planner::KeptByFilter(const Entry& d) {
   bool kept = d.protection == Entry::Protection::Always ||
-              (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_);
+              (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_) ||
+              (d.protection == Entry::Protection::WhenParentDeleted && deleting_);
   if (kept && d.IsDir()) kept_ = d.path;
   return kept;
 }

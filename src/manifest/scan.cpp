@@ -254,11 +254,13 @@ class Scanner {
     const DirRules* d = dir_rules_ ? &*dir_rules_ : nullptr;
     if (opts_.filter_side == kRuleSender) return f.Check(path, is_dir, kRuleSender, d) >= 0;
     *prot = Entry::Protection::None;
-    if (f.Check(path, is_dir, kRuleReceiver, d) >= 0) return true;
-    if (f.symmetric()) return false;  // SRC leaves it out too, so it is kept: no need to read it
-    bool perishable = f.Check(path, is_dir, kRuleReceiver, d, /*ignore_perishable=*/true) >= 0;
-    if (!perishable && f.Check(path, is_dir, kRuleSender, d) < 0) return false;
-    *prot = perishable ? Entry::Protection::UnlessParentDeleted : Entry::Protection::Always;
+    bool kept = f.Check(path, is_dir, kRuleReceiver, d) < 0;
+    if (f.symmetric()) return !kept;  // SRC leaves it out too, so it is kept: no need to read it
+    // Inside a directory being deleted rsync ignores perishable rules: another verdict.
+    bool kept_there = f.Check(path, is_dir, kRuleReceiver, d, /*ignore_perishable=*/true) < 0;
+    if (kept && kept_there && f.Check(path, is_dir, kRuleSender, d) < 0) return false;
+    using P = Entry::Protection;
+    *prot = kept ? (kept_there ? P::Always : P::UnlessParentDeleted) : (kept_there ? P::WhenParentDeleted : P::None);
     return true;
   }
 

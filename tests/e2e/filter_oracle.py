@@ -132,6 +132,8 @@ MAN_PAGE_EXAMPLES = [
     ["-f", "-! */"],
     ["-f", "exclude,s *.o", "-f", "protect,p keep.o"],
     ["-f", "hide *.o", "-f", "show keep.o"],
+    ["-f", "+,p keep.tmp", "-f", "- *.tmp"],
+    ["-f", "+,p gone/", "-f", "- *.o", "-f", "- gone/"],
     ["-f", "+ /keep/***", "-f", "- *"],
     ["--exclude", "*.o", "--include", "keep.o"],
     ["--include", "keep.o", "--exclude", "*.o"],
