@@ -283,14 +283,20 @@ int Filter::Check(std::string_view rel_path, bool is_dir, uint16_t side, const D
   return 0;
 }
 
-void DirRules::Load(size_t slot, Level level, std::string_view dir_label, const ReadFn& read) {
-  const FilterRule& merge = filter_.merges_[slot];
-  std::string name(DirMergeName(merge));
+DirRules::DirRules(const Filter& f) : filter_(f), slots_(f.merges_.size()) {
+  for (const FilterRule& m : f.merges_) names_.emplace_back(DirMergeName(m));
+}
+
+// Reads dir-merge rule `slot`'s file where `read` looks; `dir` names that directory in
+// messages ("" the tree's root) and, for a level of the walk, is its path.
+void DirRules::Load(size_t slot, Level level, std::string_view dir, const ReadFn& read) {
+  const std::string& name = names_[slot];
   std::optional<std::string> text = read(name);
-  if (!text) return;
-  std::string label = dir_label.empty() ? name : std::string(dir_label) + "/" + name;
-  if (!level.above.empty() && dir_label.empty()) label = "/" + name;
+  if (!text) return;  // the common case: nothing allocated per directory
+  std::string label = std::string(dir) + (dir.empty() || dir.ends_with('/') ? "" : "/") + name;
+  const FilterRule& merge = filter_.merges_[slot];
   DirMergeRules parsed = ParseDirMergeFile(*text, merge, label);
+  if (level.above.empty()) level.dir.assign(dir);
   level.inherit = !(merge.mods & kMergeNoInherit);
   level.clears = parsed.clears;
   for (const FilterRule& r : parsed.rules) {
@@ -313,7 +319,6 @@ void DirRules::Enter(std::string_view dir, size_t depth, const ReadFn& read) {
   for (size_t slot = 0; slot < slots_.size(); ++slot) {
     Level level;
     level.depth = depth;
-    level.dir.assign(dir);
     Load(slot, std::move(level), dir, read);
   }
 }
@@ -322,7 +327,7 @@ void DirRules::EnterAbove(size_t slot, std::string_view dir, std::string above, 
   if (filter_.merges_[slot].mods & kMergeNoInherit) return;  // would apply to no entry of the tree
   Level level;
   level.above = std::move(above);
-  Load(slot, std::move(level), dir == "/" ? "" : dir, read);
+  Load(slot, std::move(level), dir, read);
 }
 
 void DirRules::Leave(size_t depth) {

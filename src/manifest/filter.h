@@ -95,7 +95,7 @@ class Filter {
 // rules of the files found in the directories along the current path, deepest first.
 class DirRules {
  public:
-  explicit DirRules(const Filter& f) : filter_(f), slots_(f.dir_merges().size()) {}
+  explicit DirRules(const Filter& f);
 
   // Returns the text of the file `name` in the directory being entered, nullopt if absent.
   using ReadFn = std::function<std::optional<std::string>(const std::string& name)>;
@@ -120,10 +120,11 @@ class DirRules {
     bool clears = false;
     std::vector<Filter::Compiled> rules;
   };
-  void Load(size_t slot, Level level, std::string_view dir_label, const ReadFn& read);
+  void Load(size_t slot, Level level, std::string_view dir, const ReadFn& read);
 
   const Filter& filter_;
   std::vector<std::vector<Level>> slots_;
+  std::vector<std::string> names_;  // by slot: the file each dir-merge rule looks for
 };
 
 }  // namespace ktsync

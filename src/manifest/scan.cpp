@@ -35,32 +35,33 @@ constexpr size_t kMaxRuleFileBytes = 1 << 20;
 // The text of dir-merge file `name` in dirfd (labelled `dir`/name), nullopt when there is
 // none. Symlinks are not followed: the tree's owner may not be the one running the scan.
 std::optional<std::string> ReadRuleFile(int dirfd, const std::string& name, std::string_view dir) {
-  std::string label = dir.empty() ? name : std::string(dir) + "/" + name;
+  // Built only for a message: this runs for every directory of the walk.
+  auto label = [&] { return dir.empty() ? name : std::string(dir) + "/" + name; };
   // Looked at before it is opened: opening a device can have effects of its own.
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return std::nullopt;
-    throw SysError("stat " + label, errno);
+    throw SysError("stat " + label(), errno);
   }
-  if (S_ISLNK(st.st_mode)) throw Error(ExitCode::FileIo, label + " is a symlink: filter files are read only when regular");
-  if (!S_ISREG(st.st_mode)) throw Error(ExitCode::FileIo, label + " is not a regular file");
+  if (S_ISLNK(st.st_mode)) throw Error(ExitCode::FileIo, label() + " is a symlink: filter files are read only when regular");
+  if (!S_ISREG(st.st_mode)) throw Error(ExitCode::FileIo, label() + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) > kMaxRuleFileBytes)
-    throw Error(ExitCode::FileIo, label + " is larger than 1 MiB: not a filter file");
+    throw Error(ExitCode::FileIo, label() + " is larger than 1 MiB: not a filter file");
   UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat opened;
-  if (!fd || ::fstat(fd.get(), &opened) != 0) throw SysError("open " + label, errno);
+  if (!fd || ::fstat(fd.get(), &opened) != 0) throw SysError("open " + label(), errno);
   if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino || !S_ISREG(opened.st_mode))
-    throw Error(ExitCode::FileIo, label + " changed while it was opened");
+    throw Error(ExitCode::FileIo, label() + " changed while it was opened");
   std::string text(static_cast<size_t>(opened.st_size) + 1, '\0');
   size_t used = 0;
   for (;;) {
     if (used == text.size()) text.resize(std::min(text.size() * 2, kMaxRuleFileBytes + 1));
     ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw SysError("read " + label, errno);
+    if (n < 0) throw SysError("read " + label(), errno);
     if (n == 0) break;
     used += static_cast<size_t>(n);
-    if (used > kMaxRuleFileBytes) throw Error(ExitCode::FileIo, label + " is larger than 1 MiB: not a filter file");
+    if (used > kMaxRuleFileBytes) throw Error(ExitCode::FileIo, label() + " is larger than 1 MiB: not a filter file");
   }
   text.resize(used);
   return text;
