@@ -162,7 +162,7 @@ TEST(Options, RsyncArchiveSpellingsAreAccepted) {
 
 TEST(Options, RsyncOptionsThatMakeNoSenseSayWhatToDoInstead) {
   for (std::string flag : {"--inplace", "--append", "--partial-dir=.p", "--backup", "-b", "-avb", "--link-dest=x",
-                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4", "--files-from=list", "-C"}) {
+                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4", "-C"}) {
     try {
       Parse({"mirror", flag, "a", "b"});
       ADD_FAILURE() << flag << ": no error";
