@@ -371,7 +371,8 @@ void ManifestDecoder::Decode(std::string_view payload, EntryBatch& out) {
   r.ExpectEnd();
 }
 
-enum : uint8_t {
+// A FileList path's flag bits.
+enum ListedFlag : uint8_t {
   kListedContents = 1,  // ListedPath::contents
   kListedFlags = 1,
 };
