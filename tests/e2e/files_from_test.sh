@@ -146,3 +146,8 @@ kd --force-delete -r --files-from="$T/l-basic" "ktsync://127.0.0.1:$DPORT/src" "
     die "pull from a daemon failed: $(cat "$T/daemon.log")"
 tree_identical --no-dir-mtimes "$T/case2/rsync" "$T/daemon-pull" || die "a daemon pull differs from rsync's"
 pass "-r --files-from pulled from a daemon"
+cp -a "$STALE" "$T/daemon-push"
+kd --force-delete --files-from="$T/l-basic" "$SRC" "ktsync://127.0.0.1:$DPORT/daemon-push" >"$T/daemon.log" 2>&1 ||
+    die "push to a daemon failed: $(cat "$T/daemon.log")"
+tree_identical --no-dir-mtimes "$T/case1/rsync" "$T/daemon-push" || die "a daemon push differs from rsync's"
+pass "--files-from pushed to a daemon"
