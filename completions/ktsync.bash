@@ -15,12 +15,12 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --max-delete-percent --delete-on-error --force-delete -c --checksum -H --hard-links --no-hard-links
     -X --xattrs --no-xattrs -A --acls --no-acls
     --owner --no-owner --group --no-group --numeric-ids --fsync --skip-changing-files --exclude --include
-    --exclude-from --include-from -f --filter --delete-excluded --state-dir -x
+    --exclude-from --include-from -f --filter --delete-excluded --files-from --from0 --state-dir -x
     --one-file-system --cross-filesystems -e --ssh
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout
     -o -g --size-only --modify-window -u --update --ignore-existing --existing --max-size --min-size
-    --chmod --chown --safe-links -a --archive -r --recursive -W --whole-file --info'
+    --chmod --chown --safe-links -a --archive -r --recursive -l --links -W --whole-file --info'
 
 _ktsync_commands='mirror copy serve help state'
 _ktsync_state_commands='list prune'
@@ -206,7 +206,7 @@ _ktsync()
 
     # Options that take a value.
     case $prev in
-    --exclude-from | --include-from | --secret-file | --remote-ktsync | --config | --log-file)
+    --exclude-from | --include-from | --files-from | --secret-file | --remote-ktsync | --config | --log-file)
         _ktsync_compgen -f "$cur"
         return
         ;;

@@ -59,6 +59,8 @@ set -l ktsync_mirror_options \
     '- exclude-from file read exclude patterns from FILE' \
     '- include-from file read include patterns from FILE' \
     'f filter any add a filter rule, as rsync' \
+    '- files-from file take only the SRC paths listed in FILE' \
+    '- from0 - the --files-from list is NUL-separated' \
     '- state-dir dir where the hash-cache databases live' \
     'x one-file-system - do not cross filesystem boundaries (default)' \
     '- cross-filesystems - descend into other filesystems mounted inside SRC' \
@@ -75,7 +77,8 @@ set -l ktsync_mirror_options \
     '- no-encryption - send data in plaintext (only on a network you fully trust)' \
     '- bwlimit any limit the data rate, e.g. 50M (bytes/s)' \
     'a archive - rsync\'s -rlptgoD: what ktsync always does, and -o' \
-    'r recursive - always on (rsync\'s spelling)' \
+    'r recursive - always on; with --files-from, descend listed directories' \
+    'l links - always on (rsync\'s spelling)' \
     'W whole-file - always on (rsync\'s spelling)' \
     '- timeout any fail if no I/O happens for this many seconds'
 

@@ -112,6 +112,15 @@ void DecodeOne(FrameType type, std::string_view in, ManifestDecoder& decoder) {
     case FrameType::Keepalive:
       ExpectEmptyPayload(type, in);
       break;
+    case FrameType::FileList: {
+      // A fresh decoder per frame: order across frames is the unit tests' (file_list_test).
+      std::vector<ListedPath> v;
+      FileListDecoder().Decode(in, v);
+      Require(EncodeFileListBatch(v, out) == v.size() && out == in);
+      break;
+    }
+    case FrameType::FileListEnd:  // a count; checked against what came (wire_test)
+      break;
     case FrameType::FileDataZ: {
       // Whatever decodes must be at most the announced length and survive a round trip.
       std::string raw(ChunkDecompressor().Decompress(in));

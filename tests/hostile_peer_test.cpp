@@ -1327,6 +1327,31 @@ TEST_F(HostileClient, UnknownRoleIsRefused) {
   ExpectNothingChanged();
 }
 
+// --files-from (pull): the list after the Request is checked as it comes, and nothing
+// else may come until its end.
+TEST_F(HostileClient, AFileListOutOfOrderIsRefused) {
+  Hello();
+  SessionRequest r = DecodeRequest(RequestPayload(ServerRole::Send, src_.string()));
+  r.file_list = true;
+  Send(FrameType::Request, Payload(EncodeRequest, r));
+  std::vector<ListedPath> list = {{"b", false}, {"a", false}};
+  std::string out;
+  EncodeFileListBatch(list, out);
+  Send(FrameType::FileList, out);
+  ExpectServerExit(12, "out of order");
+  ExpectNothingChanged();
+}
+
+TEST_F(HostileClient, AnotherFrameInsideTheFileListIsRefused) {
+  Hello();
+  SessionRequest r = DecodeRequest(RequestPayload(ServerRole::Send, src_.string()));
+  r.file_list = true;
+  Send(FrameType::Request, Payload(EncodeRequest, r));
+  SendRoute(DataRoute::None);
+  ExpectServerExit(12, "inside the --files-from list");
+  ExpectNothingChanged();
+}
+
 // The header promises 4 GiB - 1 of payload that never comes: the server must reject the
 // header itself (with our end of the pipe still open), not allocate or wait for the bytes.
 TEST_F(HostileClient, HugeFrameLengthIsRejectedWithoutWaitingOrAllocating) {

@@ -160,9 +160,23 @@ TEST(Options, RsyncArchiveSpellingsAreAccepted) {
   EXPECT_EQ(Parse({"mirror", "--rsh", "ssh -p 2", "a", "b"}).mirror.ssh_command, "ssh -p 2");
 }
 
+// --files-from: the list is read here (a remote host's is refused), --from0 needs it.
+TEST(Options, FilesFromIsReadLocallyAndFrom0NeedsIt) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"mirror", "--files-from=host:list", "a", "b"},
+                                        std::vector<std::string>{"mirror", "--from0", "a", "b"}}) {
+    try {
+      Parse(args);
+      ADD_FAILURE() << args[1] << ": no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::Usage);
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Options, RsyncOptionsThatMakeNoSenseSayWhatToDoInstead) {
   for (std::string flag : {"--inplace", "--append", "--partial-dir=.p", "--backup", "-b", "-avb", "--link-dest=x",
-                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4", "--files-from=list", "-C"}) {
+                           "-R", "--info=name", "--remove-source-files", "--compress-choice=lz4", "-C"}) {
     try {
       Parse({"mirror", flag, "a", "b"});
       ADD_FAILURE() << flag << ": no error";

@@ -746,6 +746,20 @@ TEST(Planner, KeepsDstContentsBeneathAMountPointSrcDidNotDescend) {
   EXPECT_THAT(PlanOps(src, dst, PlanOptions{}), IsEmpty());
 }
 
+// --files-from: a directory SRC took only some children of keeps DST's others, each with
+// its subtree; a fully taken one beneath it still has its extras deleted.
+TEST(Planner, KeepsDstChildrenOfAPartlyTakenDirectory) {
+  Entry root = Root();
+  root.contents_partial = true;
+  Entry a = Dir("a");
+  a.contents_partial = true;
+  Manifest src = {root, a, File("a/f"), Dir("a/whole"), File("a/whole/y")};
+  Manifest dst = {Root(),         Dir("a"),        File("a/f"),          File("a/stale"), Dir("a/sub"),
+                  File("a/sub/x"), Dir("a/whole"), File("a/whole/stale"), File("a/whole/y"), Dir("e"),
+                  File("e/x"),    File("stale")};
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete a/whole/stale", "dirmeta a/whole"));
+}
+
 TEST(Planner, HardLinkReplacesEntryOfOtherType) {
   Manifest src = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1)};
   Manifest dst = {Root(), WithIno(File("a"), 9), Dir("b"), File("b/x")};

@@ -181,6 +181,48 @@ TEST_F(ScanTest, ExcludedDirectoryIsNotDescended) {
   EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "src", "src/a.c", "src/build"}));
 }
 
+// --files-from (file_list.h): only what the list picks, parents partial, a listed
+// directory alone unless -r, a listed path the tree lacks reported.
+TEST_F(ScanTest, FileListPicksListedEntriesAndTheirParents) {
+  Dir("a");
+  Dir("a/b");
+  File("a/b/f");
+  File("a/g");
+  Dir("c");
+  File("c/h");
+  Dir("d");
+  File("d/i");
+  File("top");
+  FileList list(ParseFileList("a/b/f\nc\nd/\ntop\nnope\n", false, "list"), /*recursive=*/false);
+  ScanOptions opts;
+  opts.file_list = &list;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "a", "a/b", "a/b/f", "c", "d", "d/i", "top"}));
+  EXPECT_TRUE(r.entries[0].contents_partial);
+  EXPECT_TRUE(Find(r, "a")->contents_partial);
+  EXPECT_TRUE(Find(r, "a/b")->contents_partial);
+  EXPECT_TRUE(Find(r, "c")->contents_skipped);
+  EXPECT_FALSE(Find(r, "c")->contents_partial);
+  EXPECT_FALSE(Find(r, "d")->contents_partial || Find(r, "d")->contents_skipped);
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);
+  EXPECT_EQ(problems_.Snapshot()[0].path, "nope");
+  EXPECT_TRUE(problems_.HasErrors());
+}
+
+TEST_F(ScanTest, FileListRecursiveTakesListedDirectoriesWhole) {
+  Dir("c");
+  Dir("c/s");
+  File("c/s/x");
+  File("other");
+  FileList list(ParseFileList("c\n", false, "list"), /*recursive=*/true);
+  ScanOptions opts;
+  opts.file_list = &list;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "c", "c/s", "c/s/x"}));
+  EXPECT_FALSE(Find(r, "c")->contents_partial || Find(r, "c")->contents_skipped);
+  EXPECT_FALSE(problems_.HasErrors());
+}
+
 TEST_F(ScanTest, IncludeRulesSelectSubtree) {
   Dir("keep");
   Dir("keep/sub");

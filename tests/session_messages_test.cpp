@@ -138,6 +138,8 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(a.data_via, b.data_via);
   EXPECT_EQ(a.compress_level, b.compress_level);
   EXPECT_EQ(a.data_key, b.data_key);
+  EXPECT_EQ(a.file_list, b.file_list);
+  EXPECT_EQ(a.file_list_recursive, b.file_list_recursive);
 }
 
 // Offsets inside an encoded Request whose path is `path_len` bytes long.
@@ -231,12 +233,32 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {27, 28, 31}) {
+  for (int bit : {29, 30, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));
     ExpectProtocolError("unknown option flags", [&] { DecodeRequest(enc); });
   }
+}
+
+// --files-from's flags: only a pull's server scans SRC, and recursion needs a list.
+TEST(SessionRequestTest, FileListFlagsRoundTripOnAPull) {
+  SessionRequest r;
+  r.role = ServerRole::Send;
+  r.file_list = true;
+  ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+  r.file_list_recursive = true;
+  ExpectSameRequest(DecodeRequest(Encoded(r)), r);
+}
+
+TEST(SessionRequestTest, FileListFlagsAreRefusedOnAPushOrAlone) {
+  SessionRequest push;
+  push.role = ServerRole::Receive;
+  push.file_list = true;
+  ExpectProtocolError("a file list for a push", [&] { DecodeRequest(Encoded(push)); });
+  SessionRequest alone;
+  alone.file_list_recursive = true;
+  ExpectProtocolError("recursion without a list", [&] { DecodeRequest(Encoded(alone)); });
 }
 
 TEST(SessionRequestTest, RejectsAMaxDeletePercentAbove100) {

@@ -76,6 +76,9 @@ Manifest Sample() {
   Entry mnt = Make("mnt", EntryType::Dir, 0755);
   mnt.contents_skipped = true;  // a mount point -x did not descend
   m.push_back(mnt);
+  Entry part = Make("part", EntryType::Dir, 0755);
+  part.contents_partial = true;  // --files-from took some of its children
+  m.push_back(part);
   m.push_back(Make("sock", EntryType::Socket, 04755));
   return m;
 }
@@ -204,7 +207,7 @@ TEST(FrameHeader, RejectsPayloadAboveCap) {
 }
 
 TEST(FrameHeader, RejectsUnknownTypes) {
-  for (uint8_t t : {0, 7, 8, 25, 255}) {  // 7, 8: version 2's plan frames; 25: one past Keepalive, the last
+  for (uint8_t t : {0, 7, 8, 27, 255}) {  // 7, 8: version 2's plan frames; 27: one past FileListEnd, the last
     unsigned char h[] = {t, 0, 0, 0, 0};
     ExpectProtocolError("unknown frame type " + std::to_string(t), [&] { DecodeFrameHeader(h); });
   }
@@ -244,18 +247,18 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({8, 0b1011}, {8, 0b0110});
-  EXPECT_EQ(a.version, 8);
+  Agreement a = Negotiate({9, 0b1011}, {9, 0b0110});
+  EXPECT_EQ(a.version, 9);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({8, 0}, {9, 0}).version, 8);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({9, 0}, {10, 0}).version, 9);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  // v7 peers cannot carry rsync's filter rules, -u, --chmod and the rest: they would
-  // silently mirror without them.
-  static_assert(kMinProtocolVersion == 8);
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v7, this ktsync speaks v8; install matching versions",
-              [] { Negotiate({8, 0}, {7, 0}); });
+  // v8 peers cannot carry --files-from (a partly taken directory's flag, a pull's list):
+  // they would delete what the list leaves out.
+  static_assert(kMinProtocolVersion == 9);
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
+              [] { Negotiate({9, 0}, {8, 0}); });
 }
 
 
@@ -286,6 +289,7 @@ TEST(EntryBatch, RoundTripsEveryTypeWithoutLocalIdentity) {
     EXPECT_EQ(g.hash, want.hash);
     EXPECT_EQ(g.link_leader, want.link_leader);
     EXPECT_EQ(g.contents_skipped, want.contents_skipped);
+    EXPECT_EQ(g.contents_partial, want.contents_partial);
     EXPECT_EQ(g.dev, 0u);
     EXPECT_EQ(g.ino, 0u);
     EXPECT_EQ(g.nlink, want.nlink);
@@ -456,8 +460,8 @@ TEST(EntryBatch, RejectsBadTypesModesAndFlags) {
   ExpectProtocolError("beyond 07777", [&] { DecodeEntryBatch(mode.bytes, m); });
   RawBatch flag(1);
   flag.Add("x", 1);
-  flag.w.U8(32);
-  ExpectProtocolError("unknown entry flags 32", [&] { DecodeEntryBatch(flag.bytes, m); });
+  flag.w.U8(64);
+  ExpectProtocolError("unknown entry flags 64", [&] { DecodeEntryBatch(flag.bytes, m); });
   RawBatch skipped_file(1);  // "contents not descended" makes sense only for a directory
   skipped_file.Add("x", 1);
   skipped_file.w.U8(2);
@@ -620,6 +624,78 @@ TEST(IndexList, RejectsCountsOverCapAndTruncation) {
   std::vector<int64_t> many(kMaxBatchIndices + 5, 0);
   std::string big;
   EXPECT_EQ(EncodeIndexList(many, big), kMaxBatchIndices);
+}
+
+TEST(EntryFlags, PartialOnlyForADescendedDirectory) {
+  for (bool skipped : {false, true}) {
+    Entry e = Make("f", skipped ? EntryType::Dir : EntryType::File);
+    e.contents_skipped = skipped;
+    std::string payload;
+    Entry root = Make("", EntryType::Dir, 0755);
+    EncodeEntryBatch(std::span<const Entry>(&root, 1), payload);
+    std::string one;
+    EncodeEntryBatch(std::span<const Entry>(&e, 1), one);
+    one[one.size() - 1] = static_cast<char>(one.back() | 32);  // the flags byte ends this entry
+    ManifestDecoder d;
+    EntryBatch b;
+    d.Decode(payload, b);
+    ExpectProtocolError("partly taken", [&] { d.Decode(one, b); });
+  }
+}
+
+std::vector<ListedPath> Listed(std::vector<std::pair<std::string, bool>> v) {
+  std::vector<ListedPath> out;
+  for (auto& [p, c] : v) out.push_back({p, c});
+  return out;
+}
+
+TEST(FileListFrames, RoundTripAcrossBatchesAndEnd) {
+  std::vector<ListedPath> paths = Listed({{"", true}, {"a", false}, {"a b", false}, {"a/c", true}});
+  std::string one, two;
+  EXPECT_EQ(EncodeFileListBatch(std::span<const ListedPath>(paths).first(2), one), 2u);
+  EXPECT_EQ(EncodeFileListBatch(std::span<const ListedPath>(paths).subspan(2), two), 2u);
+  FileListDecoder d;
+  std::vector<ListedPath> got;
+  d.Decode(one, got);
+  d.Decode(two, got);
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].path, paths[i].path);
+    EXPECT_EQ(got[i].contents, paths[i].contents);
+  }
+  std::string end;
+  EncodeFileListEnd(4, end);
+  d.End(end);
+  std::string wrong;
+  EncodeFileListEnd(5, wrong);
+  ExpectProtocolError("says 5 paths, 4 came", [&] { d.End(wrong); });
+}
+
+TEST(FileListFrames, RejectOrderRepeatsUnsafePathsAndFlags) {
+  auto decode = [](std::vector<ListedPath> v) {
+    std::string payload;
+    EncodeFileListBatch(v, payload);
+    std::vector<ListedPath> got;
+    FileListDecoder().Decode(payload, got);
+  };
+  ExpectProtocolError("out of order or repeated", [&] { decode(Listed({{"b", false}, {"a", false}})); });
+  ExpectProtocolError("out of order or repeated", [&] { decode(Listed({{"a", false}, {"a", true}})); });
+  ExpectProtocolError("unsafe path", [&] { decode(Listed({{"a/../b", false}})); });
+  ExpectProtocolError("unsafe path", [&] { decode(Listed({{"/etc", false}})); });
+  ExpectProtocolError("out of order", [&] { decode(Listed({{"a", false}, {"", false}})); });  // root only first
+  std::string flags;
+  ByteWriter w(flags);
+  w.U32(1);
+  w.U8(2);
+  w.Str16("a");
+  std::vector<ListedPath> got;
+  ExpectProtocolError("unknown path flags", [&] { FileListDecoder().Decode(flags, got); });
+  std::string empty;
+  ByteWriter(empty).U32(0);
+  ExpectProtocolError("empty batch", [&] { FileListDecoder().Decode(empty, got); });
+  std::string huge;
+  ByteWriter(huge).U32(kMaxFileListBatch + 1);
+  ExpectProtocolError("exceeds limit", [&] { FileListDecoder().Decode(huge, got); });
 }
 
 TEST(HashReply, RoundTripsAndRejectsBadFlags) {

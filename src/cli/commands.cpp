@@ -39,6 +39,7 @@ RunSpec MakeRunSpec(const MirrorOptions& o, const Endpoint& src, const Endpoint&
     r.remote = TargetOf(r.push ? dst : src, o);
   }
   r.net = o.net;
+  r.file_list = o.file_list;  // read here; a pull sends it to the server (wire.h)
   return r;
 }
 

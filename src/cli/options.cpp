@@ -44,14 +44,28 @@ constexpr const char* kCopyHelp =
     "Like 'ktsync mirror' (same SRC, DST and options) but entries DST has and SRC lacks are kept:\n"
     "copy what differs, fix metadata, delete nothing.";
 
-// A filter file named on the command line ("-" is stdin): the user's own, read whole.
-std::string ReadFilterFile(const std::string& file) {
+// A file named on the command line ("-" is stdin): the user's own, read whole. `what` names
+// it in messages.
+std::string ReadUserFile(const std::string& file, const std::string& what) {
   std::ifstream in(file == "-" ? "/dev/stdin" : file, std::ios::binary);
-  if (!in) throw Error(ExitCode::Usage, ErrnoMessage("filter file " + file, errno));
+  if (!in) throw Error(ExitCode::Usage, ErrnoMessage(what + " " + file, errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw Error(ExitCode::Usage, ErrnoMessage("read filter file " + file, errno));
+  if (in.bad()) throw Error(ExitCode::Usage, ErrnoMessage("read " + what + " " + file, errno));
   return text.str();
+}
+
+std::string ReadFilterFile(const std::string& file) { return ReadUserFile(file, "filter file"); }
+
+// --files-from FILE (rsync's): read on this side, whichever side SRC is on; "host:FILE", a
+// list on the remote host, is refused.
+std::shared_ptr<const FileList> ReadFileList(const std::string& file, bool from0, bool recursive) {
+  size_t colon = file.find(':');
+  if (colon != std::string::npos && colon > 0 && file.find('/') > colon)
+    throw Error(ExitCode::Usage, "--files-from " + file + ": ktsync reads the list on this host only (copy it here; '-' is stdin)");
+  std::string text = ReadUserFile(file, "--files-from");
+  std::vector<ListedPath> paths = ParseFileList(text, from0, "--files-from " + file);
+  return std::make_shared<const FileList>(std::move(paths), recursive);
 }
 
 // Flags whose meaning is settled after parsing (negations, defaults that depend on euid).
@@ -74,7 +88,11 @@ struct MirrorScratch {
   int64_t modify_window = 0;
   // rsync's spellings (rsync_compat.h): -a is -o plus what ktsync always does.
   bool archive = false;
-  bool always_on = false;  // the no-ops' target: -r -l -p -t -D -W -S --partial ...
+  bool always_on = false;  // the no-ops' target: -l -p -t -D -W -S --partial ...
+  // -r: always on, except that with --files-from only an explicit -r recurses (as in rsync).
+  bool recursive = false;
+  std::string files_from;
+  bool from0 = false;
   std::vector<std::string> info;
   std::string max_size, min_size;
   std::vector<std::string> chmod;
@@ -121,7 +139,9 @@ uint32_t CurrentUmask() {
 // rsync spellings of what ktsync always does, accepted and ignored (man: RSYNC OPTIONS).
 void AddRsyncNoOps(CLI::App* m, MirrorScratch& x) {
   m->add_flag("-a,--archive", x.archive, "rsync's -rlptgoD: what ktsync always does, and -o");
-  m->add_flag("-r,--recursive,-l,--links,-p,--perms,-t,--times,-D,--devices,--specials", x.always_on,
+  m->add_flag("-r,--recursive", x.recursive,
+              "Always on in ktsync, but with --files-from listed directories are descended only with -r");
+  m->add_flag("-l,--links,-p,--perms,-t,--times,-D,--devices,--specials", x.always_on,
               "Always on in ktsync (accepted for rsync scripts)");
   m->add_flag("-W,--whole-file,-S,--sparse,--partial,--force", x.always_on,
               "Always on in ktsync: whole files, holes kept, no partial file under a final name");
@@ -238,6 +258,11 @@ void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool delete
               "Do not copy a file that changes while it is read (default: read it again, up to 4 times)");
 
   AddFilterOptions(*m, x);
+  m->add_option("--files-from", x.files_from,
+                "Take only the SRC paths listed in FILE ('-': stdin), with their parent directories; "
+                "listed directories are descended only with -r")
+      ->type_name("FILE");
+  m->add_flag("--from0", x.from0, "--files-from's list is NUL-separated (no comment lines)");
 
   m->add_option("--state-dir", o.state_dir, "Where hash-cache databases live (default $XDG_STATE_HOME/ktsync)");
   m->add_flag("-x,--one-file-system", spec.one_file_system, "Do not cross filesystem boundaries (default)");
@@ -276,6 +301,8 @@ void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool delete
                                        std::to_string(kMaxFilterRules) + "): match more with each pattern");
     if (spec.delete_excluded && !spec.plan.delete_extraneous)
       throw Error(ExitCode::Usage, "--delete-excluded deletes, --no-delete does not: drop one");
+    if (x.from0 && x.files_from.empty()) throw Error(ExitCode::Usage, "--from0 needs --files-from FILE");
+    if (!x.files_from.empty()) o.file_list = ReadFileList(x.files_from, x.from0, x.recursive);
     if (!x.chown.empty()) ParseChown(x.chown, spec);
     spec.plan.owner = (spec.plan.owner || x.owner || x.archive) && !x.no_owner;
     spec.plan.group = (spec.plan.group || x.group) && !x.no_group;

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "manifest/file_list.h"
 #include "manifest/mirror_spec.h"
 #include "mirror/run.h"
 #include "transfer/daemon.h"
@@ -42,6 +44,8 @@ struct MirrorOptions {
   OutputOptions out;
   MirrorSpec spec = DefaultMirrorSpec();  // what the run does, on both ends
   std::string state_dir;        // "" = $XDG_STATE_HOME/ktsync
+  // --files-from (read and sorted while parsing; file_list.h): what SRC's scan takes.
+  std::shared_ptr<const FileList> file_list;
   bool numeric_ids = false;
 
   // Network.

@@ -72,8 +72,6 @@ constexpr Refusal kRefusals[] = {
     {"write-batch", 0, "ktsync has no batch files: mirror to each destination"},
     {"only-write-batch", 0, "ktsync has no batch files: mirror to each destination"},
     {"read-batch", 0, "ktsync has no batch files: mirror to each destination"},
-    {"files-from", 0, "ktsync has no --files-from yet: choose the entries with --include/--exclude or -f rules"},
-    {"from0", 0, "ktsync has no --files-from yet: choose the entries with --include/--exclude or -f rules"},
     {"cvs-exclude", 'C', "ktsync has no CVS rules: name the patterns with --exclude or a filter file"},
 };
 

@@ -102,6 +102,9 @@ struct Entry {
   // A directory on another filesystem, listed but not descended (-x): what DST has beneath
   // it is unknown territory, never deleted (as rsync -x --delete).
   bool contents_skipped = false;
+  // A directory SRC took only some children of (--files-from: a listed entry's parent, file_list.h):
+  // DST's other children are kept, never deleted, as rsync --files-from --delete keeps them.
+  bool contents_partial = false;
 
   // DST entries only (never sent): excluded by a receiving-side filter rule, so kept when
   // SRC lacks them (rsync's "protect"). Perishable rules do not count inside a directory

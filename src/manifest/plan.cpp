@@ -101,7 +101,7 @@ void Planner::Visit(EntryPair p) {
     Touch(ParentOf(path));
     return Create(std::move(*p.src), p.src_index);
   }
-  if (!opts_.delete_extraneous || KeptByFilter(*p.dst)) return;
+  if (!opts_.delete_extraneous || KeptByFilter(*p.dst) || KeptByList(*p.dst)) return;
   if (p.dst->IsDir() && !deleting_) deleting_ = path;
   if (DirState* parent = ParentOf(path)) {
     parent->keep = true;
@@ -117,6 +117,16 @@ bool Planner::KeptByFilter(const Entry& d) {
   bool kept = d.protection == Entry::Protection::Always ||
               (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_) ||
               (d.protection == Entry::Protection::WhenParentDeleted && deleting_);
+  if (kept && d.IsDir()) kept_ = d.path;
+  return kept;
+}
+
+// --files-from (file_list.h): in a directory SRC took only some children of, DST's others
+// stay, each with everything in it, as rsync --delete leaves them.
+bool Planner::KeptByList(const Entry& d) {
+  if (deleting_) return false;
+  const DirState* parent = ParentOf(d.path);
+  bool kept = parent != nullptr && parent->partial;
   if (kept && d.IsDir()) kept_ = d.path;
   return kept;
 }
@@ -371,6 +381,7 @@ void Planner::OpenDirectory(const Entry& s, int64_t src_index, bool exists, uint
   auto state = std::make_shared<DirState>();
   state->meta = Make(ActionKind::DirMeta, s, src_index, changes, exists);
   state->keep = changes != 0;
+  state->partial = s.contents_partial;
   open_dirs_.push_back({s.path, std::move(state)});
 }
 

@@ -197,6 +197,7 @@ class Planner {
     bool deletes = false;   // a child is deleted: the DirMeta waits for the deletions
     int held_children = 0;  // held leaders inside: the DirMeta waits for them too
     bool closed = false;    // the walk left it while children were held
+    bool partial = false;   // SRC took only some children (Entry::contents_partial)
   };
   struct OpenDir {
     std::string path;
@@ -230,6 +231,7 @@ class Planner {
   std::shared_ptr<DirState> ParentState(std::string_view child);
   static void Touch(DirState* parent);
   bool KeptByFilter(const Entry& d);
+  bool KeptByList(const Entry& d);
   void VisitRoot(EntryPair& p);
   void VisitSameType(EntryPair& p);
   void VisitFile(EntryPair& p);

@@ -137,6 +137,8 @@ class Scanner {
         problems_(problems),
         sink_(sink),
         filtering_(opts.filter != nullptr && !opts.filter->empty()),
+        list_(opts.file_list),
+        met_(list_ ? list_->size() : 0, false),
         dents_(kDentsBufSize) {
     if (filtering_ && opts.filter->has_dir_merge()) dir_rules_.emplace(*opts.filter);
   }
@@ -157,22 +159,27 @@ class Scanner {
     LoadRulesAbove();
     if (std::string why = LoadDirRules(root.get(), 0); !why.empty())
       throw Error(ExitCode::SelectFiles, std::string(root_name) + ": " + why);
+    Pick pick = list_ ? list_->RootPick() : Pick::Whole;
+    e.contents_partial = pick == Pick::Partial;
     Push(std::move(e));
-    if (opts_.stat_ahead) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
-    if (int err = Enter(std::move(root)); err != 0)
+    if (opts_.stat_ahead && !list_) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
+    if (int err = Enter(std::move(root), pick); err != 0)
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
     Walk();
     ahead_.reset();
+    if (list_ && !(opts_.cancel && opts_.cancel->load())) ReportUnmet();
     return std::move(summary_);
   }
 
  private:
   // One directory being walked: its fd (children are opened and stat'ed relative to it),
   // the next of its sorted names (in levels_ at the same depth) and its path's length.
+  using Pick = FileList::Pick;
   struct Frame {
     UniqueFd fd;
     size_t next = 0;
     size_t path_len = 0;
+    Pick pick = Pick::Whole;  // with a file list: how the directory was taken
   };
 
   // Depth-first with an explicit stack, not recursion: a hostile tree can nest far deeper
@@ -192,22 +199,49 @@ class Scanner {
       path_.resize(top.path_len);
       if (!path_.empty()) path_ += '/';
       path_.append(list.Get(n));
-      UniqueFd sub = VisitChild(top.fd.get(), list.CStr(n), list.Get(n), n.dtype);
+      Pick pick = top.pick;
+      UniqueFd sub = VisitChild(top.fd.get(), list.CStr(n), list.Get(n), n.dtype, &pick);
       if (!sub) continue;
       if (ahead_) ahead_->ScanEntered(path_);
       // ENOENT from getdents: the directory was removed while we read it.
-      if (int err = Enter(std::move(sub)); err != 0) Report(err, "read directory", err == ENOENT);
+      if (int err = Enter(std::move(sub), pick); err != 0) Report(err, "read directory", err == ENOENT);
     }
   }
 
   // Reads and sorts the names of the directory at path_ and pushes its frame. Returns a
   // read error, 0 if none (names read before an error are still walked).
-  int Enter(UniqueFd fd) {
+  int Enter(UniqueFd fd, Pick pick) {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
     int err = levels_[depth].Read(fd.get(), dents_);
-    stack_.push_back({std::move(fd), 0, path_.size()});
+    stack_.push_back({std::move(fd), 0, path_.size(), pick});
     return err;
+  }
+
+  // --files-from: how the list takes the child at path_ of a directory taken as *pick (which
+  // becomes the child's). Out: it is not listed. A listed path met is marked.
+  bool Picked(bool is_dir, Pick* pick) {
+    if (!list_) return true;
+    *pick = list_->PickChild(*pick, path_, is_dir);
+    if (size_t i = list_->Find(path_); i < met_.size()) met_[i] = true;
+    return *pick != Pick::Out;
+  }
+
+  // The entry at path_ is excluded by the filter: with a list, so is what it lists beneath
+  // an excluded directory (not missing: left out, as the rules say).
+  UniqueFd Excluded(bool is_dir) {
+    if (list_ && is_dir) {
+      auto [first, last] = list_->Beneath(path_);
+      std::fill(met_.begin() + static_cast<std::ptrdiff_t>(first), met_.begin() + static_cast<std::ptrdiff_t>(last), true);
+    }
+    return {};
+  }
+
+  // The listed paths the walk never met: rsync's "link_stat failed" (exit 23).
+  void ReportUnmet() {
+    for (size_t i = 0; i < met_.size(); ++i)
+      if (!met_[i] && !list_->path(i).empty())
+        problems_.Fail(list_->path(i), ErrnoMessage("stat " + list_->path(i) + " (listed in --files-from)", ENOENT));
   }
 
   // Reads the dir-merge files of the directory at path_, about to be entered at `depth`.
@@ -267,15 +301,17 @@ class Scanner {
 
   // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
   // to descend into.
-  UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype) {
+  UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype, Pick* pick) {
     if (!opts_.temp_prefix.empty() && name_sv.starts_with(opts_.temp_prefix)) {
       if (opts_.collect_temps && summary_.stale_temps.size() < kMaxStaleTemps) summary_.stale_temps.push_back(path_);
       return {};
     }
+    const Pick parent_pick = *pick;
+    if (dtype != DT_UNKNOWN && !Picked(dtype == DT_DIR, pick)) return {};
     // d_type lets an excluded entry cost no syscall at all.
     bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
     Entry::Protection protection = Entry::Protection::None;
-    if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return {};
+    if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return Excluded(dtype == DT_DIR);
 
     struct statx st;
     if (::statx(dirfd, name, kStatFlags, kStatxMask, &st) != 0) {
@@ -289,8 +325,9 @@ class Scanner {
       return {};
     }
     bool is_dir = type == EntryType::Dir;
-    if (filtering_ && (!prefiltered || is_dir != (dtype == DT_DIR)) && !Listed(path_, is_dir, &protection))
-      return {};
+    bool retyped = dtype == DT_UNKNOWN || is_dir != (dtype == DT_DIR);
+    if (retyped && !Picked(is_dir, &(*pick = parent_pick))) return {};
+    if (filtering_ && (!prefiltered || retyped) && !Listed(path_, is_dir, &protection)) return Excluded(is_dir);
 
     Entry e;
     e.path = path_;
@@ -311,16 +348,18 @@ class Scanner {
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
-      return VisitDir(dirfd, name, std::move(e));
+      return VisitDir(dirfd, name, std::move(e), *pick);
     }
     Push(std::move(e));
     return {};
   }
 
-  UniqueFd VisitDir(int parent_fd, const char* name, Entry e) {
+  UniqueFd VisitDir(int parent_fd, const char* name, Entry e, Pick pick) {
     UniqueFd fd;
     e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
     if (e.contents_skipped && summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
+    if (pick == Pick::Alone) e.contents_skipped = true;  // listed without its contents
+    e.contents_partial = !e.contents_skipped && pick == Pick::Partial;
     if (!e.contents_skipped) {
       fd.reset(::openat(parent_fd, name, kOpenDirFlags));
       if (!fd) {
@@ -337,6 +376,7 @@ class Scanner {
       if (std::string why = LoadDirRules(fd.get(), stack_.size()); !why.empty()) {
         problems_.Fail(path_, "not listing the contents of " + path_ + ": " + why);
         e.contents_skipped = true;
+        e.contents_partial = false;
         fd.reset();
       }
     }
@@ -416,6 +456,8 @@ class Scanner {
   Problems& problems_;
   ScanSink& sink_;
   const bool filtering_;
+  const FileList* const list_;
+  std::vector<bool> met_;  // with list_: which listed paths the walk met
   ScanSummary summary_;
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited

@@ -20,6 +20,10 @@
 //   Error(ExitCode::SelectFiles).
 // * Each open directory along the current path holds one fd: very deep trees need a
 //   matching RLIMIT_NOFILE (EMFILE is reported per directory, not thrown).
+// * With a file list (--files-from, file_list.h) only what it picks is listed, the filter
+//   deciding within that: a directory taken alone is listed with contents_skipped, one taken
+//   for some entries beneath it with contents_partial. A listed path the walk did not meet
+//   is a Failed problem ("stat PATH: No such file or directory"), as rsync's link_stat one.
 #pragma once
 
 #include <atomic>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "manifest/entry.h"
+#include "manifest/file_list.h"
 #include "manifest/filter.h"
 #include "util/problems.h"
 
@@ -37,6 +42,7 @@ namespace ktsync {
 
 struct ScanOptions {
   const Filter* filter = nullptr;   // nullptr or empty: everything is included
+  const FileList* file_list = nullptr;  // --files-from (SRC only); nullptr: the whole tree
   // Which rules apply (filter.h). The sending side leaves out what they exclude; the
   // receiving side (DST) marks it Entry::protection, and leaves out only what both sides
   // exclude for good (SRC lists none of it, and it is kept).

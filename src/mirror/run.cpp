@@ -88,6 +88,7 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   // Before anything is created: a DST inside SRC (or the reverse) is refused untouched.
   CheckNotNested(CanonicalRoot(r.src), CanonicalPathOf(r.dst));
   TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
+  tc.file_list = r.file_list;  // the source's scan only (TreeSide::MakeScanOptions)
   TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
   TreeSide dst = TreeSide::OpenDest(r.dst, tc, r.spec.dry_run, WarnTo(observer));
   CheckComparedFirst(dst, r.spec);
@@ -122,6 +123,8 @@ SessionRequest MakeRequest(const RunSpec& r, bool want_items) {
   req.bwlimit = r.net.bwlimit;
   req.data_via = r.net.data_via;
   req.compress_level = r.net.compress_level;
+  req.file_list = !r.push && r.file_list != nullptr;  // a push's client scans SRC itself
+  req.file_list_recursive = req.file_list && r.file_list->recursive();
   return req;
 }
 
@@ -138,7 +141,9 @@ void RecordTransport(const ClientLink& link, const NetworkOptions& net, RunStats
 }
 
 RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, TransferMeter* meter) {
-  TreeSide src = TreeSide::OpenSource(r.src, MakeTreeConfig(r.spec, r.state_dir), WarnTo(observer));
+  TreeConfig tc = MakeTreeConfig(r.spec, r.state_dir);
+  tc.file_list = r.file_list;
+  TreeSide src = TreeSide::OpenSource(r.src, tc, WarnTo(observer));
   src.set_meter(meter);
   Problems ours;  // sent to the server, which closes its deletion gate on them
   ScanStream scan(src, ours, /*failures_only=*/false);  // overlaps the login
@@ -185,7 +190,8 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
     dst.emplace(open_dst());
     dst_scan.emplace(*dst, problems, /*failures_only=*/true);
   }
-  ClientLink link(*r.remote, MakeRequest(r, false), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec);
+  ClientLink link(*r.remote, MakeRequest(r, false), r.net.no_encryption, r.net.no_ktls, r.net.timeout_sec,
+                  r.file_list);
   if (r.net.require_ktls && !link.ready().send_ktls_unavailable.empty()) {
     throw Error(ExitCode::KtlsUnavailable, "--require-ktls: the remote sender would encrypt in userspace, not the kernel: " +
                                                link.ready().send_ktls_unavailable);
@@ -257,6 +263,7 @@ TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& obser
   const SessionRequest& req = link.request();
   TreeConfig tc = MakeTreeConfig(req.spec, link.config().state_dir);
   tc.fake_super = link.config().fake_super;
+  if (!as_dest) tc.file_list = link.file_list();
   if (!link.config().root.empty()) {
     std::optional<std::string> rel = PathInModule(link.config().module, req.path);
     if (!rel)

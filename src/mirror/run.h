@@ -42,6 +42,8 @@ struct RunSpec {
   std::optional<RemoteTarget> remote;
   bool push = false;
   NetworkOptions net;
+  // --files-from (file_list.h): what SRC's scan takes (a pull sends it to the server).
+  std::shared_ptr<const FileList> file_list;
 };
 
 struct RunResult {

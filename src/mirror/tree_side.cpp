@@ -115,6 +115,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
   ScanOptions so;
   so.filter = &filter_;
   so.filter_side = filter_side_;
+  if (filter_side_ == kRuleSender) so.file_list = cfg_.file_list.get();
   if (read_parent_filters_) so.abs_root = abs_path_;
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "manifest/entry.h"
+#include "manifest/file_list.h"
 #include "manifest/filter.h"
 #include "manifest/scan.h"
 #include "store/hash_store.h"
@@ -27,6 +29,8 @@ struct TreeConfig {
   bool fake_super = false;    // entries as their stored metadata describes them (fake_super.h)
   std::vector<FilterRule> filters;
   bool delete_excluded = false;  // rules naming no side apply to the sending side only
+  // --files-from (file_list.h): what a source's scan takes; a destination ignores it.
+  std::shared_ptr<const FileList> file_list;
 };
 
 class TreeSide {

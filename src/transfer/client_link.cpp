@@ -16,8 +16,8 @@ constexpr int kProbeTimeoutMs = 2000;
 }  // namespace
 
 ClientLink::ClientLink(const RemoteTarget& target, SessionRequest request, bool no_encryption, bool no_ktls,
-                       int timeout_sec)
-    : target_(target), request_(std::move(request)) {
+                       int timeout_sec, std::shared_ptr<const FileList> file_list)
+    : target_(target), request_(std::move(request)), file_list_(std::move(file_list)) {
   name_ = (target.daemon ? "ktsync://" + FormatHostPort(target.host, target.port) : target.host + ":") + target.path;
   data_.encrypt = !no_encryption;
   data_.allow_ktls = !no_ktls;
@@ -81,6 +81,7 @@ void ClientLink::Greet() {
   std::string out;
   EncodeRequest(request_, out);
   c.writer.Write(FrameType::Request, out);
+  if (request_.file_list) SendFileList(c, *file_list_);
   ready_ = DecodeReady(c.reader.Expect(FrameType::Ready).payload);
   if (!target_.daemon) {
     data_host_ = ready_.data_host.empty() ? target_.host : ready_.data_host;

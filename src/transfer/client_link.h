@@ -41,7 +41,9 @@ class ClientLink {
  public:
   // Fills the request's transport fields (data key) itself. Throws Error: a failure to
   // start is explained (ssh's exit status, a missing remote ktsync, a refused request).
-  ClientLink(const RemoteTarget& target, SessionRequest request, bool no_encryption, bool no_ktls, int timeout_sec);
+  // `file_list`: a pull's --files-from, sent after the Request (request.file_list is set).
+  ClientLink(const RemoteTarget& target, SessionRequest request, bool no_encryption, bool no_ktls, int timeout_sec,
+             std::shared_ptr<const FileList> file_list = nullptr);
   ~ClientLink();
 
   ByteStream& in() { return reverse_ ? *reverse_ : *control_; }
@@ -67,6 +69,7 @@ class ClientLink {
 
   RemoteTarget target_;
   SessionRequest request_;
+  std::shared_ptr<const FileList> file_list_;
   std::string name_;
   std::unique_ptr<SshProcess> ssh_;
   std::unique_ptr<Mux> mux_;  // data inside ssh: carries control_ and the data channels

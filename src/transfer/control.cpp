@@ -43,6 +43,35 @@ void SendError(Control& c, const Error& e) noexcept {
   }
 }
 
+void SendFileList(Control& c, const FileList& list) {
+  std::span<const ListedPath> rest(list.paths());
+  std::string out;
+  while (!rest.empty()) {
+    out.clear();
+    rest = rest.subspan(EncodeFileListBatch(rest, out));
+    c.writer.Write(FrameType::FileList, out);
+  }
+  out.clear();
+  EncodeFileListEnd(list.size(), out);
+  c.writer.Write(FrameType::FileListEnd, out);
+}
+
+std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive) {
+  FileListDecoder decoder;
+  std::vector<ListedPath> paths;
+  for (;;) {
+    std::optional<Frame> f = c.reader.Next();
+    if (!f) throw Error(ExitCode::SocketIo, "the client left while sending its --files-from list");
+    if (f->type == FrameType::FileListEnd) {
+      decoder.End(f->payload);
+      return std::make_shared<const FileList>(std::move(paths), recursive);
+    }
+    if (f->type != FrameType::FileList)
+      ThrowProtocolError(std::string("a ") + FrameTypeName(f->type) + " frame inside the --files-from list");
+    decoder.Decode(f->payload, paths);
+  }
+}
+
 std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t port, const DataSecurity& sec,
                                                const SessionToken& token, uint32_t stream_no, int timeout_ms) {
   UniqueFd sock = ConnectTcp(host, port, timeout_ms);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "manifest/entry.h"
+#include "manifest/file_list.h"
 #include "transfer/stream.h"
 #include "transfer/tls_channel.h"
 #include "transfer/wire.h"
@@ -37,6 +38,11 @@ struct Control {
 Agreement ExchangeHello(Control& c, const std::optional<Hello>& peer_hello = std::nullopt);
 
 void SendError(Control& c, const Error& e) noexcept;  // best effort: the peer may be gone
+
+// A pull's --files-from list (wire.h): the client sends it after its Request, the server
+// reads it, and nothing else, until FileListEnd.
+void SendFileList(Control& c, const FileList& list);
+std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive);
 
 // How a data connection is secured.
 struct DataSecurity {

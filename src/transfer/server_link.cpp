@@ -12,6 +12,8 @@ ServerLink::ServerLink(ByteStream& control, const ServerConfig& cfg) : control_(
   Control c(control_);
   ExchangeHello(c, cfg_.peer_hello);
   request_ = DecodeRequest(c.reader.Expect(FrameType::Request).payload);
+  // Read whole before anything is refused: the client is still writing it.
+  if (request_.file_list) file_list_ = ReceiveFileList(c, request_.file_list_recursive);
   CheckAllowed();
   PrepareData();
   if (cfg_.register_session) {

@@ -46,6 +46,8 @@ class ServerLink {
   ~ServerLink();
 
   const SessionRequest& request() const { return request_; }
+  // A pull's --files-from list (null without one): what the server's SRC scan takes.
+  const std::shared_ptr<const FileList>& file_list() const { return file_list_; }
   const ServerConfig& config() const { return cfg_; }
   ByteStream& in() { return channel_ ? *channel_ : control_; }
   ByteStream& out() { return reverse_ ? *reverse_ : in(); }
@@ -68,6 +70,7 @@ class ServerLink {
   ByteStream& control_;
   const ServerConfig& cfg_;
   SessionRequest request_;
+  std::shared_ptr<const FileList> file_list_;
   SessionToken token_{};
   bool registered_ = false;
   DataQueue* queue_ = nullptr;

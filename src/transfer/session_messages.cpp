@@ -35,7 +35,9 @@ enum RequestFlag : uint32_t {
   kFlagSafeLinks = 1 << 24,
   kFlagForceDelete = 1 << 25,
   kFlagComparedFirst = 1 << 26,
-  kAllFlags = (1 << 27) - 1,
+  kFlagFileList = 1 << 27,           // pull: FileList frames follow the Request (wire.h)
+  kFlagFileListRecursive = 1 << 28,  // and its listed directories are descended (-r)
+  kAllFlags = (1 << 29) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -69,6 +71,8 @@ uint32_t Flags(const SessionRequest& r) {
   set(m.safe_links, kFlagSafeLinks);
   set(m.deletes.force_delete, kFlagForceDelete);
   set(m.deletes.compared_first, kFlagComparedFirst);
+  set(r.file_list, kFlagFileList);
+  set(r.file_list_recursive, kFlagFileListRecursive);
   return f;
 }
 
@@ -98,6 +102,8 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   m.safe_links = f & kFlagSafeLinks;
   m.deletes.force_delete = f & kFlagForceDelete;
   m.deletes.compared_first = f & kFlagComparedFirst;
+  r.file_list = f & kFlagFileList;
+  r.file_list_recursive = f & kFlagFileListRecursive;
 }
 
 // Size limits, --chmod rules and --chown names: what DST gets instead of SRC's own.
@@ -167,6 +173,9 @@ SessionRequest DecodeRequest(std::string_view payload) {
   r.path = std::string(rd.Str16(kMaxPathBytes, "path"));
   uint32_t flags = rd.U32("flags");
   if (flags & ~static_cast<uint32_t>(kAllFlags)) rd.Fail("unknown option flags");
+  // Only a server that holds SRC scans it, so only a pull's can use a list.
+  if ((flags & kFlagFileList) && role != static_cast<uint8_t>(ServerRole::Send)) rd.Fail("a file list for a push");
+  if ((flags & kFlagFileListRecursive) && !(flags & kFlagFileList)) rd.Fail("file list recursion without a list");
   SetFlags(flags, r);
   r.spec.plan.mtime_tolerance_ns = rd.I64("modify window");
   if (r.spec.plan.mtime_tolerance_ns < 0) rd.Fail("negative modify window");

@@ -37,6 +37,10 @@ struct SessionRequest {
   DataVia data_via = DataVia::Auto;  // ssh mode; Ssh: the server opens no port
   int compress_level = 0;            // -z: the sender compresses file data (0 = off)
   std::array<unsigned char, 32> data_key{};  // ssh mode: this run's fresh data-channel key
+  // Pull with --files-from: the list follows the Request (FileList frames, wire.h), and
+  // whether its directories are descended (an explicit -r, file_list.h).
+  bool file_list = false;
+  bool file_list_recursive = false;
   // No operator==: PlanOptions has none, so a defaulted one would be deleted (an error in clang).
 };
 

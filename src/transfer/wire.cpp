@@ -71,7 +71,8 @@ enum : uint8_t {
   kEntryMultiLink = 4,     // a regular file with more links: nlink u32 follows
   kEntryFollower = 8,      // a hard-link follower: link_leader i64 follows
   kEntryXattrs = 16,       // extended attributes follow: u32 count, (str8 name, u32 len, value)*
-  kEntryFlags = 31,
+  kEntryPartial = 32,      // contents_partial (directories only; not with kEntrySkipped)
+  kEntryFlags = 63,
 };
 
 bool MultiLink(const Entry& e) { return e.IsFile() && e.nlink > 1 && e.link_leader < 0; }
@@ -97,7 +98,8 @@ void EncodeEntry(ByteWriter& w, const Entry& e) {
   PutTimestamp(w, e.mtime);
   if (e.type == EntryType::Symlink) w.Str16(e.link_target());
   if (IsDevice(e.type)) w.U64(e.rdev());
-  w.U8((e.hash ? kEntryHash : 0) | (e.contents_skipped ? kEntrySkipped : 0) | (MultiLink(e) ? kEntryMultiLink : 0) |
+  w.U8((e.hash ? kEntryHash : 0) | (e.contents_skipped ? kEntrySkipped : 0) |
+       (e.contents_partial ? kEntryPartial : 0) | (MultiLink(e) ? kEntryMultiLink : 0) |
        (e.link_leader >= 0 ? kEntryFollower : 0) | (e.xattrs().empty() ? 0 : kEntryXattrs));
   if (e.hash) PutHash(w, *e.hash);
   if (MultiLink(e)) w.U32(e.nlink);
@@ -185,6 +187,9 @@ Entry DecodeEntry(ByteReader& r) {
   if (flags & ~kEntryFlags) r.Fail("unknown entry flags " + std::to_string(flags) + " for " + Quoted(e.path));
   e.contents_skipped = flags & kEntrySkipped;
   if (e.contents_skipped && !e.IsDir()) r.Fail("non-directory " + Quoted(e.path) + " marked as not descended");
+  e.contents_partial = flags & kEntryPartial;
+  if (e.contents_partial && (!e.IsDir() || e.contents_skipped))
+    r.Fail(Quoted(e.path) + " marked as partly taken: only a descended directory can be");
   if (flags & kEntryHash) e.hash = GetHash(r);
   if ((flags & (kEntryMultiLink | kEntryFollower)) && !e.IsFile()) r.Fail("non-file " + Quoted(e.path) + " has links");
   if ((flags & kEntryMultiLink) && (flags & kEntryFollower)) r.Fail(Quoted(e.path) + " both leads and follows a link");
@@ -243,6 +248,8 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::DataRoute: return "DataRoute";
     case FrameType::FileDataZ: return "FileDataZ";
     case FrameType::Keepalive: return "Keepalive";
+    case FrameType::FileList: return "FileList";
+    case FrameType::FileListEnd: return "FileListEnd";
   }
   return "unknown";
 }
@@ -362,6 +369,52 @@ void ManifestDecoder::Decode(std::string_view payload, EntryBatch& out) {
     out.entries.push_back(std::move(e));
   }
   r.ExpectEnd();
+}
+
+// A FileList path's flag bits.
+enum ListedFlag : uint8_t {
+  kListedContents = 1,  // ListedPath::contents
+  kListedFlags = 1,
+};
+
+size_t EncodeFileListBatch(std::span<const ListedPath> paths, std::string& out) {
+  return EncodeBatch(paths, kMaxFileListBatch, out, [](const ListedPath& p) { return 3 + p.path.size(); },
+                     [](ByteWriter& w, const ListedPath& p) {
+                       w.U8(p.contents ? kListedContents : 0);
+                       w.Str16(p.path);
+                     });
+}
+
+void EncodeFileListEnd(uint64_t count, std::string& out) { ByteWriter(out).U64(count); }
+
+void FileListDecoder::Decode(std::string_view payload, std::vector<ListedPath>& out) {
+  ByteReader r(payload, "FileList");
+  uint32_t n = r.Count(kMaxFileListBatch, 3, "path count");
+  if (n == 0) r.Fail("empty batch");
+  if (count_ + n > kMaxListedPaths) r.Fail("more than " + std::to_string(kMaxListedPaths) + " paths");
+  for (uint32_t i = 0; i < n; ++i) {
+    ListedPath p;
+    uint8_t flags = r.U8("path flags");
+    if (flags & ~kListedFlags) r.Fail("unknown path flags " + std::to_string(flags));
+    p.contents = flags & kListedContents;
+    p.path = r.Str16(kMaxPathBytes, "path");
+    if (count_ > 0 || !p.path.empty()) {  // the root may come first
+      if (std::string why = PathProblem(p.path); !why.empty()) r.Fail(why);
+      if (count_ > 0 && !(prev_ < p.path)) r.Fail("path " + Quoted(p.path) + " is out of order or repeated");
+    }
+    if ((bytes_ += p.path.size()) > kMaxListBytes) r.Fail("more than 1 GiB of paths");
+    prev_ = p.path;
+    ++count_;
+    out.push_back(std::move(p));
+  }
+  r.ExpectEnd();
+}
+
+void FileListDecoder::End(std::string_view payload) const {
+  ByteReader r(payload, "FileListEnd");
+  uint64_t n = r.U64("count");
+  r.ExpectEnd();
+  if (n != count_) r.Fail("says " + std::to_string(n) + " paths, " + std::to_string(count_) + " came");
 }
 
 size_t EncodeIndexList(std::span<const int64_t> indices, std::string& out) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "manifest/entry.h"
+#include "manifest/file_list.h"
 #include "manifest/plan.h"
 #include "util/error.h"
 #include "util/hash.h"
@@ -51,6 +52,8 @@ enum class FrameType : uint8_t {
   DataRoute = 22,     // ssh mode, client -> server after Ready: how data travels (u8)
   FileDataZ = 23,     // file bytes compressed with zstd (-z): u32 raw length + one zstd frame
   Keepalive = 24,     // control, either way, empty: "still here" while a side is busy (FrameReader skips it)
+  FileList = 25,      // pull with --files-from, client -> server after Request: listed paths
+  FileListEnd = 26,   // the list's path count
 };
 
 const char* FrameTypeName(FrameType t);
@@ -78,8 +81,9 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
 // compressed (FileDataZ). 7: Keepalive (a daemon drops sessions silent for --idle-timeout).
 // 8: rsync's filter rules whole, transfer rules, --chmod, --chown and --safe-links in the Request.
-inline constexpr uint16_t kProtocolVersion = 8;
-inline constexpr uint16_t kMinProtocolVersion = 8;  // oldest version this build still speaks
+// 9: --files-from: the Entry flag Partial, and a pull's list after the Request (FileList).
+inline constexpr uint16_t kProtocolVersion = 9;
+inline constexpr uint16_t kMinProtocolVersion = 9;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;
@@ -152,6 +156,31 @@ struct HashReplyItem {
 
 size_t EncodeHashReply(std::span<const HashReplyItem> items, std::string& out);
 void DecodeHashReply(std::string_view payload, std::vector<HashReplyItem>& out);
+
+// ---- --files-from (pull) -------------------------------------------------------------
+
+// A pull's client reads the list (file_list.h) and sends it, sorted and merged, right after
+// a Request with the FileList flag: FileList frames, then FileListEnd. The server reads
+// nothing else meanwhile, and holds at most kMaxListedPaths paths, kMaxListBytes in all.
+inline constexpr uint32_t kMaxFileListBatch = 65536;
+
+size_t EncodeFileListBatch(std::span<const ListedPath> paths, std::string& out);
+void EncodeFileListEnd(uint64_t count, std::string& out);
+
+// Checks the list as it arrives: every path safe (the root "" only first), strictly
+// increasing bytewise (so it is sorted and has no duplicates), within the bounds above.
+class FileListDecoder {
+ public:
+  // Appends the batch's paths to `out`.
+  void Decode(std::string_view payload, std::vector<ListedPath>& out);
+  // FileListEnd: the count must be the number of paths received.
+  void End(std::string_view payload) const;
+
+ private:
+  uint64_t count_ = 0;
+  uint64_t bytes_ = 0;
+  std::string prev_;
+};
 
 // ---- Credit, Item --------------------------------------------------------------------
 

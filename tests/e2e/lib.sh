@@ -19,7 +19,7 @@
 #   assert_exit CODE CMD...            (stdout/stderr kept in $OUT / $ERR)
 #   assert_fails CMD... | assert_contains FILE TEXT MSG
 #   itemized_paths FILE | json_field FILE EVENT FIELD
-#   tree_identical [--no-root] [--blocks] [--skip REL]... A B  (type, mode, owner, ns mtime, size, content,
+#   tree_identical [--no-root] [--blocks] [--no-dir-mtimes] [--skip REL]... A B  (type, mode, owner, ns mtime, size, content,
 #                                       symlink target, hard-link groups, xattrs, ACLs)
 #   inode_ctime_snapshot DIR > FILE    (NUL-safe "INODE CTIME_NS PATH\0" records)
 #   snapshot_changed OLD NEW           (escaped paths whose inode or ctime changed)
@@ -203,16 +203,18 @@ _py() {
 # inode inside the tree).
 # --no-root skips the mode, owner and mtime of A and B themselves; --blocks compares the
 # allocated blocks of regular files too (holes); --skip REL skips the entry REL and
-# everything beneath it.
+# everything beneath it; --no-dir-mtimes skips directories' mtimes.
 tree_identical() {
     _py '
 import os, stat, sys
 from gen_tree import escape_path
 args = sys.argv[1:]
-no_root, blocks, skip = False, False, []
+no_root, blocks, skip, dir_mtimes = False, False, [], True
 while args[0].startswith("--"):
     if args[0] == "--no-root":
         no_root, args = True, args[1:]
+    elif args[0] == "--no-dir-mtimes":
+        dir_mtimes, args = False, args[1:]
     elif args[0] == "--blocks":
         blocks, args = True, args[1:]
     else:  # --skip REL
@@ -292,7 +294,7 @@ for rel in sorted(set(ea) | set(eb)):
         differ(rel, "mode %o vs %o" % (stat.S_IMODE(sa.st_mode), stat.S_IMODE(sb.st_mode)))
     if root_meta and (sa.st_uid, sa.st_gid) != (sb.st_uid, sb.st_gid):
         differ(rel, "owner %d:%d vs %d:%d" % (sa.st_uid, sa.st_gid, sb.st_uid, sb.st_gid))
-    if root_meta and sa.st_mtime_ns != sb.st_mtime_ns:
+    if root_meta and sa.st_mtime_ns != sb.st_mtime_ns and (dir_mtimes or ka != "dir"):
         differ(rel, "mtime_ns %d vs %d" % (sa.st_mtime_ns, sb.st_mtime_ns))
     pa = os.path.join(a_root, rel) if rel else a_root
     pb = os.path.join(b_root, rel) if rel else b_root

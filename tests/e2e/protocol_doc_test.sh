@@ -312,7 +312,7 @@ check("FileEnd flags are kFileEnd*",
 
 # Payload layouts: the doc's `name:type …` against the ByteWriter calls of each encoder.
 ENCODER = {"ManifestBatch": "EncodeEntryBatch", "HashRequest": "EncodeIndexList", "SendList": "EncodeIndexList",
-           "Result": "EncodeStats"}
+           "Result": "EncodeStats", "FileList": "EncodeFileListBatch"}
 
 
 def layout_vs_encoder(name, encoder):
