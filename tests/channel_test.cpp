@@ -154,6 +154,22 @@ TEST(ChannelTest, ListsLongerThanTheCreditFlowAsCreditIsGranted) {
   EXPECT_EQ(got.back().size, m.back().size);
 }
 
+// `files` files each carrying a 64 KiB attribute (64 of them weigh 4 MiB, half a byte window).
+Manifest Heavy(size_t files) {
+  Manifest m = Flat(files);
+  for (size_t k = 1; k < m.size(); ++k) m[k].set_xattrs({{"user.big", std::string(kMaxXattrBytes - 8, 'v')}});
+  return m;
+}
+
+// Entries of 64 KiB, many times the byte window: the source waits for byte credit, the
+// destination grants it as it releases them.
+TEST(ChannelTest, HeavyListsFlowAsByteCreditIsGranted) {
+  Manifest m = Heavy(5 * static_cast<size_t>(kInitialByteCredit / kMaxXattrBytes));
+  Manifest got = StreamThrough(m);
+  ASSERT_EQ(got.size(), m.size());
+  EXPECT_EQ(got.back().xattrs(), m.back().xattrs());
+}
+
 // ---- the destination's end against a scripted source --------------------------------------
 
 struct WrittenFrame {
@@ -253,6 +269,14 @@ TEST_F(HostileSource, EntriesBeyondTheGrantedCreditAreRefused) {
   t.join();
 }
 
+// Within the entry credit, but beyond the 8 MiB of entry bytes: refused as it arrives.
+TEST_F(HostileSource, EntriesBeyondTheGrantedBytesAreRefused) {
+  std::thread t([&] { Batch(Heavy(static_cast<size_t>(kInitialByteCredit / kMaxXattrBytes))); });
+  ExpectError(ExitCode::StreamData, "bytes it was allowed", [&] { ReadAll(); });
+  Close();
+  t.join();
+}
+
 TEST_F(HostileSource, PeersErrorFrameEndsTheRunWithItsCode) {
   Batch(Three());
   std::string out;
@@ -313,9 +337,14 @@ TEST_F(HostileSource, ReportsAreBoundedAndCounted) {
 // A Credit that releases an entry must never overtake the request for it: batched file
 // requests go out first.
 TEST_F(HostileSource, FileRequestsGoOutBeforeACreditThatReleasesThem) {
-  Batch(Three());
+  const int64_t quarter = SourceChannel::kWindow / 4;  // a release worth a Credit
+  Manifest m = Flat(static_cast<size_t>(quarter));
+  Batch(m);
+  EntryBatch taken;
+  ASSERT_TRUE(dest_.NextBatch(taken));  // entries are released only once taken
+  ASSERT_EQ(taken.entries.size(), m.size());
   dest_.RequestFile(1);
-  dest_.Release(SourceChannel::kWindow);
+  dest_.Release(quarter);
   WrittenFrame first = Next();
   EXPECT_EQ(first.type, FrameType::SendList);
   std::vector<int64_t> asked;
@@ -323,7 +352,10 @@ TEST_F(HostileSource, FileRequestsGoOutBeforeACreditThatReleasesThem) {
   EXPECT_EQ(asked, (std::vector<int64_t>{1}));
   WrittenFrame second = Next();
   ASSERT_EQ(second.type, FrameType::Credit);
-  EXPECT_EQ(DecodeCredit(second.payload), (Credit{SourceChannel::kWindow, 2 * SourceChannel::kWindow}));
+  int64_t bytes = 0;  // where the released entries end in the stream
+  for (int64_t k = 0; k < quarter; ++k) bytes += static_cast<int64_t>(EncodedEntryBytes(m[static_cast<size_t>(k)]));
+  EXPECT_EQ(DecodeCredit(second.payload),
+            (Credit{quarter, quarter + SourceChannel::kWindow, bytes + SourceChannel::kByteWindow}));
 }
 
 // ---- the source's end against a scripted destination ----------------------------------------
@@ -338,9 +370,10 @@ class HostileDestination : public ::testing::Test {
     EncodeIndexList(indices, out);
     writer_.Write(t, out);
   }
-  void Grant(int64_t release, int64_t send) {
+  void Grant(int64_t release, int64_t send) { GrantBytes(release, send, 0); }
+  void GrantBytes(int64_t release, int64_t send, int64_t bytes) {
     std::string out;
-    EncodeCredit(Credit{release, send}, out);
+    EncodeCredit(Credit{release, send, bytes}, out);
     writer_.Write(FrameType::Credit, out);
   }
   // Entries the source wrote so far (reads until `n` arrived).
@@ -423,6 +456,28 @@ TEST_F(HostileDestination, HugeCreditDoesNotGrowTheWindowBeyondItsCap) {
   EXPECT_EQ(ReadEntries(static_cast<size_t>(DestChannel::kMaxWindow)), static_cast<size_t>(DestChannel::kMaxWindow));
   std::this_thread::sleep_for(milliseconds(100));
   Grant(DestChannel::kMaxWindow, int64_t{1} << 40);  // now the rest may follow
+  EXPECT_EQ(ReadEntries(m.size()), m.size());
+  lister.join();
+}
+
+// The source sends no entry beyond the byte credit: it waits for a Credit, and however many
+// bytes a peer grants, it holds at most kMaxByteWindow of them. (Its frames end where the
+// credit does: an entry beyond it would be read with them.)
+TEST_F(HostileDestination, TheSourceStopsAtTheByteCreditAndItsCap) {
+  Manifest m = Heavy(400);
+  int64_t bytes = 0;
+  size_t fit = 0;
+  while (bytes + static_cast<int64_t>(EncodedEntryBytes(m[fit])) <= kInitialByteCredit)
+    bytes += static_cast<int64_t>(EncodedEntryBytes(m[fit++]));
+  std::thread lister([&] { List(m); });
+  EXPECT_EQ(ReadEntries(fit), fit);
+  std::this_thread::sleep_for(milliseconds(100));
+  GrantBytes(0, 1000, int64_t{1} << 40);  // nothing released: up to the cap
+  size_t capped = 0;
+  for (bytes = 0; bytes + static_cast<int64_t>(EncodedEntryBytes(m[capped])) <= DestChannel::kMaxByteWindow;)
+    bytes += static_cast<int64_t>(EncodedEntryBytes(m[capped++]));
+  EXPECT_EQ(ReadEntries(capped), capped);
+  GrantBytes(static_cast<int64_t>(capped), 1000, int64_t{1} << 40);  // all released: the rest follows
   EXPECT_EQ(ReadEntries(m.size()), m.size());
   lister.join();
 }

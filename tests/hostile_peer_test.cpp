@@ -206,6 +206,7 @@ struct RawEntry {
   std::string target = {};            // symlinks
   uint32_t nlink = 1;                 // > 1: announced as a file with more links (a possible leader)
   int64_t leader = -1;                // != -1: announced as a hard-link follower of that ordinal
+  std::string xattr = {};             // non-empty: the value of one attribute, user.big
 };
 
 RawEntry Dir(std::string path) { return {std::move(path), EntryType::Dir}; }
@@ -223,6 +224,7 @@ RawEntry Follower(std::string path, std::string content, int64_t leader) {
 // Entry flag bits (docs/protocol.md): bit 2 nlink follows, bit 3 the leader's ordinal follows.
 constexpr uint8_t kMultiLink = 4;
 constexpr uint8_t kFollower = 8;
+constexpr uint8_t kXattrs = 16;
 
 std::string EncodeRawEntries(const std::vector<RawEntry>& es, std::optional<uint32_t> count = {}) {
   std::string out;
@@ -238,9 +240,15 @@ std::string EncodeRawEntries(const std::vector<RawEntry>& es, std::optional<uint
     w.I64(kMtime.sec);
     w.U32(kMtime.nsec);
     if (e.type == EntryType::Symlink) w.Str16(e.target);
-    w.U8((e.nlink > 1 ? kMultiLink : 0) | (e.leader != -1 ? kFollower : 0));  // no hash
+    w.U8((e.nlink > 1 ? kMultiLink : 0) | (e.leader != -1 ? kFollower : 0) | (e.xattr.empty() ? 0 : kXattrs));  // no hash
     if (e.nlink > 1) w.U32(e.nlink);
     if (e.leader != -1) w.I64(e.leader);
+    if (!e.xattr.empty()) {
+      w.U32(1);
+      w.Str8("user.big");
+      w.U32(static_cast<uint32_t>(e.xattr.size()));
+      w.Raw(e.xattr.data(), e.xattr.size());
+    }
   }
   return out;
 }
@@ -1857,6 +1865,47 @@ TEST_F(HostileClient, EndlessManifestLeavesTheServersMemoryFlat) {
   FinishPush();
   ExpectServerExit(0, "");
   ExpectNothingChanged();
+}
+
+// A pusher with the daemon's secret lists entries as large as the protocol allows (4 KiB
+// paths, 4 KiB link targets, 64 KiB of attributes: 73 KB each) and never reads. The server
+// cannot plan them (its first file waits for data connections that never come), so it holds
+// what it takes. Counted in entries alone it took 32768 of them, 2.4 GB; counted in bytes
+// it takes 8 MiB before the first Credit and ends the session at the first byte beyond.
+TEST_F(HostileClient, HugeEntriesBeyondTheByteCreditAreRefusedWithMemoryBounded) {
+  const uint64_t max_hwm_kib = (kSanitized ? 768 : 256) * 1024;
+  Open(ServerRole::Receive, dst_);
+  std::vector<RawEntry> head = {Dir(""), File("a", "x")};  // "a" waits for its data
+  std::string deep;
+  for (int k = 0; k < 15; ++k) {
+    deep += (k ? "/" : "") + std::string(250, static_cast<char>('d' + k % 2));
+    head.push_back(Dir(deep));
+  }
+  ASSERT_TRUE(Send(FrameType::ManifestBatch, EncodeRawEntries(head)));
+  const std::string target(kMaxLinkTargetBytes, 't');
+  const std::string value(kMaxXattrBytes - 8, 'v');  // with the name "user.big": 64 KiB
+  uint64_t peak_hwm_kib = 0;
+  int64_t sent = static_cast<int64_t>(head.size()), bytes = 0;
+  char name[32];
+  while (sent < kInitialCredit) {
+    std::vector<RawEntry> batch;
+    for (int k = 0; k < 40 && sent + k < kInitialCredit; ++k) {
+      std::snprintf(name, sizeof name, "/l%09lld", static_cast<long long>(sent + k));
+      batch.push_back({deep + name + std::string(kMaxNameBytes - 10, 'n'), EntryType::Symlink, "", target});
+      batch.back().xattr = value;
+    }
+    std::string payload = EncodeRawEntries(batch);
+    if (!Send(FrameType::ManifestBatch, payload)) break;  // the server stopped reading: refused
+    sent += static_cast<int64_t>(batch.size());
+    bytes += static_cast<int64_t>(payload.size());
+    peak_hwm_kib = std::max(peak_hwm_kib, MemoryOf(server_.pid).hwm_kib);
+  }
+  std::printf("[   info   ] %lld entries (%lld MiB) sent before the server refused; its VmHWM peaked at %llu KiB\n",
+              static_cast<long long>(sent), static_cast<long long>(bytes >> 20),
+              static_cast<unsigned long long>(peak_hwm_kib));
+  EXPECT_LT(peak_hwm_kib, max_hwm_kib);
+  ExpectServerExit(12, "bytes it was allowed");
+  ExpectOutsideUnchanged();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <thread>
 
 namespace ktsync {
@@ -255,7 +256,8 @@ TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
   // v8 peers cannot carry --files-from (a partly taken directory's flag, a pull's list):
-  // they would delete what the list leaves out.
+  // they would delete what the list leaves out; and they count credit only in entries, so
+  // a session with one could not bound what it holds.
   static_assert(kMinProtocolVersion == 9);
   ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
               [] { Negotiate({9, 0}, {8, 0}); });
@@ -715,14 +717,41 @@ TEST(HashReply, RoundTripsAndRejectsBadFlags) {
 
 TEST(Credit, RoundTripsAndRejectsAnInvertedRange) {
   std::string p;
-  EncodeCredit({5, 70000}, p);
-  EXPECT_EQ(DecodeCredit(p), (Credit{5, 70000}));
-  for (Credit bad : {Credit{-1, 5}, Credit{9, 8}}) {
+  EncodeCredit({5, 70000, 123456789}, p);
+  EXPECT_EQ(p.size(), 24u);  // three i64
+  EXPECT_EQ(DecodeCredit(p), (Credit{5, 70000, 123456789}));
+  for (Credit bad : {Credit{-1, 5, 0}, Credit{9, 8, 0}}) {
     std::string q;
     EncodeCredit(bad, q);
     ExpectProtocolError("credit range is inverted", [&] { DecodeCredit(q); });
   }
+  std::string negative;
+  EncodeCredit({0, 1, -1}, negative);
+  ExpectProtocolError("negative byte credit", [&] { DecodeCredit(negative); });
   ExpectProtocolError("trailing", [&] { DecodeCredit(p + "x"); });
+  ExpectProtocolError("Credit", [&] { DecodeCredit(p.substr(0, 16)); });  // a version 8 Credit
+}
+
+// The byte credit counts what EncodedEntryBytes says: exactly an entry's bytes in a batch,
+// and never more than kMaxEncodedEntryBytes for an entry the encoder accepts.
+TEST(Credit, EncodedEntryBytesIsTheEntrysShareOfABatchAndBounded) {
+  Entry e;
+  e.path = std::string(255, 'p');
+  for (int k = 0; k < 15; ++k) e.path += "/" + std::string(254, 'q');  // 4080 bytes
+  e.type = EntryType::Symlink;
+  e.set_link_target(std::string(kMaxLinkTargetBytes, 't'));
+  Xattrs xs;
+  for (size_t k = 0; k < kMaxXattrCount; ++k) {
+    char name[16];
+    std::snprintf(name, sizeof name, "user.%04zu", k);
+    xs.push_back({name, std::string(kMaxXattrBytes / kMaxXattrCount - 9, 'v')});
+  }
+  e.set_xattrs(xs);
+  std::string out;
+  ASSERT_EQ(EncodeEntryBatch(std::span<const Entry>(&e, 1), out), 1u);
+  EXPECT_EQ(out.size(), 4 + EncodedEntryBytes(e));  // the batch's count, then the entry
+  EXPECT_LE(static_cast<int64_t>(EncodedEntryBytes(e)), kMaxEncodedEntryBytes);
+  EXPECT_GT(static_cast<int64_t>(EncodedEntryBytes(e)), kMaxEncodedEntryBytes * 3 / 4);  // a tight bound
 }
 
 TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {

@@ -65,4 +65,10 @@ char TypeLetter(EntryType t) {
   return '?';
 }
 
+size_t HeldBytes(const Entry& e) {
+  size_t n = sizeof(Entry) + e.path.size();
+  if (e.type == EntryType::Symlink) n += e.link_target().size();
+  return n + XattrBytes(e.xattrs()) + e.xattrs().size() * 2 * sizeof(std::string);
+}
+
 }  // namespace ktsync

@@ -125,6 +125,11 @@ struct Entry {
 
 using Manifest = std::vector<Entry>;
 
+// Roughly what an entry holds in memory: its fixed part, path, link target and attributes
+// (names and values, plus a string pair's overhead each). What the budgets of entries held
+// for a peer (files in flight, actions deferred) count, since a peer chooses those sizes.
+size_t HeldBytes(const Entry& e);
+
 // Consecutive entries of one stream: entries[k] has ordinal first + k.
 struct EntryBatch {
   int64_t first = 0;

@@ -179,6 +179,9 @@ class Planner {
   // Oldest SRC ordinal the caller may still need to ask the source about (hashes or data
   // of an undecided pair, the data of a held leader); `next_src_index` when none.
   int64_t OldestUndecided(int64_t next_src_index) const;
+  // Emits the held leaders' sends now, without waiting for their other names (which then
+  // get data of their own or link to the leader): the source may hold no more for us.
+  void SendHeldLeaders() { ReleaseExpiredLeaders(-1); }
   // End of both streams (after a last Resolve): closes the open directories.
   void Finish();
 

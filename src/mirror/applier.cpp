@@ -38,8 +38,9 @@ void Applier::Apply(Action a) {
         now = deferred_.empty() && FilesDoneThrough(next_seq_ - 1);
       }
       if (now) return Run(a);
+      deferred_bytes_ += HeldBytes(a.entry);
       deferred_.push_back({std::move(a), next_seq_ - 1});
-      if (deferred_.size() < kMaxDeferred) return;
+      if (deferred_.size() < kMaxDeferred && deferred_bytes_ < kMaxDeferredBytes) return;
       mover_.Flush();
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return FilesDoneThrough(deferred_.front().after); });
@@ -94,6 +95,7 @@ void Applier::RunReadyDeferred() {
     }
     Action a = std::move(deferred_.front().action);
     deferred_.pop_front();
+    deferred_bytes_ -= HeldBytes(a.entry);
     Run(a);
   }
 }

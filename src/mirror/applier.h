@@ -2,7 +2,8 @@
 // in the order plan.h requires, whatever the mover is (a local copy, a receiver, a dry run):
 //   * Apply output in plan order; a SendFile is handed to the mover and finishes later;
 //     HardLink and DirMeta wait until every SendFile before them is done (at most
-//     kMaxDeferred of them wait; then the planner waits for files to finish); a HardLink
+//     kMaxDeferred of them, holding kMaxDeferredBytes (HeldBytes), wait; then the planner
+//     waits for files to finish); a HardLink
 //     whose leader's copy failed is not made (its problem says why);
 //   * a retyped directory's subtree is removed deepest first at EndRemoval;
 //   * deletions and the DirMetas that wait for them are spooled (bounded memory) and carried
@@ -44,6 +45,8 @@ struct ApplyCounts {
 class Applier final : public PlanSink, public FileDoneSink {
  public:
   static constexpr size_t kMaxDeferred = 65536;
+  // A peer's directories may carry 64 KiB of attributes each: counted, not only numbered.
+  static constexpr size_t kMaxDeferredBytes = 16 << 20;
 
   // `meter` (optional) learns the planned files as they are planned; `spool_dir` is where
   // spooled actions go once they outgrow memory ("" = $TMPDIR).
@@ -81,6 +84,7 @@ class Applier final : public PlanSink, public FileDoneSink {
   ApplyCounts counts_;
   ActionSpool removals_, deletes_, after_deletes_;
   std::deque<Deferred> deferred_;  // planner thread only
+  size_t deferred_bytes_ = 0;      // HeldBytes of their entries
   uint64_t next_seq_ = 1;          // SendFiles are numbered from 1
   std::mutex mu_;
   std::condition_variable cv_;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <functional>
+
 #include "apply/apply_action.h"
 #include "manifest/diff.h"
 #include "manifest/fake_super.h"
@@ -27,18 +29,24 @@ void HashDestination(TreeSide& dst, const std::vector<Entry*>& entries, Problems
   for (Problem& p : mine.Snapshot()) problems.Fail(std::move(p.path), std::move(p.message));
 }
 
-// The planner is about to wait for entries: first the mover hands on what it batched.
-class FlushingSource final : public EntrySource {
+// The planner is about to wait for entries: first `before_wait` runs (the mover hands on
+// what it batched; for SRC, what holds the source back is decided), told the ordinal of
+// the next entry.
+class WaitingSource final : public EntrySource {
  public:
-  FlushingSource(EntrySource& entries, Mover& mover) : entries_(entries), mover_(mover) {}
+  WaitingSource(EntrySource& entries, std::function<void(int64_t next)> before_wait)
+      : entries_(entries), before_wait_(std::move(before_wait)) {}
   bool NextBatch(EntryBatch& out) override {
-    mover_.Flush();
-    return entries_.NextBatch(out);
+    before_wait_(next_);
+    if (!entries_.NextBatch(out)) return false;
+    next_ = out.first + static_cast<int64_t>(out.entries.size());
+    return true;
   }
 
  private:
   EntrySource& entries_;
-  Mover& mover_;
+  const std::function<void(int64_t)> before_wait_;
+  int64_t next_ = 0;
 };
 
 class Pipeline {
@@ -125,7 +133,8 @@ class Pipeline {
   }
 
   void MergeAndPlan(EntrySource& dst_scan) {
-    FlushingSource src(src_, mover_), dst(dst_scan, mover_);
+    WaitingSource src(src_, [this](int64_t next) { BeforeSourceWaits(next); });
+    WaitingSource dst(dst_scan, [this](int64_t) { mover_.Flush(); });
     MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
@@ -137,6 +146,17 @@ class Pipeline {
       src_.Release(planner_.OldestUndecided(next));
     }
     if (planner_.HasUndecided()) ResolveHashes();
+  }
+
+  // Every SRC entry below `next` was planned. A source out of credit sends nothing more
+  // until we release entries, and undecided pairs and held leaders keep us from releasing
+  // them: decide them now (hashes asked, leaders sent) so the grant moves.
+  void BeforeSourceWaits(int64_t next) {
+    mover_.Flush();
+    if (!src_.Starved()) return;
+    if (planner_.HasUndecided()) ResolveHashes();
+    planner_.SendHeldLeaders();
+    src_.Release(planner_.OldestUndecided(next));
   }
 
   // What becomes of a SRC entry before it is planned: the user's tweaks (--chmod, --chown,

@@ -29,12 +29,25 @@ Receiver::~Receiver() {
 void Receiver::Abort() {
   std::lock_guard lock(receiver_mu_);
   receiver_.reset();
+  // The sink goes away next: a file the failing channel ends later (OnFatal, from its
+  // reader) must find nothing to report.
+  std::lock_guard l(mu_);
+  in_flight_.clear();
+  in_flight_bytes_ = 0;
 }
 
 void Receiver::Apply(const Action& a) { ApplyAction(a, tree_, opts_); }
 
 void Receiver::Start() {
-  std::vector<std::unique_ptr<ByteStream>> streams = open_();
+  std::vector<std::unique_ptr<ByteStream>> streams;
+  try {
+    streams = open_();
+  } catch (...) {
+    // Interrupted because the control channel failed: its error is the run's (a peer's
+    // protocol violation), not the interruption.
+    std::lock_guard l(mu_);
+    std::rethrow_exception(failure_ ? failure_ : std::current_exception());
+  }
   stats_.encryption_recv = DescribeEncryption(*streams[0], /*send=*/false);
   stats_.streams = static_cast<int>(streams.size());
   DataReceiveOptions ro;
@@ -55,15 +68,16 @@ void Receiver::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
   bool first = !receiver_;
   {
     std::unique_lock lock(mu_);
-    if (in_flight_.size() >= kMaxInFlight) {
+    if (Full()) {
       lock.unlock();
       channel_.Flush();  // what we wait for must have been asked for
       lock.lock();
-      cv_.wait(lock, [&] { return in_flight_.size() <= kRoomToAsk || failure_; });
+      cv_.wait(lock, [&] { return HasRoom() || failure_; });
     }
     if (failure_) std::rethrow_exception(failure_);
     expected_.Add(a.src_index, {a.entry, seq});
     int64_t index = a.src_index;
+    in_flight_bytes_ += HeldBytes(a.entry);
     in_flight_.emplace(seq, std::move(a));
     lock.unlock();
     channel_.RequestFile(index);
@@ -85,9 +99,16 @@ void Receiver::OnFile(const ReceivedFile& r) {
     if (it == in_flight_.end()) return;
     a = std::move(it->second);
     in_flight_.erase(it);
-    if (in_flight_.size() <= kRoomToAsk) cv_.notify_all();  // what Fetch waits for
+    in_flight_bytes_ -= HeldBytes(a.entry);
+    if (HasRoom()) cv_.notify_all();  // what Fetch waits for
   }
   done_->FileDone(r.file.cookie, a, r.ok);
+}
+
+bool Receiver::Full() const { return in_flight_.size() >= kMaxInFlight || in_flight_bytes_ >= kMaxInFlightBytes; }
+
+bool Receiver::HasRoom() const {
+  return in_flight_.size() <= kRoomToAsk && in_flight_bytes_ <= kMaxInFlightBytes - kMaxInFlightBytes / 8;
 }
 
 void Receiver::Fail(const ExpectedFiles::File& f, const std::string& why) {
@@ -110,6 +131,10 @@ void Receiver::OnFatal(std::exception_ptr e) {
 // From the channel's reader: the data connections stop too, so a Drain waiting for them
 // ends with the channel's error.
 void Receiver::OnChannelFailure(std::exception_ptr e) {
+  {
+    std::lock_guard lock(mu_);
+    if (!failure_) failure_ = e;  // before the interruption, which Start then explains with it
+  }
   if (interrupt_open_) interrupt_open_();
   std::lock_guard lock(receiver_mu_);
   if (receiver_) {

@@ -1,7 +1,9 @@
 // Receiver: the mover of a network run's destination half (a pull's client, a push's
 // server). Changes other than file data are made here through a DestTree; a file's data is
 // asked of the source through the SourceChannel and arrives on the data connections, opened
-// when the first file is wanted. At most kMaxInFlight files are asked for and not done.
+// when the first file is wanted. At most kMaxInFlight files, whose entries hold
+// kMaxInFlightBytes (HeldBytes; each is kept twice: the action and the expected file), are
+// asked for and not done.
 // Every file asked for is done, one way or another: when the data connections fail, when
 // the control channel fails, and when the source ends without sending it.
 #pragma once
@@ -32,6 +34,8 @@ class Receiver final : public Mover {
   // A full Fetch waits until a whole request batch fits: asking for one file per SendList
   // cost the source four syscalls a file.
   static constexpr size_t kRoomToAsk = kMaxInFlight - SourceChannel::kFileRequestBatch;
+  // A peer's files may carry 4 KiB paths and 64 KiB of attributes each.
+  static constexpr size_t kMaxInFlightBytes = 16 << 20;
   using OpenStreams = std::function<std::vector<std::unique_ptr<ByteStream>>()>;
 
   // `stats` gets the encryption, stream count and wire bytes of the data connections.
@@ -54,6 +58,8 @@ class Receiver final : public Mover {
   void OnFatal(std::exception_ptr e);
   void OnChannelFailure(std::exception_ptr e);
   void Fail(const ExpectedFiles::File& f, const std::string& why);
+  bool Full() const;     // mu_ held: Fetch waits before asking for another file
+  bool HasRoom() const;  // mu_ held: a full Fetch goes on (room for a whole request batch)
 
   TreeSide& dst_;
   const ApplyOptions opts_;
@@ -70,6 +76,7 @@ class Receiver final : public Mover {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<uint64_t, Action> in_flight_;  // by seq
+  size_t in_flight_bytes_ = 0;                      // HeldBytes of their entries
   std::exception_ptr failure_;                      // what ended the run
   std::atomic<uint64_t> discarded_{0};
   std::mutex receiver_mu_;  // receiver_ is started and stopped here, stopped by the channel too

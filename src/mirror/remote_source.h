@@ -25,6 +25,7 @@ class RemoteSource final : public Source {
   void StartHashes(const std::vector<std::pair<int64_t, Entry*>>& items) override;
   void FinishHashes() override;
   void Release(int64_t below) override { channel_.Release(below); }
+  bool Starved() override { return channel_.Starved(); }
   bool Finish(RunStats& stats) override;
 
  private:

@@ -23,6 +23,10 @@ class Source : public EntrySource {
   virtual void FinishHashes() = 0;
   // Entries before ordinal `below` will never be asked about again.
   virtual void Release(int64_t /*below*/) {}
+  // True when NextBatch would wait for entries the source may not send until more are
+  // released (a remote source out of credit): the caller must first decide what it holds
+  // back, or both ends wait on each other.
+  virtual bool Starved() { return false; }
   // After the last file: waits for the source's last word and adds its side's numbers to
   // `stats`. True when the source had problems the run's Problems do not hold (the
   // deletion gate must still see them).

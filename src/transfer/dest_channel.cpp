@@ -48,15 +48,11 @@ void DestChannel::Handle(FrameType type, std::string_view payload) {
   std::lock_guard lock(mu_);
   switch (type) {
     case FrameType::Credit: {
-      Credit c = DecodeCredit(payload);
-      if (c.release_below < released_ || c.release_below > sent_) ThrowProtocolError("credit releases entries out of turn");
-      released_ = c.release_below;
-      while (base_ < released_) {
+      int64_t released = credit_.Take(DecodeCredit(payload));
+      while (base_ < released) {
         window_.pop_front();
         ++base_;
       }
-      // Whatever a peer grants, we hold no more than kMaxWindow entries for it.
-      granted_ = std::max(granted_, std::min(c.send_below, released_ + kMaxWindow));
       break;
     }
     case FrameType::HashRequest:
@@ -143,10 +139,12 @@ void DestChannel::SendBatch(const EntryBatch& b) {
     size_t room;
     {
       std::unique_lock lock(mu_);
-      WaitFor(lock, [&] { return granted_ > sent_; });
-      room = std::min(rest.size(), static_cast<size_t>(granted_ - sent_));
-      for (size_t k = 0; k < room; ++k) window_.push_back({rest[k], false, false});
-      sent_ += static_cast<int64_t>(room);
+      WaitFor(lock, [&] { return credit_.Fits(rest) > 0; });
+      room = credit_.Fits(rest);
+      for (size_t k = 0; k < room; ++k) {
+        window_.push_back({rest[k], false, false});
+        credit_.Sent(static_cast<int64_t>(EncodedEntryBytes(rest[k])));
+      }
     }
     Sending([&] { out_.SendAll(FrameType::ManifestBatch, EncodeEntryBatch, rest.first(room)); });
     rest = rest.subspan(room);
@@ -157,7 +155,7 @@ void DestChannel::EndManifest() {
   int64_t count;
   {
     std::lock_guard lock(mu_);
-    count = sent_;
+    count = credit_.sent();
   }
   Sending([&] { out_.Send(FrameType::ManifestEnd, EncodeManifestEnd, count); });
 }

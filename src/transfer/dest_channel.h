@@ -5,7 +5,8 @@
 // never names a path for us to open.
 //
 // One reader thread drains everything the destination sends, bounded by what this end
-// listed: the window holds at most kMaxWindow entries whatever credit is granted; an
+// listed: the window holds at most kMaxWindow entries of kMaxByteWindow encoded bytes
+// whatever credit is granted (entry_credit.h); an
 // ordinal outside it is a protocol error; each entry may be asked for its hash once and
 // for its data once (and only a regular file). A push server's Items are handed to
 // `on_item` as they come. Writes come from any thread.
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "manifest/plan.h"
+#include "transfer/entry_credit.h"
 #include "transfer/frame_sender.h"
 #include "transfer/session_messages.h"
 #include "transfer/stream.h"
@@ -33,7 +35,8 @@ namespace ktsync {
 
 class DestChannel {
  public:
-  static constexpr int64_t kMaxWindow = 2 * kInitialCredit;
+  static constexpr int64_t kMaxWindow = CreditAllowance::kMaxWindow;
+  static constexpr int64_t kMaxByteWindow = CreditAllowance::kMaxByteWindow;
 
   struct Request {
     enum Kind { Hashes, Files } kind = Hashes;
@@ -85,10 +88,8 @@ class DestChannel {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Slot> window_;
-  int64_t base_ = 0;       // ordinal of window_[0]
-  int64_t sent_ = 0;       // entries listed so far
-  int64_t released_ = 0;
-  int64_t granted_ = kInitialCredit;
+  int64_t base_ = 0;  // ordinal of window_[0]
+  CreditAllowance credit_;
   std::deque<Request> requests_;
   bool requests_ended_ = false;
   bool goodbye_ = false;

@@ -266,7 +266,9 @@ SessionReport DecodeReport(std::string_view payload) {
 }
 
 void PeerEnd::Add(SessionReport r) {
-  if (reports.size() < kMaxReports) {
+  size_t bytes = r.key.size() + r.message.size();
+  if (reports.size() < kMaxReports && report_bytes + bytes <= kMaxReportBytes) {
+    report_bytes += bytes;
     reports.push_back(std::move(r));
   } else {
     ++reports_dropped;

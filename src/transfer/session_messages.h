@@ -85,12 +85,15 @@ struct SessionReport {
 void EncodeReport(const SessionReport& r, std::string& out);
 SessionReport DecodeReport(std::string_view payload);
 
-// A peer's last word, as a channel collects it: its Reports (at most kMaxReports kept,
-// the rest counted) and the numbers of its Result.
+// A peer's last word, as a channel collects it: its Reports (at most kMaxReports of at
+// most kMaxReportBytes kept, the rest counted) and the numbers of its Result.
 struct PeerEnd {
   static constexpr size_t kMaxReports = 100000;
+  // A Report may carry 8 KiB: what is kept is bounded in bytes (keys and messages) too.
+  static constexpr size_t kMaxReportBytes = 16 << 20;
   std::vector<SessionReport> reports;
   uint64_t reports_dropped = 0;
+  size_t report_bytes = 0;
   Stats stats;
   void Add(SessionReport r);
 };

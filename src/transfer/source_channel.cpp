@@ -75,10 +75,8 @@ void SourceChannel::Handle(FrameType type, std::string_view payload) {
       if (manifest_ended_) ThrowProtocolError("entries after the end of the file list");
       EntryBatch b;
       decoder_.Decode(payload, b);
-      if (decoder_.count() > granted_) {
-        ThrowProtocolError("the source sent entries up to " + std::to_string(decoder_.count()) + ", beyond the " +
-                           std::to_string(granted_) + " it was allowed");
-      }
+      for (const Entry& e : b.entries)
+        if (!credit_.Receive(static_cast<int64_t>(EncodedEntryBytes(e)))) BeyondCredit();
       batches_.push_back(std::move(b));
       break;
     }
@@ -118,6 +116,15 @@ void SourceChannel::Handle(FrameType type, std::string_view payload) {
   cv_.notify_all();
 }
 
+void SourceChannel::BeyondCredit() const {
+  const Credit& g = credit_.granted();
+  if (credit_.received() >= g.send_below) {
+    ThrowProtocolError("the source sent entries beyond the " + std::to_string(g.send_below) + " it was allowed");
+  }
+  ThrowProtocolError("the source sent entries beyond the " + std::to_string(g.send_bytes_below) +
+                     " bytes it was allowed");
+}
+
 void SourceChannel::WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready) {
   cv_.wait(lock, [&] { return ready() || error_; });
   if (!ready() && error_) std::rethrow_exception(error_);
@@ -138,15 +145,19 @@ bool SourceChannel::NextBatch(EntryBatch& out) {
 
 void SourceChannel::Release(int64_t below) {
   std::lock_guard lock(requests_mu_);
-  if (below <= released_) return;
-  released_ = below;
-  if (below + kWindow - granted_ < kWindow / 4) return;  // not worth a frame yet
-  FlushLocked();
+  std::optional<Credit> grant;
   {
     std::lock_guard l(mu_);
-    granted_ = below + kWindow;
+    grant = credit_.Release(below);
   }
-  out_.Send(FrameType::Credit, EncodeCredit, Credit{below, below + kWindow});
+  if (!grant) return;  // not worth a frame yet
+  FlushLocked();
+  out_.Send(FrameType::Credit, EncodeCredit, *grant);
+}
+
+bool SourceChannel::Starved() {
+  std::lock_guard lock(mu_);
+  return !manifest_ended_ && batches_.empty() && credit_.Starved();
 }
 
 void SourceChannel::RequestHashes(const std::vector<int64_t>& indices) {

@@ -4,8 +4,9 @@
 //
 // One reader thread drains everything the source sends, so neither end ever waits on the
 // other's reading; every kind of frame is bounded by what this end allowed:
-//   ManifestBatch  only within the Credit granted (kWindow entries past the released ones),
-//                  checked in order by a ManifestDecoder; then ManifestEnd with the count.
+//   ManifestBatch  only within the Credit granted (kWindow entries and kByteWindow encoded
+//                  bytes past the released ones: entry_credit.h), checked in order by a
+//                  ManifestDecoder; then ManifestEnd with the count.
 //   HashReply      only for requested entries, in request order.
 //   Report         the source's problems: at most PeerEnd::kMaxReports kept, the rest counted.
 //   Result         the source's numbers, once, last: after ManifestEnd, the replies to
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "manifest/plan.h"
+#include "transfer/entry_credit.h"
 #include "transfer/frame_sender.h"
 #include "transfer/session_messages.h"
 #include "transfer/stream.h"
@@ -38,7 +40,8 @@ namespace ktsync {
 
 class SourceChannel {
  public:
-  static constexpr int64_t kWindow = kInitialCredit;  // entries granted past the released ones
+  static constexpr int64_t kWindow = CreditGrantor::kWindow;          // entries granted past the released ones
+  static constexpr int64_t kByteWindow = CreditGrantor::kByteWindow;  // bytes granted past the released ones
   static constexpr size_t kFileRequestBatch = 1024;  // file requests per SendList
 
   SourceChannel(ByteStream& in, ByteStream& out);
@@ -50,6 +53,9 @@ class SourceChannel {
   bool NextBatch(EntryBatch& out);
   // Entries below `below` will not be asked about again; grants the source more room.
   void Release(int64_t below);
+  // True when every entry that came was taken (NextBatch) and the source may be out of
+  // credit: then nothing more comes until the caller releases entries.
+  bool Starved();
   void RequestHashes(const std::vector<int64_t>& indices);
   // Waits for the replies to every RequestHashes so far, in request order.
   std::vector<HashReplyItem> AwaitHashes();
@@ -82,6 +88,7 @@ class SourceChannel {
   void ReadLoop();
   void Handle(FrameType type, std::string_view payload);
   void FlushLocked();  // requests_mu_ held
+  [[noreturn]] void BeyondCredit() const;  // mu_ held
   void WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
 
   ByteStream& in_;
@@ -89,12 +96,11 @@ class SourceChannel {
 
   std::mutex requests_mu_;  // orders requests and credits: a Credit never overtakes a request
   std::vector<int64_t> file_batch_;
-  int64_t granted_ = kWindow;   // send_below of the last Credit (the first is implicit)
-  int64_t released_ = 0;
 
   std::mutex mu_;  // what the reader hands over
   std::condition_variable cv_;
   ManifestDecoder decoder_;
+  CreditGrantor credit_;
   std::deque<EntryBatch> batches_;
   bool manifest_ended_ = false;
   std::deque<int64_t> hash_waiting_;  // requested, not yet answered

@@ -77,6 +77,8 @@ enum : uint8_t {
 
 bool MultiLink(const Entry& e) { return e.IsFile() && e.nlink > 1 && e.link_leader < 0; }
 
+}  // namespace
+
 size_t EncodedEntryBytes(const Entry& e) {
   size_t n = kEntryFixedBytes + e.path.size();
   if (e.type == EntryType::Symlink) n += 2 + e.link_target().size();
@@ -87,6 +89,8 @@ size_t EncodedEntryBytes(const Entry& e) {
   if (!e.xattrs().empty()) n += 4 + 5 * e.xattrs().size() + XattrBytes(e.xattrs());
   return n;
 }
+
+namespace {
 
 void EncodeEntry(ByteWriter& w, const Entry& e) {
   w.Str16(e.path);
@@ -469,6 +473,7 @@ void EncodeCredit(const Credit& c, std::string& out) {
   ByteWriter w(out);
   w.I64(c.release_below);
   w.I64(c.send_below);
+  w.I64(c.send_bytes_below);
 }
 
 Credit DecodeCredit(std::string_view payload) {
@@ -476,8 +481,10 @@ Credit DecodeCredit(std::string_view payload) {
   Credit c;
   c.release_below = r.I64("release");
   c.send_below = r.I64("send");
+  c.send_bytes_below = r.I64("send bytes");
   r.ExpectEnd();
   if (c.release_below < 0 || c.send_below < c.release_below) r.Fail("credit range is inverted");
+  if (c.send_bytes_below < 0) r.Fail("negative byte credit");
   return c;
 }
 

@@ -81,7 +81,8 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
 // compressed (FileDataZ). 7: Keepalive (a daemon drops sessions silent for --idle-timeout).
 // 8: rsync's filter rules whole, transfer rules, --chmod, --chown and --safe-links in the Request.
-// 9: --files-from: the Entry flag Partial, and a pull's list after the Request (FileList).
+// 9: --files-from: the Entry flag Partial, and a pull's list after the Request (FileList);
+// Credit's send_bytes_below (manifest credit in bytes as well as entries).
 inline constexpr uint16_t kProtocolVersion = 9;
 inline constexpr uint16_t kMinProtocolVersion = 9;  // oldest version this build still speaks
 
@@ -118,6 +119,13 @@ std::string WireEntryProblem(const Entry& e);
 // link_target only for symlinks, rdev only for devices, nlink only for regular files that
 // have more than one link, link_leader only for hard-link followers.
 size_t EncodeEntryBatch(std::span<const Entry> entries, std::string& out);
+
+// An entry's bytes inside a ManifestBatch: what the byte credit (Credit) counts. A sendable
+// entry's is never more than kMaxEncodedEntryBytes (4 KiB path and target, 64 KiB of
+// attributes with 1024 names' framing, every optional field), so a byte window of at least
+// that always lets one more entry through.
+size_t EncodedEntryBytes(const Entry& e);
+inline constexpr int64_t kMaxEncodedEntryBytes = 96 * 1024;
 
 // Decodes a manifest stream batch by batch, holding only the previous entry: the first
 // entry must be the root (""), each later path must sort after the previous one and have a
@@ -184,18 +192,24 @@ class FileListDecoder {
 
 // ---- Credit, Item --------------------------------------------------------------------
 
-// Before the first Credit, a source may send this many entries.
+// Before the first Credit, a source may send this many entries, and entries of this many
+// encoded bytes in all (EncodedEntryBytes): a count alone let a peer make the other end hold
+// 32768 entries of up to 80 KiB each.
 inline constexpr int64_t kInitialCredit = 32768;
+inline constexpr int64_t kInitialByteCredit = 8 << 20;
+static_assert(kInitialByteCredit >= kMaxEncodedEntryBytes, "the first credit must let any one entry through");
 
 // The destination's flow control: entries below `release_below` will never be asked about
-// again (the source forgets them), and the source may send entries below `send_below`.
+// again (the source forgets them); the source may send entries below `send_below` whose
+// encoded bytes, counted from the first entry of the stream, end at most at `send_bytes_below`.
 struct Credit {
   int64_t release_below = 0;
   int64_t send_below = 0;
+  int64_t send_bytes_below = 0;
   bool operator==(const Credit&) const = default;
 };
 void EncodeCredit(const Credit& c, std::string& out);
-Credit DecodeCredit(std::string_view payload);  // 0 <= release_below <= send_below
+Credit DecodeCredit(std::string_view payload);  // 0 <= release_below <= send_below, 0 <= send_bytes_below
 
 void EncodeItem(const ItemView& v, std::string& out);
 // Kind, type and change bits must be known; the strings are bounded like an entry's.
