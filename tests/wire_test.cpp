@@ -672,6 +672,20 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
   ExpectProtocolError("unknown entry type 9", [&] { DecodeItem(with([](ItemView& w) { w.type = EntryType(9); })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.path = "../etc"; })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.leader = "/abs"; })); });
+  auto symlink = [](std::string target, ActionKind kind = ActionKind::Symlink) {
+    return [target, kind](ItemView& w) {
+      w.kind = kind;
+      w.type = EntryType::Symlink;
+      w.leader.clear();
+      w.target = target;
+    };
+  };
+  ItemView link = DecodeItem(with(symlink("../t")));
+  EXPECT_EQ(link.target, "../t");
+  ExpectProtocolError("symlink target contains a NUL byte",
+                      [&] { DecodeItem(with(symlink(std::string("a\0b", 3)))); });
+  ExpectProtocolError("no symlink made", [&] { DecodeItem(with(symlink("t", ActionKind::Delete))); });
+  ExpectProtocolError("no symlink made", [&] { DecodeItem(with([](ItemView& w) { w.target = "t"; })); });
 }
 
 // ---- Small messages -------------------------------------------------------------------

@@ -458,6 +458,10 @@ ItemView DecodeItem(std::string_view payload) {
   v.path = r.Str16(kMaxPathBytes, "path");
   if (std::string why = PathProblem(v.path); !why.empty()) r.Fail(why);
   v.target = r.Str16(kMaxLinkTargetBytes, "target");
+  if (!v.target.empty()) {  // only a symlink that is not deleted has one (ViewOf)
+    if (v.type != EntryType::Symlink || IsDeletion(v.kind)) r.Fail("a target for an item that is no symlink made");
+    if (std::string why = TargetProblem(v.target); !why.empty()) r.Fail(why);
+  }
   v.leader = r.Str16(kMaxPathBytes, "leader");
   if (!v.leader.empty()) {
     if (std::string why = PathProblem(v.leader); !why.empty()) r.Fail(why);
