@@ -58,7 +58,11 @@ void Planner::Visit(EntryPair p) {
     if (uint8_t lost = XattrClassesIn(p.src->xattrs()) & opts_.xattrs & ~opts_.xattrs_writable)
       unwritable_xattrs_.Add(lost, p.src->path);
   }
-  if (p.dst) ++dst_entries_;
+  if (p.dst && p.dst->protection == Entry::Protection::Hidden) {
+    if (p.src) p.dst.reset();  // SRC's own rule files list it: as if DST's scan had not
+  } else if (p.dst) {
+    ++dst_entries_;
+  }
   if (p.src) ReleaseExpiredLeaders(p.src_index);
   const std::string& path = p.src ? p.src->path : p.dst->path;
   if (retyping_) {
@@ -68,7 +72,7 @@ void Planner::Visit(EntryPair p) {
       // Protected by the filter rules, it stays, and so the directory in SRC's way (its
       // removal then fails, as rsync's "could not make way" does).
       if (kept_ && IsUnder(path, *kept_)) return;
-      if (p.dst->protection == Entry::Protection::Always) {
+      if (p.dst->protection == Entry::Protection::Always || p.dst->protection == Entry::Protection::Hidden) {
         if (p.dst->IsDir()) kept_ = path;
         return;
       }
@@ -87,7 +91,7 @@ void Planner::Visit(EntryPair p) {
     if (IsUnder(path, *kept_)) return;  // beneath a DST-only directory filter rules protect
     kept_.reset();
   }
-  if (deleting_ && !IsUnder(path, *deleting_)) deleting_.reset();
+  while (!deleting_.empty() && !IsUnder(path, deleting_.back().del.entry.path)) deleting_.pop_back();
   if (path.empty()) return VisitRoot(p);
   if (p.src && SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_)) {
     if (p.src->IsDir() || (p.dst && p.dst->IsDir())) skipped_ = path;  // with whatever DST has beneath it
@@ -101,24 +105,37 @@ void Planner::Visit(EntryPair p) {
     Touch(ParentOf(path));
     return Create(std::move(*p.src), p.src_index);
   }
-  if (!opts_.delete_extraneous || KeptByFilter(*p.dst)) return;
-  if (p.dst->IsDir() && !deleting_) deleting_ = path;
+  if (!opts_.delete_extraneous) return;
+  if (KeptByFilter(*p.dst)) return KeepDeletedParents();
   if (DirState* parent = ParentOf(path)) {
     parent->keep = true;
     parent->deletes = true;
   }
   Count(ActionKind::Delete);
-  sink_.Delete(Make(ActionKind::Delete, *p.dst, -1, 0, true));
+  Action del = Make(ActionKind::Delete, *p.dst, -1, 0, true);
+  if (p.dst->IsDir()) deleting_.push_back({del, false});
+  sink_.Delete(std::move(del));
 }
 
 // rsync's receiving-side rules ("protect"): a DST-only entry they exclude stays, a directory
 // with everything in it; a perishable rule does not hold inside a directory being deleted.
 bool Planner::KeptByFilter(const Entry& d) {
-  bool kept = d.protection == Entry::Protection::Always ||
-              (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_) ||
-              (d.protection == Entry::Protection::WhenParentDeleted && deleting_);
+  bool kept = d.protection == Entry::Protection::Always || d.protection == Entry::Protection::Hidden ||
+              (d.protection == Entry::Protection::UnlessParentDeleted && deleting_.empty()) ||
+              (d.protection == Entry::Protection::WhenParentDeleted && !deleting_.empty());
   if (kept && d.IsDir()) kept_ = d.path;
   return kept;
+}
+
+// A protected entry inside directories being deleted keeps them: decided here, not by a
+// failing rmdir, so a dry run, its counts and the deletion gate see what the real run does.
+// Deepest first; those further out were kept already when this one was.
+void Planner::KeepDeletedParents() {
+  for (auto it = deleting_.rbegin(); it != deleting_.rend() && !it->kept; ++it) {
+    it->kept = true;
+    --totals_.to_delete;
+    sink_.Keep(it->del);
+  }
 }
 
 void Planner::Leave(std::string_view path) {

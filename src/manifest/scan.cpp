@@ -265,6 +265,18 @@ class Scanner {
     return true;
   }
 
+  // An entry the filter leaves out. On the receiving side it stays in DST for good: named
+  // (Protection::Hidden, not counted) so that its directory is not planned for deletion.
+  UniqueFd Hide(bool is_dir) {
+    if (opts_.filter_side == kRuleSender) return {};
+    Entry e;
+    e.path = path_;
+    e.type = is_dir ? EntryType::Dir : EntryType::File;
+    e.protection = Entry::Protection::Hidden;
+    sink_.Add(std::move(e));
+    return {};
+  }
+
   // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
   // to descend into.
   UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype) {
@@ -275,7 +287,7 @@ class Scanner {
     // d_type lets an excluded entry cost no syscall at all.
     bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
     Entry::Protection protection = Entry::Protection::None;
-    if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return {};
+    if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return Hide(dtype == DT_DIR);
 
     struct statx st;
     if (::statx(dirfd, name, kStatFlags, kStatxMask, &st) != 0) {
@@ -290,7 +302,7 @@ class Scanner {
     }
     bool is_dir = type == EntryType::Dir;
     if (filtering_ && (!prefiltered || is_dir != (dtype == DT_DIR)) && !Listed(path_, is_dir, &protection))
-      return {};
+      return Hide(is_dir);
 
     Entry e;
     e.path = path_;

@@ -53,6 +53,7 @@ class Applier final : public PlanSink, public FileDoneSink {
   void Remove(Action a) override;
   void EndRemoval() override;
   void Delete(Action a) override;
+  void Keep(Action a) override;
   void AfterDeletes(Action a) override;
   void FileDone(uint64_t seq, const Action& a, bool ok) override;
 
@@ -80,6 +81,9 @@ class Applier final : public PlanSink, public FileDoneSink {
   TransferMeter* meter_;
   ApplyCounts counts_;
   ActionSpool removals_, deletes_, after_deletes_;
+  // DST-only directories the planner keeps after all (Keep): their spooled Deletes are
+  // skipped with a warning. One path per DST directory holding protected entries.
+  std::unordered_set<std::string> kept_dirs_;
   std::deque<Deferred> deferred_;  // planner thread only
   uint64_t next_seq_ = 1;          // SendFiles are numbered from 1
   std::mutex mu_;

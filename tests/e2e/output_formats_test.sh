@@ -9,6 +9,8 @@
 # it is made (files finish in parallel, directory times and deletions come last). Then:
 # --log-file lines are "YYYY/MM/DD HH:MM:SS [pid] ...", appended, with a first line and a
 # last one with the totals and exit code, and errors; -q still logs; -n logs no changes.
+# A DST-only directory holding excluded entries is kept in dry and real runs alike, with
+# rsync -n's deletions, named, and not counted by --max-delete.
 source "$(dirname "$0")/lib.sh"
 
 command -v rsync >/dev/null || die "rsync is not installed (the oracle)"
@@ -111,3 +113,28 @@ tail -n +$((lines + 1)) "$T/ktsync.log" | sed -E "s#$stamp##" >"$T/dry.log"
     $(tail -n1 "$T/dry.log") == "dry run done: would send 1 files"*"; exit code 0" ]] ||
     die "-n --log-file: not just a first and a last dry-run line: $(cat "$T/dry.log")"
 pass "-n --log-file: no change lines, first and last lines say dry run"
+
+# A DST-only directory that holds entries the filter rules exclude is kept (rsync's "cannot
+# delete non-empty directory"): decided in the plan, so a dry run lists what the real run
+# deletes, names the kept directory the same way, and --max-delete counts what goes.
+P=$T/protect
+mkdir -p "$P/src" "$P/dst/gone/sub" "$P/dst/gone2"
+echo s >"$P/src/s"   # an empty SRC is refused
+echo x >"$P/dst/gone/keep.o"
+echo y >"$P/dst/gone/sub/z"
+echo w >"$P/dst/gone2/w"
+rsync -n -i -r --delete --exclude='*.o' "$P/src/" "$P/dst/" >"$T/rsync.txt"
+grep -qx 'cannot delete non-empty directory: gone' "$T/rsync.txt" || die "rsync did not keep gone: $(cat "$T/rsync.txt")"
+grep "^\*deleting" "$T/rsync.txt" | sort >"$T/rsync.items"
+for run in -n ""; do
+    assert_exit 0 km $run -i --max-delete 4 --exclude '*.o' "$P/src" "$P/dst"
+    sort "$OUT" | grep -v '^$' | grep -v 'entries' >"$T/ktsync.items"
+    diff "$T/rsync.items" <(grep '^\*deleting' "$T/ktsync.items") >"$T/diff.txt" ||
+        die "${run:-real run}: deletions differ from rsync -n's: $(cat "$T/diff.txt")"
+    assert_contains "$ERR" "kept directory gone: it holds entries the filter rules exclude" "${run:-real run}: gone is named as kept"
+done
+[[ -f $P/dst/gone/keep.o && ! -e $P/dst/gone/sub && ! -e $P/dst/gone2 ]] || die "the real run did not keep just gone/keep.o"
+pass "gone/keep.o kept with its directory, everything else deleted"
+mkdir -p "$P/dst/gone/sub2" && echo v >"$P/dst/gone/sub2/v"
+assert_exit 25 km -n --max-delete 1 --exclude '*.o' "$P/src" "$P/dst"
+assert_contains "$ERR" "2 entries would be deleted" "--max-delete counts the deletions, not the kept directory"
