@@ -290,6 +290,24 @@ TEST(Planner, ATypeChangeLeavesProtectedEntriesInItsWay) {
   EXPECT_THAT(PlanOps(src, dst), ElementsAre("remove d/q", "remove d", "send d", "dirmeta ."));
 }
 
+TEST(Planner, ARefusedSourceEntryLeavesDstsEntryWithItsSubtree) {
+  // A daemon refuses a device where DST has a directory: nothing beneath it looks
+  // extraneous, even when the deletions run despite the error (--delete-on-error).
+  Manifest dst = {Root(), Dir("dev"), File("dev/x"), Dir("dev/y"), File("dev/y/z"), File("gone")};
+  VectorSource s({Root(), Special("dev", EntryType::CharDev)}), d(dst);
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner({}, sink);
+  EntryPair p;
+  while (walk.Next(p)) {
+    p.src_refused = p.src && p.src->path == "dev";
+    planner.Visit(std::move(p));
+  }
+  planner.Finish();
+  EXPECT_THAT(Ops(sink.Executed()), ElementsAre("delete gone", "dirmeta ."));
+  EXPECT_EQ(planner.src_entries(), 1u);
+}
+
 TEST(Planner, RenameIsDeletePlusCreate) {
   EXPECT_THAT(PlanOps({Root(), File("new-name")}, {Root(), File("old-name")}),
               ElementsAre("send new-name", "delete old-name", "dirmeta ."));

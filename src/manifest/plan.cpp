@@ -53,7 +53,7 @@ Planner::Planner(const PlanOptions& opts, PlanSink& sink, size_t max_leaders)
     : opts_(opts), sink_(sink), max_leaders_(max_leaders) {}
 
 void Planner::Visit(EntryPair p) {
-  if (p.src) {
+  if (p.src && !p.src_refused) {  // a refused entry is the destination's problem, not mirrored
     ++src_entries_;
     if (uint8_t lost = XattrClassesIn(p.src->xattrs()) & opts_.xattrs & ~opts_.xattrs_writable)
       unwritable_xattrs_.Add(lost, p.src->path);
@@ -93,7 +93,7 @@ void Planner::Visit(EntryPair p) {
   }
   while (!deleting_.empty() && !IsUnder(path, deleting_.back().del.entry.path)) deleting_.pop_back();
   if (path.empty()) return VisitRoot(p);
-  if (p.src && SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_)) {
+  if (p.src && (p.src_refused || SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_))) {
     if (p.src->IsDir() || (p.dst && p.dst->IsDir())) skipped_ = path;  // with whatever DST has beneath it
     return;
   }

@@ -150,6 +150,9 @@ struct EntryPair {
   std::optional<Entry> src;
   int64_t src_index = -1;  // ordinal of `src` in its stream
   std::optional<Entry> dst;
+  // The destination will not create `src` (a daemon's WriteLimits, --safe-links): DST's
+  // entry at its path stays as it is, a directory with its whole subtree.
+  bool src_refused = false;
 };
 
 class Planner {
