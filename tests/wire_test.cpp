@@ -244,18 +244,17 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({8, 0b1011}, {8, 0b0110});
-  EXPECT_EQ(a.version, 8);
+  Agreement a = Negotiate({9, 0b1011}, {9, 0b0110});
+  EXPECT_EQ(a.version, 9);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({8, 0}, {9, 0}).version, 8);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({9, 0}, {10, 0}).version, 9);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  // v7 peers cannot carry rsync's filter rules, -u, --chmod and the rest: they would
-  // silently mirror without them.
-  static_assert(kMinProtocolVersion == 8);
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v7, this ktsync speaks v8; install matching versions",
-              [] { Negotiate({8, 0}, {7, 0}); });
+  // v8 peers send Items without the mtime --out-format's %M shows.
+  static_assert(kMinProtocolVersion == 9);
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
+              [] { Negotiate({9, 0}, {8, 0}); });
 }
 
 
@@ -655,6 +654,7 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
   v.changes = kChNew;
   v.type = EntryType::File;
   v.size = 99;
+  v.mtime = -5;  // before the epoch: any time_t
   v.path = "d/\xff name";
   v.leader = "a";
   std::string p;
@@ -677,6 +677,7 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
       w.kind = kind;
       w.type = EntryType::Symlink;
       w.leader.clear();
+      w.mtime = 0;
       w.target = target;
     };
   };
@@ -686,6 +687,12 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
                       [&] { DecodeItem(with(symlink(std::string("a\0b", 3)))); });
   ExpectProtocolError("no symlink made", [&] { DecodeItem(with(symlink("t", ActionKind::Delete))); });
   ExpectProtocolError("no symlink made", [&] { DecodeItem(with([](ItemView& w) { w.target = "t"; })); });
+  ExpectProtocolError("an mtime for a deletion", [&] {
+    DecodeItem(with([](ItemView& w) {
+      w.kind = ActionKind::Delete;
+      w.leader.clear();
+    }));
+  });
 }
 
 // ---- Small messages -------------------------------------------------------------------

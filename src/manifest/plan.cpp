@@ -43,6 +43,7 @@ ItemView ViewOf(const Action& a) {
   v.changes = a.changes;
   v.type = a.entry.type;
   v.size = a.entry.size;
+  if (!IsDeletion(a.kind)) v.mtime = a.entry.mtime.sec;
   v.path = a.entry.path;
   if (!IsDeletion(a.kind) && a.entry.type == EntryType::Symlink) v.target = a.entry.link_target();
   v.leader = a.leader;

@@ -91,6 +91,7 @@ struct ItemView {
   uint16_t changes = 0;
   EntryType type = EntryType::File;
   uint64_t size = 0;
+  int64_t mtime = 0;   // seconds; 0 for deletions (rsync's %M shows them the epoch)
   std::string path;
   std::string target;  // symlinks (not for deletions)
   std::string leader;  // hard links

@@ -434,6 +434,7 @@ void EncodeItem(const ItemView& v, std::string& out) {
   w.U16(v.changes);
   w.U8(static_cast<uint8_t>(v.type));
   w.U64(v.size);
+  w.I64(v.mtime);
   w.Str16(v.path);
   w.Str16(v.target);
   w.Str16(v.leader);
@@ -455,6 +456,8 @@ ItemView DecodeItem(std::string_view payload) {
   }
   v.type = static_cast<EntryType>(type);
   v.size = r.U64("size");
+  v.mtime = r.I64("mtime");
+  if (IsDeletion(v.kind) && v.mtime != 0) r.Fail("an mtime for a deletion");
   v.path = r.Str16(kMaxPathBytes, "path");
   if (std::string why = PathProblem(v.path); !why.empty()) r.Fail(why);
   v.target = r.Str16(kMaxLinkTargetBytes, "target");

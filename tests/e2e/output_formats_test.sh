@@ -3,7 +3,8 @@
 # formats overlap: the same small tree (new, changed and deleted files and directories, type
 # changes both ways (rsync prints only the new entry's line), a
 # symlink, a FIFO) is mirrored onto two copies of one DST by `rsync -aH --delete` and by
-# ktsync, and the lines of -v, of --out-format (with %i, with %o, with %n %l) and of
+# ktsync, and the lines of -v, of --out-format (with %i, with %o, with %n %l, with %M, also
+# pushed over ssh) and of
 # --log-file (timestamps and pids aside, and the first and last lines, which are each
 # program's own) are the same sets. Order differs on purpose: ktsync prints a change when
 # it is made (files finish in parallel, directory times and deletions come last). Then:
@@ -42,6 +43,13 @@ echo u >"$S/todir/u"
 echo f >"$S/tofile"
 
 km() { "$KTSYNC" mirror --state-dir "$STATE" --no-progress "$@"; }
+# kpush ARGS... SRC DST: the same mirror pushed over ssh (the DST argument gets "host:").
+kpush() {
+    local args=("$@") n=$#
+    "$KTSYNC" mirror --state-dir "$STATE" --no-progress -e "$SSH_CMD" --remote-ktsync "$KTSYNC" \
+        "${args[@]:0:n-1}" "$SSH_HOST:${args[n-1]}"
+}
+KM=km
 
 # compare LABEL RSYNC-ARGS -- KTSYNC-ARGS: both mirror $S onto a fresh copy of $D0; their
 # stdout lines (rsync's header and summary dropped, and lines matching $DROP) must be the
@@ -57,7 +65,7 @@ compare() {
     cp -a "$D0" "$T/dk"
     rsync -aH --delete "${r[@]}" "$S/" "$T/dr/" | sed -e '/^sending incremental file list$/d' -e '/^$/,$d' |
         grep -vE "${DROP:-^\$^}" | sort >"$T/rsync.txt"
-    km "${k[@]}" "$S" "$T/dk" | sed -e '/^$/,$d' | grep -vE "${DROP:-^\$^}" | sort >"$T/ktsync.txt"
+    $KM "${k[@]}" "$S" "$T/dk" | sed -e '/^$/,$d' | grep -vE "${DROP:-^\$^}" | sort >"$T/ktsync.txt"
     [[ -s $T/rsync.txt ]] || die "$label: rsync printed nothing"
     diff "$T/rsync.txt" "$T/ktsync.txt" >"$T/diff.txt" || die "$label differs from rsync's: $(cat "$T/diff.txt")"
     pass "$label: the same $(wc -l <"$T/rsync.txt") lines as rsync's"
@@ -69,6 +77,10 @@ compare "--out-format='%i %n%L'" --out-format='%i %n%L' -- --out-format='%i %n%L
 compare "--out-format='%o %n%L'" --out-format='%o %n%L' -- --out-format='%o %n%L'
 # A directory's %l is its st_size for rsync, 0 for ktsync (documented).
 DROP='/ *\|' compare "--out-format='%-12n|%10l'" --out-format='%-12n|%10l' -- --out-format='%-12n|%10l'
+# %M: each entry's mtime (a deletion's: the epoch), locally and in the Items a push's server sends.
+compare "--out-format='%o %n %M'" --out-format='%o %n %M' -- --out-format='%o %n %M'
+start_sshd
+KM=kpush compare "push: --out-format='%o %n %M'" --out-format='%o %n %M' -- --out-format='%o %n %M'
 
 # --log-file: the same change lines (rsync's default format is ktsync's).
 rm -rf "$T/dr" "$T/dk"
