@@ -246,6 +246,7 @@ TEST(DataQueueTest, PopTimesOutWithATimeoutError) {
 
 TEST(DataQueueTest, PopReturnsConnectionsInArrivalOrder) {
   DataQueue q;
+  q.ExpectStreams(2);
   StreamPair p1 = SocketPair();
   StreamPair p2 = SocketPair();
   ByteStream* first = p1.a.get();
@@ -260,6 +261,7 @@ TEST(DataQueueTest, PopReturnsConnectionsInArrivalOrder) {
 // and a session takes only one.
 TEST(DataQueueTest, ReverseControlConnectionIsKeptApartAndTakenOnce) {
   DataQueue q;
+  q.ExpectStreams(2);
   StreamPair data = SocketPair(), control = SocketPair(), second = SocketPair();
   ByteStream* d = data.a.get();
   ByteStream* c = control.a.get();
@@ -273,6 +275,7 @@ TEST(DataQueueTest, ReverseControlConnectionIsKeptApartAndTakenOnce) {
 
 TEST(DataQueueTest, PopWakesWhenAConnectionArrives) {
   DataQueue q;
+  q.ExpectStreams(2);
   StreamPair p = SocketPair();
   std::thread pusher([&] {
     std::this_thread::sleep_for(milliseconds(50));
@@ -280,6 +283,16 @@ TEST(DataQueueTest, PopWakesWhenAConnectionArrives) {
   });
   EXPECT_TRUE(q.Pop(milliseconds(5000)));
   pusher.join();
+}
+
+TEST(DataQueueTest, AStreamBeyondTheSessionsCountIsAProtocolError) {
+  DataQueue q;
+  q.ExpectStreams(2);
+  StreamPair ok = SocketPair(), beyond = SocketPair();
+  q.Push(1, std::move(ok.a));
+  q.Push(2, std::move(beyond.a));
+  q.Close("session ended");  // the protocol error is what the session learns
+  ExpectError(ExitCode::StreamData, "data connection for stream 2 of a session with 2", [&] { q.Pop(milliseconds(100)); });
 }
 
 TEST(DataQueueTest, CloseWakesWaitersWithTheReason) {
@@ -297,6 +310,7 @@ TEST(DataListenerTest, QueuesConnectionsWithTheRightTokenAndIgnoresOthers) {
   SessionToken token = RandomToken();
   SessionToken wrong = RandomToken();
   DataListener listener("127.0.0.1", 0, sec, token);
+  listener.queue().ExpectStreams(2);
   ASSERT_NE(listener.port(), 0);
 
   auto bad = OpenDataConnection("127.0.0.1", listener.port(), sec, wrong, 0, kTimeoutMs);
@@ -323,6 +337,7 @@ TEST(DataListenerTest, ScannerThatSendsGarbageIsIgnoredAndTheListenerKeepsWorkin
   DataSecurity sec = RandomKeySecurity();
   SessionToken token = RandomToken();
   DataListener listener("127.0.0.1", 0, sec, token);
+  listener.queue().ExpectStreams(1);
   {
     UniqueFd scanner = ConnectTcp("127.0.0.1", listener.port(), kTimeoutMs);
     ASSERT_EQ(send(scanner.get(), "GET / HTTP/1.0\r\n\r\n", 18, MSG_NOSIGNAL), 18);

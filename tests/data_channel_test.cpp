@@ -836,6 +836,13 @@ TEST_F(HostileSenderTest, UnknownFrameTypeIsAProtocolError) {
   ExpectDstUnchanged();
 }
 
+TEST_F(HostileSenderTest, CompressedDataInARunWithoutCompressionIsAProtocolError) {
+  Begin(1, 5);
+  Frame(FrameType::FileDataZ, std::string("\x05\0\0\0", 4) + "not even zstd");
+  ExpectError(Receive(), ExitCode::StreamData, "compressed file data in a run without -z");
+  ExpectDstUnchanged();
+}
+
 TEST_F(HostileSenderTest, ControlFrameOnADataConnectionIsAProtocolError) {
   Frame(FrameType::Credit, {});
   ExpectError(Receive(), ExitCode::StreamData, "unexpected Credit on a data connection");

@@ -189,7 +189,7 @@ std::string HashReplyPayload(const std::vector<HashReplyItem>& items) {
 
 // An Item: a push server's report of a file it created.
 std::string NewFileItem(std::string path) {
-  return Payload(EncodeItem, ItemView{ActionKind::SendFile, kChNew, EntryType::File, 1, std::move(path), "", ""});
+  return Payload(EncodeItem, ItemView{ActionKind::SendFile, kChNew, EntryType::File, 1, 0, std::move(path), "", ""});
 }
 
 std::string HelloPayload(uint16_t version = kProtocolVersion) { return Payload(EncodeHello, Hello{version, 0}); }

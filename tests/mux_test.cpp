@@ -174,6 +174,10 @@ TEST(MuxTest, HostileChunksAreProtocolErrors) {
   for (uint32_t sent = 0; sent < Mux::kWindow; sent += Mux::kMaxChunk) beyond += Chunk(0, 2, Mux::kMaxChunk, Mux::kMaxChunk);
   ExpectServerRejects(beyond + Chunk(0, 2, 1, 1), "beyond the credit");
   ExpectServerRejects(Chunk(0, 4, 0) + Chunk(0, 2, 1, 1), "after the end");
+  // Open, Eof and Close carry no value.
+  ExpectServerRejects(Chunk(1, 1, 5), "of kind 1 with value 5");
+  ExpectServerRejects(Chunk(0, 4, 1), "of kind 4 with value 1");
+  ExpectServerRejects(Chunk(0, 5, 0x80000000u), "of kind 5 with value 2147483648");
   std::string many;
   for (uint32_t id = 1; id <= Mux::kMaxChannels; ++id) many += Chunk(id, 1, 0);
   ExpectServerRejects(many, "channels open at once");

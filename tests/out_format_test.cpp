@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <ctime>
 #include <string>
 
 namespace ktsync {
@@ -77,6 +79,18 @@ TEST(OutFormat, ExpandsEscapesWithRsyncsPadding) {
   EXPECT_EQ("[l     |     6|0|send|42|%]", f.Line(link, Local()));
 }
 
+TEST(OutFormat, ModTimeIsTheEntrysLocalMtimeWithADash) {
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  OutFormat f = OutFormat::Parse("%n %M", "--out-format");
+  ItemView sent = View(ActionKind::SendFile, EntryType::File, "f");
+  sent.mtime = 1796480100;  // 2026-12-05 14:15:00 UTC
+  EXPECT_EQ("f 2026/12/05-14:15:00", f.Line(sent, Local()));
+  EXPECT_EQ("deleting x", f.Line(View(ActionKind::Delete, EntryType::File, "x"), Local()));
+  OutFormat o = OutFormat::Parse("%o %n %M", "--out-format");
+  EXPECT_EQ("del. x 1970/01/01-00:00:00", o.Line(View(ActionKind::Delete, EntryType::File, "x"), Local()));
+}
+
 TEST(OutFormat, FullNameJoinsTheTreeWhereTheChangeHappens) {
   OutFormat f = OutFormat::Parse("%f %o", "--out-format");
   EXPECT_EQ("src/a/f send", f.Line(View(ActionKind::SendFile, EntryType::File, "a/f"), Local()));
@@ -89,7 +103,7 @@ TEST(OutFormat, FullNameJoinsTheTreeWhereTheChangeHappens) {
 }
 
 TEST(OutFormat, RefusesEscapesItDoesNotKnowNamingThem) {
-  for (const char* bad : {"%M", "%n %u", "%-5q", "trailing %", "%'l"}) {
+  for (const char* bad : {"%U", "%n %u", "%-5q", "trailing %", "%'l"}) {
     try {
       OutFormat::Parse(bad, "--out-format");
       ADD_FAILURE() << bad;

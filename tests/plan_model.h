@@ -110,6 +110,9 @@ class ModelSink : public PlanSink {
     removals_.clear();
   }
   void Delete(Action a) override { deletes_.push_back(std::move(a)); }
+  void Keep(Action a) override {
+    std::erase_if(deletes_, [&](const Action& d) { return d.entry.path == a.entry.path; });
+  }
   void AfterDeletes(Action a) override { after_.push_back(std::move(a)); }
   void Finish() {
     for (auto it = deletes_.rbegin(); it != deletes_.rend(); ++it) Do(*it);

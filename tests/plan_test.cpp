@@ -93,7 +93,8 @@ class VectorSource : public EntrySource {
 };
 
 // Carries the sink's output out the way plan.h says a mover must: removals deepest first at
-// EndRemoval, deletions deepest first at the end, then the DirMeta that waited for them.
+// EndRemoval, deletions deepest first at the end (but for those kept), then the DirMeta
+// that waited for them.
 class ExecutionOrder : public PlanSink {
  public:
   void Apply(Action a) override { done_.push_back(std::move(a)); }
@@ -103,6 +104,11 @@ class ExecutionOrder : public PlanSink {
     removals_.clear();
   }
   void Delete(Action a) override { deletes_.push_back(std::move(a)); }
+  void Keep(Action a) override {
+    auto kept = std::ranges::find_if(deletes_, [&](const Action& d) { return d.entry.path == a.entry.path; });
+    ASSERT_NE(kept, deletes_.end()) << "kept before its Delete: " << a.entry.path;
+    deletes_.erase(kept);
+  }
   void AfterDeletes(Action a) override { after_.push_back(std::move(a)); }
 
   size_t applied() const { return done_.size(); }
@@ -224,8 +230,39 @@ TEST(Planner, FilterProtectedEntriesStayAndKeepTheirSubtree) {
   Manifest src = {Root(), File("keep")};
   Manifest dst = {Root(), Protected(Dir("db")), File("db/x"), Dir("gone"), Protected(File("gone/p")), File("gone/q"),
                   File("keep"), Protected(File("z"))};
-  // gone/p keeps gone: its rmdir is tried and found not empty (a warning, as rsync's).
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete gone/q", "delete gone", "dirmeta ."));
+  // gone/p keeps gone (rsync's "cannot delete non-empty directory"), decided in the plan:
+  // not deleted, not counted.
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("delete gone/q", "dirmeta ."));
+  EXPECT_EQ(r.totals.to_delete, 1u);
+}
+
+TEST(Planner, AProtectedEntryKeepsEveryDeletedDirectoryAroundItOnce) {
+  Manifest src = {Root()};
+  Manifest dst = {Root(),    Dir("a"),      Dir("a/b"), Protected(Dir("a/b/p")), File("a/b/p/y"), Protected(File("a/b/q")),
+                  File("a/b/x"), Dir("a/c"), File("a/c/z"), Dir("d"),               File("d/w")};
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions),
+              ElementsAre("delete d/w", "delete d", "delete a/c/z", "delete a/c", "delete a/b/x", "dirmeta ."));
+  EXPECT_EQ(r.totals.to_delete, 5u);
+}
+
+TEST(Planner, AHiddenEntryKeepsItsDirectoryAndIsNoEntryOfTheRun) {
+  // Excluded on both sides: the scan only names it. SRC's own rule files may list it.
+  Manifest src = {Root(), File("x.o")};
+  Manifest dst = {Root(), Dir("gone"), Protected(File("gone/a.o"), Entry::Protection::Hidden), File("gone/b"),
+                  Protected(File("x.o"), Entry::Protection::Hidden)};
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("send x.o", "delete gone/b", "dirmeta ."));
+  EXPECT_EQ(r.totals.to_delete, 1u);
+}
+
+TEST(Planner, APerishablyProtectedEntryInsideADeletedDirectoryKeepsNothing) {
+  Manifest src = {Root()};
+  Manifest dst = {Root(), Dir("gone"), Protected(File("gone/x.o"), Entry::Protection::UnlessParentDeleted)};
+  PlanRun r = RunPlan(src, dst);
+  EXPECT_THAT(Ops(r.actions), ElementsAre("delete gone/x.o", "delete gone", "dirmeta ."));
+  EXPECT_EQ(r.totals.to_delete, 2u);
 }
 
 TEST(Planner, PerishableProtectionEndsInsideADeletedDirectory) {
@@ -242,7 +279,7 @@ TEST(Planner, APerishableIncludeGivesWayInsideADeletedDirectory) {
   const auto inside = Entry::Protection::WhenParentDeleted;
   Manifest src = {Root()};
   Manifest dst = {Root(), Dir("gone"), Protected(File("gone/keep.tmp"), inside), Protected(File("keep.tmp"), inside)};
-  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete keep.tmp", "delete gone", "dirmeta ."));
+  EXPECT_THAT(PlanOps(src, dst), ElementsAre("delete keep.tmp", "dirmeta ."));
 }
 
 TEST(Planner, ATypeChangeLeavesProtectedEntriesInItsWay) {
@@ -251,6 +288,24 @@ TEST(Planner, ATypeChangeLeavesProtectedEntriesInItsWay) {
   Manifest src = {Root(), File("d")};
   Manifest dst = {Root(), Dir("d"), Protected(Dir("d/db")), File("d/db/x"), Protected(File("d/keep")), File("d/q")};
   EXPECT_THAT(PlanOps(src, dst), ElementsAre("remove d/q", "remove d", "send d", "dirmeta ."));
+}
+
+TEST(Planner, ARefusedSourceEntryLeavesDstsEntryWithItsSubtree) {
+  // A daemon refuses a device where DST has a directory: nothing beneath it looks
+  // extraneous, even when the deletions run despite the error (--delete-on-error).
+  Manifest dst = {Root(), Dir("dev"), File("dev/x"), Dir("dev/y"), File("dev/y/z"), File("gone")};
+  VectorSource s({Root(), Special("dev", EntryType::CharDev)}), d(dst);
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner({}, sink);
+  EntryPair p;
+  while (walk.Next(p)) {
+    p.src_refused = p.src && p.src->path == "dev";
+    planner.Visit(std::move(p));
+  }
+  planner.Finish();
+  EXPECT_THAT(Ops(sink.Executed()), ElementsAre("delete gone", "dirmeta ."));
+  EXPECT_EQ(planner.src_entries(), 1u);
 }
 
 TEST(Planner, RenameIsDeletePlusCreate) {

@@ -281,11 +281,14 @@ TEST_F(ScanTest, ReceiverMarksWhatRulesProtect) {
   opts.filter = &f;
   opts.filter_side = kRuleReceiver;
   ScanResult r = Scan(opts);
-  // x.o is excluded on both sides: left out. c.bak is only hidden: listed, so deleted.
-  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "c.bak", "db", "x.tmp"}));
+  // x.o is excluded on both sides: only named, not counted. c.bak is only hidden: listed,
+  // so deleted.
+  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "c.bak", "db", "x.o", "x.tmp"}));
   EXPECT_EQ(r.entries[1].protection, Entry::Protection::None);
   EXPECT_EQ(r.entries[2].protection, Entry::Protection::Always);
-  EXPECT_EQ(r.entries[3].protection, Entry::Protection::UnlessParentDeleted);
+  EXPECT_EQ(r.entries[3].protection, Entry::Protection::Hidden);
+  EXPECT_EQ(r.entries[4].protection, Entry::Protection::UnlessParentDeleted);
+  EXPECT_EQ(r.summary.entries, 4u);
 }
 
 TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {

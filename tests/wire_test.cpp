@@ -256,8 +256,8 @@ TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
   // v8 peers cannot carry --files-from (a partly taken directory's flag, a pull's list):
-  // they would delete what the list leaves out; and they count credit only in entries, so
-  // a session with one could not bound what it holds.
+  // they would delete what the list leaves out; they count credit only in entries, so a
+  // session with one could not bound what it holds; their Items lack %M's mtime.
   static_assert(kMinProtocolVersion == 9);
   ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
               [] { Negotiate({9, 0}, {8, 0}); });
@@ -760,6 +760,7 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
   v.changes = kChNew;
   v.type = EntryType::File;
   v.size = 99;
+  v.mtime = -5;  // before the epoch: any time_t
   v.path = "d/\xff name";
   v.leader = "a";
   std::string p;
@@ -777,6 +778,27 @@ TEST(Item, RoundTripsAndRejectsWhatNoPlanMakes) {
   ExpectProtocolError("unknown entry type 9", [&] { DecodeItem(with([](ItemView& w) { w.type = EntryType(9); })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.path = "../etc"; })); });
   ExpectProtocolError("unsafe path", [&] { DecodeItem(with([](ItemView& w) { w.leader = "/abs"; })); });
+  auto symlink = [](std::string target, ActionKind kind = ActionKind::Symlink) {
+    return [target, kind](ItemView& w) {
+      w.kind = kind;
+      w.type = EntryType::Symlink;
+      w.leader.clear();
+      w.mtime = 0;
+      w.target = target;
+    };
+  };
+  ItemView link = DecodeItem(with(symlink("../t")));
+  EXPECT_EQ(link.target, "../t");
+  ExpectProtocolError("symlink target contains a NUL byte",
+                      [&] { DecodeItem(with(symlink(std::string("a\0b", 3)))); });
+  ExpectProtocolError("no symlink made", [&] { DecodeItem(with(symlink("t", ActionKind::Delete))); });
+  ExpectProtocolError("no symlink made", [&] { DecodeItem(with([](ItemView& w) { w.target = "t"; })); });
+  ExpectProtocolError("an mtime for a deletion", [&] {
+    DecodeItem(with([](ItemView& w) {
+      w.kind = ActionKind::Delete;
+      w.leader.clear();
+    }));
+  });
 }
 
 // ---- Small messages -------------------------------------------------------------------

@@ -1,12 +1,14 @@
 #include "cli/out_format.h"
 
+#include <algorithm>
+
 #include "cli/itemize.h"
 #include "util/error.h"
 
 namespace ktsync {
 namespace {
 
-constexpr std::string_view kKnownEscapes = "nfilLbotp";
+constexpr std::string_view kKnownEscapes = "nfilLbotpM";
 
 std::string Pad(std::string s, int width) {
   size_t w = static_cast<size_t>(width < 0 ? -width : width);
@@ -39,6 +41,12 @@ std::string LogTime(std::time_t t) {
   return buf;
 }
 
+std::string ModTime(std::time_t t) {
+  std::string s = LogTime(t);
+  std::replace(s.begin(), s.end(), ' ', '-');
+  return s;
+}
+
 OutFormat OutFormat::Parse(std::string_view format, std::string_view option) {
   OutFormat f;
   for (size_t i = 0; i < format.size(); ++i) {
@@ -59,7 +67,7 @@ OutFormat OutFormat::Parse(std::string_view format, std::string_view option) {
     if (i >= format.size() || kKnownEscapes.find(format[i]) == std::string_view::npos) {
       std::string seen(format.substr(start, i < format.size() ? i - start + 1 : i - start));
       throw Error(ExitCode::Usage, std::string(option) + ": '" + seen +
-                                       "' is not an escape ktsync knows (it has %n %f %i %l %L %b %o %t %p %%)");
+                                       "' is not an escape ktsync knows (it has %n %f %i %l %L %b %o %t %M %p %%)");
     }
     f.itemizes_ = f.itemizes_ || format[i] == 'i';
     f.names_deletions_ = f.names_deletions_ || format[i] == 'i' || format[i] == 'o';
@@ -88,6 +96,7 @@ std::string OutFormat::Expand(const Piece& p, const ItemView& item, const ItemCo
     case 'b': return std::to_string(item.kind == ActionKind::SendFile ? item.size : 0);
     case 'o': return IsDeletion(item.kind) ? "del." : ctx.pull ? "recv" : "send";
     case 't': return LogTime(ctx.now);
+    case 'M': return ModTime(item.mtime);
     case 'p': return std::to_string(ctx.pid);
   }
   return "";

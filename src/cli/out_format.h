@@ -9,7 +9,8 @@
 //   %b  bytes of file data sent (the size for a sent file, else 0; rsync counts its protocol too)
 //   %o  operation: "send" (local, push), "recv" (pull), "del." (deletions)
 //   %t  local time "YYYY/MM/DD HH:MM:SS"    %p  process id    %%  a '%'
-// Other escapes (rsync's %M %u %g %U %G %B %c %C %a %h %m %P, or typos) are refused when the
+//   %M  the entry's mtime, local, "YYYY/MM/DD-HH:MM:SS" (a deletion's: the epoch, as rsync's)
+// Other escapes (rsync's %u %g %U %G %B %c %C %a %h %m %P, or typos) are refused when the
 // template is parsed: one usage error naming the escape.
 //
 // Which changes are shown (rsync's rule): a template with %i shows every change, like -i;
@@ -48,6 +49,8 @@ bool VerboseShows(const ItemView& item);
 
 // "YYYY/MM/DD HH:MM:SS" in local time (rsync's %t and log-file prefix).
 std::string LogTime(std::time_t t);
+// "YYYY/MM/DD-HH:MM:SS" in local time (rsync's %M).
+std::string ModTime(std::time_t t);
 
 class OutFormat {
  public:

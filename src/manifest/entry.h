@@ -110,7 +110,10 @@ struct Entry {
   // SRC lacks them (rsync's "protect"). Perishable rules do not count inside a directory
   // being deleted, so a verdict may hold only outside one (UnlessParentDeleted) or only
   // inside one (WhenParentDeleted: a perishable include let it be deleted elsewhere).
-  enum class Protection : uint8_t { None, Always, UnlessParentDeleted, WhenParentDeleted };
+  // Hidden: excluded on both sides for good, so no entry of the run at all; the scan still
+  // names it (path only, a directory not descended) so that the planner knows the
+  // directory holding it cannot be deleted (rsync's "cannot delete non-empty directory").
+  enum class Protection : uint8_t { None, Always, UnlessParentDeleted, WhenParentDeleted, Hidden };
   Protection protection = Protection::None;
 
   bool IsDir() const { return type == EntryType::Dir; }

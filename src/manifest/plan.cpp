@@ -43,6 +43,7 @@ ItemView ViewOf(const Action& a) {
   v.changes = a.changes;
   v.type = a.entry.type;
   v.size = a.entry.size;
+  if (!IsDeletion(a.kind)) v.mtime = a.entry.mtime.sec;
   v.path = a.entry.path;
   if (!IsDeletion(a.kind) && a.entry.type == EntryType::Symlink) v.target = a.entry.link_target();
   v.leader = a.leader;
@@ -53,12 +54,16 @@ Planner::Planner(const PlanOptions& opts, PlanSink& sink, size_t max_leaders)
     : opts_(opts), sink_(sink), max_leaders_(max_leaders) {}
 
 void Planner::Visit(EntryPair p) {
-  if (p.src) {
+  if (p.src && !p.src_refused) {  // a refused entry is the destination's problem, not mirrored
     ++src_entries_;
     if (uint8_t lost = XattrClassesIn(p.src->xattrs()) & opts_.xattrs & ~opts_.xattrs_writable)
       unwritable_xattrs_.Add(lost, p.src->path);
   }
-  if (p.dst) ++dst_entries_;
+  if (p.dst && p.dst->protection == Entry::Protection::Hidden) {
+    if (p.src) p.dst.reset();  // SRC's own rule files list it: as if DST's scan had not
+  } else if (p.dst) {
+    ++dst_entries_;
+  }
   if (p.src) ReleaseExpiredLeaders(p.src_index);
   const std::string& path = p.src ? p.src->path : p.dst->path;
   if (retyping_) {
@@ -68,7 +73,7 @@ void Planner::Visit(EntryPair p) {
       // Protected by the filter rules, it stays, and so the directory in SRC's way (its
       // removal then fails, as rsync's "could not make way" does).
       if (kept_ && IsUnder(path, *kept_)) return;
-      if (p.dst->protection == Entry::Protection::Always) {
+      if (p.dst->protection == Entry::Protection::Always || p.dst->protection == Entry::Protection::Hidden) {
         if (p.dst->IsDir()) kept_ = path;
         return;
       }
@@ -87,9 +92,9 @@ void Planner::Visit(EntryPair p) {
     if (IsUnder(path, *kept_)) return;  // beneath a DST-only directory filter rules protect
     kept_.reset();
   }
-  if (deleting_ && !IsUnder(path, *deleting_)) deleting_.reset();
+  while (!deleting_.empty() && !IsUnder(path, deleting_.back().del.entry.path)) deleting_.pop_back();
   if (path.empty()) return VisitRoot(p);
-  if (p.src && SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_)) {
+  if (p.src && (p.src_refused || SkipsTransfer(*p.src, p.dst ? &*p.dst : nullptr, opts_))) {
     if (p.src->IsDir() || (p.dst && p.dst->IsDir())) skipped_ = path;  // with whatever DST has beneath it
     return;
   }
@@ -101,22 +106,24 @@ void Planner::Visit(EntryPair p) {
     Touch(ParentOf(path));
     return Create(std::move(*p.src), p.src_index);
   }
-  if (!opts_.delete_extraneous || KeptByFilter(*p.dst) || KeptByList(*p.dst)) return;
-  if (p.dst->IsDir() && !deleting_) deleting_ = path;
+  if (!opts_.delete_extraneous || KeptByList(*p.dst)) return;
+  if (KeptByFilter(*p.dst)) return KeepDeletedParents();
   if (DirState* parent = ParentOf(path)) {
     parent->keep = true;
     parent->deletes = true;
   }
   Count(ActionKind::Delete);
-  sink_.Delete(Make(ActionKind::Delete, *p.dst, -1, 0, true));
+  Action del = Make(ActionKind::Delete, *p.dst, -1, 0, true);
+  if (p.dst->IsDir()) deleting_.push_back({del, false});
+  sink_.Delete(std::move(del));
 }
 
 // rsync's receiving-side rules ("protect"): a DST-only entry they exclude stays, a directory
 // with everything in it; a perishable rule does not hold inside a directory being deleted.
 bool Planner::KeptByFilter(const Entry& d) {
-  bool kept = d.protection == Entry::Protection::Always ||
-              (d.protection == Entry::Protection::UnlessParentDeleted && !deleting_) ||
-              (d.protection == Entry::Protection::WhenParentDeleted && deleting_);
+  bool kept = d.protection == Entry::Protection::Always || d.protection == Entry::Protection::Hidden ||
+              (d.protection == Entry::Protection::UnlessParentDeleted && deleting_.empty()) ||
+              (d.protection == Entry::Protection::WhenParentDeleted && !deleting_.empty());
   if (kept && d.IsDir()) kept_ = d.path;
   return kept;
 }
@@ -124,11 +131,22 @@ bool Planner::KeptByFilter(const Entry& d) {
 // --files-from (file_list.h): in a directory SRC took only some children of, DST's others
 // stay, each with everything in it, as rsync --delete leaves them.
 bool Planner::KeptByList(const Entry& d) {
-  if (deleting_) return false;
+  if (!deleting_.empty()) return false;
   const DirState* parent = ParentOf(d.path);
   bool kept = parent != nullptr && parent->partial;
   if (kept && d.IsDir()) kept_ = d.path;
   return kept;
+}
+
+// A protected entry inside directories being deleted keeps them: decided here, not by a
+// failing rmdir, so a dry run, its counts and the deletion gate see what the real run does.
+// Deepest first; those further out were kept already when this one was.
+void Planner::KeepDeletedParents() {
+  for (auto it = deleting_.rbegin(); it != deleting_.rend() && !it->kept; ++it) {
+    it->kept = true;
+    --totals_.to_delete;
+    sink_.Keep(it->del);
+  }
 }
 
 void Planner::Leave(std::string_view path) {

@@ -24,6 +24,10 @@
 //                 EndRemoval, before the next Apply (which creates the new entry).
 //   Delete        extraneous DST entries, parents first: at the very end, deepest first,
 //                 and only when the deletion gate allows (no error, or --delete-on-error).
+//   Keep          a DST-only directory Delete'd before whose subtree turned out to hold
+//                 entries the filter rules protect: its Delete is not carried out (rsync's
+//                 "cannot delete non-empty directory"), and is not in PlanTotals::to_delete.
+//                 At most once per directory, after its Delete, the deepest first.
 //   AfterDeletes  DirMeta of a directory whose children are deleted: after the deletions.
 #pragma once
 
@@ -87,6 +91,7 @@ struct ItemView {
   uint16_t changes = 0;
   EntryType type = EntryType::File;
   uint64_t size = 0;
+  int64_t mtime = 0;   // seconds; 0 for deletions (rsync's %M shows them the epoch)
   std::string path;
   std::string target;  // symlinks (not for deletions)
   std::string leader;  // hard links
@@ -137,6 +142,7 @@ class PlanSink {
   virtual void Remove(Action a) = 0;
   virtual void EndRemoval() = 0;
   virtual void Delete(Action a) = 0;
+  virtual void Keep(Action a) = 0;
   virtual void AfterDeletes(Action a) = 0;
 };
 
@@ -145,6 +151,9 @@ struct EntryPair {
   std::optional<Entry> src;
   int64_t src_index = -1;  // ordinal of `src` in its stream
   std::optional<Entry> dst;
+  // The destination will not create `src` (a daemon's WriteLimits, --safe-links): DST's
+  // entry at its path stays as it is, a directory with its whole subtree.
+  bool src_refused = false;
 };
 
 class Planner {
@@ -235,6 +244,7 @@ class Planner {
   static void Touch(DirState* parent);
   bool KeptByFilter(const Entry& d);
   bool KeptByList(const Entry& d);
+  void KeepDeletedParents();
   void VisitRoot(EntryPair& p);
   void VisitSameType(EntryPair& p);
   void VisitFile(EntryPair& p);
@@ -270,7 +280,14 @@ class Planner {
   std::vector<OpenDir> open_dirs_;  // SRC directories enclosing the current path
   std::optional<std::string> skipped_;   // a SRC dir left alone with its subtree (-x, a transfer rule)
   std::optional<std::string> kept_;      // a DST-only dir kept whole by filter rules
-  std::optional<std::string> deleting_;  // the outermost DST-only dir being deleted
+  // The DST-only directories being deleted along the current path, outermost first. One
+  // that holds a protected entry is kept (its Delete retracted by Keep), and so are those
+  // around it.
+  struct DeletedDir {
+    Action del;
+    bool kept = false;
+  };
+  std::vector<DeletedDir> deleting_;
   // A DST directory being replaced by another type: its subtree goes to Remove, and the
   // SRC entry that takes its place is created when the walk leaves it.
   std::optional<std::string> retyping_;

@@ -227,13 +227,21 @@ class Scanner {
     return *pick != Pick::Out;
   }
 
-  // The entry at path_ is excluded by the filter: with a list, so is what it lists beneath
-  // an excluded directory (not missing: left out, as the rules say).
+  // The entry at path_ is excluded by the filter. With a list, so is what it lists beneath
+  // an excluded directory (not missing: left out, as the rules say). On the receiving side
+  // the entry stays in DST for good: named (Protection::Hidden, not counted) so that its
+  // directory is not planned for deletion.
   UniqueFd Excluded(bool is_dir) {
     if (list_ && is_dir) {
       auto [first, last] = list_->Beneath(path_);
       std::fill(met_.begin() + static_cast<std::ptrdiff_t>(first), met_.begin() + static_cast<std::ptrdiff_t>(last), true);
     }
+    if (opts_.filter_side == kRuleSender) return {};
+    Entry e;
+    e.path = path_;
+    e.type = is_dir ? EntryType::Dir : EntryType::File;
+    e.protection = Entry::Protection::Hidden;
+    sink_.Add(std::move(e));
     return {};
   }
 

@@ -8,7 +8,9 @@
 // * Each directory's names are sorted bytewise and the walk is depth-first, so output is in
 //   ComparePaths order without a global sort; at most one name list is held per depth level.
 // * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
-// * Filtered-out entries are not listed; a filtered-out directory is not descended. A
+// * Filtered-out entries are not listed (on the receiving side, where they stay for good,
+//   each is named by a path-only Entry::Protection::Hidden entry, not counted in the
+//   summary); a filtered-out directory is not descended. A
 //   directory's dir-merge files are read as it is entered; one that cannot be read or
 //   parsed is a Failed problem and the directory is listed with contents_skipped (nothing
 //   its rules would have excluded goes out, and DST's copy of it is left alone); the

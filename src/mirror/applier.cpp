@@ -61,6 +61,8 @@ void Applier::EndRemoval() {
 
 void Applier::Delete(Action a) { deletes_.Append(a); }
 
+void Applier::Keep(Action a) { kept_dirs_.insert(std::move(a.entry.path)); }
+
 void Applier::AfterDeletes(Action a) { after_deletes_.Append(a); }
 
 void Applier::FileDone(uint64_t seq, const Action& a, bool ok) {
@@ -119,15 +121,20 @@ void Applier::Finish(const DeletionDecision& gate) {
 }
 
 void Applier::Run(const Action& a) {
+  if (a.kind == ActionKind::Delete && kept_dirs_.erase(a.entry.path)) {
+    observer_.Warn("kept directory " + a.entry.path + ": it holds entries the filter rules exclude");
+    return;
+  }
   try {
     if (a.kind == ActionKind::HardLink && LeaderFailed(a.leader))
       throw Error(ExitCode::Partial, "not linked to " + a.leader + ", which could not be copied");
     mover_.Apply(a);
   } catch (const SysError& e) {
-    // rsync's "cannot delete non-empty directory": what keeps it is excluded from the run
-    // (or new), so it is kept and said, not an error.
+    // rsync's "cannot delete non-empty directory": the planner keeps those that hold
+    // protected entries (Keep), so what is in it now was made since DST was listed. Kept
+    // and said, not an error.
     if (a.kind == ActionKind::Delete && a.entry.IsDir() && e.err() == ENOTEMPTY) {
-      observer_.Warn("kept directory " + a.entry.path + ": it holds entries the filter rules exclude (or new ones)");
+      observer_.Warn("kept directory " + a.entry.path + ": it holds entries made since it was listed");
       return;
     }
     problems_.Fail(a.entry.path, e.what());

@@ -56,6 +56,7 @@ class Applier final : public PlanSink, public FileDoneSink {
   void Remove(Action a) override;
   void EndRemoval() override;
   void Delete(Action a) override;
+  void Keep(Action a) override;
   void AfterDeletes(Action a) override;
   void FileDone(uint64_t seq, const Action& a, bool ok) override;
 
@@ -83,6 +84,9 @@ class Applier final : public PlanSink, public FileDoneSink {
   TransferMeter* meter_;
   ApplyCounts counts_;
   ActionSpool removals_, deletes_, after_deletes_;
+  // DST-only directories the planner keeps after all (Keep): their spooled Deletes are
+  // skipped with a warning. One path per DST directory holding protected entries.
+  std::unordered_set<std::string> kept_dirs_;
   std::deque<Deferred> deferred_;  // planner thread only
   size_t deferred_bytes_ = 0;      // HeldBytes of their entries
   uint64_t next_seq_ = 1;          // SendFiles are numbered from 1

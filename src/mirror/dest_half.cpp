@@ -138,8 +138,8 @@ class Pipeline {
     MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
-      if (pair.src && !Screen(pair)) continue;
-      if (pair.src && pair.src->IsFile()) src_file_bytes_ += pair.src->size;
+      if (pair.src) pair.src_refused = !Screen(pair);
+      if (pair.src && pair.src->IsFile() && !pair.src_refused) src_file_bytes_ += pair.src->size;
       planner_.Visit(std::move(pair));
       int64_t next = walk.next_src_index();
       if (planner_.WantsHashes(next)) ResolveHashes();
@@ -161,8 +161,8 @@ class Pipeline {
 
   // What becomes of a SRC entry before it is planned: the user's tweaks (--chmod, --chown,
   // --safe-links), then a daemon's say (its WriteLimits, --fake-super). An entry left alone
-  // or refused is not created, and DST's entry at its path (if any) is left as it is; false
-  // when nothing is left of the pair to plan.
+  // or refused is not created, and DST's entry at its path (if any) is left as it is, with
+  // what lies beneath it (EntryPair::src_refused); false for those.
   bool Screen(EntryPair& pair) {
     if (opts_.fake_super) NoteFakeSuper(*pair.src);
     if (opts_.tweaks.any() && !TweakEntry(*pair.src, opts_.tweaks)) return false;

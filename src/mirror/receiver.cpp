@@ -8,12 +8,13 @@
 namespace ktsync {
 
 Receiver::Receiver(TreeSide& dst, const ApplyOptions& opts, SourceChannel& channel, OpenStreams open,
-                   StreamOpener reopen, Problems& problems, TransferMeter* meter, RunStats& stats)
+                   StreamOpener reopen, bool compressed, Problems& problems, TransferMeter* meter, RunStats& stats)
     : dst_(dst),
       opts_(opts),
       channel_(channel),
       open_(std::move(open)),
       reopen_(std::move(reopen)),
+      compressed_(compressed),
       problems_(problems),
       meter_(meter),
       stats_(stats),
@@ -53,6 +54,7 @@ void Receiver::Start() {
   DataReceiveOptions ro;
   ro.apply = opts_;
   ro.meter = meter_;
+  ro.compressed = compressed_;
   ro.on_file = [this](const ReceivedFile& r) { OnFile(r); };
   ro.on_fatal = [this](std::exception_ptr e) { OnFatal(e); };
   std::lock_guard lock(receiver_mu_);

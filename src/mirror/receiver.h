@@ -39,8 +39,9 @@ class Receiver final : public Mover {
   using OpenStreams = std::function<std::vector<std::unique_ptr<ByteStream>>()>;
 
   // `stats` gets the encryption, stream count and wire bytes of the data connections.
+  // `compressed`: the run asked for compressed file data (-z).
   Receiver(TreeSide& dst, const ApplyOptions& opts, SourceChannel& channel, OpenStreams open, StreamOpener reopen,
-           Problems& problems, TransferMeter* meter, RunStats& stats);
+           bool compressed, Problems& problems, TransferMeter* meter, RunStats& stats);
   ~Receiver() override;
 
   void Apply(const Action& a) override;
@@ -66,6 +67,7 @@ class Receiver final : public Mover {
   SourceChannel& channel_;
   OpenStreams open_;
   StreamOpener reopen_;
+  bool compressed_;
   std::function<void()> interrupt_open_;
   Problems& problems_;
   TransferMeter* meter_;

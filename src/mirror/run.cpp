@@ -209,7 +209,7 @@ RunResult Pull(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   if (!r.spec.dry_run) {
     StreamOpener reopen = [&link](int no) { return link.OpenData(no); };
     receiver.emplace(*dst, MakeApplyOptions(r.spec, &unsupported), channel, [&, reopen] { return OpenAll(StreamCount(r), reopen); },
-                     reopen, problems, meter, out.stats);
+                     reopen, r.net.compress_level > 0, problems, meter, out.stats);
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;
   DestOptions opts = MakeDestOptions(r.spec, link.name(), &unsupported);
@@ -317,7 +317,7 @@ void ServeDestination(ServerLink& link) {
     apply.meta.fake_super = cfg.fake_super;
     receiver.emplace(dst, apply, channel, [&] { return OpenAll(req.streams, [&](int) {
                        return link.TakeData(); }); },
-                     [&link](int) { return link.TakeData(); }, problems, nullptr, out.stats);
+                     [&link](int) { return link.TakeData(); }, req.compress_level > 0, problems, nullptr, out.stats);
     receiver->InterruptOpeningWith([&link] { link.AbortData("the client's control channel failed"); });
   }
   Mover& mover = receiver ? static_cast<Mover&>(*receiver) : dry;

@@ -106,9 +106,19 @@ std::unique_ptr<ByteStream> AcceptDataConnection(UniqueFd sock, const DataSecuri
   }
 }
 
+void DataQueue::ExpectStreams(uint32_t streams) {
+  std::lock_guard lock(mu_);
+  streams_ = streams;
+}
+
 void DataQueue::Push(uint32_t stream_no, std::unique_ptr<ByteStream> s) {
   std::lock_guard lock(mu_);
-  if (stream_no == kReverseControlStream) {
+  if (stream_no != kReverseControlStream && stream_no >= streams_) {
+    // Only the session's own client knows its token: one that miscounts is broken or hostile.
+    closed_ = "protocol error: a data connection for stream " + std::to_string(stream_no) + " of a session with " +
+              std::to_string(streams_);
+    closed_code_ = ExitCode::StreamData;
+  } else if (stream_no == kReverseControlStream) {
     if (reverse_taken_ || !reverse_.empty()) return;  // one per session: a second is dropped
     reverse_.push_back(std::move(s));
   } else {
@@ -124,7 +134,7 @@ std::unique_ptr<ByteStream> DataQueue::Take(std::deque<std::unique_ptr<ByteStrea
     throw Error(ExitCode::Timeout, std::string("no ") + what + " arrived within " +
                                        std::to_string(timeout.count() / 1000) +
                                        " s (is a firewall blocking the data port?)");
-  if (q.empty()) throw Error(ExitCode::SocketIo, closed_);
+  if (!closed_.empty() && (q.empty() || closed_code_ == ExitCode::StreamData)) throw Error(closed_code_, closed_);
   auto s = std::move(q.front());
   q.pop_front();
   return s;
@@ -143,6 +153,7 @@ std::unique_ptr<ByteStream> DataQueue::PopReverseControl(std::chrono::millisecon
 
 void DataQueue::Close(std::string why) {
   std::lock_guard lock(mu_);
+  if (closed_code_ == ExitCode::StreamData) return;  // the protocol error says more
   closed_ = std::move(why);
   cv_.notify_all();
 }

@@ -62,6 +62,10 @@ std::unique_ptr<ByteStream> OpenDataConnection(const std::string& host, uint16_t
 // mode) or by the daemon's accept loop.
 class DataQueue {
  public:
+  // The session's stream count (Request::streams), before the client learns the token: a
+  // data connection for a stream beyond it is dropped, and the session's next Pop fails
+  // with a protocol error.
+  void ExpectStreams(uint32_t streams);
   // `stream_no` from the DataHello: kReverseControlStream, or a data stream's number.
   void Push(uint32_t stream_no, std::unique_ptr<ByteStream> s);
   // The next data connection. Throws Error(Timeout) when none arrives in time.
@@ -78,7 +82,9 @@ class DataQueue {
   std::deque<std::unique_ptr<ByteStream>> q_;
   std::deque<std::unique_ptr<ByteStream>> reverse_;
   bool reverse_taken_ = false;
+  uint32_t streams_ = 0;
   std::string closed_;
+  ExitCode closed_code_ = ExitCode::SocketIo;
 };
 
 // Accepts one data connection on `sock`: TLS (or plain) + DataHello with the right token;

@@ -122,6 +122,9 @@ struct DataReceiveOptions {
   // The first run-ending error of any stream (the others are then stopped), once.
   std::function<void(std::exception_ptr)> on_fatal;
   TransferMeter* meter = nullptr;  // live progress, optional
+  // The Request asked for compressed file data (-z): FileDataZ frames are a protocol error
+  // otherwise (a decompressor's memory and CPU only for a run that chose them).
+  bool compressed = false;
 };
 
 struct DataReceiveResult {

@@ -62,7 +62,10 @@ class FileReceiver::Stream {
       switch (h->type) {
         case FrameType::FileBegin: Begin(payload); break;
         case FrameType::FileData: Data(payload); break;
-        case FrameType::FileDataZ: Data(Unpacker().Decompress(payload)); break;
+        case FrameType::FileDataZ:
+          if (!owner_.opts_.compressed) ThrowProtocolError("compressed file data in a run without -z");
+          Data(Unpacker().Decompress(payload));
+          break;
         case FrameType::FileHole: Hole(payload); break;
         case FrameType::FileEnd: End(payload); break;
         case FrameType::Done:

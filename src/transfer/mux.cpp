@@ -37,6 +37,10 @@ ChunkHeader DecodeChunkHeader(const unsigned char in[Mux::kHeaderBytes]) {
   if (kind < 1 || kind > 5) ThrowProtocolError("unknown ssh channel chunk kind " + std::to_string(kind));
   h.kind = static_cast<Kind>(kind);
   h.value = r.U32("value");
+  // Open, Eof and Close carry nothing: a value there is a peer that speaks something else.
+  bool signal = h.kind == Kind::Open || h.kind == Kind::Eof || h.kind == Kind::Close;
+  if (signal && h.value != 0)
+    ThrowProtocolError("ssh channel chunk of kind " + std::to_string(kind) + " with value " + std::to_string(h.value));
   return h;
 }
 

@@ -63,6 +63,7 @@ void ServerLink::PrepareData() {
     ready.data_port = listener_->port();
     ready.data_host = host;
   }
+  if (queue_) queue_->ExpectStreams(request_.streams);
   std::string out;
   EncodeReady(ready, out);
   Control(control_).writer.Write(FrameType::Ready, out);

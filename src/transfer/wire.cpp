@@ -494,6 +494,7 @@ void EncodeItem(const ItemView& v, std::string& out) {
   w.U16(v.changes);
   w.U8(static_cast<uint8_t>(v.type));
   w.U64(v.size);
+  w.I64(v.mtime);
   w.Str16(v.path);
   w.Str16(v.target);
   w.Str16(v.leader);
@@ -515,9 +516,15 @@ ItemView DecodeItem(std::string_view payload) {
   }
   v.type = static_cast<EntryType>(type);
   v.size = r.U64("size");
+  v.mtime = r.I64("mtime");
+  if (IsDeletion(v.kind) && v.mtime != 0) r.Fail("an mtime for a deletion");
   v.path = r.Str16(kMaxPathBytes, "path");
   if (std::string why = PathProblem(v.path); !why.empty()) r.Fail(why);
   v.target = r.Str16(kMaxLinkTargetBytes, "target");
+  if (!v.target.empty()) {  // only a symlink that is not deleted has one (ViewOf)
+    if (v.type != EntryType::Symlink || IsDeletion(v.kind)) r.Fail("a target for an item that is no symlink made");
+    if (std::string why = TargetProblem(v.target); !why.empty()) r.Fail(why);
+  }
   v.leader = r.Str16(kMaxPathBytes, "leader");
   if (!v.leader.empty()) {
     if (std::string why = PathProblem(v.leader); !why.empty()) r.Fail(why);

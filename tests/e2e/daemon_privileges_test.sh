@@ -4,7 +4,8 @@
 #     setuid/setgid bits (kept without them, with a warning naming the file), no
 #     security.* xattrs (file capabilities), every file owned by the daemon's user; a
 #     setgid directory and user.* xattrs are kept; a dry run reports the same; a rerun
-#     changes nothing and says the same again;
+#     changes nothing and says the same again; a refused device leaves a directory DST has
+#     at its path whole, even with --delete-on-error;
 #   * --allow-devices --allow-setid --allow-owners: the copy is identical to SRC;
 #   * --user nobody: the daemon binds as root, then runs as nobody (its /proc status says
 #     so) and files it writes belong to nobody;
@@ -67,6 +68,15 @@ assert_exit 23 kd -i "$SRC" "$URL/dst"
 assert_contains "$ERR" "dev/mem: device node not created" "rerun: the same refusal"
 inode_ctime_snapshot "$ROOT/dst" >"$T/snap1"
 assert_eq "" "$(snapshot_changed "$T/snap0" "$T/snap1")" "rerun: nothing on the daemon changed"
+
+# A refused device where DST has a directory: the directory stays with all it holds, even
+# when the deletions run despite the error.
+mkdir -p "$ROOT/dst/dev/mem/sub"
+echo mine >"$ROOT/dst/dev/mem/sub/file"
+assert_exit 23 kd --delete-on-error -i "$SRC" "$URL/dst"
+assert_contains "$ERR" "dev/mem: device node not created" "refused over a directory"
+grep -qF "dev/mem/" "$OUT" && die "listed beneath the refused device: $(cat "$OUT")" || pass "nothing beneath the refused device's path is listed"
+[[ -f $ROOT/dst/dev/mem/sub/file ]] && pass "the directory's subtree is kept" || die "dev/mem/sub/file deleted"
 stop_daemon
 
 # ---- everything allowed: identical

@@ -3,12 +3,15 @@
 # formats overlap: the same small tree (new, changed and deleted files and directories, type
 # changes both ways (rsync prints only the new entry's line), a
 # symlink, a FIFO) is mirrored onto two copies of one DST by `rsync -aH --delete` and by
-# ktsync, and the lines of -v, of --out-format (with %i, with %o, with %n %l) and of
+# ktsync, and the lines of -v, of --out-format (with %i, with %o, with %n %l, with %M, also
+# pushed over ssh) and of
 # --log-file (timestamps and pids aside, and the first and last lines, which are each
 # program's own) are the same sets. Order differs on purpose: ktsync prints a change when
 # it is made (files finish in parallel, directory times and deletions come last). Then:
 # --log-file lines are "YYYY/MM/DD HH:MM:SS [pid] ...", appended, with a first line and a
 # last one with the totals and exit code, and errors; -q still logs; -n logs no changes.
+# A DST-only directory holding excluded entries is kept in dry and real runs alike, with
+# rsync -n's deletions, named, and not counted by --max-delete.
 source "$(dirname "$0")/lib.sh"
 
 command -v rsync >/dev/null || die "rsync is not installed (the oracle)"
@@ -40,6 +43,13 @@ echo u >"$S/todir/u"
 echo f >"$S/tofile"
 
 km() { "$KTSYNC" mirror --state-dir "$STATE" --no-progress "$@"; }
+# kpush ARGS... SRC DST: the same mirror pushed over ssh (the DST argument gets "host:").
+kpush() {
+    local args=("$@") n=$#
+    "$KTSYNC" mirror --state-dir "$STATE" --no-progress -e "$SSH_CMD" --remote-ktsync "$KTSYNC" \
+        "${args[@]:0:n-1}" "$SSH_HOST:${args[n-1]}"
+}
+KM=km
 
 # compare LABEL RSYNC-ARGS -- KTSYNC-ARGS: both mirror $S onto a fresh copy of $D0; their
 # stdout lines (rsync's header and summary dropped, and lines matching $DROP) must be the
@@ -55,7 +65,7 @@ compare() {
     cp -a "$D0" "$T/dk"
     rsync -aH --delete "${r[@]}" "$S/" "$T/dr/" | sed -e '/^sending incremental file list$/d' -e '/^$/,$d' |
         grep -vE "${DROP:-^\$^}" | sort >"$T/rsync.txt"
-    km "${k[@]}" "$S" "$T/dk" | sed -e '/^$/,$d' | grep -vE "${DROP:-^\$^}" | sort >"$T/ktsync.txt"
+    $KM "${k[@]}" "$S" "$T/dk" | sed -e '/^$/,$d' | grep -vE "${DROP:-^\$^}" | sort >"$T/ktsync.txt"
     [[ -s $T/rsync.txt ]] || die "$label: rsync printed nothing"
     diff "$T/rsync.txt" "$T/ktsync.txt" >"$T/diff.txt" || die "$label differs from rsync's: $(cat "$T/diff.txt")"
     pass "$label: the same $(wc -l <"$T/rsync.txt") lines as rsync's"
@@ -67,6 +77,10 @@ compare "--out-format='%i %n%L'" --out-format='%i %n%L' -- --out-format='%i %n%L
 compare "--out-format='%o %n%L'" --out-format='%o %n%L' -- --out-format='%o %n%L'
 # A directory's %l is its st_size for rsync, 0 for ktsync (documented).
 DROP='/ *\|' compare "--out-format='%-12n|%10l'" --out-format='%-12n|%10l' -- --out-format='%-12n|%10l'
+# %M: each entry's mtime (a deletion's: the epoch), locally and in the Items a push's server sends.
+compare "--out-format='%o %n %M'" --out-format='%o %n %M' -- --out-format='%o %n %M'
+start_sshd
+KM=kpush compare "push: --out-format='%o %n %M'" --out-format='%o %n %M' -- --out-format='%o %n %M'
 
 # --log-file: the same change lines (rsync's default format is ktsync's).
 rm -rf "$T/dr" "$T/dk"
@@ -111,3 +125,28 @@ tail -n +$((lines + 1)) "$T/ktsync.log" | sed -E "s#$stamp##" >"$T/dry.log"
     $(tail -n1 "$T/dry.log") == "dry run done: would send 1 files"*"; exit code 0" ]] ||
     die "-n --log-file: not just a first and a last dry-run line: $(cat "$T/dry.log")"
 pass "-n --log-file: no change lines, first and last lines say dry run"
+
+# A DST-only directory that holds entries the filter rules exclude is kept (rsync's "cannot
+# delete non-empty directory"): decided in the plan, so a dry run lists what the real run
+# deletes, names the kept directory the same way, and --max-delete counts what goes.
+P=$T/protect
+mkdir -p "$P/src" "$P/dst/gone/sub" "$P/dst/gone2"
+echo s >"$P/src/s"   # an empty SRC is refused
+echo x >"$P/dst/gone/keep.o"
+echo y >"$P/dst/gone/sub/z"
+echo w >"$P/dst/gone2/w"
+rsync -n -i -r --delete --exclude='*.o' "$P/src/" "$P/dst/" >"$T/rsync.txt"
+grep -qx 'cannot delete non-empty directory: gone' "$T/rsync.txt" || die "rsync did not keep gone: $(cat "$T/rsync.txt")"
+grep "^\*deleting" "$T/rsync.txt" | sort >"$T/rsync.items"
+for run in -n ""; do
+    assert_exit 0 km $run -i --max-delete 4 --exclude '*.o' "$P/src" "$P/dst"
+    sort "$OUT" | grep -v '^$' | grep -v 'entries' >"$T/ktsync.items"
+    diff "$T/rsync.items" <(grep '^\*deleting' "$T/ktsync.items") >"$T/diff.txt" ||
+        die "${run:-real run}: deletions differ from rsync -n's: $(cat "$T/diff.txt")"
+    assert_contains "$ERR" "kept directory gone: it holds entries the filter rules exclude" "${run:-real run}: gone is named as kept"
+done
+[[ -f $P/dst/gone/keep.o && ! -e $P/dst/gone/sub && ! -e $P/dst/gone2 ]] || die "the real run did not keep just gone/keep.o"
+pass "gone/keep.o kept with its directory, everything else deleted"
+mkdir -p "$P/dst/gone/sub2" && echo v >"$P/dst/gone/sub2/v"
+assert_exit 25 km -n --max-delete 1 --exclude '*.o' "$P/src" "$P/dst"
+assert_contains "$ERR" "2 entries would be deleted" "--max-delete counts the deletions, not the kept directory"

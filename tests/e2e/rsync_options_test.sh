@@ -6,7 +6,8 @@
 # --existing, --size-only, --modify-window, --max-size, --min-size), --chmod, --chown,
 # --safe-links and the spellings ktsync accepts as no-ops (-avz, -rlptgoD, -P ...) run
 # locally; the rules that travel in the Request are pushed over ssh too, and a daemon
-# without --allow-owners keeps its own owner whatever --chown says. rsync options that
+# without --allow-owners keeps its own owner whatever --chown says; -a run as nobody keeps
+# nobody's own owner, as rsync does. rsync options that
 # make no sense in ktsync fail with one line saying what to use instead.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -140,6 +141,27 @@ assert_contains "$ERR" "owners and groups not kept" "a daemon without --allow-ow
 [[ $(stat -c %U:%G "$T/served/k/same") == root:root ]] || die "--chown reached a daemon without --allow-owners"
 [[ $(stat -c %a "$T/served/k/exec.sh") == 755 ]] || die "--chmod u+s granted a setuid bit the daemon refuses"
 pass "daemon: --chown stripped without --allow-owners, --chmod cannot grant setuid"
+
+# -a (-o) run by a user who is not root: files belong to that user, whoever owns SRC's;
+# rsync says nothing of the owners it cannot set, and neither does ktsync.
+N=$(mktemp -d /tmp/ktsync-nobody.XXXXXX)
+chmod 755 "$N"
+mkdir -p "$N/src/d" "$N/k" "$N/r" "$N/state"
+echo a >"$N/src/f"
+echo b >"$N/src/d/g"
+chown -R 12345:23456 "$N/src"
+chmod -R a+rX "$N/src"
+chown nobody:nogroup "$N/k" "$N/r" "$N/state"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$N/state" "$@"; }
+owners() { (cd "$1" && find . -mindepth 1 -printf '%P %u:%g %m\n' | sort); }
+assert_exit 0 as_nobody rsync -a "$N/src/" "$N/r/dst/"
+[[ ! -s $ERR ]] || die "rsync -a as nobody said: $(cat "$ERR")"
+assert_exit 0 as_nobody "$KTSYNC" mirror -a --no-progress --state-dir "$N/state" "$N/src" "$N/k/dst"
+[[ ! -s $ERR ]] || die "ktsync -a as nobody said: $(cat "$ERR")"
+assert_eq "$(owners "$N/r/dst")" "$(owners "$N/k/dst")" "-a as nobody: the same owners and modes as rsync's"
+[[ $(stat -c %U "$N/k/dst/d/g") == nobody ]] || die "not nobody's: $(stat -c %U "$N/k/dst/d/g")"
+pass "-a as nobody keeps nobody's own owner, silently, as rsync does"
+rm -rf "$N"
 
 # rsync options that make no sense here: one line, exit 1, what to do instead.
 make_case "$T/refused"
