@@ -244,18 +244,17 @@ TEST(Hello, RejectsBadMagicTruncationAndTrailingBytes) {
 }
 
 TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
-  Agreement a = Negotiate({8, 0b1011}, {8, 0b0110});
-  EXPECT_EQ(a.version, 8);
+  Agreement a = Negotiate({9, 0b1011}, {9, 0b0110});
+  EXPECT_EQ(a.version, 9);
   EXPECT_EQ(a.features, 0b0010u);
-  EXPECT_EQ(Negotiate({8, 0}, {9, 0}).version, 8);  // a newer peer may talk down to us
+  EXPECT_EQ(Negotiate({9, 0}, {10, 0}).version, 9);  // a newer peer may talk down to us
 }
 
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
-  // v7 peers cannot carry rsync's filter rules, -u, --chmod and the rest: they would
-  // silently mirror without them.
-  static_assert(kMinProtocolVersion == 8);
-  ExpectError(ExitCode::Protocol, "peer speaks protocol v7, this ktsync speaks v8; install matching versions",
-              [] { Negotiate({8, 0}, {7, 0}); });
+  // v8 peers cannot carry -L: a source among them would silently send the links.
+  static_assert(kMinProtocolVersion == 9);
+  ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
+              [] { Negotiate({9, 0}, {8, 0}); });
 }
 
 

@@ -80,7 +80,7 @@ class StreamSender {
   void SendOne(const SendItem& item) {
     const Entry& e = item.entry;
     // O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open forever.
-    UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    UniqueFd fd = OpenSourcePath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY, opts_.follow_links);
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
         problems_.Vanish(e.path, e.path + ": vanished before it could be sent");

@@ -35,7 +35,8 @@ enum RequestFlag : uint32_t {
   kFlagSafeLinks = 1 << 24,
   kFlagForceDelete = 1 << 25,
   kFlagComparedFirst = 1 << 26,
-  kAllFlags = (1 << 27) - 1,
+  kFlagCopyLinks = 1 << 27,
+  kAllFlags = (1 << 28) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -69,6 +70,7 @@ uint32_t Flags(const SessionRequest& r) {
   set(m.safe_links, kFlagSafeLinks);
   set(m.deletes.force_delete, kFlagForceDelete);
   set(m.deletes.compared_first, kFlagComparedFirst);
+  set(m.copy_links, kFlagCopyLinks);
   return f;
 }
 
@@ -98,6 +100,7 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   m.safe_links = f & kFlagSafeLinks;
   m.deletes.force_delete = f & kFlagForceDelete;
   m.deletes.compared_first = f & kFlagComparedFirst;
+  m.copy_links = f & kFlagCopyLinks;
 }
 
 // Size limits, --chmod rules and --chown names: what DST gets instead of SRC's own.

@@ -78,8 +78,9 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // restated (FileBegin.restated_mtime). 6: data may travel inside ssh (DataRoute) and
 // compressed (FileDataZ). 7: Keepalive (a daemon drops sessions silent for --idle-timeout).
 // 8: rsync's filter rules whole, transfer rules, --chmod, --chown and --safe-links in the Request.
-inline constexpr uint16_t kProtocolVersion = 8;
-inline constexpr uint16_t kMinProtocolVersion = 8;  // oldest version this build still speaks
+// 9: -L (CopyLinks) in the Request: a source that cannot follow its links must not be asked.
+inline constexpr uint16_t kProtocolVersion = 9;
+inline constexpr uint16_t kMinProtocolVersion = 9;  // oldest version this build still speaks
 
 struct Hello {
   uint16_t version = kProtocolVersion;
