@@ -178,6 +178,7 @@ TEST_F(ScanTest, FollowLinksListsReferentsAndWalksLinkedDirectories) {
   // The referent's dev/ino: every path to "shared" is one hard-link group, led by "abs".
   for (const char* p : {"dirlink/shared", "dirlink/shared2", "real/shared", "real/shared2"})
     EXPECT_EQ(Find(r, p)->link_leader, 1) << p;
+  EXPECT_EQ(Find(r, "abs")->nlink, kLinksUnbounded);  // five names, two links
   EXPECT_FALSE(problems_.HasErrors());
 }
 

@@ -437,6 +437,7 @@ class Scanner {
       if (opts_.hard_links && e.nlink > 1) {
         auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
         if (!fresh) e.link_leader = it->second;
+        if (fresh && opts_.follow_links) e.nlink = kLinksUnbounded;
       }
     } else if (e.type == EntryType::Dir) {
       ++summary_.dirs;

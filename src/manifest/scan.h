@@ -7,7 +7,9 @@
 //   symlink mid-scan cannot lead the scan outside the tree.
 // * Except with follow_links (rsync's -L, for SRC only): a symlink is listed as its
 //   referent, wherever the chain of links leads (out of the tree too): its type, metadata,
-//   xattrs and dev/ino (so -H links what shares a referent), and a directory is walked.
+//   xattrs and dev/ino (so -H links what shares a referent, as rsync -L -H does), and a
+//   directory is walked. A file reached through links may have more names than links, so
+//   a hard-link leader's nlink is kLinksUnbounded: the planner waits for its names to the end.
 //   A symlink without a referent is a Failed problem ("symlink has no referent", as rsync
 //   says) and is not listed. A directory that is one of its own ancestors on the walk
 //   (LoopAncestor) is a Failed problem and not listed: rsync descends until ELOOP or
@@ -97,6 +99,8 @@ inline constexpr size_t kMountsNamed = 3;
 // descend (rsync -x is ktsync's default, and their contents are silently absent
 // otherwise), or "" when there were none.
 std::string SkippedMountsWarning(const ScanSummary& summary, std::string_view tree);
+
+inline constexpr uint32_t kLinksUnbounded = UINT32_MAX;
 
 // An inode, as the loop check and -H know it.
 struct InodeId {
