@@ -121,7 +121,7 @@ void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore&
   bool ahead = to_read.size() > 1;
   queue.PushAll(to_read);
   queue.Close();
-  ReadAhead read_ahead(root_dirfd, queue, ahead);
+  ReadAhead read_ahead(root_dirfd, queue, ahead, follow_links);
   Reader reader;
   reader.meter = meter;
   // One at a time: ReadAhead warms what is not taken yet.

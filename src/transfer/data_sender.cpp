@@ -282,7 +282,7 @@ DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const
   for (size_t i = 0; i < streams.size(); ++i)
     senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts,
                                                      report_mu, problems));
-  ReadAhead read_ahead(opts.src_root_fd, queue);
+  ReadAhead read_ahead(opts.src_root_fd, queue, true, opts.follow_links);
 
   std::mutex mu;
   std::exception_ptr first_error;

@@ -4,7 +4,7 @@
 # links and a hard-linked file reached through a link; `rsync -aHAX -L --delete` and
 # `ktsync mirror -L` make the same tree, entry by entry (hard-link groups included), into a
 # fresh and into a stale DST, locally, pushed and pulled over ssh; a second run changes
-# nothing. With a dangling link and a loop added both exit 23 and delete nothing; the
+# nothing, with -c too. With a dangling link and a loop added both exit 23 and delete nothing; the
 # dangling link is named and skipped; ktsync skips the loop (naming it) where rsync
 # descends until ELOOP, so the loop's own subtree is left out of the comparison. A daemon
 # serving SRC refuses -L (its module is a boundary); a push with -L to a daemon follows
@@ -99,6 +99,10 @@ same_result() {
     run_ktsync "$how" "$w" "$w/k" -i
     [[ $RC == 0 && -z $(itemized_paths "$OUT") ]] || die "$how $start: the second run changed $(itemized_paths "$OUT") (exit $RC)"
     pass "$how, $start DST: a second run changes nothing"
+    # -c hashes SRC's files through the links (and caches them by the referent's identity).
+    run_ktsync "$how" "$w" "$w/k" -c -i
+    [[ $RC == 0 && -z $(itemized_paths "$OUT") ]] || die "$how $start: -c changed $(itemized_paths "$OUT") (exit $RC): $(cat "$ERR")"
+    pass "$how, $start DST: -c finds every file the same"
 }
 
 # with_faults HOW: a dangling link and a loop; both tools exit 23 and delete nothing.
