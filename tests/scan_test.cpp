@@ -182,6 +182,22 @@ TEST_F(ScanTest, FollowLinksListsReferentsAndWalksLinkedDirectories) {
   EXPECT_FALSE(problems_.HasErrors());
 }
 
+// Rules see a followed link as its referent: "build/" matches a link to a directory.
+TEST_F(ScanTest, FollowLinksMatchesRulesAgainstTheReferent) {
+  Dir("real");
+  File("real/f");
+  Link("real", "build");
+  Link("real/f", "out");
+  Filter f({ExcludeRule("build/"), ExcludeRule("real/")});
+  ScanOptions opts;
+  opts.filter = &f;
+  opts.follow_links = true;
+  EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "out"}));
+  Filter dirs_only({IncludeRule("*/"), ExcludeRule("*")});
+  opts.filter = &dirs_only;
+  EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "build", "real"}));
+}
+
 TEST_F(ScanTest, FollowLinksReportsDanglingLinksAndLoops) {
   Dir("d");
   Dir("d/sub");

@@ -286,8 +286,9 @@ class Scanner {
       if (opts_.collect_temps && summary_.stale_temps.size() < kMaxStaleTemps) summary_.stale_temps.push_back(path_);
       return {};
     }
-    // d_type lets an excluded entry cost no syscall at all.
-    bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
+    // d_type lets an excluded entry cost no syscall at all; a link to follow is matched as
+    // what it points to, known only once stat'ed.
+    bool prefiltered = filtering_ && dtype != DT_UNKNOWN && !(opts_.follow_links && dtype == DT_LNK);
     Entry::Protection protection = Entry::Protection::None;
     if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return {};
 
