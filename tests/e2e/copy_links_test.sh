@@ -130,6 +130,16 @@ for how in local push pull; do
     with_faults "$how"
 done
 
+# Filter rules see a followed link as its referent: '+ */' keeps the links to directories.
+w=$T/filtered
+make_case "$w"
+rsync -aHAX -L --delete --include='*/' --exclude='*' "$w/src/" "$w/r/" >/dev/null 2>&1 || die "rsync -L with rules failed"
+run_ktsync local "$w" "$w/k" --include='*/' --exclude='*'
+[[ $RC == 0 ]] || die "ktsync -L with rules: exit $RC: $(cat "$ERR")"
+compare "rules" "$w/r" "$w/k"
+[[ -d $w/k/dlink/sub && ! -e $w/k/dlink/file ]] || die "rules: a link to a directory was not matched as one"
+pass "filter rules match followed links as their referents, as in rsync"
+
 # A daemon serving SRC: its module is a boundary, and its links may point anywhere.
 new_secret
 mkdir -p "$T/served"
