@@ -20,7 +20,7 @@ _ktsync_mirror_opts='-h --help -n --dry-run -i --itemize-changes --json --stats 
     --remote-ktsync --secret-file --streams --data-port --data-via -z --compress
     --compress-level --require-ktls --no-ktls --no-encryption --bwlimit --timeout
     -o -g --size-only --modify-window -u --update --ignore-existing --existing --max-size --min-size
-    --chmod --chown --safe-links -a --archive -r --recursive -l --links -W --whole-file --info'
+    --chmod --chown --safe-links -L --copy-links -a --archive -r --recursive -l --links -W --whole-file --info'
 
 _ktsync_commands='mirror copy serve help state'
 _ktsync_state_commands='list prune'

@@ -40,6 +40,7 @@ set -l ktsync_mirror_options \
     '- chmod any change DST\'s permissions (rsync\'s rules)' \
     '- chown any give DST\'s entries this owner and/or group' \
     '- safe-links - leave alone symlinks that point out of SRC' \
+    'L copy-links - copy what SRC\'s symlinks point to, not the links' \
     'c checksum - compare content hashes, not size and mtime' \
     'H hard-links - preserve hard links (default)' \
     '- no-hard-links - copy hard-linked files as separate files' \

@@ -190,6 +190,15 @@ TEST(Options, RsyncOptionsThatMakeNoSenseSayWhatToDoInstead) {
   EXPECT_EQ(Parse({"mirror", "-essh -b", "a", "b"}).mirror.ssh_command, "ssh -b");
 }
 
+TEST(Options, CopyLinksReachesTheSpecInEverySpelling) {
+  EXPECT_FALSE(Parse({"mirror", "a", "b"}).mirror.spec.copy_links);
+  for (const char* spelled : {"-L", "--copy-links", "-aL", "-avLH"})
+    EXPECT_TRUE(Parse({"mirror", spelled, "a", "b"}).mirror.spec.copy_links) << spelled;
+  // -k and -K follow only links to directories (and -K in DST): still refused.
+  for (const char* refused : {"-k", "-K", "--copy-dirlinks", "--keep-dirlinks", "-akL"})
+    EXPECT_THROW(Parse({"mirror", refused, "a", "b"}), Error) << refused;
+}
+
 TEST(Options, TransferRulesAndTweaksReachTheSpec) {
   Command c = Parse({"mirror", "-u", "--ignore-existing", "--existing", "--size-only", "--modify-window=2",
                      "--max-size=1M", "--min-size", "10", "--chmod=D755", "--chmod", "Fgo-w", "--chown=bin:",

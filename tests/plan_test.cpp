@@ -766,6 +766,19 @@ TEST(Planner, AHeldLeaderHoldsOnlyItsDirectorysMetadata) {
   EXPECT_THAT(PlanOps(src, dst, HardLinks()), ElementsAre("send d/z", "hardlink d/a", "dirmeta d"));
 }
 
+// -L: a leader with more names than links (kLinksUnbounded, scan.h) is held to the end of
+// the walk; a directory holding a link to it waits for that link before taking its times.
+TEST(Planner, LinksToAHeldLeaderHoldTheirDirectorysMetadata) {
+  Manifest src = {Root(), Dir("d"), Leads(WithIno(File("d/a", 5), 1), UINT32_MAX), Dir("e"),
+                  WithLeader(WithIno(File("e/b", 5), 1), 2), Dir("f")};
+  std::vector<std::string> ops = PlanOps(src, {Root()}, HardLinks());
+  auto at = [&](const char* op) { return std::find(ops.begin(), ops.end(), op) - ops.begin(); };
+  ASSERT_LT(at("hardlink e/b"), static_cast<long>(ops.size()));
+  EXPECT_LT(at("send d/a"), at("hardlink e/b"));
+  EXPECT_LT(at("hardlink e/b"), at("dirmeta e"));
+  EXPECT_LT(at("send d/a"), at("dirmeta d"));
+}
+
 // A name far away: the leader is sent once the walk is kMaxUndecidedSpan entries past it,
 // so the source need not keep it longer (OldestUndecided says so meanwhile).
 TEST(Planner, AHeldLeaderIsSentWhenItsOtherNamesAreFarAway) {

@@ -147,6 +147,90 @@ TEST_F(ScanTest, RecordsSymlinksWithoutFollowingThem) {
   EXPECT_FALSE(problems_.HasErrors());
 }
 
+TEST_F(ScanTest, FollowLinksListsReferentsAndWalksLinkedDirectories) {
+  Dir("real");
+  File("real/inside", "abc", 0600);
+  File("real/shared", "s");
+  ASSERT_EQ(::link(P("real/shared").c_str(), P("real/shared2").c_str()), 0);
+  Link("real", "dirlink");
+  Link("inside", "real/flink");
+  Link("real/flink", "chain");
+  Link(P("real/shared"), "abs");
+  ScanOptions opts;
+  opts.follow_links = true;
+  opts.hard_links = true;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "abs", "chain", "dirlink", "dirlink/flink", "dirlink/inside",
+                                                "dirlink/shared", "dirlink/shared2", "real", "real/flink",
+                                                "real/inside", "real/shared", "real/shared2"}));
+  struct stat inside;
+  ASSERT_EQ(::stat(P("real/inside").c_str(), &inside), 0);
+  for (const char* p : {"chain", "dirlink/flink", "dirlink/inside", "real/flink"}) {
+    const Entry* e = Find(r, p);
+    ASSERT_NE(e, nullptr) << p;
+    EXPECT_EQ(e->type, EntryType::File) << p;
+    EXPECT_EQ(e->size, 3u) << p;
+    EXPECT_EQ(e->mode, 0600u) << p;
+    EXPECT_EQ(e->ino, inside.st_ino) << p;
+    EXPECT_EQ(e->link_leader, -1) << p;  // one link (nlink 1): not a hard link, as in rsync -L -H
+  }
+  EXPECT_EQ(Find(r, "dirlink")->type, EntryType::Dir);
+  // The referent's dev/ino: every path to "shared" is one hard-link group, led by "abs".
+  for (const char* p : {"dirlink/shared", "dirlink/shared2", "real/shared", "real/shared2"})
+    EXPECT_EQ(Find(r, p)->link_leader, 1) << p;
+  EXPECT_EQ(Find(r, "abs")->nlink, kLinksUnbounded);  // five names, two links
+  EXPECT_FALSE(problems_.HasErrors());
+}
+
+// Rules see a followed link as its referent: "build/" matches a link to a directory.
+TEST_F(ScanTest, FollowLinksMatchesRulesAgainstTheReferent) {
+  Dir("real");
+  File("real/f");
+  Link("real", "build");
+  Link("real/f", "out");
+  Filter f({ExcludeRule("build/"), ExcludeRule("real/")});
+  ScanOptions opts;
+  opts.filter = &f;
+  opts.follow_links = true;
+  EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "out"}));
+  Filter dirs_only({IncludeRule("*/"), ExcludeRule("*")});
+  opts.filter = &dirs_only;
+  EXPECT_EQ(Paths(Scan(opts)), (std::vector<std::string>{"", "build", "real"}));
+}
+
+TEST_F(ScanTest, FollowLinksReportsDanglingLinksAndLoops) {
+  Dir("d");
+  Dir("d/sub");
+  File("d/sub/f");
+  Link("..", "d/sub/up");   // d again, below itself
+  Link(".", "self");        // the root again
+  Link("nowhere", "dangling");
+  Link("loop2", "loop1");
+  Link("loop1", "loop2");
+  ScanOptions opts;
+  opts.follow_links = true;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/sub", "d/sub/f"}));
+  std::string all;
+  for (const Problem& p : problems_.Snapshot()) all += p.message + "\n";
+  EXPECT_EQ(problems_.Snapshot().size(), 5u) << all;
+  for (const char* want : {"symlink has no referent: \"dangling\"\n", "skipping d/sub/up: it leads back to \"d\"",
+                           "skipping self: it leads back to the root of the tree", "follow symlink loop1",
+                           "follow symlink loop2"})
+    EXPECT_NE(all.find(want), std::string::npos) << want << " in:\n" << all;
+  EXPECT_EQ(problems_.ExitCodeFor(), ExitCode::Partial);
+}
+
+TEST(LoopAncestor, FindsTheDirectoryOnTheWalkPath) {
+  std::vector<InodeId> path = {{1, 2}, {1, 5}, {2, 5}};
+  EXPECT_EQ(LoopAncestor(path, {1, 2}), 0u);
+  EXPECT_EQ(LoopAncestor(path, {2, 5}), 2u);
+  EXPECT_EQ(LoopAncestor(path, {1, 5}), 1u);
+  EXPECT_EQ(LoopAncestor(path, {2, 2}), std::nullopt);  // same inode number, other device
+  EXPECT_EQ(LoopAncestor(path, {3, 9}), std::nullopt);
+  EXPECT_EQ(LoopAncestor({}, {1, 2}), std::nullopt);
+}
+
 TEST_F(ScanTest, LaterHardLinksPointToFirstInPathOrder) {
   File("m", "x");
   Dir("d");

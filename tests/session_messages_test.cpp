@@ -89,6 +89,7 @@ std::vector<std::pair<const char*, std::function<void(SessionRequest&, bool)>>> 
       {"safe_links", [](SessionRequest& r, bool v) { r.spec.safe_links = v; }},
       {"force_delete", [](SessionRequest& r, bool v) { r.spec.deletes.force_delete = v; }},
       {"compared_first", [](SessionRequest& r, bool v) { r.spec.deletes.compared_first = v; }},
+      {"copy_links", [](SessionRequest& r, bool v) { r.spec.copy_links = v; }},
   };
 }
 
@@ -121,6 +122,7 @@ void ExpectSameRequest(const SessionRequest& a, const SessionRequest& b) {
   EXPECT_EQ(x.chown_user, y.chown_user);
   EXPECT_EQ(x.chown_group, y.chown_group);
   EXPECT_EQ(x.safe_links, y.safe_links);
+  EXPECT_EQ(x.copy_links, y.copy_links);
   EXPECT_EQ(x.deletes.delete_on_error, y.deletes.delete_on_error);
   EXPECT_EQ(x.deletes.max_delete, y.deletes.max_delete);
   EXPECT_EQ(x.deletes.max_delete_percent, y.deletes.max_delete_percent);
@@ -233,7 +235,7 @@ TEST(SessionRequestTest, RejectsUnknownRole) {
 
 TEST(SessionRequestTest, RejectsUnknownFlagBits) {
   SessionRequest r = FullRequest();
-  for (int bit : {29, 30, 31}) {
+  for (int bit : {30, 31}) {
     std::string enc = Encoded(r);
     size_t off = FlagsOffset(r.path.size());
     enc[off + bit / 8] = static_cast<char>(static_cast<uint8_t>(enc[off + bit / 8]) | (1u << (bit % 8)));

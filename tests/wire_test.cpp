@@ -257,7 +257,8 @@ TEST(Hello, NegotiateKeepsCommonFeaturesAndLowerVersion) {
 TEST(Hello, NegotiateRefusesAnOlderPeerWithAnActionableMessage) {
   // v8 peers cannot carry --files-from (a partly taken directory's flag, a pull's list):
   // they would delete what the list leaves out; they count credit only in entries, so a
-  // session with one could not bound what it holds; their Items lack %M's mtime.
+  // session with one could not bound what it holds; their Items lack %M's mtime; a source
+  // among them would send -L's links as links.
   static_assert(kMinProtocolVersion == 9);
   ExpectError(ExitCode::Protocol, "peer speaks protocol v8, this ktsync speaks v9; install matching versions",
               [] { Negotiate({9, 0}, {8, 0}); });

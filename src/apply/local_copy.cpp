@@ -129,13 +129,13 @@ uint64_t CopySparseAndHash(int in, uint64_t size, PendingFile& out, Scratch& s, 
 }
 
 // Opens the source; records a problem and returns an invalid fd when it cannot.
-UniqueFd OpenSource(int src_root_fd, const Entry& e, Problems& problems) {
+UniqueFd OpenSource(int src_root_fd, const Entry& e, bool follow_links, Problems& problems) {
   if (!IsSafeRelativePath(e.path) || e.path.empty()) {
     problems.Fail(e.path, "refusing unsafe source path \"" + e.path + "\"");
     return UniqueFd();
   }
   // O_NONBLOCK: a fifo swapped in since the scan must not hang the run.
-  UniqueFd in = OpenBeneath(src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  UniqueFd in = OpenSourcePath(src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY, follow_links);
   if (!in) {
     int err = errno;
     if (err == ENOENT)
@@ -161,7 +161,7 @@ struct stat Fstat(int fd, const std::string& rel) {
 CopyResult CopyLocalFile(int src_root_fd, const Entry& src_entry, DestTree& dst, const CopyOptions& opts,
                          Problems& problems) {
   CopyResult result;
-  UniqueFd in = OpenSource(src_root_fd, src_entry, problems);
+  UniqueFd in = OpenSource(src_root_fd, src_entry, opts.follow_links, problems);
   if (!in) return result;
   Scratch& s = ThreadScratch();
   try {

@@ -22,6 +22,7 @@ namespace ktsync {
 struct CopyOptions {
   ApplyOptions apply;
   bool skip_changing = false;  // source_read.h
+  bool follow_links = false;   // -L: the source is opened through symlinks (OpenSourcePath)
 };
 
 struct CopyResult {

@@ -242,6 +242,7 @@ void AddTransferCommand(CLI::App* m, Command& cmd, MirrorScratch& x, bool delete
   m->add_option("--chown", x.chown, "Give DST's entries this owner and/or group (USER:GROUP, USER, :GROUP)")
       ->type_name("USER:GROUP");
   m->add_flag("--safe-links", spec.safe_links, "Leave alone SRC symlinks that point out of SRC (rsync's 'unsafe')");
+  m->add_flag("-L,--copy-links", spec.copy_links, "Copy what SRC's symlinks point to, not the links (DST's are never followed)");
   m->add_flag("-H,--hard-links", spec.plan.hard_links, "Preserve hard links (default)");
   m->add_flag("--no-hard-links", x.no_hard_links, "Copy hard-linked files as separate files");
   m->add_flag("-X,--xattrs", x.xattrs, "Preserve extended attributes (default)");

@@ -22,8 +22,7 @@ struct Refusal {
 constexpr const char* kNoBackups =
     "ktsync keeps no backups: see what would change with -n -i, or keep DST's extra entries with --no-delete";
 constexpr const char* kDstOnly = "ktsync compares SRC with DST only (no other reference directory)";
-// -L is issue 15's too, not done yet: refused rather than read as an unknown option.
-constexpr const char* kLinksAsLinks = "ktsync mirrors symlinks as symlinks (it does not follow them yet)";
+constexpr const char* kDirLinks = "ktsync follows no symlink to a directory alone: -L (--copy-links) follows them all in SRC";
 constexpr const char* kWholeFiles =
     "ktsync sends whole files, each to a temporary name renamed into place when complete, so no reader sees "
     "half a file";
@@ -53,9 +52,8 @@ constexpr Refusal kRefusals[] = {
     {"copy-dest", 0, kDstOnly},
     {"compare-dest", 0, kDstOnly},
     {"fuzzy", 'y', kDstOnly},
-    {"keep-dirlinks", 'K', kLinksAsLinks},
-    {"copy-dirlinks", 'k', kLinksAsLinks},
-    {"copy-links", 'L', kLinksAsLinks},
+    {"keep-dirlinks", 'K', kDirLinks},
+    {"copy-dirlinks", 'k', kDirLinks},
     {"copy-unsafe-links", 0, "ktsync mirrors symlinks as they are; --safe-links leaves out those that point out of SRC"},
     {"munge-links", 0, "ktsync mirrors symlinks as they are; --safe-links leaves out those that point out of SRC"},
     {"omit-dir-times", 'O', "ktsync mirrors every mtime"},

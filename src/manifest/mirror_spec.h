@@ -46,6 +46,7 @@ struct MirrorSpec {
   std::string chown_user;    // --chown USER:GROUP, names or numbers looked up at DST ("": SRC's)
   std::string chown_group;
   bool safe_links = false;   // --safe-links: symlinks that point out of the tree are left alone
+  bool copy_links = false;   // -L: SRC's symlinks are listed and copied as their referents (scan.h)
 };
 
 }  // namespace ktsync

@@ -226,8 +226,13 @@ void Planner::PlanSend(Action send, const std::shared_ptr<DirState>& parent) {
   Leader& l = it->second;
   held_leaders_.insert(send.src_index);
   l.held = std::move(send);
-  l.held_parent = parent;
-  if (parent) ++parent->held_children;
+  HoldIn(l, parent);
+}
+
+void Planner::HoldIn(Leader& l, const std::shared_ptr<DirState>& dir) {
+  if (!dir) return;
+  ++dir->held_children;
+  l.held_parents.push_back(dir);
 }
 
 // A follower's DST file can stand in for its held leader's data: the same content (by the
@@ -247,8 +252,10 @@ void Planner::ReleaseLeader(Leader& l, std::vector<Action> instead) {
   for (Action& a : instead) Emit(std::move(a));
   for (Action& a : l.held_links) Emit(std::move(a));
   l.held_links.clear();
-  std::shared_ptr<DirState> parent = std::move(l.held_parent);
-  if (parent && --parent->held_children == 0 && parent->closed) EmitDirWhenDone(parent);
+  std::vector<std::shared_ptr<DirState>> parents = std::move(l.held_parents);
+  l.held_parents.clear();
+  for (const std::shared_ptr<DirState>& parent : parents)
+    if (--parent->held_children == 0 && parent->closed) EmitDirWhenDone(parent);
 }
 
 // Held leaders are sent once the walk is kMaxUndecidedSpan source entries past them, as
@@ -327,10 +334,12 @@ void Planner::DecideFollower(Entry s, int64_t src_index, std::optional<Entry> d,
     Touch(parent.get());
     Action a = Make(ActionKind::HardLink, s, src_index, changes, d.has_value());
     a.leader = leader.path;
-    if (leader.held)
+    if (leader.held) {
       leader.held_links.push_back(std::move(a));
-    else
+      HoldIn(leader, parent);  // emitted after its directory's walk ended, maybe (-L names)
+    } else {
       Emit(std::move(a));
+    }
   }
   if (!last) return;
   if (leader.held) ReleaseLeader(leader, {});  // every name seen, none in DST: send it

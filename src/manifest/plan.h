@@ -207,7 +207,7 @@ class Planner {
     Action meta;
     bool keep = false;      // changed itself, or a child was created, replaced or deleted
     bool deletes = false;   // a child is deleted: the DirMeta waits for the deletions
-    int held_children = 0;  // held leaders inside: the DirMeta waits for them too
+    int held_children = 0;  // held leaders and links to them inside: the DirMeta waits for them too
     bool closed = false;    // the walk left it while children were held
     bool partial = false;   // SRC took only some children (Entry::contents_partial)
   };
@@ -222,10 +222,11 @@ class Planner {
     bool dst_kept = false;              // that DST file stays (same content, not re-sent)
     bool undecided = false;             // its pair waits for hashes
     uint32_t followers_left = 0;        // forgotten once all its other names were seen
-    // Held: the leader's SendFile, the links to it decided meanwhile, and its directory.
+    // Held: the leader's SendFile, the links to it decided meanwhile, and the directories
+    // of both (held_parents[0] the leader's): each DirMeta waits for what goes inside it.
     std::optional<Action> held;
     std::vector<Action> held_links;
-    std::shared_ptr<DirState> held_parent;
+    std::vector<std::shared_ptr<DirState>> held_parents;
   };
   // Plan order is kept through undecided pairs: while one waits, later Apply output waits
   // behind it (Delete, Remove and AfterDeletes output does not depend on it).
@@ -242,6 +243,8 @@ class Planner {
   DirState* ParentOf(std::string_view child);
   std::shared_ptr<DirState> ParentState(std::string_view child);
   static void Touch(DirState* parent);
+  // `dir` (a held leader's, or a held link's) waits for the leader's release.
+  static void HoldIn(Leader& l, const std::shared_ptr<DirState>& dir);
   bool KeptByFilter(const Entry& d);
   bool KeptByList(const Entry& d);
   void KeepDeletedParents();

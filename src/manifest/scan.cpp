@@ -122,12 +122,18 @@ void FillFromStat(const struct statx& st, EntryType type, Entry* e) {
     e->set_rdev(makedev(st.stx_rdev_major, st.stx_rdev_minor));
 }
 
-struct DevIno {
-  uint64_t dev, ino;
-  bool operator==(const DevIno&) const = default;
+struct InodeIdHash {
+  size_t operator()(const InodeId& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.dev; }
 };
-struct DevInoHash {
-  size_t operator()(const DevIno& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.dev; }
+
+// A child as it is listed: its lstat, or with follow_links a symlink's referent, then held
+// by an O_PATH fd so that its attributes and contents are read from the inode stat'ed.
+struct Found {
+  struct statx st;
+  UniqueFd referent;
+  XattrTarget Target(int dirfd, const char* name) const {
+    return referent ? XattrTarget::PathFd(referent.get()) : XattrTarget::Beneath(dirfd, name);
+  }
 };
 
 class Scanner {
@@ -161,9 +167,10 @@ class Scanner {
       throw Error(ExitCode::SelectFiles, std::string(root_name) + ": " + why);
     Pick pick = list_ ? list_->RootPick() : Pick::Whole;
     e.contents_partial = pick == Pick::Partial;
+    InodeId id{e.dev, e.ino};
     Push(std::move(e));
     if (opts_.stat_ahead && !list_) ahead_.emplace(root.get(), static_cast<dev_t>(root_dev_), opts_.filter);
-    if (int err = Enter(std::move(root), pick); err != 0)
+    if (int err = Enter({std::move(root), id}, pick); err != 0)
       throw SysError("read directory " + std::string(root_name), err, ExitCode::SelectFiles);
     Walk();
     ahead_.reset();
@@ -181,6 +188,11 @@ class Scanner {
     size_t path_len = 0;
     Pick pick = Pick::Whole;  // with a file list: how the directory was taken
   };
+  // A directory to descend into, and what the loop check knows it by.
+  struct Descend {
+    UniqueFd fd;
+    InodeId id;
+  };
 
   // Depth-first with an explicit stack, not recursion: a hostile tree can nest far deeper
   // than a thread's stack allows (only RLIMIT_NOFILE bounds it, as one fd per level).
@@ -192,6 +204,7 @@ class Scanner {
       const DirListing& list = levels_[depth];
       if (top.next == list.names.size()) {
         stack_.pop_back();
+        walk_ids_.pop_back();
         if (dir_rules_) dir_rules_->Leave(depth);
         continue;
       }
@@ -200,8 +213,8 @@ class Scanner {
       if (!path_.empty()) path_ += '/';
       path_.append(list.Get(n));
       Pick pick = top.pick;
-      UniqueFd sub = VisitChild(top.fd.get(), list.CStr(n), list.Get(n), n.dtype, &pick);
-      if (!sub) continue;
+      Descend sub = VisitChild(top.fd.get(), list.CStr(n), list.Get(n), n.dtype, &pick);
+      if (!sub.fd) continue;
       if (ahead_) ahead_->ScanEntered(path_);
       // ENOENT from getdents: the directory was removed while we read it.
       if (int err = Enter(std::move(sub), pick); err != 0) Report(err, "read directory", err == ENOENT);
@@ -210,11 +223,12 @@ class Scanner {
 
   // Reads and sorts the names of the directory at path_ and pushes its frame. Returns a
   // read error, 0 if none (names read before an error are still walked).
-  int Enter(UniqueFd fd, Pick pick) {
+  int Enter(Descend dir, Pick pick) {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
-    int err = levels_[depth].Read(fd.get(), dents_);
-    stack_.push_back({std::move(fd), 0, path_.size(), pick});
+    int err = levels_[depth].Read(dir.fd.get(), dents_);
+    stack_.push_back({std::move(dir.fd), 0, path_.size(), pick});
+    walk_ids_.push_back(dir.id);
     return err;
   }
 
@@ -309,31 +323,30 @@ class Scanner {
 
   // path_ holds the child's relative path. Lists it; returns an fd when it is a directory
   // to descend into.
-  UniqueFd VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype, Pick* pick) {
+  Descend VisitChild(int dirfd, const char* name, std::string_view name_sv, uint8_t dtype, Pick* pick) {
     if (!opts_.temp_prefix.empty() && name_sv.starts_with(opts_.temp_prefix)) {
       if (opts_.collect_temps && summary_.stale_temps.size() < kMaxStaleTemps) summary_.stale_temps.push_back(path_);
       return {};
     }
     const Pick parent_pick = *pick;
-    if (dtype != DT_UNKNOWN && !Picked(dtype == DT_DIR, pick)) return {};
+    // A link to follow is picked and matched as what it points to, known only once stat'ed.
+    bool typed = dtype != DT_UNKNOWN && !(opts_.follow_links && dtype == DT_LNK);
+    if (typed && !Picked(dtype == DT_DIR, pick)) return {};
     // d_type lets an excluded entry cost no syscall at all.
-    bool prefiltered = filtering_ && dtype != DT_UNKNOWN;
+    bool prefiltered = filtering_ && typed;
     Entry::Protection protection = Entry::Protection::None;
     if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return Excluded(dtype == DT_DIR);
 
-    struct statx st;
-    if (::statx(dirfd, name, kStatFlags, kStatxMask, &st) != 0) {
-      int err = errno;
-      Report(err, "stat", err == ENOENT);
-      return {};
-    }
+    Found found;
+    if (!StatChild(dirfd, name, found)) return {};
+    const struct statx& st = found.st;
     EntryType type;
     if (!TypeOf(st.stx_mode, &type)) {
       problems_.Fail(path_, "skipping " + path_ + ": unsupported file type");
       return {};
     }
     bool is_dir = type == EntryType::Dir;
-    bool retyped = dtype == DT_UNKNOWN || is_dir != (dtype == DT_DIR);
+    bool retyped = !typed || is_dir != (dtype == DT_DIR);  // d_type was unknown, a link, or stale
     if (retyped && !Picked(is_dir, &(*pick = parent_pick))) return {};
     if (filtering_ && (!prefiltered || retyped) && !Listed(path_, is_dir, &protection)) return Excluded(is_dir);
 
@@ -342,7 +355,7 @@ class Scanner {
     e.protection = protection;
     FillFromStat(st, type, &e);
     if (Skipped(e.dev, e.ino)) return {};
-    if (int err = ReadXattrsOf(XattrTarget::Beneath(dirfd, name), e); err != 0) {
+    if (int err = ReadXattrsOf(found.Target(dirfd, name), e); err != 0) {
       // Listed without them, the entry would have its attributes stripped in DST.
       if (err == E2BIG)
         problems_.Fail(path_, "skipping " + path_ + ": its extended attributes exceed ktsync's limits (" +
@@ -352,17 +365,47 @@ class Scanner {
         Report(err, "read extended attributes of", err == ENOENT);
       return {};
     }
-    if (type != EntryType::Symlink) ReadFakeStat(XattrTarget::Beneath(dirfd, name), e);
+    if (type != EntryType::Symlink) ReadFakeStat(found.Target(dirfd, name), e);
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
-      return VisitDir(dirfd, name, std::move(e), *pick);
+      // A followed link's directory is opened through the fd its stat came from.
+      return found.referent ? VisitDir(found.referent.get(), ".", std::move(e), *pick)
+                            : VisitDir(dirfd, name, std::move(e), *pick);
     }
     Push(std::move(e));
     return {};
   }
 
-  UniqueFd VisitDir(int parent_fd, const char* name, Entry e, Pick pick) {
+  // Stats the child at path_ (with follow_links, a symlink's referent). Reports why not and
+  // returns false when it cannot be listed.
+  bool StatChild(int dirfd, const char* name, Found& f) {
+    if (::statx(dirfd, name, kStatFlags, kStatxMask, &f.st) != 0) {
+      int err = errno;
+      Report(err, "stat", err == ENOENT);
+      return false;
+    }
+    if (!opts_.follow_links || !S_ISLNK(f.st.stx_mode)) return true;
+    f.referent.reset(::openat(dirfd, name, O_PATH | O_CLOEXEC));  // follows the whole chain
+    if (!f.referent || ::statx(f.referent.get(), "", AT_EMPTY_PATH, kStatxMask, &f.st) != 0) {
+      int err = errno;
+      if (err == ENOENT)
+        problems_.Fail(path_, "symlink has no referent: \"" + path_ + "\"");  // rsync's words
+      else
+        Report(err, "follow symlink", false);
+      return false;
+    }
+    return true;
+  }
+
+  // Opens `name` in `parent_fd` as the directory `e` describes.
+  Descend VisitDir(int parent_fd, const char* name, Entry e, Pick pick) {
+    if (std::optional<size_t> depth = opts_.follow_links ? LoopAncestor(walk_ids_, {e.dev, e.ino}) : std::nullopt) {
+      std::string ancestor = *depth == 0 ? "the root of the tree" : "\"" + path_.substr(0, stack_[*depth].path_len) + "\"";
+      problems_.Fail(path_, "skipping " + path_ + ": it leads back to " + ancestor +
+                                ", a directory it is in (a symlink loop; -L follows each directory once per path)");
+      return {};
+    }
     UniqueFd fd;
     e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
     if (e.contents_skipped && summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
@@ -388,8 +431,9 @@ class Scanner {
         fd.reset();
       }
     }
+    InodeId id{e.dev, e.ino};
     Push(std::move(e));
-    return fd;
+    return {std::move(fd), id};
   }
 
   bool ReadLink(int dirfd, const char* name, Entry& e) {
@@ -442,8 +486,9 @@ class Scanner {
       ++summary_.files;
       summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
-        auto [it, fresh] = leaders_.try_emplace(DevIno{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
+        auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
         if (!fresh) e.link_leader = it->second;
+        if (fresh && opts_.follow_links) e.nlink = kLinksUnbounded;
       }
     } else if (e.type == EntryType::Dir) {
       ++summary_.dirs;
@@ -470,15 +515,22 @@ class Scanner {
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited
   std::vector<Frame> stack_;
+  std::vector<InodeId> walk_ids_;  // walk_ids_[d]: the directory at stack_[d]
   std::deque<DirListing> levels_;  // levels_[d]: names of the directory at stack_[d]
   std::vector<char> dents_;
   std::string link_buf_;
-  std::unordered_map<DevIno, int64_t, DevInoHash> leaders_;
+  std::unordered_map<InodeId, int64_t, InodeIdHash> leaders_;
   std::optional<DirRules> dir_rules_;  // when the filter has dir-merge rules
   std::optional<StatAhead> ahead_;  // last: stops (and joins) before the rest goes
 };
 
 }  // namespace
+
+std::optional<size_t> LoopAncestor(std::span<const InodeId> walk_path, InodeId dir) {
+  for (size_t d = 0; d < walk_path.size(); ++d)
+    if (walk_path[d] == dir) return d;
+  return std::nullopt;
+}
 
 std::string SkippedMountsWarning(const ScanSummary& summary, std::string_view tree) {
   if (summary.mounts_skipped == 0) return "";

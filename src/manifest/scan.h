@@ -2,9 +2,18 @@
 // soon as it is stat'ed (the mirror streams them on while the walk goes on).
 //
 // Contract:
-// * Symlinks are never followed: recorded as Symlink with their target. Every directory is
+// * Symlinks are not followed: recorded as Symlink with their target. Every directory is
 //   opened relative to its parent's fd with O_NOFOLLOW, so a directory swapped for a
 //   symlink mid-scan cannot lead the scan outside the tree.
+// * Except with follow_links (rsync's -L, for SRC only): a symlink is listed as its
+//   referent, wherever the chain of links leads (out of the tree too): its type, metadata,
+//   xattrs and dev/ino (so -H links what shares a referent, as rsync -L -H does), and a
+//   directory is walked. A file reached through links may have more names than links, so
+//   a hard-link leader's nlink is kLinksUnbounded: the planner waits for its names to the end.
+//   A symlink without a referent is a Failed problem ("symlink has no referent", as rsync
+//   says) and is not listed. A directory that is one of its own ancestors on the walk
+//   (LoopAncestor) is a Failed problem and not listed: rsync descends until ELOOP or
+//   PATH_MAX instead, listing the same files again at each level.
 // * Each directory's names are sorted bytewise and the walk is depth-first, so output is in
 //   ComparePaths order without a global sort; at most one name list is held per depth level.
 // * Metadata only: Entry::hash is left empty (content hashing is lazy and cached elsewhere).
@@ -30,6 +39,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,6 +65,7 @@ struct ScanOptions {
   std::string abs_root;
   bool one_file_system = true;      // like rsync -x: mount points listed, not descended
   bool hard_links = false;          // fill Entry::link_leader for regular files
+  bool follow_links = false;        // -L: symlinks listed as their referents (see the contract)
   // Extended attributes of these classes (xattrs.h) are read into each entry; 0 = none.
   // An entry whose attributes cannot be read, or exceed the limits, is reported and skipped.
   uint8_t xattr_classes = 0;
@@ -95,6 +107,19 @@ inline constexpr size_t kMountsNamed = 3;
 // descend (rsync -x is ktsync's default, and their contents are silently absent
 // otherwise), or "" when there were none.
 std::string SkippedMountsWarning(const ScanSummary& summary, std::string_view tree);
+
+inline constexpr uint32_t kLinksUnbounded = UINT32_MAX;
+
+// An inode, as the loop check and -H know it.
+struct InodeId {
+  uint64_t dev = 0, ino = 0;
+  bool operator==(const InodeId&) const = default;
+};
+
+// With follow_links: `walk_path` holds the directories from the root down to the parent of
+// `dir`. Returns the depth (0 = the root) at which `dir` is already on it, i.e. entering
+// it would walk the same directories again and again; nullopt when it is not.
+std::optional<size_t> LoopAncestor(std::span<const InodeId> walk_path, InodeId dir);
 
 // Temps beyond this many are left for a later run: the list is held in memory.
 inline constexpr size_t kMaxStaleTemps = 10000;

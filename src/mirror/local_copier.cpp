@@ -31,7 +31,7 @@ void LocalCopier::Apply(const Action& a) { ApplyAction(a, tree_, opts_.apply); }
 
 void LocalCopier::Fetch(Action a, uint64_t seq, FileDoneSink& done) {
   if (workers_.empty()) {  // a run with nothing to copy starts no thread
-    ahead_.emplace(src_.root_fd(), queue_);
+    ahead_.emplace(src_.root_fd(), queue_, true, src_.follows_links());
     for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { Work(); });
   }
   handing_bytes_ += a.entry.size;

@@ -100,7 +100,7 @@ RunResult RunLocal(const RunSpec& r, Problems& problems, RunObserver& observer, 
   XattrLosses unsupported;
   std::optional<LocalCopier> copier;
   if (!r.spec.dry_run)
-    copier.emplace(src, dst, CopyOptions{MakeApplyOptions(r.spec, &unsupported), r.spec.skip_changing_files}, problems,
+    copier.emplace(src, dst, CopyOptions{MakeApplyOptions(r.spec, &unsupported), r.spec.skip_changing_files, src.follows_links()}, problems,
                    meter, r.net.bwlimit);
   Mover& mover = copier ? static_cast<Mover&>(*copier) : dry;
   RunResult out;
@@ -432,6 +432,7 @@ TreeConfig MakeTreeConfig(const MirrorSpec& spec, const std::string& state_dir) 
   cfg.state_dir = state_dir;
   cfg.one_file_system = spec.one_file_system;
   cfg.hard_links = spec.plan.hard_links;
+  cfg.copy_links = spec.copy_links;
   cfg.xattr_classes = spec.plan.xattrs;
   cfg.filters = spec.filters;
   cfg.delete_excluded = spec.delete_excluded;

@@ -105,6 +105,7 @@ class SourceHalf {
         so.limiter = &limiter_;
         so.meter = meter_;
         so.skip_changing = opts_.skip_changing;
+        so.follow_links = src_.follows_links();
         so.compress_level = opts_.compress_level;
         so.on_sent = [this](const SentFile& s) { src_.store().Record(s.entry->path, s.key, s.hash); };
         DataSendResult r = SendFiles(std::move(streams_), opts_.reopen, queue_, so, problems_);

@@ -31,6 +31,7 @@ TreeSide TreeSide::OpenSource(const std::string& path, const TreeConfig& cfg, Wa
   t.name_ = path;
   t.cfg_ = cfg;
   t.root_ = OpenDirOrThrow(path, "SRC");
+  t.follow_links_ = cfg.copy_links;
   t.abs_path_ = CanonicalRoot(path);
   t.BuildFilter(kRuleSender, true);
   t.OpenStore(std::move(warn));
@@ -78,6 +79,7 @@ TreeSide TreeSide::OpenBeneath(const std::string& root, const std::string& rel, 
   // Per-directory filter files are read only inside the served tree, never above it, and
   // '/' rules see the path beneath the served root, not where it lies on the daemon's disk.
   t.BuildFilter(as_dest ? kRuleReceiver : kRuleSender, false, "/" + rel);
+  t.follow_links_ = cfg.copy_links && !as_dest;
   t.root_ = rel.empty() ? std::move(base) : ktsync::OpenBeneath(base.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!t.root_) {
     int err = errno;
@@ -119,6 +121,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
   if (read_parent_filters_) so.abs_root = abs_path_;
   so.one_file_system = cfg_.one_file_system;
   so.hard_links = cfg_.hard_links;
+  so.follow_links = follow_links_;
   so.xattr_classes = cfg_.xattr_classes;
   so.fake_super = cfg_.fake_super;
   so.collect_temps = true;
@@ -131,7 +134,7 @@ ScanOptions TreeSide::MakeScanOptions() const {
 
 void TreeSide::FillHashes(const std::vector<Entry*>& entries, Problems& problems) {
   if (!root_ || entries.empty()) return;
-  EnsureHashes(root_.get(), entries, *store_, problems, meter_);
+  EnsureHashes(root_.get(), entries, *store_, problems, meter_, follow_links_);
 }
 
 void TreeSide::CommitStore() { store_->Commit(); }

@@ -25,6 +25,7 @@ struct TreeConfig {
   std::string state_dir;  // "" = default location
   bool one_file_system = true;
   bool hard_links = false;
+  bool copy_links = false;    // -L: followed where this tree is SRC, never where it is DST
   uint8_t xattr_classes = 0;  // extended attributes read with each entry (xattrs.h)
   bool fake_super = false;    // entries as their stored metadata describes them (fake_super.h)
   std::vector<FilterRule> filters;
@@ -70,6 +71,8 @@ class TreeSide {
   const std::string& name() const { return name_; }
   HashStore& store() { return *store_; }
   const TreeConfig& config() const { return cfg_; }
+  // -L and this tree is SRC: its symlinks are listed and read as their referents.
+  bool follows_links() const { return follow_links_; }
 
  private:
   TreeSide() = default;
@@ -88,6 +91,7 @@ class TreeSide {
   Filter filter_;
   uint16_t filter_side_ = kRuleSender;
   bool read_parent_filters_ = false;
+  bool follow_links_ = false;
   TransferMeter* meter_ = nullptr;
 };
 

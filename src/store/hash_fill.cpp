@@ -58,9 +58,9 @@ int64_t HashFd(int fd, Reader& r) {
 }
 
 // Hashes one file and records it; reports the reason to `problems` when it cannot.
-void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Reader& r) {
+void HashOne(int root_dirfd, bool follow_links, Entry& e, HashStore& store, Problems& problems, Reader& r) {
   // O_NONBLOCK: if the path became a FIFO, open must not wait for a writer.
-  UniqueFd fd = OpenBeneath(root_dirfd, e.path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  UniqueFd fd = OpenSourcePath(root_dirfd, e.path, O_RDONLY | O_NOCTTY | O_NONBLOCK, follow_links);
   if (!fd) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR)
@@ -102,7 +102,7 @@ void HashOne(int root_dirfd, Entry& e, HashStore& store, Problems& problems, Rea
 }  // namespace
 
 void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore& store, Problems& problems,
-                  TransferMeter* meter) {
+                  TransferMeter* meter, bool follow_links) {
   std::vector<Entry*> to_read;
   for (Entry* e : entries) {
     if (!e->IsFile() || e->hash) continue;
@@ -121,14 +121,14 @@ void EnsureHashes(int root_dirfd, const std::vector<Entry*>& entries, HashStore&
   bool ahead = to_read.size() > 1;
   queue.PushAll(to_read);
   queue.Close();
-  ReadAhead read_ahead(root_dirfd, queue, ahead);
+  ReadAhead read_ahead(root_dirfd, queue, ahead, follow_links);
   Reader reader;
   reader.meter = meter;
   // One at a time: ReadAhead warms what is not taken yet.
   for (std::vector<Entry*> next; queue.PopSome(next, 1);) {
     Entry& e = *next[0];
     reader.read = 0;
-    HashOne(root_dirfd, e, store, problems, reader);
+    HashOne(root_dirfd, follow_links, e, store, problems, reader);
     if (meter && reader.read < e.size) meter->hashed.fetch_add(e.size - reader.read, std::memory_order_relaxed);
   }
 }

@@ -68,6 +68,7 @@ struct DataSendOptions {
   RateLimiter* limiter = nullptr;
   TransferMeter* meter = nullptr;  // live progress, optional
   bool skip_changing = false;      // apply/source_read.h
+  bool follow_links = false;       // -L: files are opened through symlinks (OpenSourcePath)
   int compress_level = 0;          // zstd on chunks that shrink (compression.h); 0 = off
 };
 

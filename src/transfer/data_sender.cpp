@@ -80,7 +80,7 @@ class StreamSender {
   void SendOne(const SendItem& item) {
     const Entry& e = item.entry;
     // O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open forever.
-    UniqueFd fd = OpenBeneath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    UniqueFd fd = OpenSourcePath(opts_.src_root_fd, e.path, O_RDONLY | O_NONBLOCK | O_NOCTTY, opts_.follow_links);
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
         problems_.Vanish(e.path, e.path + ": vanished before it could be sent");
@@ -282,7 +282,7 @@ DataSendResult SendFiles(std::vector<std::unique_ptr<ByteStream>> streams, const
   for (size_t i = 0; i < streams.size(); ++i)
     senders.push_back(std::make_unique<StreamSender>(std::move(streams[i]), static_cast<int>(i), reopen, opts,
                                                      report_mu, problems));
-  ReadAhead read_ahead(opts.src_root_fd, queue);
+  ReadAhead read_ahead(opts.src_root_fd, queue, true, opts.follow_links);
 
   std::mutex mu;
   std::exception_ptr first_error;

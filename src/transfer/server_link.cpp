@@ -36,6 +36,10 @@ void ServerLink::CheckAllowed() const {
   if (cfg_.write_only && request_.spec.plan.checksum)
     throw Error(ExitCode::SelectFiles, "this ktsync daemon is write-only: --checksum would let a client test "
                                        "guesses of its files' contents; push without -c");
+  // A module is a boundary: its symlinks may point anywhere the daemon can read.
+  if (!cfg_.root.empty() && request_.role == ServerRole::Send && request_.spec.copy_links)
+    throw Error(ExitCode::SelectFiles, "a ktsync daemon does not follow symlinks: -L (--copy-links) could reach files "
+                                       "outside the module; pull without -L");
 }
 
 std::string ServerLink::SendKtlsUnavailable() const {

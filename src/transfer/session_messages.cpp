@@ -37,7 +37,8 @@ enum RequestFlag : uint32_t {
   kFlagComparedFirst = 1 << 26,
   kFlagFileList = 1 << 27,           // pull: FileList frames follow the Request (wire.h)
   kFlagFileListRecursive = 1 << 28,  // and its listed directories are descended (-r)
-  kAllFlags = (1 << 29) - 1,
+  kFlagCopyLinks = 1 << 29,
+  kAllFlags = (1 << 30) - 1,
 };
 
 uint32_t Flags(const SessionRequest& r) {
@@ -73,6 +74,7 @@ uint32_t Flags(const SessionRequest& r) {
   set(m.deletes.compared_first, kFlagComparedFirst);
   set(r.file_list, kFlagFileList);
   set(r.file_list_recursive, kFlagFileListRecursive);
+  set(m.copy_links, kFlagCopyLinks);
   return f;
 }
 
@@ -104,6 +106,7 @@ void SetFlags(uint32_t f, SessionRequest& r) {
   m.deletes.compared_first = f & kFlagComparedFirst;
   r.file_list = f & kFlagFileList;
   r.file_list_recursive = f & kFlagFileListRecursive;
+  m.copy_links = f & kFlagCopyLinks;
 }
 
 // Size limits, --chmod rules and --chown names: what DST gets instead of SRC's own.

@@ -83,7 +83,7 @@ inline constexpr std::array<char, 8> kHelloMagic = {'K', 'T', 'S', 'Y', 'N', 'C'
 // 8: rsync's filter rules whole, transfer rules, --chmod, --chown and --safe-links in the Request.
 // 9: --files-from: the Entry flag Partial, and a pull's list after the Request (FileList);
 // Credit's send_bytes_below (manifest credit in bytes as well as entries); an Item carries
-// its entry's mtime (--out-format's %M).
+// its entry's mtime (--out-format's %M); -L (CopyLinks) in the Request.
 inline constexpr uint16_t kProtocolVersion = 9;
 inline constexpr uint16_t kMinProtocolVersion = 9;  // oldest version this build still speaks
 

@@ -105,4 +105,14 @@ UniqueFd OpenBeneath(int root_dirfd, std::string_view rel, int flags, mode_t mod
   return OpenBeneathByWalk(root_dirfd, rel, flags, mode);
 }
 
+UniqueFd OpenSourcePath(int root_dirfd, std::string_view rel, int flags, bool follow_links) {
+  if (!follow_links) return OpenBeneath(root_dirfd, rel, flags);
+  if (HasDotDot(rel)) {
+    errno = EXDEV;
+    return UniqueFd();
+  }
+  std::string path = rel.empty() ? std::string(".") : std::string(rel);
+  return UniqueFd(::openat(root_dirfd, path.c_str(), flags | O_CLOEXEC));
+}
+
 }  // namespace ktsync

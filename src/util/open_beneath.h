@@ -21,6 +21,12 @@ namespace ktsync {
 // leave the root, otherwise the open's own errno.
 UniqueFd OpenBeneath(int root_dirfd, std::string_view rel, int flags, mode_t mode = 0);
 
+// Opens a SRC path for reading. Without `follow_links`, OpenBeneath. With it (rsync's -L,
+// which lists each symlink as its referent), every symlink on the way is followed,
+// wherever it leads: the user asked for what the links point to. ".." is still refused
+// (EXDEV): listed paths never hold one. Never for DST, whose writes stay beneath its root.
+UniqueFd OpenSourcePath(int root_dirfd, std::string_view rel, int flags, bool follow_links);
+
 // The fallback walk, exposed so tests exercise it on kernels that have openat2.
 UniqueFd OpenBeneathByWalk(int root_dirfd, std::string_view rel, int flags, mode_t mode = 0);
 

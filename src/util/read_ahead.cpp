@@ -27,7 +27,8 @@ constexpr int kOpenFlags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
 
 }  // namespace
 
-ReadAhead::ReadAhead(int root_fd, const ReadAheadList& files, bool start) : root_fd_(root_fd), files_(files) {
+ReadAhead::ReadAhead(int root_fd, const ReadAheadList& files, bool start, bool follow_links)
+    : root_fd_(root_fd), follow_links_(follow_links), files_(files) {
   if (start) thread_ = std::thread([this] { Run(); });
 }
 
@@ -100,8 +101,8 @@ bool ReadAhead::WarmBatch(IoRing* ring, const std::vector<std::pair<uint64_t, Re
   std::vector<std::pair<UniqueFd, uint64_t>> open;  // fd, file size
   if (ring) {
     open_how how{};
-    how.flags = kOpenFlags | O_CLOEXEC | O_NOFOLLOW;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+    how.flags = kOpenFlags | O_CLOEXEC | (follow_links_ ? 0 : O_NOFOLLOW);
+    how.resolve = follow_links_ ? 0 : RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
     unsigned n = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!Eligible(batch[i].second)) continue;
@@ -116,7 +117,7 @@ bool ReadAhead::WarmBatch(IoRing* ring, const std::vector<std::pair<uint64_t, Re
   } else {
     for (const auto& [pos, f] : batch) {
       if (!Eligible(f)) continue;
-      UniqueFd fd = OpenBeneath(root_fd_, f.path, kOpenFlags);
+      UniqueFd fd = OpenSourcePath(root_fd_, f.path, kOpenFlags, follow_links_);
       if (fd) open.emplace_back(std::move(fd), f.size);
     }
   }

@@ -41,8 +41,9 @@ class ReadAhead {
  public:
   // Warms `files` (which must outlive this) as the readers take them. Files above
   // kMaxFileBytes are left to the kernel's own sequential read-ahead. With `start` false
-  // no thread runs (one small file is read as soon as it could be warmed).
-  ReadAhead(int root_fd, const ReadAheadList& files, bool start = true);
+  // no thread runs (one small file is read as soon as it could be warmed). `follow_links`:
+  // paths are opened as the readers open them under -L (OpenSourcePath).
+  ReadAhead(int root_fd, const ReadAheadList& files, bool start = true, bool follow_links = false);
   ~ReadAhead();  // stops and joins the thread
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
@@ -63,6 +64,7 @@ class ReadAhead {
   bool Pause();
 
   const int root_fd_;
+  const bool follow_links_;
   const ReadAheadList& files_;
   std::mutex mu_;
   std::condition_variable cv_;

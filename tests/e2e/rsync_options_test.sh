@@ -166,7 +166,7 @@ rm -rf "$N"
 # rsync options that make no sense here: one line, exit 1, what to do instead.
 make_case "$T/refused"
 for opt in --inplace --append --partial-dir=.p --delay-updates -b --backup-dir=old --link-dest=x -R \
-    --remove-source-files --compress-choice=lz4 --info=name -L -avL; do
+    --remove-source-files --compress-choice=lz4 --info=name -k -K -avk; do
     assert_exit 1 "$KTSYNC" mirror "$opt" "$T/refused/src/" "$T/refused/dst/"
     [[ $(wc -l <"$ERR") -eq 1 ]] || die "$opt: expected one line, got: $(cat "$ERR")"
     assert_contains "$ERR" "ktsync" "$opt says what ktsync does instead"
