@@ -245,7 +245,7 @@ class Scanner {
   // an excluded directory (not missing: left out, as the rules say). On the receiving side
   // the entry stays in DST for good: named (Protection::Hidden, not counted) so that its
   // directory is not planned for deletion.
-  UniqueFd Excluded(bool is_dir) {
+  Descend Excluded(bool is_dir) {
     if (list_ && is_dir) {
       auto [first, last] = list_->Beneath(path_);
       std::fill(met_.begin() + static_cast<std::ptrdiff_t>(first), met_.begin() + static_cast<std::ptrdiff_t>(last), true);
