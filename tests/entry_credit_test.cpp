@@ -67,10 +67,24 @@ TEST(CreditGrantor, AStarvedSourceGetsAnyRoom) {
   while (g.Receive(kBig)) {
   }
   EXPECT_TRUE(g.Starved());
-  std::optional<Credit> c = g.Release(1);
+  EXPECT_FALSE(g.Release(1));  // while planning: a grant per entry would be a frame per entry
+  std::optional<Credit> c = g.Release(1, /*before_wait=*/true);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->send_bytes_below, kBig + CreditGrantor::kByteWindow);
   EXPECT_TRUE(g.Receive(kBig));
+}
+
+// Releases too small for a frame free room the grant does not show yet: a destination
+// about to wait for a starved source grants it, though it releases nothing new then.
+TEST(CreditGrantor, AWaitGrantsWhatEarlierReleasesFreed) {
+  CreditGrantor g;
+  while (g.Receive(kBig)) {
+  }
+  EXPECT_FALSE(g.Release(1));
+  std::optional<Credit> c = g.Release(1, /*before_wait=*/true);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->release_below, 1);
+  EXPECT_FALSE(g.Release(1, /*before_wait=*/true));  // nothing more to give
 }
 
 TEST(CreditGrantor, StarvedWhenTheEntryCreditIsUsedOrTheLargestEntryMightNotFit) {
@@ -98,6 +112,15 @@ TEST(CreditAllowance, SendsWhatFitsTheEntryAndByteCredit) {
   CreditAllowance b;
   std::vector<Entry> small(static_cast<size_t>(kInitialCredit) + 5, Weighing(60));
   EXPECT_EQ(static_cast<int64_t>(b.Fits(small)), kInitialCredit);
+}
+
+// An entry beyond what any credit allows goes to the encoder, which refuses it by name:
+// waiting for room would hang both ends.
+TEST(CreditAllowance, LetsAnEntryTheWireCannotCarryThroughToBeRefused) {
+  CreditAllowance a;
+  std::vector<Entry> next{Weighing(kBig), Weighing(kMaxEncodedEntryBytes + 1), Weighing(kBig)};
+  for (int k = 0; k < 100; ++k) a.Sent(kBig);  // 6.25 MiB of 8 used: the oversize one would not fit
+  EXPECT_EQ(a.Fits(next), 2u);
 }
 
 TEST(CreditAllowance, TakesCreditsInTurnAndCapsWhatAPeerGrants) {

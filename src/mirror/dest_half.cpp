@@ -143,7 +143,7 @@ class Pipeline {
       planner_.Visit(std::move(pair));
       int64_t next = walk.next_src_index();
       if (planner_.WantsHashes(next)) ResolveHashes();
-      src_.Release(planner_.OldestUndecided(next));
+      src_.Release(planner_.OldestUndecided(next), false);
     }
     if (planner_.HasUndecided()) ResolveHashes();
   }
@@ -156,7 +156,7 @@ class Pipeline {
     if (!src_.Starved()) return;
     if (planner_.HasUndecided()) ResolveHashes();
     planner_.SendHeldLeaders();
-    src_.Release(planner_.OldestUndecided(next));
+    src_.Release(planner_.OldestUndecided(next), true);
   }
 
   // What becomes of a SRC entry before it is planned: the user's tweaks (--chmod, --chown,

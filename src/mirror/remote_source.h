@@ -24,7 +24,7 @@ class RemoteSource final : public Source {
   bool NextBatch(EntryBatch& out) override;
   void StartHashes(const std::vector<std::pair<int64_t, Entry*>>& items) override;
   void FinishHashes() override;
-  void Release(int64_t below) override { channel_.Release(below); }
+  void Release(int64_t below, bool before_wait) override { channel_.Release(below, before_wait); }
   bool Starved() override { return channel_.Starved(); }
   bool Finish(RunStats& stats) override;
 

@@ -21,8 +21,9 @@ class Source : public EntrySource {
   // side, so both ends read at once.
   virtual void StartHashes(const std::vector<std::pair<int64_t, Entry*>>& items) = 0;
   virtual void FinishHashes() = 0;
-  // Entries before ordinal `below` will never be asked about again.
-  virtual void Release(int64_t /*below*/) {}
+  // Entries before ordinal `below` will never be asked about again; `before_wait`: the
+  // caller is about to wait for a source that may be starved (it then gets any room).
+  virtual void Release(int64_t /*below*/, bool /*before_wait*/) {}
   // True when NextBatch would wait for entries the source may not send until more are
   // released (a remote source out of credit): the caller must first decide what it holds
   // back, or both ends wait on each other.

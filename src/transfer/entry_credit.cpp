@@ -23,9 +23,10 @@ bool CreditGrantor::Receive(int64_t bytes) {
   return true;
 }
 
-std::optional<Credit> CreditGrantor::Release(int64_t below) {
-  if (below <= ledger_.released()) return std::nullopt;
-  bool starved = Starved();
+std::optional<Credit> CreditGrantor::Release(int64_t below, bool before_wait) {
+  bool starved = before_wait && Starved();
+  // A starved source may lack room that earlier releases freed but did not grant.
+  if (below <= ledger_.released() && !starved) return std::nullopt;
   int64_t bytes = ledger_.ReleaseBelow(below);
   Credit next{ledger_.released(), ledger_.released() + kWindow, bytes + kByteWindow};
   int64_t more = next.send_below - granted_.send_below;
@@ -49,7 +50,11 @@ size_t CreditAllowance::Fits(std::span<const Entry> next) const {
   int64_t bytes = ledger_.bytes();
   size_t n = 0;
   for (; n < next.size() && static_cast<int64_t>(n) < room; ++n) {
-    bytes += static_cast<int64_t>(EncodedEntryBytes(next[n]));
+    auto entry_bytes = static_cast<int64_t>(EncodedEntryBytes(next[n]));
+    // One the wire cannot carry goes to the encoder, which refuses it by name: waiting
+    // for room it might never get would hang both ends.
+    if (entry_bytes > kMaxEncodedEntryBytes) return n + 1;
+    bytes += entry_bytes;
     if (bytes > granted_bytes_) break;
   }
   return n;

@@ -52,9 +52,10 @@ class CreditGrantor {
   // One more entry of `bytes` came: false when it is beyond what was granted.
   bool Receive(int64_t bytes);
   // Entries below `below` (at most those received) will never be asked about again: the
-  // Credit to send, when the grant grew by a quarter of a window (entries or bytes), or
-  // at all while the source may be starved.
-  std::optional<Credit> Release(int64_t below);
+  // Credit to send, when the grant grew by a quarter of a window (entries or bytes), or by
+  // anything when the destination is about to wait for a source that may be starved
+  // (`before_wait`; at any other time a grant per entry would cost a frame per entry).
+  std::optional<Credit> Release(int64_t below, bool before_wait = false);
   // True when the source may be unable to send its next entry until more is released:
   // the entry credit is used up, or less than the largest entry's bytes are left.
   bool Starved() const;

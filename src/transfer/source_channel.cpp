@@ -143,12 +143,12 @@ bool SourceChannel::NextBatch(EntryBatch& out) {
   return true;
 }
 
-void SourceChannel::Release(int64_t below) {
+void SourceChannel::Release(int64_t below, bool before_wait) {
   std::lock_guard lock(requests_mu_);
   std::optional<Credit> grant;
   {
     std::lock_guard l(mu_);
-    grant = credit_.Release(below);
+    grant = credit_.Release(below, before_wait);
   }
   if (!grant) return;  // not worth a frame yet
   FlushLocked();

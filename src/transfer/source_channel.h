@@ -52,7 +52,7 @@ class SourceChannel {
   // The next batch of SRC entries; false after ManifestEnd. Rethrows the reader's error.
   bool NextBatch(EntryBatch& out);
   // Entries below `below` will not be asked about again; grants the source more room.
-  void Release(int64_t below);
+  void Release(int64_t below, bool before_wait = false);
   // True when every entry that came was taken (NextBatch) and the source may be out of
   // credit: then nothing more comes until the caller releases entries.
   bool Starved();
