@@ -12,8 +12,11 @@ SourceChannel::SourceChannel(ByteStream& in, ByteStream& out)
 SourceChannel::~SourceChannel() {
   if (!reader_.joinable()) return;
   {
+    // After the Result the reader touches the stream no more (it returns as soon as it
+    // sees ended_), and a run that ended well may have closed the stream already: only a
+    // reader still waiting for frames is woken.
     std::lock_guard lock(mu_);
-    if (!reader_done_) in_.ShutdownRead();
+    if (!reader_done_ && !ended_) in_.ShutdownRead();
   }
   reader_.join();
 }
