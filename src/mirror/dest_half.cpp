@@ -26,7 +26,7 @@ std::string SpoolDir(TreeSide& dst) {
 void HashDestination(TreeSide& dst, const std::vector<Entry*>& entries, Problems& problems) {
   Problems mine;
   dst.FillHashes(entries, mine);
-  for (Problem& p : mine.Snapshot()) problems.Fail(std::move(p.path), std::move(p.message));
+  problems.AddAll(mine, /*as_failures=*/true);
 }
 
 // The planner is about to wait for entries: first `before_wait` runs (the mover hands on

@@ -409,6 +409,10 @@ LIMITS = [
     ("rotation", r"after (\d+) GiB of file data", [lambda: C("kDefaultRotateBytes")], GiB),
     ("reverse control stream", r"`(0x[0-9a-fA-F]+)`", [lambda: C("kReverseControlStream")], 1),
     ("Reports kept", r"keeps the first (\d+) Reports", [lambda: C("kMaxReports", ("PeerEnd",))], 1),
+    ("problems kept", r"keeps up to\s+(\d+) problems", [lambda: C("kMaxKept", ("Problems",))], 1),
+    ("problem bytes", r"at\s+most (\d+) MiB of problem paths", [lambda: C("kMaxKeptBytes", ("Problems",))], MiB),
+    ("warnings kept", r"keeps up to\s+(\d+) warnings", [lambda: C("kMaxPeerWarnings")], 1),
+    ("warning bytes", r"at\s+most (\d+) MiB of warning text", [lambda: C("kMaxPeerWarningBytes")], MiB),
     ("secret file size", r"at most (\d+) bytes with one trailing line end\s+stripped and at least (\d+) left",
      [lambda: C("kMaxSecretFileBytes"), lambda: C("kMinSecretBytes")], 1),
     ("derived key size", r"the (\d+)-byte key derived", [lambda: int(re.search(
