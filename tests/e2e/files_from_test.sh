@@ -151,3 +151,22 @@ kd --force-delete --files-from="$T/l-basic" "$SRC" "ktsync://127.0.0.1:$DPORT/da
     die "push to a daemon failed: $(cat "$T/daemon.log")"
 tree_identical --no-dir-mtimes "$T/case1/rsync" "$T/daemon-push" || die "a daemon push differs from rsync's"
 pass "--files-from pushed to a daemon"
+
+# A daemon holds a pull's list for the session: beyond its caps (1000000 paths, 64 MiB) the
+# list is refused with one line naming them, after the daemon read (and dropped) the rest.
+seq -f 'p%07.0f' 1 1000001 >"$T/l-huge"
+mkdir -p "$T/daemon-huge"
+assert_exit 1 kd --force-delete --files-from="$T/l-huge" "ktsync://127.0.0.1:$DPORT/src" "$T/daemon-huge"
+assert_contains "$ERR" "too long for this ktsync daemon, which takes at most 1000000 paths, 64 MiB" \
+    "the client names the daemon's caps"
+[[ $(grep -c . "$ERR") == 1 ]] || die "a refused list: not one line: $(cat "$ERR")"
+[[ -z $(ls -A "$T/daemon-huge") ]] || die "a refused list changed DST"
+pass "a list beyond the daemon's caps: exit 1, one line naming them"
+# A request the daemon refuses is refused before the list is held, the list read and dropped.
+DPORT_RW=$DPORT
+start_daemon "$T" --write-only
+assert_exit 3 kd --force-delete --files-from="$T/l-basic" "ktsync://127.0.0.1:$DPORT/src" "$T/daemon-huge"
+assert_contains "$ERR" "write-only" "the refusal is the client's error"
+[[ -z $(ls -A "$T/daemon-huge") ]] || die "a refused pull changed DST"
+pass "a write-only daemon refuses a pull with a list, its reason reaching the client"
+DPORT=$DPORT_RW
