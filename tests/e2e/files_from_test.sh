@@ -86,6 +86,15 @@ assert_exit 23 "$KTSYNC" mirror --no-progress --force-delete --state-dir "$T/sta
 assert_contains "$ERR" "nope" "the missing path is named"
 pass "a listed path SRC lacks: the rest copied, no deletions without --delete-on-error"
 
+# An empty list, or one naming only paths SRC lacks: SRC's root takes nothing and DST keeps
+# everything else, so it is nothing to do (as for rsync), not an "SRC is empty" refusal.
+: >"$T/l-empty"
+oracle "an empty list: nothing to do" "$T/l-empty"
+tree_identical --no-dir-mtimes "$STALE" "$T/case$N/ktsync" || die "an empty list changed DST"
+printf 'nope\n' >"$T/l-all-missing"
+oracle "every listed path missing: exit 23, nothing deleted" "$T/l-all-missing"
+tree_identical --no-dir-mtimes "$STALE" "$T/case$N/ktsync" || die "a list of missing paths changed DST"
+
 # copy: rsync without --delete.
 mkdir -p "$T/copy"
 cp -a "$STALE" "$T/copy/rsync"
