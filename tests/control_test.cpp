@@ -62,6 +62,43 @@ TEST(ControlHelloTest, AlreadyReadPeerHelloIsUsedWithoutReadingAgain) {
   EXPECT_EQ(DecodeHello(client.reader.Expect(FrameType::Hello).payload), Hello{});
 }
 
+// ---- --files-from list --------------------------------------------------------------------
+
+// A list beyond the receiver's caps is read to its end and dropped before the refusal, so
+// the client, still writing it, gets to read why (and the receiver held no more than a frame).
+TEST(ControlFileListTest, AListBeyondTheCapsIsReadToItsEndThenRefused) {
+  StreamPair p = SocketPair();
+  std::vector<ListedPath> paths;
+  for (int i = 0; i < 100000; ++i) paths.push_back({"p" + std::to_string(1000000 + i), false});
+  FileList list(std::move(paths), false);
+  std::thread client([&] {
+    Control c(*p.a);
+    SendFileList(c, list);
+    c.writer.Write(FrameType::Done, {});
+  });
+  Control server(*p.b);
+  try {
+    ReceiveFileList(server, false, FileListDecoder(1000, 1 << 20, "this ktsync daemon"));
+    ADD_FAILURE() << "the list was taken";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::Usage);
+    EXPECT_NE(std::string(e.what()).find("takes at most 1000 paths"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(server.reader.Expect(FrameType::Done).payload, "");  // the whole list was read
+  client.join();
+}
+
+TEST(ControlFileListTest, SkipFileListReadsToTheEnd) {
+  StreamPair p = SocketPair();
+  FileList list({{"a", false}, {"b", false}}, false);
+  Control client(*p.a);
+  SendFileList(client, list);
+  client.writer.Write(FrameType::Done, {});
+  Control server(*p.b);
+  SkipFileList(server);
+  EXPECT_EQ(server.reader.Expect(FrameType::Done).payload, "");
+}
+
 TEST(ControlHelloTest, PeerThatIsNotKtsyncIsRefused) {
   StreamPair p = SocketPair();
   p.a->WriteAll("SSH-2.0-OpenSSH_9.2\r\n", 21);

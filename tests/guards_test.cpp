@@ -41,6 +41,24 @@ TEST(MustCompareFirst, NoDeleteForceDeleteOrAnEarlierComparisonNeedNot) {
   EXPECT_FALSE(MustCompareFirst(compared, false));
 }
 
+TEST(CheckSourceNotEmpty, AnEmptySourceOntoAFullDestinationIsRefused) {
+  try {
+    CheckSourceNotEmpty(1, 5, /*src_root_partial=*/false, "/mnt/src", "/srv/dst");
+    ADD_FAILURE() << "not refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::UnsafeSource);
+    EXPECT_NE(std::string(e.what()).find("4 entries that would all be deleted"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(CheckSourceNotEmpty(2, 5, false, "s", "d"));  // SRC has something
+  EXPECT_NO_THROW(CheckSourceNotEmpty(1, 1, false, "s", "d"));  // DST is empty too
+}
+
+// --files-from with an empty list, or with every listed path missing: SRC's root took only
+// what was listed, so none of DST's entries would be deleted: nothing to do, as for rsync.
+TEST(CheckSourceNotEmpty, APartialSourceRootIsNothingToDo) {
+  EXPECT_NO_THROW(CheckSourceNotEmpty(1, 5, /*src_root_partial=*/true, "s", "d"));
+}
+
 TEST(CompareFirstError, IsTheInternalCodeAndNamesDestination) {
   Error e = CompareFirstError("/srv/backup");
   EXPECT_EQ(e.code(), ExitCode::CompareFirst);

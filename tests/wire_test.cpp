@@ -701,6 +701,46 @@ TEST(FileListFrames, RejectOrderRepeatsUnsafePathsAndFlags) {
   ExpectProtocolError("exceeds limit", [&] { FileListDecoder().Decode(huge, got); });
 }
 
+// A daemon's caps (kMaxDaemonListedPaths, kMaxDaemonListBytes) are the decoder's: a list
+// beyond them is refused with exit 1 and a message naming them, not as a protocol error.
+TEST(FileListFrames, CapsRefuseALongListNamingThem) {
+  static_assert(kMaxDaemonListedPaths == 1'000'000 && kMaxDaemonListBytes == 64 << 20);
+  auto decode_all = [](FileListDecoder& d, const std::vector<ListedPath>& v) {
+    std::vector<ListedPath> out;
+    for (size_t at = 0; at < v.size();) {
+      std::string payload;
+      at += EncodeFileListBatch(std::span<const ListedPath>(v).subspan(at), payload);
+      d.Decode(payload, out);
+    }
+    return out.size();
+  };
+  auto expect_refused = [](const std::string& message, auto fn) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::Usage);
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+  };
+  FileListDecoder two(2, 1 << 20, "this ktsync daemon");
+  EXPECT_EQ(decode_all(two, Listed({{"a", false}, {"b", false}})), 2u);
+  expect_refused("too long for this ktsync daemon, which takes at most 2 paths, 1 MiB of them", [&] {
+    decode_all(two, Listed({{"c", false}}));
+  });
+  // 5000 names of 250 bytes: past 1 MiB, within the count.
+  std::vector<ListedPath> long_names;
+  for (int i = 0; i < 5000; ++i) {
+    char head[8];
+    std::snprintf(head, sizeof head, "%05d", i);
+    long_names.push_back({head + std::string(245, 'x'), false});
+  }
+  FileListDecoder bytes(10000, 1 << 20, "this ktsync daemon");
+  expect_refused("which takes at most 10000 paths, 1 MiB of them", [&] { decode_all(bytes, long_names); });
+  FileListDecoder roomy(10000, 2 << 20, "this ktsync daemon");
+  EXPECT_EQ(decode_all(roomy, long_names), 5000u);
+}
+
 TEST(HashReply, RoundTripsAndRejectsBadFlags) {
   std::vector<HashReplyItem> items = {{3, Hash128{7, 8}}, {4, std::nullopt}};
   std::string payload;

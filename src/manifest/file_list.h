@@ -31,6 +31,11 @@ namespace ktsync {
 
 inline constexpr size_t kMaxListedPaths = 4'000'000;
 inline constexpr size_t kMaxListBytes = size_t{1} << 30;
+// A daemon holds a pull's list for a client it does not trust with its memory (per session,
+// before anything is sent): far less. An ssh server runs as its user and takes what the
+// client's own reading takes.
+inline constexpr size_t kMaxDaemonListedPaths = 1'000'000;
+inline constexpr size_t kMaxDaemonListBytes = size_t{64} << 20;
 inline constexpr size_t kMaxListedPathBytes = 4096;  // Linux's PATH_MAX
 
 struct ListedPath {

@@ -26,7 +26,7 @@ std::string SpoolDir(TreeSide& dst) {
 void HashDestination(TreeSide& dst, const std::vector<Entry*>& entries, Problems& problems) {
   Problems mine;
   dst.FillHashes(entries, mine);
-  for (Problem& p : mine.Snapshot()) problems.Fail(std::move(p.path), std::move(p.message));
+  problems.AddAll(mine, /*as_failures=*/true);
 }
 
 // The planner is about to wait for entries: first `before_wait` runs (the mover hands on
@@ -70,7 +70,8 @@ class Pipeline {
     observer_.Scanned(TreeRole::Destination, dst_scan_.summary().entries);
     double scanned = observer_.Elapsed();
     // SRC's stream has ended: an empty SRC planned only deletions, which wait for the end.
-    CheckSourceNotEmpty(planner_.src_entries(), planner_.dst_entries(), opts_.src_name, dst_.name());
+    CheckSourceNotEmpty(planner_.src_entries(), planner_.dst_entries(), src_root_partial_, opts_.src_name,
+                        dst_.name());
     planner_.Finish();
     const PlanTotals& totals = planner_.totals();
     if (meter_) meter_->planned = true;
@@ -138,6 +139,7 @@ class Pipeline {
     MergeWalk walk(src, dst);
     EntryPair pair;
     while (walk.Next(pair)) {
+      if (pair.src && pair.src_index == 0) src_root_partial_ = pair.src->contents_partial;  // the root
       if (pair.src) pair.src_refused = !Screen(pair);
       if (pair.src && pair.src->IsFile() && !pair.src_refused) src_file_bytes_ += pair.src->size;
       planner_.Visit(std::move(pair));
@@ -204,6 +206,7 @@ class Pipeline {
   Applier applier_;
   Planner planner_;
   uint64_t src_file_bytes_ = 0;
+  bool src_root_partial_ = false;  // SRC took only some of its children: DST keeps the others
   double hash_s_ = 0;
   uint64_t unowned_links_ = 0;
   std::string first_unowned_link_;

@@ -13,9 +13,9 @@ bool IsWithin(const std::string& inner, const std::string& outer) {
 
 }  // namespace
 
-void CheckSourceNotEmpty(uint64_t src_entries, uint64_t dst_entries, const std::string& src_name,
-                         const std::string& dst_name) {
-  if (src_entries > 1 || dst_entries <= 1) return;
+void CheckSourceNotEmpty(uint64_t src_entries, uint64_t dst_entries, bool src_root_partial,
+                         const std::string& src_name, const std::string& dst_name) {
+  if (src_entries > 1 || dst_entries <= 1 || src_root_partial) return;
   throw Error(ExitCode::UnsafeSource,
               "refusing to mirror: SRC " + src_name + " is empty but DST " + dst_name + " has " +
                   std::to_string(dst_entries - 1) +

@@ -29,6 +29,12 @@ namespace {
 constexpr int kAutoStreams = 2;  // one per core on the machines we target; --streams overrides
 // A peer's stream may claim that every file has more links: what one run remembers of them.
 constexpr size_t kMaxPeerLinkLeaders = 4'000'000;
+// A server's warnings kept for its client (a trimmed entry's each: a pusher decides how
+// many); the rest are counted. With the problems it sends, within what the client keeps.
+constexpr size_t kMaxPeerWarnings = 10000;
+constexpr size_t kMaxPeerWarningBytes = 4 << 20;
+static_assert(Problems::kMaxKept + kMaxPeerWarnings + 16 <= PeerEnd::kMaxReports);
+static_assert(Problems::kMaxKeptBytes + kMaxPeerWarningBytes + (64 << 10) <= PeerEnd::kMaxReportBytes);
 
 // Shows nothing: the first, comparing pass of a run with --max-delete.
 class SilentObserver final : public RunObserver {
@@ -39,8 +45,8 @@ class SilentObserver final : public RunObserver {
 };
 
 // A server's: warnings to the operator's log unless `echo` is false and, when
-// `keep_warnings`, kept for the client too (at most PeerEnd::kMaxReports, sent as notes at
-// the end); a push's items to the client when it wants them (a write-only daemon's client
+// `keep_warnings`, kept for the client too (at most kMaxPeerWarnings, kMaxPeerWarningBytes of
+// them; the rest counted), sent as notes at the end; a push's items to the client when it wants them (a write-only daemon's client
 // sees only the files it was asked for: SendFile items).
 class ServerObserver final : public RunObserver {
  public:
@@ -49,7 +55,8 @@ class ServerObserver final : public RunObserver {
   void Warn(const std::string& m) override {
     if (echo_ && cfg_.log) cfg_.log(m);
     std::lock_guard lock(mu_);
-    if (keep_warnings_ && warnings_.size() < PeerEnd::kMaxReports) warnings_.push_back(m);
+    if (!keep_warnings_) return;
+    if (budget_.Admit(m.size())) warnings_.push_back(m);
   }
   bool WantsItems() const override { return items_ != nullptr; }
   void Item(const ItemView& item) override {
@@ -61,7 +68,11 @@ class ServerObserver final : public RunObserver {
   }
   std::vector<std::string> TakeWarnings() override {
     std::lock_guard lock(mu_);
-    return std::move(warnings_);
+    std::vector<std::string> out = std::move(warnings_);
+    if (budget_.dropped() > 0) out.push_back("… and " + std::to_string(budget_.dropped()) + " more warnings, not listed");
+    warnings_.clear();
+    budget_.Reset();
+    return out;
   }
 
  private:
@@ -71,6 +82,7 @@ class ServerObserver final : public RunObserver {
   const bool echo_;
   std::mutex mu_;
   std::vector<std::string> warnings_;
+  KeepBudget budget_{kMaxPeerWarnings, kMaxPeerWarningBytes};
 };
 
 TreeSide::WarnFn WarnTo(RunObserver& o) {
@@ -160,7 +172,7 @@ RunResult Push(const RunSpec& r, Problems& problems, RunObserver& observer, Tran
   so.compress_level = r.net.compress_level;
   RunResult out;
   RunSourceHalf(src, scan, channel, so, ours, observer, meter, out.stats);
-  for (Problem& p : ours.Snapshot()) problems.Add(std::move(p));
+  problems.AddAll(ours);
   PeerEnd end = channel.AwaitEnd();
   RecordPeerReports(end, TreeRole::Destination, link.name(), &problems, observer, out.stats);
   uint64_t files_sent = out.stats.files_sent;
@@ -245,9 +257,7 @@ void CompareFirst(const RunSpec& run) {
 std::optional<RunResult> RunUnlessAskedToCompare(const RunSpec& r, Problems& problems, RunObserver& observer,
                                                  TransferMeter* meter) {
   Problems mine;
-  auto keep = [&] {
-    for (Problem& p : mine.Snapshot()) problems.Add(std::move(p));
-  };
+  auto keep = [&] { problems.AddAll(mine); };
   try {
     RunResult out = RunOnce(r, mine, observer, meter);
     keep();
@@ -280,11 +290,10 @@ TreeSide OpenServerTree(const ServerLink& link, bool as_dest, RunObserver& obser
 // the tree holds: its problems (which may name entries only the daemon has, e.g. a failed
 // delete) go to the operator's log, the client gets their count.
 void ReportHidingDestination(const Problems& problems, const ServerConfig& cfg, SourceChannel& channel) {
-  std::vector<Problem> all = problems.Snapshot();
-  if (all.empty()) return;
-  for (const Problem& p : all)
+  if (!problems.HasErrors()) return;
+  for (const Problem& p : problems.Snapshot())
     if (cfg.log) cfg.log(p.message);
-  channel.SendReport({SessionReport::Failed, "", std::to_string(all.size()) +
+  channel.SendReport({SessionReport::Failed, "", std::to_string(problems.Count()) +
                                                    " entries could not be mirrored; this daemon is write-only, so "
                                                    "their names are only in its log"});
 }

@@ -57,10 +57,7 @@ void ScanStream::Walk(TreeSide& side, bool failures_only) {
   } catch (...) {
     error = std::current_exception();
   }
-  for (Problem& p : mine.Snapshot()) {
-    if (failures_only) p.kind = ProblemKind::Failed;
-    problems_.Add(std::move(p));
-  }
+  problems_.AddAll(mine, failures_only);
   std::lock_guard lock(mu_);
   summary_ = std::move(summary);
   seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

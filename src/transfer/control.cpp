@@ -56,8 +56,7 @@ void SendFileList(Control& c, const FileList& list) {
   c.writer.Write(FrameType::FileListEnd, out);
 }
 
-std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive) {
-  FileListDecoder decoder;
+std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive, FileListDecoder decoder) {
   std::vector<ListedPath> paths;
   for (;;) {
     std::optional<Frame> f = c.reader.Next();
@@ -68,7 +67,24 @@ std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive) {
     }
     if (f->type != FrameType::FileList)
       ThrowProtocolError(std::string("a ") + FrameTypeName(f->type) + " frame inside the --files-from list");
-    decoder.Decode(f->payload, paths);
+    try {
+      decoder.Decode(f->payload, paths);
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::Usage) throw;  // beyond the caps; anything else is the peer's fault
+      std::vector<ListedPath>().swap(paths);
+      SkipFileList(c);
+      throw;
+    }
+  }
+}
+
+void SkipFileList(Control& c) noexcept {
+  try {
+    for (;;) {
+      std::optional<Frame> f = c.reader.Next();
+      if (!f || f->type != FrameType::FileList) return;
+    }
+  } catch (...) {
   }
 }
 

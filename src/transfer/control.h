@@ -41,8 +41,13 @@ void SendError(Control& c, const Error& e) noexcept;  // best effort: the peer m
 
 // A pull's --files-from list (wire.h): the client sends it after its Request, the server
 // reads it, and nothing else, until FileListEnd.
+// `decoder` holds the caps. A list beyond them is read to its end and dropped before the
+// error is thrown, as SkipFileList does: the client, still writing it, then reads why.
 void SendFileList(Control& c, const FileList& list);
-std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive);
+std::shared_ptr<const FileList> ReceiveFileList(Control& c, bool recursive, FileListDecoder decoder = FileListDecoder());
+// Reads the list's frames to FileListEnd (or any other frame, or the end), keeping nothing:
+// a request refused before its list was read.
+void SkipFileList(Control& c) noexcept;
 
 // How a data connection is secured.
 struct DataSecurity {

@@ -12,9 +12,22 @@ ServerLink::ServerLink(ByteStream& control, const ServerConfig& cfg) : control_(
   Control c(control_);
   ExchangeHello(c, cfg_.peer_hello);
   request_ = DecodeRequest(c.reader.Expect(FrameType::Request).payload);
-  // Read whole before anything is refused: the client is still writing it.
-  if (request_.file_list) file_list_ = ReceiveFileList(c, request_.file_list_recursive);
-  CheckAllowed();
+  // Checked before the client's list is held: a request refused costs no memory. The
+  // client is still writing the list: it is read to its end, and dropped, so that the
+  // client reads the refusal instead of failing to write.
+  try {
+    CheckAllowed();
+  } catch (const Error&) {
+    if (request_.file_list) SkipFileList(c);
+    throw;
+  }
+  if (request_.file_list) {
+    // A daemon's clients are not trusted with its memory; an ssh server runs as its user.
+    FileListDecoder caps = cfg_.register_session
+                               ? FileListDecoder(kMaxDaemonListedPaths, kMaxDaemonListBytes, "this ktsync daemon")
+                               : FileListDecoder();
+    file_list_ = ReceiveFileList(c, request_.file_list_recursive, std::move(caps));
+  }
   PrepareData();
   if (cfg_.register_session) {
     reverse_ = queue_->PopReverseControl(kDataConnectTimeout);

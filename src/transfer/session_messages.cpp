@@ -269,9 +269,7 @@ SessionReport DecodeReport(std::string_view payload) {
 }
 
 void PeerEnd::Add(SessionReport r) {
-  size_t bytes = r.key.size() + r.message.size();
-  if (reports.size() < kMaxReports && report_bytes + bytes <= kMaxReportBytes) {
-    report_bytes += bytes;
+  if (budget_.Admit(r.key.size() + r.message.size())) {
     reports.push_back(std::move(r));
   } else {
     ++reports_dropped;

@@ -10,6 +10,7 @@
 
 #include "manifest/mirror_spec.h"
 #include "transfer/wire.h"
+#include "util/keep_budget.h"
 #include "util/problems.h"
 
 namespace ktsync {
@@ -93,9 +94,11 @@ struct PeerEnd {
   static constexpr size_t kMaxReportBytes = 16 << 20;
   std::vector<SessionReport> reports;
   uint64_t reports_dropped = 0;
-  size_t report_bytes = 0;
   Stats stats;
   void Add(SessionReport r);
+
+ private:
+  KeepBudget budget_{kMaxReports, kMaxReportBytes};
 };
 
 }  // namespace ktsync

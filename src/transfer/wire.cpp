@@ -395,7 +395,7 @@ void FileListDecoder::Decode(std::string_view payload, std::vector<ListedPath>& 
   ByteReader r(payload, "FileList");
   uint32_t n = r.Count(kMaxFileListBatch, 3, "path count");
   if (n == 0) r.Fail("empty batch");
-  if (count_ + n > kMaxListedPaths) r.Fail("more than " + std::to_string(kMaxListedPaths) + " paths");
+  if (count_ + n > max_paths_) TooLong();
   for (uint32_t i = 0; i < n; ++i) {
     ListedPath p;
     uint8_t flags = r.U8("path flags");
@@ -406,12 +406,18 @@ void FileListDecoder::Decode(std::string_view payload, std::vector<ListedPath>& 
       if (std::string why = PathProblem(p.path); !why.empty()) r.Fail(why);
       if (count_ > 0 && !(prev_ < p.path)) r.Fail("path " + Quoted(p.path) + " is out of order or repeated");
     }
-    if ((bytes_ += p.path.size()) > kMaxListBytes) r.Fail("more than 1 GiB of paths");
+    if ((bytes_ += p.path.size()) > max_bytes_) TooLong();
     prev_ = p.path;
     ++count_;
     out.push_back(std::move(p));
   }
   r.ExpectEnd();
+}
+
+void FileListDecoder::TooLong() const {
+  throw Error(ExitCode::Usage, "the --files-from list is too long for " + who_ + ", which takes at most " +
+                                   std::to_string(max_paths_) + " paths, " + std::to_string(max_bytes_ >> 20) +
+                                   " MiB of them: split it into several runs");
 }
 
 void FileListDecoder::End(std::string_view payload) const {

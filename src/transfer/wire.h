@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "manifest/entry.h"
@@ -170,7 +171,8 @@ void DecodeHashReply(std::string_view payload, std::vector<HashReplyItem>& out);
 
 // A pull's client reads the list (file_list.h) and sends it, sorted and merged, right after
 // a Request with the FileList flag: FileList frames, then FileListEnd. The server reads
-// nothing else meanwhile, and holds at most kMaxListedPaths paths, kMaxListBytes in all.
+// nothing else meanwhile, and holds at most kMaxListedPaths paths, kMaxListBytes in all (a
+// daemon kMaxDaemonListedPaths, kMaxDaemonListBytes).
 inline constexpr uint32_t kMaxFileListBatch = 65536;
 
 size_t EncodeFileListBatch(std::span<const ListedPath> paths, std::string& out);
@@ -180,12 +182,22 @@ void EncodeFileListEnd(uint64_t count, std::string& out);
 // increasing bytewise (so it is sorted and has no duplicates), within the bounds above.
 class FileListDecoder {
  public:
-  // Appends the batch's paths to `out`.
+  // `who` names the holder in the error a list beyond the caps gets ("this ktsync daemon").
+  explicit FileListDecoder(size_t max_paths = kMaxListedPaths, size_t max_bytes = kMaxListBytes,
+                           std::string who = "the server")
+      : max_paths_(max_paths), max_bytes_(max_bytes), who_(std::move(who)) {}
+  // Appends the batch's paths to `out`. A list beyond the caps is refused with exit 1 (the
+  // client may split it), not as a protocol error.
   void Decode(std::string_view payload, std::vector<ListedPath>& out);
   // FileListEnd: the count must be the number of paths received.
   void End(std::string_view payload) const;
 
  private:
+  [[noreturn]] void TooLong() const;
+
+  size_t max_paths_;
+  size_t max_bytes_;
+  std::string who_;
   uint64_t count_ = 0;
   uint64_t bytes_ = 0;
   std::string prev_;

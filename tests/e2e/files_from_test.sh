@@ -86,6 +86,15 @@ assert_exit 23 "$KTSYNC" mirror --no-progress --force-delete --state-dir "$T/sta
 assert_contains "$ERR" "nope" "the missing path is named"
 pass "a listed path SRC lacks: the rest copied, no deletions without --delete-on-error"
 
+# An empty list, or one naming only paths SRC lacks: SRC's root takes nothing and DST keeps
+# everything else, so it is nothing to do (as for rsync), not an "SRC is empty" refusal.
+: >"$T/l-empty"
+oracle "an empty list: nothing to do" "$T/l-empty"
+tree_identical --no-dir-mtimes "$STALE" "$T/case$N/ktsync" || die "an empty list changed DST"
+printf 'nope\n' >"$T/l-all-missing"
+oracle "every listed path missing: exit 23, nothing deleted" "$T/l-all-missing"
+tree_identical --no-dir-mtimes "$STALE" "$T/case$N/ktsync" || die "a list of missing paths changed DST"
+
 # copy: rsync without --delete.
 mkdir -p "$T/copy"
 cp -a "$STALE" "$T/copy/rsync"
@@ -151,3 +160,22 @@ kd --force-delete --files-from="$T/l-basic" "$SRC" "ktsync://127.0.0.1:$DPORT/da
     die "push to a daemon failed: $(cat "$T/daemon.log")"
 tree_identical --no-dir-mtimes "$T/case1/rsync" "$T/daemon-push" || die "a daemon push differs from rsync's"
 pass "--files-from pushed to a daemon"
+
+# A daemon holds a pull's list for the session: beyond its caps (1000000 paths, 64 MiB) the
+# list is refused with one line naming them, after the daemon read (and dropped) the rest.
+seq -f 'p%07.0f' 1 1000001 >"$T/l-huge"
+mkdir -p "$T/daemon-huge"
+assert_exit 1 kd --force-delete --files-from="$T/l-huge" "ktsync://127.0.0.1:$DPORT/src" "$T/daemon-huge"
+assert_contains "$ERR" "too long for this ktsync daemon, which takes at most 1000000 paths, 64 MiB" \
+    "the client names the daemon's caps"
+[[ $(grep -c . "$ERR") == 1 ]] || die "a refused list: not one line: $(cat "$ERR")"
+[[ -z $(ls -A "$T/daemon-huge") ]] || die "a refused list changed DST"
+pass "a list beyond the daemon's caps: exit 1, one line naming them"
+# A request the daemon refuses is refused before the list is held, the list read and dropped.
+DPORT_RW=$DPORT
+start_daemon "$T" --write-only
+assert_exit 3 kd --force-delete --files-from="$T/l-basic" "ktsync://127.0.0.1:$DPORT/src" "$T/daemon-huge"
+assert_contains "$ERR" "write-only" "the refusal is the client's error"
+[[ -z $(ls -A "$T/daemon-huge") ]] || die "a refused pull changed DST"
+pass "a write-only daemon refuses a pull with a list, its reason reaching the client"
+DPORT=$DPORT_RW

@@ -105,6 +105,7 @@ def evaluate(expr, scope=()):
     if e.startswith("{"):  # a char array, e.g. the Hello magic
         return "".join(literal(x) for x in re.findall(r"@\d+@", e))
     e = re.sub(r"std::chrono::\w+|static_cast<[^>]*>", "", e)
+    e = re.sub(r"\b(?:std::)?u?int\d*_t\{([^{}]*)\}|\b(?:std::)?size_t\{([^{}]*)\}", r"(\1\2)", e)
     e = re.sub(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b", r"\1", e)
     e = re.sub(r"\b0([0-7]+)\b", r"0o\1", e)
     e = re.sub(r"\b(?:[A-Z]\w*::)*k[A-Z]\w*|\b[A-Z]\w*::[A-Z]\w*",
@@ -409,6 +410,14 @@ LIMITS = [
     ("rotation", r"after (\d+) GiB of file data", [lambda: C("kDefaultRotateBytes")], GiB),
     ("reverse control stream", r"`(0x[0-9a-fA-F]+)`", [lambda: C("kReverseControlStream")], 1),
     ("Reports kept", r"keeps the first (\d+) Reports", [lambda: C("kMaxReports", ("PeerEnd",))], 1),
+    ("daemon file list", r"a daemon takes at most (\d+) listed paths", [lambda: C("kMaxDaemonListedPaths")], 1),
+    ("daemon file list bytes", r"(\d+) MiB of listed path bytes", [lambda: C("kMaxDaemonListBytes")], MiB),
+    ("daemon file list held", r"at most (\d+) paths and (\d+) MiB of\s+their bytes",
+     [lambda: C("kMaxDaemonListedPaths"), lambda: C("kMaxDaemonListBytes") // MiB], 1),
+    ("problems kept", r"keeps up to\s+(\d+) problems", [lambda: C("kMaxKept", ("Problems",))], 1),
+    ("problem bytes", r"at\s+most (\d+) MiB of problem paths", [lambda: C("kMaxKeptBytes", ("Problems",))], MiB),
+    ("warnings kept", r"keeps up to\s+(\d+) warnings", [lambda: C("kMaxPeerWarnings")], 1),
+    ("warning bytes", r"at\s+most (\d+) MiB of warning text", [lambda: C("kMaxPeerWarningBytes")], MiB),
     ("secret file size", r"at most (\d+) bytes with one trailing line end\s+stripped and at least (\d+) left",
      [lambda: C("kMaxSecretFileBytes"), lambda: C("kMinSecretBytes")], 1),
     ("derived key size", r"the (\d+)-byte key derived", [lambda: int(re.search(
