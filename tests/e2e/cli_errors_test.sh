@@ -137,7 +137,7 @@ mistake 1 "contradictory ktls flags" "--require-ktls" -- km --require-ktls --no-
 mistake 1 "unknown --data-via" "fast" "--data-via" -- km --data-via fast "$SRC" "$DST"
 mistake 1 "kTLS required of data inside ssh" "--data-via ssh" -- km --require-ktls --data-via ssh "$SRC" "$DST"
 mistake 1 "zstd level out of range" "--compress-level" -- km --compress-level 30 "$SRC" "$DST"
-mistake 1 "unknown --out-format escape" "--out-format: '%M'" -- km --out-format '%n %M' "$SRC" "$DST"
+mistake 1 "unknown --out-format escape" "--out-format: '%C'" -- km --out-format '%n %C' "$SRC" "$DST"
 mistake 1 "unknown --log-file-format escape" "--log-file-format: '%-4q'" -- km --log-file-format '%-4q' "$SRC" "$DST"
 mistake 1 "--out-format with --json" "--out-format and --json" -- km --json --out-format '%n' "$SRC" "$DST"
 mistake 11 "--log-file in a missing directory" "--log-file $T/no/log" "No such file or directory" -- \
