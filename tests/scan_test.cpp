@@ -221,6 +221,60 @@ TEST_F(ScanTest, FollowLinksReportsDanglingLinksAndLoops) {
   EXPECT_EQ(problems_.ExitCodeFor(), ExitCode::Partial);
 }
 
+// As in rsync, a link that cannot be followed is no failure when nothing would take it: the
+// filter excludes it as a file and as a directory, or the file list does not lead to it.
+TEST_F(ScanTest, FollowLinksIgnoresDeadLinksNothingTakes) {
+  Dir("d");
+  File("d/f");
+  Link("nowhere", "x.lock");       // excluded by the filter
+  Link("nowhere", "d/stale");      // not on the list
+  Link("loop2", "d/loop1");        // not on the list
+  Link("loop1", "d/loop2");
+  Link("nowhere", "kept");         // neither: reported
+  // The problems a scan adds to problems_.
+  size_t seen = 0;
+  auto fresh = [&] {
+    std::vector<Problem> all = problems_.Snapshot();
+    std::vector<Problem> out(all.begin() + static_cast<std::ptrdiff_t>(seen), all.end());
+    seen = all.size();
+    return out;
+  };
+  Filter f({ExcludeRule("*.lock")});
+  ScanOptions opts;
+  opts.follow_links = true;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  std::vector<Problem> got = fresh();
+  EXPECT_EQ(got.size(), 4u);  // d/loop1, d/loop2, d/stale, kept: x.lock is excluded
+  for (const Problem& p : got) EXPECT_NE(p.path, "x.lock");
+
+  // Only a rule matching both types excludes what is unknown: "*.lock/" leaves a file.
+  Filter dirs({ExcludeRule("*.lock/")});
+  opts.filter = &dirs;
+  Scan(opts);
+  got = fresh();
+  EXPECT_TRUE(std::any_of(got.begin(), got.end(), [](const Problem& p) { return p.path == "x.lock"; }));
+
+  // With a list: links it does not lead to are not followed at all; one it names is.
+  FileList list(ParseFileList("d/f\nx.lock\n", false, "list"), /*recursive=*/false);
+  opts.filter = nullptr;
+  opts.file_list = &list;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  got = fresh();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "x.lock");
+  EXPECT_NE(got[0].message.find("symlink has no referent"), std::string::npos) << got[0].message;
+
+  // Listed and excluded: left out silently, not "listed but missing" either.
+  opts.filter = &f;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  got = fresh();
+  EXPECT_TRUE(got.empty()) << got[0].message;
+}
+
 TEST(LoopAncestor, FindsTheDirectoryOnTheWalkPath) {
   std::vector<InodeId> path = {{1, 2}, {1, 5}, {2, 5}};
   EXPECT_EQ(LoopAncestor(path, {1, 2}), 0u);
