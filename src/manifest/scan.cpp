@@ -187,11 +187,13 @@ class Scanner {
     size_t next = 0;
     size_t path_len = 0;
     Pick pick = Pick::Whole;  // with a file list: how the directory was taken
+    bool followed = false;    // reached through a symlink (follow_links), itself or a parent
   };
   // A directory to descend into, and what the loop check knows it by.
   struct Descend {
     UniqueFd fd;
     InodeId id;
+    bool followed = false;
   };
 
   // Depth-first with an explicit stack, not recursion: a hostile tree can nest far deeper
@@ -227,7 +229,7 @@ class Scanner {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
     int err = levels_[depth].Read(dir.fd.get(), dents_);
-    stack_.push_back({std::move(dir.fd), 0, path_.size(), pick});
+    stack_.push_back({std::move(dir.fd), 0, path_.size(), pick, dir.followed});
     walk_ids_.push_back(dir.id);
     return err;
   }
@@ -385,14 +387,17 @@ class Scanner {
       return {};
     }
     if (type != EntryType::Symlink) ReadFakeStat(found.Target(dirfd, name), e);
+    bool followed = found.referent.valid() || stack_.back().followed;
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
       // A followed link's directory is opened through the fd its stat came from.
-      return found.referent ? VisitDir(found.referent.get(), ".", std::move(e), *pick)
-                            : VisitDir(dirfd, name, std::move(e), *pick);
+      Descend sub = found.referent ? VisitDir(found.referent.get(), ".", std::move(e), *pick)
+                                   : VisitDir(dirfd, name, std::move(e), *pick);
+      sub.followed = followed;
+      return sub;
     }
-    Push(std::move(e));
+    Push(std::move(e), followed);
     return {};
   }
 
@@ -511,14 +516,18 @@ class Scanner {
     return false;
   }
 
-  void Push(Entry e) {
+  // `followed`: the entry was reached through a symlink (follow_links), its own or a parent's.
+  void Push(Entry e, bool followed = false) {
     if (e.type == EntryType::File) {
       ++summary_.files;
       summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
         auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
         if (!fresh) e.link_leader = it->second;
-        if (fresh && opts_.follow_links) e.nlink = kLinksUnbounded;
+        // Its names may all be links, out of the tree: no count says when the last is met.
+        // Led by a real name, the link count stands (the planner forgets the leader after
+        // it); a name met beyond it is copied, not linked.
+        if (fresh && followed) e.nlink = kLinksUnbounded;
       }
     } else if (e.type == EntryType::Dir) {
       ++summary_.dirs;
