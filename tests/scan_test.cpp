@@ -77,6 +77,15 @@ class ScanTest : public ::testing::Test {
     }
   }
 
+  // A new directory `rel` with a small tmpfs mounted on it (unmounted in TearDown); false
+  // when this process may not mount.
+  bool MountTmpfs(const std::string& rel) {
+    Dir(rel);
+    if (::mount("none", P(rel).c_str(), "tmpfs", 0, "size=1m") != 0) return false;
+    mounts_.push_back(P(rel));
+    return true;
+  }
+
   std::string root_;
   std::vector<std::string> mounts_;
   Problems problems_;
@@ -624,10 +633,7 @@ TEST_F(ScanTest, UnreadableRootThrowsSelectFiles) {
 }
 
 TEST_F(ScanTest, OneFileSystemListsMountPointButNotItsContents) {
-  Dir("mnt");
-  if (::mount("none", P("mnt").c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "cannot mount tmpfs here";
-  mounts_.push_back(P("mnt"));
+  if (!MountTmpfs("mnt")) GTEST_SKIP() << "cannot mount tmpfs here";
   File("mnt/inner");
   File("z");
   ScanOptions opts;
@@ -636,6 +642,46 @@ TEST_F(ScanTest, OneFileSystemListsMountPointButNotItsContents) {
   opts.one_file_system = false;
   ScanResult all = Scan(opts);
   EXPECT_EQ(Paths(all), (std::vector<std::string>{"", "mnt", "mnt/inner", "z"}));
+}
+
+// --files-from with -x: a listed path beneath a mount point is left out with the mount
+// point's contents (the -x warning names it), not reported missing.
+TEST_F(ScanTest, FileListPathsBeneathAMountPointAreNotMissing) {
+  if (!MountTmpfs("mnt")) GTEST_SKIP() << "cannot mount tmpfs here";
+  Dir("mnt/sub");
+  File("mnt/sub/f");
+  File("z");
+  FileList list(ParseFileList("mnt/sub/f\nmnt/gone\nz\n", false, "list"), /*recursive=*/false);
+  ScanOptions opts;
+  opts.file_list = &list;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "mnt", "z"}));
+  EXPECT_TRUE(Find(r, "mnt")->contents_skipped);
+  EXPECT_EQ(r.summary.mounts_skipped, 1u);
+  EXPECT_TRUE(problems_.Snapshot().empty()) << problems_.Snapshot()[0].message;
+  opts.one_file_system = false;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "mnt", "mnt/sub", "mnt/sub/f", "z"}));
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);  // crossing it, the walk looks: mnt/gone is missing
+  EXPECT_EQ(problems_.Snapshot()[0].path, "mnt/gone");
+}
+
+// The same without a mount: a directory whose rule file is bad is listed without its
+// contents, and that failure, not "No such file", is what names the listed paths beneath it.
+TEST_F(ScanTest, FileListPathsBeneathADirectoryWithABadRuleFileAreNotMissing) {
+  Dir("d");
+  File("d/f");
+  File("d/.rules", "Z not a rule\n");
+  FileList list(ParseFileList("d/f\n", false, "list"), /*recursive=*/false);
+  Filter f({{RuleKind::DirMerge, 0, ".rules"}});
+  ScanOptions opts;
+  opts.file_list = &list;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d"}));
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);
+  EXPECT_EQ(problems_.Snapshot()[0].path, "d");
+  EXPECT_NE(problems_.Snapshot()[0].message.find("not listing the contents of d"), std::string::npos);
 }
 
 TEST_F(ScanTest, DeepNestingNeedsNoDeepCallStack) {

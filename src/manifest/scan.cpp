@@ -443,7 +443,10 @@ class Scanner {
     }
     UniqueFd fd;
     e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
-    if (e.contents_skipped && summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
+    if (e.contents_skipped) {
+      if (summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
+      MetBeneath();  // left out with the mount point, which the -x warning names: not missing
+    }
     if (pick == Pick::Alone) e.contents_skipped = true;  // listed without its contents
     e.contents_partial = !e.contents_skipped && pick == Pick::Partial;
     if (!e.contents_skipped) {
@@ -461,6 +464,7 @@ class Scanner {
       // mount point) what DST holds there is left alone, never deleted.
       if (std::string why = LoadDirRules(fd.get(), stack_.size()); !why.empty()) {
         problems_.Fail(path_, "not listing the contents of " + path_ + ": " + why);
+        MetBeneath();  // that failure names them: they are not missing
         e.contents_skipped = true;
         e.contents_partial = false;
         fd.reset();
