@@ -480,6 +480,24 @@ TEST_F(ScanTest, ReceiverMarksWhatRulesProtect) {
   EXPECT_EQ(r.summary.entries, 4u);
 }
 
+// A hard-link leader's ordinal is its place in what the sink receives, Hidden markers
+// before it included (the summary does not count them).
+TEST_F(ScanTest, LeaderOrdinalsCountHiddenMarkers) {
+  File("a.o");
+  File("b", "x");
+  ASSERT_EQ(::link(P("b").c_str(), P("c").c_str()), 0);
+  Filter f({ExcludeRule("*.o")});
+  ScanOptions opts;
+  opts.filter = &f;
+  opts.filter_side = kRuleReceiver;
+  opts.hard_links = true;
+  ScanResult r = Scan(opts);
+  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "a.o", "b", "c"}));
+  EXPECT_EQ(r.entries[1].protection, Entry::Protection::Hidden);
+  EXPECT_EQ(r.entries[3].link_leader, 2);
+  EXPECT_EQ(r.summary.entries, 3u);
+}
+
 TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {
   File(".ktsync-tmp.123");
   Dir("d");

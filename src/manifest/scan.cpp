@@ -254,7 +254,7 @@ class Scanner {
     e.path = path_;
     e.type = is_dir ? EntryType::Dir : EntryType::File;
     e.protection = Entry::Protection::Hidden;
-    sink_.Add(std::move(e));
+    Emit(std::move(e));
     return {};
   }
 
@@ -526,7 +526,7 @@ class Scanner {
       ++summary_.files;
       summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
-        auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
+        auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, emitted_);
         if (!fresh) e.link_leader = it->second;
         // Its names may all be links, out of the tree: no count says when the last is met.
         // Led by a real name, the link count stands (the planner forgets the leader after
@@ -537,6 +537,12 @@ class Scanner {
       ++summary_.dirs;
     }
     ++summary_.entries;
+    Emit(std::move(e));
+  }
+
+  // Every entry the sink gets, Hidden markers too: their ordinals (link_leader) count them all.
+  void Emit(Entry e) {
+    ++emitted_;
     sink_.Add(std::move(e));
   }
 
@@ -555,6 +561,7 @@ class Scanner {
   const FileList* const list_;
   std::vector<bool> met_;  // with list_: which listed paths the walk met
   ScanSummary summary_;
+  int64_t emitted_ = 0;  // entries handed to the sink so far: the next one's ordinal
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited
   std::vector<Frame> stack_;
