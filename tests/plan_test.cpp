@@ -724,8 +724,8 @@ TEST(Planner, FollowerWithoutARememberedLeaderIsCopied) {
   EXPECT_THAT(PlanOps(extra, {Root()}, HardLinks()), ElementsAre("send a", "hardlink b", "send c", "dirmeta ."));
   Manifest bogus = {Root(), File("a"), WithLeader(File("b"), 1), WithLeader(File("c"), 7)};
   EXPECT_THAT(PlanOps(bogus, {Root()}, HardLinks()), ElementsAre("send a", "send b", "send c", "dirmeta ."));
-  // Its own link count does not make it a leader (-L: a link to "a" met after "b"): it is
-  // sent at once, not held to the end, and not remembered.
+  // Its own link count does not make it a leader (later names of its inode name "a"): it
+  // is sent at once, not held to the end, and not remembered.
   Manifest beyond = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1),
                      Leads(WithLeader(WithIno(File("c"), 1), 1)), File("d")};
   EXPECT_THAT(PlanOps(beyond, {Root()}, HardLinks()),

@@ -191,48 +191,6 @@ TEST_F(ScanTest, FollowLinksListsReferentsAndWalksLinkedDirectories) {
   EXPECT_FALSE(problems_.HasErrors());
 }
 
-// -L -H: only a leader first reached through a link (its own or a directory's) waits for
-// names to the end; one led by a real path keeps its link count, so the planner forgets it
-// after that many names.
-TEST_F(ScanTest, FollowLinksKeepsTheLinkCountOfALeaderWithARealPath) {
-  File("a", "x");
-  ASSERT_EQ(::link(P("a").c_str(), P("b").c_str()), 0);
-  Link("a", "c");  // a third name, after both real ones
-  Dir("dir");
-  File("dir/p", "p");
-  ASSERT_EQ(::link(P("dir/p").c_str(), P("dir/q").c_str()), 0);
-  Link("dir", "dlink");  // after the real directory
-  Dir("r2");
-  File("r2/s", "s");
-  ASSERT_EQ(::link(P("r2/s").c_str(), P("r2/t").c_str()), 0);
-  Link("r2", "e2");  // before it: e2/s leads
-  File("m", "y");
-  ASSERT_EQ(::link(P("m").c_str(), P("n").c_str()), 0);
-  Link("n", "l");  // leads the m/n group: "l" < "m"
-  ScanOptions opts;
-  opts.follow_links = true;
-  opts.hard_links = true;
-  ScanResult r = Scan(opts);
-  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "a", "b", "c", "dir", "dir/p", "dir/q", "dlink", "dlink/p",
-                                                "dlink/q", "e2", "e2/s", "e2/t", "l", "m", "n", "r2", "r2/s",
-                                                "r2/t"}));
-  EXPECT_EQ(Find(r, "a")->nlink, 2u);
-  EXPECT_EQ(Find(r, "a")->link_leader, -1);
-  EXPECT_EQ(Find(r, "b")->link_leader, 1);
-  EXPECT_EQ(Find(r, "c")->link_leader, 1);  // beyond the count: the planner copies it
-  EXPECT_EQ(Find(r, "dir/p")->nlink, 2u);
-  for (const char* p : {"dir/q", "dlink/p", "dlink/q"}) EXPECT_EQ(Find(r, p)->link_leader, 5) << p;
-  EXPECT_EQ(Find(r, "e2/s")->nlink, kLinksUnbounded);  // through the directory link
-  for (const char* p : {"e2/t", "r2/s", "r2/t"}) EXPECT_EQ(Find(r, p)->link_leader, 11) << p;
-  EXPECT_EQ(Find(r, "l")->nlink, kLinksUnbounded);
-  EXPECT_EQ(Find(r, "m")->link_leader, 13);
-  EXPECT_EQ(Find(r, "n")->link_leader, 13);
-  // Without -L nothing changes: the real count.
-  opts.follow_links = false;
-  EXPECT_EQ(Find(Scan(opts), "m")->nlink, 2u);
-  EXPECT_FALSE(problems_.HasErrors());
-}
-
 // Rules see a followed link as its referent: "build/" matches a link to a directory.
 TEST_F(ScanTest, FollowLinksMatchesRulesAgainstTheReferent) {
   Dir("real");

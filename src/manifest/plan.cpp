@@ -276,8 +276,7 @@ bool Planner::ClaimedByAnotherName(const Entry& d) {
 }
 
 // True when `s` is a -H follower of a remembered leader. A leader that is not remembered (a
-// name beyond the leader's link count: one added during the scan, or -L's link to a file
-// met after its real names; or a peer's bad index) makes `s` a file of its own: it is
+// name beyond the leader's link count, e.g. one added during the scan; or a peer's bad index) makes `s` a file of its own: it is
 // copied, never linked to something unchecked. Nor does it lead: later names of its inode
 // name the forgotten leader, so remembering it would only hold its SendFile to the end.
 bool Planner::KnownFollower(Entry& s, int64_t src_index) {

@@ -187,13 +187,11 @@ class Scanner {
     size_t next = 0;
     size_t path_len = 0;
     Pick pick = Pick::Whole;  // with a file list: how the directory was taken
-    bool followed = false;    // reached through a symlink (follow_links), itself or a parent
   };
   // A directory to descend into, and what the loop check knows it by.
   struct Descend {
     UniqueFd fd;
     InodeId id;
-    bool followed = false;
   };
 
   // Depth-first with an explicit stack, not recursion: a hostile tree can nest far deeper
@@ -229,7 +227,7 @@ class Scanner {
     size_t depth = stack_.size();
     if (levels_.size() <= depth) levels_.emplace_back();
     int err = levels_[depth].Read(dir.fd.get(), dents_);
-    stack_.push_back({std::move(dir.fd), 0, path_.size(), pick, dir.followed});
+    stack_.push_back({std::move(dir.fd), 0, path_.size(), pick});
     walk_ids_.push_back(dir.id);
     return err;
   }
@@ -387,17 +385,14 @@ class Scanner {
       return {};
     }
     if (type != EntryType::Symlink) ReadFakeStat(found.Target(dirfd, name), e);
-    bool followed = found.referent.valid() || stack_.back().followed;
     if (type == EntryType::Symlink) {
       if (!ReadLink(dirfd, name, e)) return {};
     } else if (is_dir) {
       // A followed link's directory is opened through the fd its stat came from.
-      Descend sub = found.referent ? VisitDir(found.referent.get(), ".", std::move(e), *pick)
-                                   : VisitDir(dirfd, name, std::move(e), *pick);
-      sub.followed = followed;
-      return sub;
+      return found.referent ? VisitDir(found.referent.get(), ".", std::move(e), *pick)
+                            : VisitDir(dirfd, name, std::move(e), *pick);
     }
-    Push(std::move(e), followed);
+    Push(std::move(e));
     return {};
   }
 
@@ -520,18 +515,14 @@ class Scanner {
     return false;
   }
 
-  // `followed`: the entry was reached through a symlink (follow_links), its own or a parent's.
-  void Push(Entry e, bool followed = false) {
+  void Push(Entry e) {
     if (e.type == EntryType::File) {
       ++summary_.files;
       summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
         auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, emitted_);
         if (!fresh) e.link_leader = it->second;
-        // Its names may all be links, out of the tree: no count says when the last is met.
-        // Led by a real name, the link count stands (the planner forgets the leader after
-        // it); a name met beyond it is copied, not linked.
-        if (fresh && followed) e.nlink = kLinksUnbounded;
+        if (fresh && opts_.follow_links) e.nlink = kLinksUnbounded;
       }
     } else if (e.type == EntryType::Dir) {
       ++summary_.dirs;

@@ -9,11 +9,7 @@
 //   referent, wherever the chain of links leads (out of the tree too): its type, metadata,
 //   xattrs and dev/ino (so -H links what shares a referent, as rsync -L -H does), and a
 //   directory is walked. A file reached through links may have more names than links, so
-//   a hard-link leader first reached through a link (its own or a parent directory's) has
-//   nlink kLinksUnbounded (the planner waits for its names to the end); one first reached by
-//   a real path keeps its link count,
-//   so the planner forgets it after that many names in path order (a link to it counts as
-//   one), and a name met after them is a file of its own, copied, where rsync links it.
+//   a hard-link leader's nlink is kLinksUnbounded: the planner waits for its names to the end.
 //   A symlink without a referent is a Failed problem ("symlink has no referent", as rsync
 //   says) and is not listed. A directory that is one of its own ancestors on the walk
 //   (LoopAncestor) is a Failed problem and not listed: rsync descends until ELOOP or
