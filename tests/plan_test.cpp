@@ -724,6 +724,22 @@ TEST(Planner, FollowerWithoutARememberedLeaderIsCopied) {
   EXPECT_THAT(PlanOps(extra, {Root()}, HardLinks()), ElementsAre("send a", "hardlink b", "send c", "dirmeta ."));
   Manifest bogus = {Root(), File("a"), WithLeader(File("b"), 1), WithLeader(File("c"), 7)};
   EXPECT_THAT(PlanOps(bogus, {Root()}, HardLinks()), ElementsAre("send a", "send b", "send c", "dirmeta ."));
+  // Its own link count does not make it a leader (later names of its inode name "a"): it
+  // is sent at once, not held to the end, and not remembered.
+  Manifest beyond = {Root(), Leads(WithIno(File("a"), 1)), WithLeader(WithIno(File("b"), 1), 1),
+                     Leads(WithLeader(WithIno(File("c"), 1), 1)), File("d")};
+  EXPECT_THAT(PlanOps(beyond, {Root()}, HardLinks()),
+              ElementsAre("send a", "hardlink b", "send c", "send d", "dirmeta ."));
+  beyond.push_back(Leads(WithIno(File("e"), 2)));
+  VectorSource s(beyond), d({Root()});
+  MergeWalk walk(s, d);
+  ExecutionOrder sink;
+  Planner planner(HardLinks(), sink, /*max_leaders=*/1);  // "a", then "e": never two at once
+  EntryPair p;
+  EXPECT_NO_THROW({
+    while (walk.Next(p)) planner.Visit(std::move(p));
+    planner.Finish();
+  });
 }
 
 // A new name of an inode DST already has under another name: linked to it, no data sent.

@@ -64,6 +64,20 @@ TEST_F(ScanStreamTest, AbandonedScanIsCancelledAndJoined) {
   EXPECT_EQ(Drain(again).size(), 2003u);
 }
 
+// The progress meter counts the entries the summary counts: no Hidden markers.
+TEST_F(ScanStreamTest, TheMeterSkipsHiddenMarkers) {
+  std::ofstream(base_ / "tree" / "x.o") << "o";
+  cfg_.filters = {ExcludeRule("*.o")};
+  TreeSide side = TreeSide::OpenDest((base_ / "tree").string(), cfg_, /*dry_run=*/true, nullptr);
+  TransferMeter meter;
+  side.set_meter(&meter);
+  Problems problems;
+  ScanStream scan(side, problems, true);
+  EXPECT_EQ(Drain(scan), (std::vector<std::string>{"", "d", "d/f", "x.o"}));  // x.o: a marker
+  EXPECT_EQ(scan.summary().entries, 3u);
+  EXPECT_EQ(meter.scanned.load(), 3u);
+}
+
 TEST_F(ScanStreamTest, AMissingDryRunDestinationIsAnEmptyRoot) {
   TreeSide side = TreeSide::OpenDest((base_ / "absent").string(), cfg_, /*dry_run=*/true, nullptr);
   Problems problems;

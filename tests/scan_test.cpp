@@ -77,6 +77,15 @@ class ScanTest : public ::testing::Test {
     }
   }
 
+  // A new directory `rel` with a small tmpfs mounted on it (unmounted in TearDown); false
+  // when this process may not mount.
+  bool MountTmpfs(const std::string& rel) {
+    Dir(rel);
+    if (::mount("none", P(rel).c_str(), "tmpfs", 0, "size=1m") != 0) return false;
+    mounts_.push_back(P(rel));
+    return true;
+  }
+
   std::string root_;
   std::vector<std::string> mounts_;
   Problems problems_;
@@ -219,6 +228,60 @@ TEST_F(ScanTest, FollowLinksReportsDanglingLinksAndLoops) {
                            "follow symlink loop2"})
     EXPECT_NE(all.find(want), std::string::npos) << want << " in:\n" << all;
   EXPECT_EQ(problems_.ExitCodeFor(), ExitCode::Partial);
+}
+
+// As in rsync, a link that cannot be followed is no failure when nothing would take it: the
+// filter excludes it as a file and as a directory, or the file list does not lead to it.
+TEST_F(ScanTest, FollowLinksIgnoresDeadLinksNothingTakes) {
+  Dir("d");
+  File("d/f");
+  Link("nowhere", "x.lock");       // excluded by the filter
+  Link("nowhere", "d/stale");      // not on the list
+  Link("loop2", "d/loop1");        // not on the list
+  Link("loop1", "d/loop2");
+  Link("nowhere", "kept");         // neither: reported
+  // The problems a scan adds to problems_.
+  size_t seen = 0;
+  auto fresh = [&] {
+    std::vector<Problem> all = problems_.Snapshot();
+    std::vector<Problem> out(all.begin() + static_cast<std::ptrdiff_t>(seen), all.end());
+    seen = all.size();
+    return out;
+  };
+  Filter f({ExcludeRule("*.lock")});
+  ScanOptions opts;
+  opts.follow_links = true;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  std::vector<Problem> got = fresh();
+  EXPECT_EQ(got.size(), 4u);  // d/loop1, d/loop2, d/stale, kept: x.lock is excluded
+  for (const Problem& p : got) EXPECT_NE(p.path, "x.lock");
+
+  // Only a rule matching both types excludes what is unknown: "*.lock/" leaves a file.
+  Filter dirs({ExcludeRule("*.lock/")});
+  opts.filter = &dirs;
+  Scan(opts);
+  got = fresh();
+  EXPECT_TRUE(std::any_of(got.begin(), got.end(), [](const Problem& p) { return p.path == "x.lock"; }));
+
+  // With a list: links it does not lead to are not followed at all; one it names is.
+  FileList list(ParseFileList("d/f\nx.lock\n", false, "list"), /*recursive=*/false);
+  opts.filter = nullptr;
+  opts.file_list = &list;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  got = fresh();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "x.lock");
+  EXPECT_NE(got[0].message.find("symlink has no referent"), std::string::npos) << got[0].message;
+
+  // Listed and excluded: left out silently, not "listed but missing" either.
+  opts.filter = &f;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d", "d/f"}));
+  got = fresh();
+  EXPECT_TRUE(got.empty()) << got[0].message;
 }
 
 TEST(LoopAncestor, FindsTheDirectoryOnTheWalkPath) {
@@ -375,6 +438,24 @@ TEST_F(ScanTest, ReceiverMarksWhatRulesProtect) {
   EXPECT_EQ(r.summary.entries, 4u);
 }
 
+// A hard-link leader's ordinal is its place in what the sink receives, Hidden markers
+// before it included (the summary does not count them).
+TEST_F(ScanTest, LeaderOrdinalsCountHiddenMarkers) {
+  File("a.o");
+  File("b", "x");
+  ASSERT_EQ(::link(P("b").c_str(), P("c").c_str()), 0);
+  Filter f({ExcludeRule("*.o")});
+  ScanOptions opts;
+  opts.filter = &f;
+  opts.filter_side = kRuleReceiver;
+  opts.hard_links = true;
+  ScanResult r = Scan(opts);
+  ASSERT_EQ(Paths(r), (std::vector<std::string>{"", "a.o", "b", "c"}));
+  EXPECT_EQ(r.entries[1].protection, Entry::Protection::Hidden);
+  EXPECT_EQ(r.entries[3].link_leader, 2);
+  EXPECT_EQ(r.summary.entries, 3u);
+}
+
 TEST_F(ScanTest, TempEntriesAreCollectedNotListed) {
   File(".ktsync-tmp.123");
   Dir("d");
@@ -528,10 +609,7 @@ TEST_F(ScanTest, UnreadableRootThrowsSelectFiles) {
 }
 
 TEST_F(ScanTest, OneFileSystemListsMountPointButNotItsContents) {
-  Dir("mnt");
-  if (::mount("none", P("mnt").c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "cannot mount tmpfs here";
-  mounts_.push_back(P("mnt"));
+  if (!MountTmpfs("mnt")) GTEST_SKIP() << "cannot mount tmpfs here";
   File("mnt/inner");
   File("z");
   ScanOptions opts;
@@ -540,6 +618,46 @@ TEST_F(ScanTest, OneFileSystemListsMountPointButNotItsContents) {
   opts.one_file_system = false;
   ScanResult all = Scan(opts);
   EXPECT_EQ(Paths(all), (std::vector<std::string>{"", "mnt", "mnt/inner", "z"}));
+}
+
+// --files-from with -x: a listed path beneath a mount point is left out with the mount
+// point's contents (the -x warning names it), not reported missing.
+TEST_F(ScanTest, FileListPathsBeneathAMountPointAreNotMissing) {
+  if (!MountTmpfs("mnt")) GTEST_SKIP() << "cannot mount tmpfs here";
+  Dir("mnt/sub");
+  File("mnt/sub/f");
+  File("z");
+  FileList list(ParseFileList("mnt/sub/f\nmnt/gone\nz\n", false, "list"), /*recursive=*/false);
+  ScanOptions opts;
+  opts.file_list = &list;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "mnt", "z"}));
+  EXPECT_TRUE(Find(r, "mnt")->contents_skipped);
+  EXPECT_EQ(r.summary.mounts_skipped, 1u);
+  EXPECT_TRUE(problems_.Snapshot().empty()) << problems_.Snapshot()[0].message;
+  opts.one_file_system = false;
+  r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "mnt", "mnt/sub", "mnt/sub/f", "z"}));
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);  // crossing it, the walk looks: mnt/gone is missing
+  EXPECT_EQ(problems_.Snapshot()[0].path, "mnt/gone");
+}
+
+// The same without a mount: a directory whose rule file is bad is listed without its
+// contents, and that failure, not "No such file", is what names the listed paths beneath it.
+TEST_F(ScanTest, FileListPathsBeneathADirectoryWithABadRuleFileAreNotMissing) {
+  Dir("d");
+  File("d/f");
+  File("d/.rules", "Z not a rule\n");
+  FileList list(ParseFileList("d/f\n", false, "list"), /*recursive=*/false);
+  Filter f({{RuleKind::DirMerge, 0, ".rules"}});
+  ScanOptions opts;
+  opts.file_list = &list;
+  opts.filter = &f;
+  ScanResult r = Scan(opts);
+  EXPECT_EQ(Paths(r), (std::vector<std::string>{"", "d"}));
+  ASSERT_EQ(problems_.Snapshot().size(), 1u);
+  EXPECT_EQ(problems_.Snapshot()[0].path, "d");
+  EXPECT_NE(problems_.Snapshot()[0].message.find("not listing the contents of d"), std::string::npos);
 }
 
 TEST_F(ScanTest, DeepNestingNeedsNoDeepCallStack) {

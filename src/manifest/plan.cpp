@@ -276,12 +276,14 @@ bool Planner::ClaimedByAnotherName(const Entry& d) {
 }
 
 // True when `s` is a -H follower of a remembered leader. A leader that is not remembered (a
-// link added during the scan, beyond the leader's link count; or a peer's bad index) makes
-// `s` a file of its own: it is copied, never linked to something unchecked.
+// name beyond the leader's link count, e.g. one added during the scan; or a peer's bad index) makes `s` a file of its own: it is
+// copied, never linked to something unchecked. Nor does it lead: later names of its inode
+// name the forgotten leader, so remembering it would only hold its SendFile to the end.
 bool Planner::KnownFollower(Entry& s, int64_t src_index) {
   if (!IsFollower(s, opts_)) return false;
   if (s.link_leader < src_index && leaders_.contains(s.link_leader)) return true;
   s.link_leader = -1;
+  s.nlink = 1;
   return false;
 }
 

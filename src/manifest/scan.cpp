@@ -237,7 +237,7 @@ class Scanner {
   bool Picked(bool is_dir, Pick* pick) {
     if (!list_) return true;
     *pick = list_->PickChild(*pick, path_, is_dir);
-    if (size_t i = list_->Find(path_); i < met_.size()) met_[i] = true;
+    MetListed();
     return *pick != Pick::Out;
   }
 
@@ -246,17 +246,28 @@ class Scanner {
   // the entry stays in DST for good: named (Protection::Hidden, not counted) so that its
   // directory is not planned for deletion.
   Descend Excluded(bool is_dir) {
-    if (list_ && is_dir) {
-      auto [first, last] = list_->Beneath(path_);
-      std::fill(met_.begin() + static_cast<std::ptrdiff_t>(first), met_.begin() + static_cast<std::ptrdiff_t>(last), true);
-    }
+    if (is_dir) MetBeneath();
     if (opts_.filter_side == kRuleSender) return {};
     Entry e;
     e.path = path_;
     e.type = is_dir ? EntryType::Dir : EntryType::File;
     e.protection = Entry::Protection::Hidden;
-    sink_.Add(std::move(e));
+    Emit(std::move(e));
     return {};
+  }
+
+  // With a list: the path_ counts as met, if listed.
+  void MetListed() {
+    if (!list_) return;
+    if (size_t i = list_->Find(path_); i < met_.size()) met_[i] = true;
+  }
+
+  // With a list: the listed paths beneath the directory at path_ count as met (the walk
+  // leaves them out on purpose, and says why elsewhere if it must).
+  void MetBeneath() {
+    if (!list_) return;
+    auto [first, last] = list_->Beneath(path_);
+    std::fill(met_.begin() + static_cast<std::ptrdiff_t>(first), met_.begin() + static_cast<std::ptrdiff_t>(last), true);
   }
 
   // The listed paths the walk never met: rsync's "link_stat failed" (exit 23).
@@ -332,13 +343,21 @@ class Scanner {
     // A link to follow is picked and matched as what it points to, known only once stat'ed.
     bool typed = dtype != DT_UNKNOWN && !(opts_.follow_links && dtype == DT_LNK);
     if (typed && !Picked(dtype == DT_DIR, pick)) return {};
+    // Untyped, it is still not stat'ed (nor a link followed) when the list takes it as
+    // neither: rsync never looks at a name its list does not lead to.
+    if (!typed && list_ && list_->PickChild(parent_pick, path_, false) == Pick::Out &&
+        list_->PickChild(parent_pick, path_, true) == Pick::Out)
+      return {};
     // d_type lets an excluded entry cost no syscall at all.
     bool prefiltered = filtering_ && typed;
     Entry::Protection protection = Entry::Protection::None;
     if (prefiltered && !Listed(path_, dtype == DT_DIR, &protection)) return Excluded(dtype == DT_DIR);
 
     Found found;
-    if (!StatChild(dirfd, name, found)) return {};
+    if (!StatChild(dirfd, name, found)) {
+      MetListed();  // met, and reported (or excluded) as such: not "listed but missing" too
+      return {};
+    }
     const struct statx& st = found.st;
     EntryType type;
     if (!TypeOf(st.stx_mode, &type)) {
@@ -377,8 +396,15 @@ class Scanner {
     return {};
   }
 
+  // The filter excludes the entry at path_ whatever its type: what it is need not be known.
+  bool ExcludedAsEither() const {
+    Entry::Protection unused;
+    return filtering_ && !Listed(path_, false, &unused) && !Listed(path_, true, &unused);
+  }
+
   // Stats the child at path_ (with follow_links, a symlink's referent). Reports why not and
-  // returns false when it cannot be listed.
+  // returns false when it cannot be listed. A link that cannot be followed is not reported
+  // when the filter excludes it either way (rsync checks its excludes before complaining).
   bool StatChild(int dirfd, const char* name, Found& f) {
     if (::statx(dirfd, name, kStatFlags, kStatxMask, &f.st) != 0) {
       int err = errno;
@@ -389,6 +415,10 @@ class Scanner {
     f.referent.reset(::openat(dirfd, name, O_PATH | O_CLOEXEC));  // follows the whole chain
     if (!f.referent || ::statx(f.referent.get(), "", AT_EMPTY_PATH, kStatxMask, &f.st) != 0) {
       int err = errno;
+      if (ExcludedAsEither()) {
+        MetBeneath();  // as Excluded() does for a directory: whatever it lists is left out
+        return false;
+      }
       if (err == ENOENT)
         problems_.Fail(path_, "symlink has no referent: \"" + path_ + "\"");  // rsync's words
       else
@@ -408,7 +438,10 @@ class Scanner {
     }
     UniqueFd fd;
     e.contents_skipped = opts_.one_file_system && e.dev != root_dev_;
-    if (e.contents_skipped && summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
+    if (e.contents_skipped) {
+      if (summary_.mounts_skipped++ < kMountsNamed) summary_.first_mounts_skipped.push_back(e.path);
+      MetBeneath();  // left out with the mount point, which the -x warning names: not missing
+    }
     if (pick == Pick::Alone) e.contents_skipped = true;  // listed without its contents
     e.contents_partial = !e.contents_skipped && pick == Pick::Partial;
     if (!e.contents_skipped) {
@@ -426,6 +459,7 @@ class Scanner {
       // mount point) what DST holds there is left alone, never deleted.
       if (std::string why = LoadDirRules(fd.get(), stack_.size()); !why.empty()) {
         problems_.Fail(path_, "not listing the contents of " + path_ + ": " + why);
+        MetBeneath();  // that failure names them: they are not missing
         e.contents_skipped = true;
         e.contents_partial = false;
         fd.reset();
@@ -486,7 +520,7 @@ class Scanner {
       ++summary_.files;
       summary_.bytes += e.size;
       if (opts_.hard_links && e.nlink > 1) {
-        auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, static_cast<int64_t>(summary_.entries));
+        auto [it, fresh] = leaders_.try_emplace(InodeId{e.dev, e.ino}, emitted_);
         if (!fresh) e.link_leader = it->second;
         if (fresh && opts_.follow_links) e.nlink = kLinksUnbounded;
       }
@@ -494,6 +528,12 @@ class Scanner {
       ++summary_.dirs;
     }
     ++summary_.entries;
+    Emit(std::move(e));
+  }
+
+  // Every entry the sink gets, Hidden markers too: their ordinals (link_leader) count them all.
+  void Emit(Entry e) {
+    ++emitted_;
     sink_.Add(std::move(e));
   }
 
@@ -512,6 +552,7 @@ class Scanner {
   const FileList* const list_;
   std::vector<bool> met_;  // with list_: which listed paths the walk met
   ScanSummary summary_;
+  int64_t emitted_ = 0;  // entries handed to the sink so far: the next one's ordinal
   uint64_t root_dev_ = 0;
   std::string path_;  // relative path of the entry being visited
   std::vector<Frame> stack_;

@@ -83,7 +83,8 @@ struct ScanOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// Receives the entries in path order; link_leader is an ordinal (0 is the root).
+// Receives the entries in path order; link_leader is an ordinal (0 is the root) counting
+// every entry the sink received, Hidden markers included.
 class ScanSink {
  public:
   virtual ~ScanSink() = default;

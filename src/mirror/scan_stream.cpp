@@ -8,12 +8,15 @@ class ScanStream::Sink final : public ScanSink {
  public:
   Sink(ScanStream& s, TransferMeter* meter) : s_(s), meter_(meter) { batch_.entries.reserve(kBatchEntries); }
   void Add(Entry e) override {
+    // A Hidden marker (scan.h) is no entry of the run: the summary does not count it either.
+    if (e.protection != Entry::Protection::Hidden) ++counted_;
     batch_.entries.push_back(std::move(e));
     if (batch_.entries.size() == kBatchEntries) Flush();
   }
   void Flush() {
     if (batch_.entries.empty()) return;
-    if (meter_) meter_->scanned.fetch_add(batch_.entries.size(), std::memory_order_relaxed);
+    if (meter_) meter_->scanned.fetch_add(counted_, std::memory_order_relaxed);
+    counted_ = 0;
     int64_t next = batch_.first + static_cast<int64_t>(batch_.entries.size());
     s_.Push(std::move(batch_));
     batch_ = EntryBatch{next, {}};
@@ -24,6 +27,7 @@ class ScanStream::Sink final : public ScanSink {
   ScanStream& s_;
   TransferMeter* meter_;
   EntryBatch batch_;
+  uint64_t counted_ = 0;  // entries in batch_ the meter counts
 };
 
 ScanStream::ScanStream(TreeSide& side, Problems& problems, bool failures_only)
