@@ -59,7 +59,9 @@ std::vector<ListedPath> ParseFileList(std::string_view text, bool from0, std::st
 }
 
 FileList::FileList(std::vector<ListedPath> paths, bool recursive) : paths_(std::move(paths)), recursive_(recursive) {
-  std::sort(paths_.begin(), paths_.end(), [](const ListedPath& a, const ListedPath& b) { return a.path < b.path; });
+  auto by_path = [](const ListedPath& a, const ListedPath& b) { return a.path < b.path; };
+  // A server's list arrives sorted (FileListDecoder checks it): sorted once, on the client.
+  if (!std::is_sorted(paths_.begin(), paths_.end(), by_path)) std::sort(paths_.begin(), paths_.end(), by_path);
   // Merge duplicates: one with a trailing '/' makes the merged one take the contents.
   size_t kept = 0;
   for (size_t i = 0; i < paths_.size(); ++i) {

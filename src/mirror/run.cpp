@@ -69,7 +69,7 @@ class ServerObserver final : public RunObserver {
   std::vector<std::string> TakeWarnings() override {
     std::lock_guard lock(mu_);
     std::vector<std::string> out = std::move(warnings_);
-    if (budget_.dropped() > 0) out.push_back("… and " + std::to_string(budget_.dropped()) + " more warnings, not listed");
+    if (budget_.dropped() > 0) out.push_back(budget_.Unlisted("warnings"));
     warnings_.clear();
     budget_.Reset();
     return out;

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace ktsync {
 
@@ -21,6 +23,10 @@ class KeepBudget {
     return false;
   }
   uint64_t dropped() const { return dropped_; }
+  // The line that stands for what was not kept: "… and N more <what>, not listed".
+  std::string Unlisted(std::string_view what) const {
+    return "… and " + std::to_string(dropped_) + " more " + std::string(what) + ", not listed";
+  }
   // Spends none of it: what was dropped elsewhere, counted here.
   void CountDropped(uint64_t n) { dropped_ += n; }
   void Reset() { kept_ = bytes_ = 0, dropped_ = 0; }

@@ -56,7 +56,7 @@ bool Problems::HasErrors() const {
 std::optional<Problem> Problems::DroppedLocked() const {
   if (budget_.dropped() == 0) return std::nullopt;
   return Problem{dropped_failure_ ? ProblemKind::Failed : ProblemKind::Vanished, "",
-                 "… and " + std::to_string(budget_.dropped()) + " more problems, not listed (a run lists at most " +
+                 budget_.Unlisted("problems") + " (a run lists at most " +
                      std::to_string(kMaxKept) + ", " + std::to_string(kMaxKeptBytes >> 20) + " MiB of them)"};
 }
 
